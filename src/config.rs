@@ -1,0 +1,322 @@
+//! Configuration: built-in defaults embedded from assets/, overridden by a user TOML file.
+//! Parsing is strict: an unknown or malformed key is one error naming the file, line and key.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub const DEFAULT_CONFIG: &str = include_str!("../assets/fleet.default.toml");
+const DEFAULT_SOURCE: &str = "<built-in assets/fleet.default.toml>";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}:{line}: key `{key}`: {message}")]
+    Invalid { file: String, line: usize, key: String, message: String },
+    #[error("{file}: cannot read: {source}")]
+    Read { file: String, source: std::io::Error },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub fleet: FleetConfig,
+    pub detect: DetectConfig,
+    pub sim: SimConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetConfig {
+    pub name: String,
+    pub region: String,
+    pub target_group: String,
+    pub db_endpoint: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectConfig {
+    pub slow_web_factor: f32,
+    pub slow_web_clear_factor: f32,
+    pub slow_web_window_secs: u32,
+    pub master_heartbeat_secs: f32,
+    pub master_clear_secs: f32,
+    pub replica_max_lag_secs: f32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimConfig {
+    pub seed: u64,
+    pub speed: f64,
+    pub sample_interval_secs: u32,
+    pub history: usize,
+    pub web_servers: usize,
+    pub replicas: usize,
+    pub zones: Vec<String>,
+    pub web_instance_type: String,
+    pub db_instance_type: String,
+    #[serde(rename = "incident", default)]
+    pub incidents: Vec<SimIncident>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IncidentKind {
+    SlowWeb,
+    MasterDown,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimIncident {
+    pub kind: IncidentKind,
+    pub at_secs: u64,
+    /// Instance name; required for slow-web, ignored for master-down.
+    pub target: Option<String>,
+}
+
+/// The user file mirrors `Config` with every key optional; present keys replace the defaults.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Overlay {
+    fleet: Option<toml::Table>,
+    detect: Option<toml::Table>,
+    sim: Option<toml::Table>,
+}
+
+impl Config {
+    pub fn builtin() -> Config {
+        // The embedded default is validated by a unit test, so failing here means a broken build.
+        parse_full(DEFAULT_CONFIG, DEFAULT_SOURCE).expect("built-in assets/fleet.default.toml is valid")
+    }
+
+    /// Loads `explicit` if given (it must exist), else the XDG file if present, else defaults.
+    pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        let path = match explicit {
+            Some(p) => Some(p.to_path_buf()),
+            None => default_path().filter(|p| p.exists()),
+        };
+        match path {
+            None => Ok(Config::builtin()),
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                    file: path.display().to_string(),
+                    source,
+                })?;
+                Config::from_user_toml(&text, &path.display().to_string())
+            }
+        }
+    }
+
+    /// Applies a user file over the built-in defaults.
+    pub fn from_user_toml(text: &str, file: &str) -> Result<Config, ConfigError> {
+        let overlay: Overlay = toml::from_str(text).map_err(|e| toml_error(&e, text, file))?;
+        let mut merged: toml::Table =
+            toml::from_str(DEFAULT_CONFIG).expect("built-in assets/fleet.default.toml is valid TOML");
+        for (name, table) in
+            [("fleet", overlay.fleet), ("detect", overlay.detect), ("sim", overlay.sim)]
+        {
+            let Some(table) = table else { continue };
+            let slot = merged
+                .get_mut(name)
+                .and_then(|v| v.as_table_mut())
+                .expect("built-in config has fleet, detect and sim tables");
+            for (k, v) in table {
+                slot.insert(k, v);
+            }
+        }
+        // Re-serialise so type errors can be reported against the user's own text below.
+        let merged_text = toml::to_string(&merged).expect("a toml::Table always serialises");
+        let config: Config = match toml::from_str(&merged_text) {
+            Ok(c) => c,
+            Err(e) => {
+                let key = error_key(&e, &merged_text);
+                let line = find_key_line(text, &key).unwrap_or(1);
+                return Err(ConfigError::Invalid {
+                    file: file.to_string(),
+                    line,
+                    key,
+                    message: e.message().to_string(),
+                });
+            }
+        };
+        config.validate(text, file)?;
+        Ok(config)
+    }
+
+    fn validate(&self, text: &str, file: &str) -> Result<(), ConfigError> {
+        let fail = |key: &str, message: String| ConfigError::Invalid {
+            file: file.to_string(),
+            line: find_key_line(text, key).unwrap_or(1),
+            key: key.to_string(),
+            message,
+        };
+        let d = &self.detect;
+        if d.slow_web_factor <= 1.0 {
+            return Err(fail("slow_web_factor", "must be greater than 1.0".into()));
+        }
+        if !(1.0..=d.slow_web_factor).contains(&d.slow_web_clear_factor) {
+            return Err(fail(
+                "slow_web_clear_factor",
+                format!("must be between 1.0 and slow_web_factor ({})", d.slow_web_factor),
+            ));
+        }
+        if d.master_clear_secs >= d.master_heartbeat_secs {
+            return Err(fail("master_clear_secs", "must be below master_heartbeat_secs".into()));
+        }
+        let s = &self.sim;
+        if !(s.speed > 0.0 && s.speed <= 10_000.0) {
+            return Err(fail("speed", "must be above 0 and at most 10000".into()));
+        }
+        if s.sample_interval_secs == 0 {
+            return Err(fail("sample_interval_secs", "must be at least 1".into()));
+        }
+        if s.history < 2 {
+            return Err(fail("history", "must be at least 2".into()));
+        }
+        if s.web_servers < 2 {
+            return Err(fail("web_servers", "must be at least 2 (a slow one needs peers)".into()));
+        }
+        if s.zones.is_empty() {
+            return Err(fail("zones", "needs at least one zone".into()));
+        }
+        for inc in &s.incidents {
+            if inc.kind == IncidentKind::SlowWeb {
+                match &inc.target {
+                    None => return Err(fail("target", "slow-web needs a target web server".into())),
+                    Some(t) if !sim_web_names(s.web_servers).any(|n| &n == t) => {
+                        return Err(fail(
+                            "target",
+                            format!("no web server named `{t}` (web-1 .. web-{})", s.web_servers),
+                        ));
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Names the simulator gives its web servers; config validation uses the same rule.
+pub fn sim_web_names(count: usize) -> impl Iterator<Item = String> {
+    (1..=count).map(|n| format!("web-{n}"))
+}
+
+pub fn default_path() -> Option<PathBuf> {
+    dirs::config_dir().map(|d| d.join("dake").join("config.toml"))
+}
+
+fn parse_full(text: &str, file: &str) -> Result<Config, ConfigError> {
+    let config: Config = toml::from_str(text).map_err(|e| toml_error(&e, text, file))?;
+    config.validate(text, file)?;
+    Ok(config)
+}
+
+fn toml_error(e: &toml::de::Error, text: &str, file: &str) -> ConfigError {
+    let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
+    let key = error_key(e, text);
+    ConfigError::Invalid { file: file.to_string(), line, key, message: e.message().to_string() }
+}
+
+/// The key an error is about: named in the message for unknown fields, else the key on the
+/// line its span points at.
+fn error_key(e: &toml::de::Error, text: &str) -> String {
+    let msg = e.message();
+    if let Some(rest) = msg.strip_prefix("unknown field `") {
+        if let Some(end) = rest.find('`') {
+            return rest[..end].to_string();
+        }
+    }
+    if let Some(rest) = msg.strip_prefix("missing field `") {
+        if let Some(end) = rest.find('`') {
+            return rest[..end].to_string();
+        }
+    }
+    let Some(span) = e.span() else { return "?".into() };
+    let line_start = text[..span.start.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+    let line_text = text[line_start..].lines().next().unwrap_or("");
+    key_on_line(line_text).unwrap_or_else(|| "?".into())
+}
+
+fn key_on_line(line: &str) -> Option<String> {
+    let t = line.trim();
+    if let Some(h) = t.strip_prefix('[') {
+        return Some(h.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    }
+    t.split_once('=').map(|(k, _)| k.trim().trim_matches('"').to_string())
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+fn find_key_line(text: &str, key: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| key_on_line(l).is_some_and(|k| k == key) && l.contains('='))
+        .map(|i| i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_defaults_parse_and_validate() {
+        let c = Config::builtin();
+        assert_eq!(c.fleet.name, "drill");
+        assert_eq!(c.sim.web_servers, 4);
+        assert_eq!(c.sim.incidents.len(), 2);
+    }
+
+    #[test]
+    fn user_file_overrides_only_what_it_names() {
+        let c = Config::from_user_toml("[fleet]\nname = \"shop\"\n[sim]\nseed = 7\n", "u.toml").unwrap();
+        assert_eq!(c.fleet.name, "shop");
+        assert_eq!(c.sim.seed, 7);
+        assert_eq!(c.fleet.region, "ap-northeast-1");
+        assert_eq!(c.sim.incidents.len(), 2);
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let err = Config::from_user_toml("[fleet]\nname = \"x\"\nnmae = \"y\"\n", "u.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("u.toml:3: key `nmae`"), "{err}");
+    }
+
+    #[test]
+    fn unknown_table_is_an_error() {
+        let err = Config::from_user_toml("[flete]\nname = \"x\"\n", "u.toml").unwrap_err().to_string();
+        assert!(err.starts_with("u.toml:1: key `flete`"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key_on_its_line() {
+        let err = Config::from_user_toml("[sim]\n\nspeed = \"fast\"\n", "u.toml").unwrap_err().to_string();
+        assert!(err.starts_with("u.toml:3: key `speed`"), "{err}");
+    }
+
+    #[test]
+    fn syntax_error_names_its_line() {
+        let err = Config::from_user_toml("[fleet]\nname = \n", "u.toml").unwrap_err().to_string();
+        assert!(err.starts_with("u.toml:2:"), "{err}");
+    }
+
+    #[test]
+    fn semantic_errors_name_the_key() {
+        let err = Config::from_user_toml("[detect]\nslow_web_factor = 0.5\n", "u.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("u.toml:2: key `slow_web_factor`"), "{err}");
+        let err = Config::from_user_toml(
+            "[sim]\nincident = [{ kind = \"slow-web\", at_secs = 1, target = \"web-9\" }]\n",
+            "u.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("key `target`") && err.contains("web-9"), "{err}");
+    }
+}

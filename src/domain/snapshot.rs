@@ -1,0 +1,42 @@
+//! One consistent view of the fleet at a moment, as a provider reports it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Instance, Role};
+
+/// The setting the application reads to find its database (a DNS record or a parameter).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DbEndpoint {
+    pub name: String,
+    /// Instance id the endpoint currently resolves to.
+    pub target_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FleetSnapshot {
+    pub fleet: String,
+    pub provider: String,
+    pub region: String,
+    /// The fleet's own clock: wall time for a real provider, virtual time for the simulator.
+    pub taken_at: DateTime<Utc>,
+    /// Seconds between two samples of every time series in this snapshot.
+    pub sample_interval_secs: u32,
+    pub target_group: String,
+    pub db_endpoint: Option<DbEndpoint>,
+    pub instances: Vec<Instance>,
+}
+
+impl FleetSnapshot {
+    pub fn by_role(&self, role: Role) -> impl Iterator<Item = &Instance> {
+        self.instances.iter().filter(move |i| i.role == role)
+    }
+
+    pub fn master(&self) -> Option<&Instance> {
+        self.by_role(Role::DbMaster).next()
+    }
+
+    pub fn find(&self, id: &str) -> Option<&Instance> {
+        self.instances.iter().find(|i| i.id == id)
+    }
+}

@@ -1,0 +1,40 @@
+//! Where fleet data comes from. Every provider answers the same async trait; the TUI and the
+//! headless commands pick one at run time and never know which.
+
+pub mod sim;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use crate::domain::FleetSnapshot;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProviderError {
+    #[error("provider timed out after {0:?}")]
+    Timeout(Duration),
+    #[error("provider throttled: {0}")]
+    Throttled(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+pub trait Provider: Send + Sync {
+    /// Short name shown in the header and in `dake status`.
+    fn name(&self) -> &'static str;
+
+    /// How often the console asks for a fresh snapshot.
+    fn refresh_interval(&self) -> Duration;
+
+    /// One consistent view of the fleet now.
+    fn snapshot(&self) -> BoxFuture<'_, Result<FleetSnapshot, ProviderError>>;
+}
+
+/// The providers `--provider` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProviderKind {
+    /// The built-in simulated fleet (a drill: nothing real is touched).
+    Sim,
+}
