@@ -11,9 +11,17 @@ const DEFAULT_SOURCE: &str = "<built-in assets/fleet.default.toml>";
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{file}:{line}: key `{key}`: {message}")]
-    Invalid { file: String, line: usize, key: String, message: String },
+    Invalid {
+        file: String,
+        line: usize,
+        key: String,
+        message: String,
+    },
     #[error("{file}: cannot read: {source}")]
-    Read { file: String, source: std::io::Error },
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,7 +68,7 @@ pub struct SimConfig {
     pub incidents: Vec<SimIncident>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum IncidentKind {
     SlowWeb,
@@ -88,7 +96,8 @@ struct Overlay {
 impl Config {
     pub fn builtin() -> Config {
         // The embedded default is validated by a unit test, so failing here means a broken build.
-        parse_full(DEFAULT_CONFIG, DEFAULT_SOURCE).expect("built-in assets/fleet.default.toml is valid")
+        parse_full(DEFAULT_CONFIG, DEFAULT_SOURCE)
+            .expect("built-in assets/fleet.default.toml is valid")
     }
 
     /// Loads `explicit` if given (it must exist), else the XDG file if present, else defaults.
@@ -112,11 +121,13 @@ impl Config {
     /// Applies a user file over the built-in defaults.
     pub fn from_user_toml(text: &str, file: &str) -> Result<Config, ConfigError> {
         let overlay: Overlay = toml::from_str(text).map_err(|e| toml_error(&e, text, file))?;
-        let mut merged: toml::Table =
-            toml::from_str(DEFAULT_CONFIG).expect("built-in assets/fleet.default.toml is valid TOML");
-        for (name, table) in
-            [("fleet", overlay.fleet), ("detect", overlay.detect), ("sim", overlay.sim)]
-        {
+        let mut merged: toml::Table = toml::from_str(DEFAULT_CONFIG)
+            .expect("built-in assets/fleet.default.toml is valid TOML");
+        for (name, table) in [
+            ("fleet", overlay.fleet),
+            ("detect", overlay.detect),
+            ("sim", overlay.sim),
+        ] {
             let Some(table) = table else { continue };
             let slot = merged
                 .get_mut(name)
@@ -159,11 +170,17 @@ impl Config {
         if !(1.0..=d.slow_web_factor).contains(&d.slow_web_clear_factor) {
             return Err(fail(
                 "slow_web_clear_factor",
-                format!("must be between 1.0 and slow_web_factor ({})", d.slow_web_factor),
+                format!(
+                    "must be between 1.0 and slow_web_factor ({})",
+                    d.slow_web_factor
+                ),
             ));
         }
         if d.master_clear_secs >= d.master_heartbeat_secs {
-            return Err(fail("master_clear_secs", "must be below master_heartbeat_secs".into()));
+            return Err(fail(
+                "master_clear_secs",
+                "must be below master_heartbeat_secs".into(),
+            ));
         }
         let s = &self.sim;
         if !(s.speed > 0.0 && s.speed <= 10_000.0) {
@@ -176,7 +193,10 @@ impl Config {
             return Err(fail("history", "must be at least 2".into()));
         }
         if s.web_servers < 2 {
-            return Err(fail("web_servers", "must be at least 2 (a slow one needs peers)".into()));
+            return Err(fail(
+                "web_servers",
+                "must be at least 2 (a slow one needs peers)".into(),
+            ));
         }
         if s.zones.is_empty() {
             return Err(fail("zones", "needs at least one zone".into()));
@@ -184,7 +204,9 @@ impl Config {
         for inc in &s.incidents {
             if inc.kind == IncidentKind::SlowWeb {
                 match &inc.target {
-                    None => return Err(fail("target", "slow-web needs a target web server".into())),
+                    None => {
+                        return Err(fail("target", "slow-web needs a target web server".into()));
+                    }
                     Some(t) if !sim_web_names(s.web_servers).any(|n| &n == t) => {
                         return Err(fail(
                             "target",
@@ -217,25 +239,31 @@ fn parse_full(text: &str, file: &str) -> Result<Config, ConfigError> {
 fn toml_error(e: &toml::de::Error, text: &str, file: &str) -> ConfigError {
     let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
     let key = error_key(e, text);
-    ConfigError::Invalid { file: file.to_string(), line, key, message: e.message().to_string() }
+    ConfigError::Invalid {
+        file: file.to_string(),
+        line,
+        key,
+        message: e.message().to_string(),
+    }
 }
 
 /// The key an error is about: named in the message for unknown fields, else the key on the
 /// line its span points at.
 fn error_key(e: &toml::de::Error, text: &str) -> String {
     let msg = e.message();
-    if let Some(rest) = msg.strip_prefix("unknown field `") {
-        if let Some(end) = rest.find('`') {
-            return rest[..end].to_string();
-        }
+    let named = ["unknown field `", "missing field `"]
+        .iter()
+        .find_map(|prefix| msg.strip_prefix(prefix))
+        .and_then(|rest| rest.find('`').map(|end| rest[..end].to_string()));
+    if let Some(key) = named {
+        return key;
     }
-    if let Some(rest) = msg.strip_prefix("missing field `") {
-        if let Some(end) = rest.find('`') {
-            return rest[..end].to_string();
-        }
-    }
-    let Some(span) = e.span() else { return "?".into() };
-    let line_start = text[..span.start.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+    let Some(span) = e.span() else {
+        return "?".into();
+    };
+    let line_start = text[..span.start.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
     let line_text = text[line_start..].lines().next().unwrap_or("");
     key_on_line(line_text).unwrap_or_else(|| "?".into())
 }
@@ -245,7 +273,8 @@ fn key_on_line(line: &str) -> Option<String> {
     if let Some(h) = t.strip_prefix('[') {
         return Some(h.trim_matches(|c| c == '[' || c == ']').trim().to_string());
     }
-    t.split_once('=').map(|(k, _)| k.trim().trim_matches('"').to_string())
+    t.split_once('=')
+        .map(|(k, _)| k.trim().trim_matches('"').to_string())
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -272,7 +301,8 @@ mod tests {
 
     #[test]
     fn user_file_overrides_only_what_it_names() {
-        let c = Config::from_user_toml("[fleet]\nname = \"shop\"\n[sim]\nseed = 7\n", "u.toml").unwrap();
+        let c = Config::from_user_toml("[fleet]\nname = \"shop\"\n[sim]\nseed = 7\n", "u.toml")
+            .unwrap();
         assert_eq!(c.fleet.name, "shop");
         assert_eq!(c.sim.seed, 7);
         assert_eq!(c.fleet.region, "ap-northeast-1");
@@ -289,19 +319,25 @@ mod tests {
 
     #[test]
     fn unknown_table_is_an_error() {
-        let err = Config::from_user_toml("[flete]\nname = \"x\"\n", "u.toml").unwrap_err().to_string();
+        let err = Config::from_user_toml("[flete]\nname = \"x\"\n", "u.toml")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("u.toml:1: key `flete`"), "{err}");
     }
 
     #[test]
     fn wrong_type_names_the_key_on_its_line() {
-        let err = Config::from_user_toml("[sim]\n\nspeed = \"fast\"\n", "u.toml").unwrap_err().to_string();
+        let err = Config::from_user_toml("[sim]\n\nspeed = \"fast\"\n", "u.toml")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("u.toml:3: key `speed`"), "{err}");
     }
 
     #[test]
     fn syntax_error_names_its_line() {
-        let err = Config::from_user_toml("[fleet]\nname = \n", "u.toml").unwrap_err().to_string();
+        let err = Config::from_user_toml("[fleet]\nname = \n", "u.toml")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("u.toml:2:"), "{err}");
     }
 
@@ -317,6 +353,9 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(err.contains("key `target`") && err.contains("web-9"), "{err}");
+        assert!(
+            err.contains("key `target`") && err.contains("web-9"),
+            "{err}"
+        );
     }
 }

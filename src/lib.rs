@@ -1,5 +1,12 @@
 //! dake: a terminal incident console for small EC2 fleets.
 
+pub mod app;
+pub mod cli;
 pub mod config;
+pub mod detect;
 pub mod domain;
+pub mod headless;
 pub mod provider;
+pub mod replicas;
+pub mod tui;
+pub mod ui;

@@ -1,1 +1,164 @@
-fn main() {}
+//! dake: parse the command line, set up logging, run the console or a headless command.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{CommandFactory, Parser};
+
+use dake::app::{App, Mode};
+use dake::cli::{Cli, Command};
+use dake::config::{Config, DEFAULT_CONFIG};
+use dake::provider::{self, ProviderKind};
+use dake::{headless, tui};
+
+/// Exit code for bad input: a config error or a command that cannot run here.
+const EXIT_USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let _log_guard = init_logging();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("dake: {e:#}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    let mut config = Config::load(cli.config.as_deref())?;
+    if let Some(seed) = cli.seed {
+        config.sim.seed = seed;
+    }
+    if let Some(speed) = cli.speed {
+        anyhow::ensure!(
+            speed > 0.0 && speed <= 10_000.0,
+            "--speed must be above 0 and at most 10000"
+        );
+        config.sim.speed = speed;
+    }
+    Ok(config)
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        Some(Command::Config { print_default }) => {
+            if *print_default {
+                print!("{DEFAULT_CONFIG}");
+            } else {
+                let config = load_config(&cli)?;
+                print!(
+                    "{}",
+                    toml::to_string_pretty(&config).context("serialising the config")?
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Completions { shell }) => {
+            clap_complete::generate(*shell, &mut Cli::command(), "dake", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Status { json, at }) => {
+            let config = load_config(&cli)?;
+            anyhow::ensure!(*at >= 0.0, "--at must not be negative");
+            let provider = provider::build(cli.provider, &config, *at);
+            let rt = runtime()?;
+            let snap = rt.block_on(async {
+                tokio::time::timeout(tui::PROVIDER_TIMEOUT, provider.snapshot()).await
+            });
+            let snap = match snap {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    return Ok(unknown(
+                        &format!("provider {}: {e}", provider.name()),
+                        *json,
+                    ));
+                }
+                Err(_) => {
+                    return Ok(unknown(
+                        &format!("provider {} timed out", provider.name()),
+                        *json,
+                    ));
+                }
+            };
+            let report = headless::status_report(&snap, &config);
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", headless::status_text(&report));
+            }
+            Ok(ExitCode::from(report.exit_code))
+        }
+        None => run_console(&cli),
+    }
+}
+
+/// Monitoring plugins answer UNKNOWN (3) when they cannot tell.
+fn unknown(reason: &str, json: bool) -> ExitCode {
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "schema": headless::STATUS_SCHEMA, "status": "unknown", "exit_code": 3, "error": reason })
+        );
+    } else {
+        println!("DAKE UNKNOWN - {reason}");
+    }
+    ExitCode::from(3)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn run_console(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let config = load_config(cli)?;
+    if !std::io::stdout().is_terminal() {
+        anyhow::bail!(
+            "stdout is not a terminal, so the console cannot draw; for a one-shot snapshot use `dake status` (or `dake status --json`)"
+        );
+    }
+    let mode = match cli.provider {
+        ProviderKind::Sim => Mode::Drill,
+    };
+    let provider = provider::build(cli.provider, &config, 0.0);
+    let rt = runtime()?;
+    let mut app = App::new(config, provider.name(), mode, chrono::Utc::now());
+    app.color = dake::ui::theme::Theme::color_from_env();
+    let exit_after_first = cli.exit_after_first_frame;
+    rt.block_on(async move {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(tui::MSG_CHANNEL_CAPACITY);
+        // ratatui::init enters raw mode and the alternate screen, and installs a panic hook
+        // that leaves both before the panic report is printed.
+        let mut terminal = ratatui::init();
+        tui::spawn_input_thread(tx.clone());
+        tui::spawn_clock(tx.clone());
+        tui::spawn_provider_poll(provider, tx);
+        let result = tui::drive(&mut terminal, &mut app, &mut rx, |_| !exit_after_first).await;
+        ratatui::restore();
+        result
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Logs go to a file in the XDG state dir, never to the screen the console draws on.
+fn init_logging() -> Option<()> {
+    let dir = dirs::state_dir().or_else(dirs::data_dir)?.join("dake");
+    std::fs::create_dir_all(&dir).ok()?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("dake.log"))
+        .ok()?;
+    tracing_subscriber::fmt()
+        .with_writer(std::sync::Mutex::new(file))
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .try_init()
+        .ok()
+}

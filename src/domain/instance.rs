@@ -44,7 +44,9 @@ impl std::str::FromStr for Role {
             "web" => Ok(Role::Web),
             "db-master" => Ok(Role::DbMaster),
             "db-replica" => Ok(Role::DbReplica),
-            other => Err(format!("unknown role `{other}` (expected web, db-master or db-replica)")),
+            other => Err(format!(
+                "unknown role `{other}` (expected web, db-master or db-replica)"
+            )),
         }
     }
 }
@@ -102,7 +104,10 @@ pub struct StatusChecks {
 }
 
 impl StatusChecks {
-    pub const OK: StatusChecks = StatusChecks { system: CheckStatus::Ok, instance: CheckStatus::Ok };
+    pub const OK: StatusChecks = StatusChecks {
+        system: CheckStatus::Ok,
+        instance: CheckStatus::Ok,
+    };
 
     pub fn passed(&self) -> u8 {
         u8::from(self.system == CheckStatus::Ok) + u8::from(self.instance == CheckStatus::Ok)

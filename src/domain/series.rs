@@ -14,7 +14,10 @@ impl TimeSeries {
     pub fn new(capacity: usize) -> Self {
         // A zero-capacity series would silently drop every sample; one sample is the least useful size.
         let capacity = capacity.max(1);
-        Self { capacity, values: VecDeque::with_capacity(capacity) }
+        Self {
+            capacity,
+            values: VecDeque::with_capacity(capacity),
+        }
     }
 
     pub fn push(&mut self, value: f32) {
@@ -43,7 +46,11 @@ impl TimeSeries {
     /// The sample `age` steps before the newest (0 is the newest).
     pub fn back(&self, age: usize) -> Option<f32> {
         let len = self.values.len();
-        if age >= len { None } else { self.values.get(len - 1 - age).copied() }
+        if age >= len {
+            None
+        } else {
+            self.values.get(len - 1 - age).copied()
+        }
     }
 
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = f32> + ExactSizeIterator + '_ {
@@ -57,7 +64,10 @@ impl TimeSeries {
     }
 
     pub fn max(&self) -> Option<f32> {
-        self.values.iter().copied().fold(None, |m, v| Some(m.map_or(v, |m: f32| m.max(v))))
+        self.values
+            .iter()
+            .copied()
+            .fold(None, |m, v| Some(m.map_or(v, |m: f32| m.max(v))))
     }
 }
 

@@ -38,3 +38,19 @@ pub enum ProviderKind {
     /// The built-in simulated fleet (a drill: nothing real is touched).
     Sim,
 }
+
+/// Builds the provider `kind` names. `sim_offset_secs` starts the simulated fleet that many
+/// virtual seconds in (for `dake status --at`).
+pub fn build(
+    kind: ProviderKind,
+    config: &crate::config::Config,
+    sim_offset_secs: f64,
+) -> std::sync::Arc<dyn Provider> {
+    match kind {
+        ProviderKind::Sim => std::sync::Arc::new(sim::SimProvider::new(
+            config,
+            chrono::Utc::now(),
+            sim_offset_secs,
+        )),
+    }
+}

@@ -52,7 +52,12 @@ impl SimFleet {
         let image_id = rng.ec2_id("ami");
         let subnets: Vec<String> = sim.zones.iter().map(|_| rng.ec2_id("subnet")).collect();
         let sg = rng.ec2_id("sg");
-        let zone = |i: usize| (format!("{}{}", config.fleet.region, sim.zones[i % sim.zones.len()]), i % sim.zones.len());
+        let zone = |i: usize| {
+            (
+                format!("{}{}", config.fleet.region, sim.zones[i % sim.zones.len()]),
+                i % sim.zones.len(),
+            )
+        };
         let history = sim.history;
         let mut instances = Vec::new();
         let make = |rng: &mut SimRng, name: String, role: Role, zi: usize, n: usize| {
@@ -81,7 +86,11 @@ impl SimFleet {
                 state: InstanceState::Running,
                 image_id: image_id.clone(),
                 launch: LaunchParams {
-                    instance_type: if db { sim.db_instance_type.clone() } else { sim.web_instance_type.clone() },
+                    instance_type: if db {
+                        sim.db_instance_type.clone()
+                    } else {
+                        sim.web_instance_type.clone()
+                    },
                     subnet_id: subnets[zidx].clone(),
                     security_groups: vec![sg.clone()],
                     key_name: Some("ops".into()),
@@ -106,8 +115,11 @@ impl SimFleet {
                     source_id: None,
                 }),
             };
-            let (cpu, p50, p99) =
-                if db { (30.0, 1.5, 8.0) } else { (25.0, 45.0, 120.0) };
+            let (cpu, p50, p99) = if db {
+                (30.0, 1.5, 8.0)
+            } else {
+                (25.0, 45.0, 120.0)
+            };
             SimInstance {
                 inst,
                 base_cpu: cpu * (1.0 + 0.2 * rng.signed()),
@@ -126,7 +138,13 @@ impl SimFleet {
         let master_id = master.inst.id.clone();
         instances.push(master);
         for r in 1..=sim.replicas {
-            let mut s = make(&mut rng, format!("db-replica-{r}"), Role::DbReplica, r, 100 + r);
+            let mut s = make(
+                &mut rng,
+                format!("db-replica-{r}"),
+                Role::DbReplica,
+                r,
+                100 + r,
+            );
             // The first replica keeps up; later ones trail further, as replicas on busier or
             // farther hosts do, so ranking them for promotion has something to decide.
             s.base_lag = 0.3 + 3.5 * (r as f32 - 1.0);
@@ -195,7 +213,9 @@ impl SimFleet {
                     .instances
                     .iter_mut()
                     .find(|s| s.inst.name == name && s.inst.role == Role::Web)
-                    .ok_or_else(|| format!("no web server named `{name}` in the simulated fleet"))?;
+                    .ok_or_else(|| {
+                        format!("no web server named `{name}` in the simulated fleet")
+                    })?;
                 s.slow_since.get_or_insert(now);
             }
             IncidentKind::MasterDown => {
@@ -230,13 +250,20 @@ impl SimFleet {
         let hour = wall.hour() as f32 + wall.minute() as f32 / 60.0;
         // Busiest mid-afternoon, quietest before dawn.
         let diurnal = 1.0 + 0.2 * ((hour - 9.0) / 24.0 * std::f32::consts::TAU).sin();
-        let master_down = self.instances.iter().any(|s| s.inst.role == Role::DbMaster && s.down_since.is_some());
+        let master_down = self
+            .instances
+            .iter()
+            .any(|s| s.inst.role == Role::DbMaster && s.down_since.is_some());
         if !master_down {
             self.master_last_heartbeat = now;
         }
         let rng = &mut self.rng;
         for s in &mut self.instances {
-            let spike = if rng.unit() < SPIKE_CHANCE { 2.0 + 2.0 * rng.unit() } else { 1.0 };
+            let spike = if rng.unit() < SPIKE_CHANCE {
+                2.0 + 2.0 * rng.unit()
+            } else {
+                1.0
+            };
             let mut cpu = s.base_cpu * diurnal * (1.0 + 0.1 * rng.signed());
             let mut p50 = s.base_p50 * diurnal * (1.0 + 0.08 * rng.signed());
             let mut p99 = s.base_p99 * diurnal * (1.0 + 0.12 * rng.signed()) * spike;
@@ -251,7 +278,10 @@ impl SimFleet {
                 cpu = 1.0 + rng.unit();
                 p50 = f32::NAN;
                 p99 = f32::NAN;
-                s.inst.health.checks = StatusChecks { system: CheckStatus::Ok, instance: CheckStatus::Impaired };
+                s.inst.health.checks = StatusChecks {
+                    system: CheckStatus::Ok,
+                    instance: CheckStatus::Impaired,
+                };
             }
             s.inst.health.cpu.push(cpu.clamp(0.0, 100.0));
             s.inst.health.p50_ms.push(p50);

@@ -87,7 +87,9 @@ mod tests {
     use crate::domain::Role;
 
     fn epoch() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-11-26T09:00:00Z").map(|d| d.to_utc()).unwrap()
+        DateTime::parse_from_rfc3339("2026-11-26T09:00:00Z")
+            .map(|d| d.to_utc())
+            .unwrap()
     }
 
     #[test]
@@ -98,9 +100,14 @@ mod tests {
         assert_eq!(snap.by_role(Role::DbReplica).count(), 2);
         let zones: std::collections::BTreeSet<_> = snap.by_role(Role::Web).map(|i| &i.az).collect();
         assert_eq!(zones.len(), 2, "web servers span two zones");
-        let images: std::collections::BTreeSet<_> = snap.instances.iter().map(|i| &i.image_id).collect();
+        let images: std::collections::BTreeSet<_> =
+            snap.instances.iter().map(|i| &i.image_id).collect();
         assert_eq!(images.len(), 1, "one image for every role");
-        assert!(snap.instances.iter().all(|i| i.id.starts_with("i-0") && i.health.p99_ms.len() == 120));
+        assert!(
+            snap.instances
+                .iter()
+                .all(|i| i.id.starts_with("i-0") && i.health.p99_ms.len() == 120)
+        );
         let master = snap.master().unwrap();
         assert!(!master.disposable());
         assert!(snap.by_role(Role::Web).all(|i| i.disposable()));
@@ -126,7 +133,14 @@ mod tests {
     fn incidents_fire_on_the_virtual_clock() {
         let mut f = SimFleet::new(&Config::builtin(), epoch());
         f.advance_to(25.0);
-        let web3 = |f: &SimFleet| f.snapshot().instances.iter().find(|i| i.name == "web-3").unwrap().clone();
+        let web3 = |f: &SimFleet| {
+            f.snapshot()
+                .instances
+                .iter()
+                .find(|i| i.name == "web-3")
+                .unwrap()
+                .clone()
+        };
         assert!(web3(&f).health.p99_ms.latest().unwrap() < 300.0);
         f.advance_to(120.0);
         assert!(web3(&f).health.p99_ms.latest().unwrap() > 400.0);
@@ -136,7 +150,10 @@ mod tests {
         let master = snap.master().unwrap();
         assert!(master.health.checks.any_impaired());
         assert!(master.db.as_ref().unwrap().heartbeat_age_secs > 50.0);
-        assert!(snap.by_role(Role::DbReplica).all(|r| !r.db.as_ref().unwrap().io_thread_running));
+        assert!(
+            snap.by_role(Role::DbReplica)
+                .all(|r| !r.db.as_ref().unwrap().io_thread_running)
+        );
         assert!(f.upcoming().is_empty());
     }
 }

@@ -1,0 +1,159 @@
+//! The one keymap: it dispatches keys and it writes the footer hints and the help overlay, so
+//! a hint can never advertise a key that does something else.
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Quit,
+    Down,
+    Up,
+    PageDown,
+    PageUp,
+    Top,
+    Bottom,
+    Filter,
+    SortNext,
+    SortReverse,
+    Help,
+    Cancel,
+}
+
+pub struct Binding {
+    pub keys: &'static [KeyCode],
+    /// How the keys are written in the help overlay, e.g. "j/↓".
+    pub label: &'static str,
+    /// The sentence in the help overlay.
+    pub help: &'static str,
+    pub action: Action,
+    /// Key and one or two words for the footer; `None` keeps it to the help overlay.
+    pub footer: Option<(&'static str, &'static str)>,
+}
+
+pub const KEYMAP: &[Binding] = &[
+    Binding {
+        keys: &[KeyCode::Char('j'), KeyCode::Down],
+        label: "j/↓",
+        help: "select the next instance",
+        action: Action::Down,
+        footer: Some(("j/k", "move")),
+    },
+    Binding {
+        keys: &[KeyCode::Char('k'), KeyCode::Up],
+        label: "k/↑",
+        help: "select the previous instance",
+        action: Action::Up,
+        footer: None,
+    },
+    Binding {
+        keys: &[KeyCode::PageDown, KeyCode::Char('d')],
+        label: "PgDn/d",
+        help: "move down one page",
+        action: Action::PageDown,
+        footer: None,
+    },
+    Binding {
+        keys: &[KeyCode::PageUp, KeyCode::Char('u')],
+        label: "PgUp/u",
+        help: "move up one page",
+        action: Action::PageUp,
+        footer: None,
+    },
+    Binding {
+        keys: &[KeyCode::Char('g'), KeyCode::Home],
+        label: "g/Home",
+        help: "select the first instance",
+        action: Action::Top,
+        footer: None,
+    },
+    Binding {
+        keys: &[KeyCode::Char('G'), KeyCode::End],
+        label: "G/End",
+        help: "select the last instance",
+        action: Action::Bottom,
+        footer: None,
+    },
+    Binding {
+        keys: &[KeyCode::Char('/')],
+        label: "/",
+        help: "filter instances by name, id, role, zone or state",
+        action: Action::Filter,
+        footer: Some(("/", "filter")),
+    },
+    Binding {
+        keys: &[KeyCode::Char('s')],
+        label: "s",
+        help: "sort by the next column",
+        action: Action::SortNext,
+        footer: Some(("s", "sort")),
+    },
+    Binding {
+        keys: &[KeyCode::Char('S')],
+        label: "S",
+        help: "reverse the sort order",
+        action: Action::SortReverse,
+        footer: Some(("S", "reverse")),
+    },
+    Binding {
+        keys: &[KeyCode::Esc],
+        label: "Esc",
+        help: "close help, clear the filter",
+        action: Action::Cancel,
+        footer: None,
+    },
+    Binding {
+        keys: &[KeyCode::Char('?')],
+        label: "?",
+        help: "show or hide this help",
+        action: Action::Help,
+        footer: Some(("?", "help")),
+    },
+    Binding {
+        keys: &[KeyCode::Char('q')],
+        label: "q",
+        help: "quit dake",
+        action: Action::Quit,
+        footer: Some(("q", "quit")),
+    },
+];
+
+/// The action bound to a key in normal mode. Ctrl-C always quits.
+pub fn action_for(key: &KeyEvent) -> Option<Action> {
+    if key.modifiers.contains(KeyModifiers::CONTROL) {
+        return (key.code == KeyCode::Char('c')).then_some(Action::Quit);
+    }
+    KEYMAP
+        .iter()
+        .find(|b| b.keys.contains(&key.code))
+        .map(|b| b.action)
+}
+
+/// Footer hints in keymap order, as (keys, words) pairs.
+pub fn footer_hints() -> impl Iterator<Item = (&'static str, &'static str)> {
+    KEYMAP.iter().filter_map(|b| b.footer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_key_is_bound_twice() {
+        let mut seen = std::collections::HashSet::new();
+        for b in KEYMAP {
+            for k in b.keys {
+                assert!(seen.insert(*k), "{k:?} bound twice");
+            }
+        }
+    }
+
+    #[test]
+    fn every_footer_hint_dispatches_its_action() {
+        for b in KEYMAP.iter().filter(|b| b.footer.is_some()) {
+            let key = KeyEvent::new(b.keys[0], KeyModifiers::NONE);
+            assert_eq!(action_for(&key), Some(b.action));
+        }
+        let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+        assert_eq!(action_for(&ctrl_c), Some(Action::Quit));
+    }
+}

@@ -1,0 +1,10 @@
+//! The application: state, messages and the pure update step.
+
+pub mod keymap;
+mod state;
+mod table;
+mod update;
+
+pub use state::{App, EntryKind, InputMode, Mode, TIMELINE_CAPACITY, TimelineEntry};
+pub use table::{SortColumn, visible_order};
+pub use update::{Msg, update};

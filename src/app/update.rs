@@ -1,0 +1,206 @@
+//! `update(state, msg)`: the only place state changes. Never awaits, never blocks.
+
+use chrono::{DateTime, Utc};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use super::keymap::{Action, action_for};
+use super::state::{App, EntryKind, InputMode};
+use super::table::visible_order;
+use crate::detect::detect;
+use crate::domain::FleetSnapshot;
+use crate::replicas::rank_replicas;
+use crate::ui::layout::fleet_table_rows;
+
+#[derive(Debug)]
+pub enum Msg {
+    Key(KeyEvent),
+    Resize(u16, u16),
+    /// The once-a-second clock.
+    Tick(DateTime<Utc>),
+    Snapshot {
+        snapshot: Box<FleetSnapshot>,
+        fetched_at: DateTime<Utc>,
+    },
+    ProviderFailed {
+        error: String,
+        at: DateTime<Utc>,
+    },
+}
+
+/// Applies one message; returns whether the screen needs a redraw.
+pub fn update(app: &mut App, msg: Msg) -> bool {
+    match msg {
+        Msg::Key(key) => on_key(app, key),
+        Msg::Resize(w, h) => {
+            app.size = (w, h);
+            clamp_scroll(app);
+            true
+        }
+        Msg::Tick(now) => {
+            // The header clock shows seconds, so a tick is always a visible change.
+            app.now = now;
+            true
+        }
+        Msg::Snapshot {
+            snapshot,
+            fetched_at,
+        } => {
+            on_snapshot(app, *snapshot, fetched_at);
+            true
+        }
+        Msg::ProviderFailed { error, at } => {
+            if app.provider_error.as_deref() != Some(error.as_str()) {
+                app.push_timeline(at, EntryKind::Error, format!("provider: {error}"));
+            }
+            app.provider_error = Some(error);
+            true
+        }
+    }
+}
+
+fn on_snapshot(app: &mut App, snap: FleetSnapshot, fetched_at: DateTime<Utc>) {
+    let at = snap.taken_at;
+    if app.snapshot.is_none() {
+        app.push_timeline(
+            at,
+            EntryKind::Info,
+            format!(
+                "watching fleet {} on {} ({} instances)",
+                snap.fleet,
+                snap.provider,
+                snap.instances.len()
+            ),
+        );
+    }
+    if app.provider_error.take().is_some() {
+        app.push_timeline(at, EntryKind::Info, "provider answering again");
+    }
+    let incidents = detect(&snap, &app.incidents, &app.config.detect);
+    for inc in &incidents {
+        if !app
+            .incidents
+            .iter()
+            .any(|p| p.kind == inc.kind && p.instance_id == inc.instance_id)
+        {
+            let text = format!("{} → {}", inc.summary, inc.suggested_playbooks.join(" or "));
+            app.push_timeline(at, EntryKind::Detected, text);
+        }
+    }
+    let previous = std::mem::replace(&mut app.incidents, incidents);
+    for old in &previous {
+        let still = app
+            .incidents
+            .iter()
+            .any(|n| n.kind == old.kind && n.instance_id == old.instance_id);
+        if !still {
+            let text = format!("cleared: {} {}", old.kind.as_str(), old.instance_name);
+            app.push_timeline(at, EntryKind::Cleared, text);
+        }
+    }
+    app.replicas = rank_replicas(&snap, app.config.detect.replica_max_lag_secs);
+    // Keep the same instance selected across refreshes, even if its row moved.
+    let selected_id = app.selected_instance().map(|i| i.id.clone());
+    app.snapshot = Some(snap);
+    app.fetched_at = Some(fetched_at);
+    recompute_rows(app, selected_id.as_deref());
+}
+
+fn recompute_rows(app: &mut App, keep: Option<&str>) {
+    let Some(snap) = app.snapshot.as_ref() else {
+        return;
+    };
+    app.rows = visible_order(&snap.instances, &app.filter, app.sort, app.reverse);
+    if let Some(pos) = keep.and_then(|id| app.rows.iter().position(|&i| snap.instances[i].id == id))
+    {
+        app.selected = pos;
+    }
+    clamp_scroll(app);
+}
+
+fn page(app: &App) -> usize {
+    fleet_table_rows(app).max(1)
+}
+
+fn clamp_scroll(app: &mut App) {
+    let len = app.rows.len();
+    app.selected = app.selected.min(len.saturating_sub(1));
+    let page = page(app);
+    if app.selected < app.offset {
+        app.offset = app.selected;
+    } else if app.selected >= app.offset + page {
+        app.offset = app.selected + 1 - page;
+    }
+    app.offset = app.offset.min(len.saturating_sub(page));
+}
+
+fn on_key(app: &mut App, key: KeyEvent) -> bool {
+    // Terminals that report releases would otherwise act twice per press.
+    if key.kind == KeyEventKind::Release {
+        return false;
+    }
+    if app.input == InputMode::Filter {
+        return on_filter_key(app, key);
+    }
+    if app.show_help {
+        // Any key closes help; q still quits so nobody is trapped.
+        app.show_help = false;
+        if action_for(&key) == Some(Action::Quit) {
+            app.should_quit = true;
+        }
+        return true;
+    }
+    let Some(action) = action_for(&key) else {
+        return false;
+    };
+    let keep = app.selected_instance().map(|i| i.id.clone());
+    match action {
+        Action::Quit => app.should_quit = true,
+        Action::Down => app.selected = app.selected.saturating_add(1),
+        Action::Up => app.selected = app.selected.saturating_sub(1),
+        Action::PageDown => app.selected = app.selected.saturating_add(page(app)),
+        Action::PageUp => app.selected = app.selected.saturating_sub(page(app)),
+        Action::Top => app.selected = 0,
+        Action::Bottom => app.selected = app.rows.len().saturating_sub(1),
+        Action::Filter => app.input = InputMode::Filter,
+        Action::SortNext => {
+            app.sort = app.sort.next();
+            recompute_rows(app, keep.as_deref());
+        }
+        Action::SortReverse => {
+            app.reverse = !app.reverse;
+            recompute_rows(app, keep.as_deref());
+        }
+        Action::Help => app.show_help = true,
+        Action::Cancel => {
+            if app.filter.is_empty() {
+                return false;
+            }
+            app.filter.clear();
+            recompute_rows(app, keep.as_deref());
+        }
+    }
+    clamp_scroll(app);
+    true
+}
+
+fn on_filter_key(app: &mut App, key: KeyEvent) -> bool {
+    if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
+        app.should_quit = true;
+        return true;
+    }
+    let keep = app.selected_instance().map(|i| i.id.clone());
+    match key.code {
+        KeyCode::Enter => app.input = InputMode::Normal,
+        KeyCode::Esc => {
+            app.input = InputMode::Normal;
+            app.filter.clear();
+        }
+        KeyCode::Backspace => {
+            app.filter.pop();
+        }
+        KeyCode::Char(c) => app.filter.push(c),
+        _ => return false,
+    }
+    recompute_rows(app, keep.as_deref());
+    true
+}

@@ -1,0 +1,538 @@
+//! Incident detection from fleet snapshots. Pure: no I/O and no clock, so the TUI, the headless
+//! status command and drills all see the same incidents for the same snapshots.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::config::DetectConfig;
+use crate::domain::{CheckStatus, FleetSnapshot, Instance, InstanceState, Role};
+
+/// One kind names an incident everywhere: the simulator injects it, detection reports it.
+pub use crate::config::IncidentKind;
+
+impl IncidentKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            IncidentKind::SlowWeb => "slow-web",
+            IncidentKind::MasterDown => "master-down",
+        }
+    }
+
+    pub fn severity(&self) -> Severity {
+        match self {
+            IncidentKind::SlowWeb => Severity::Warning,
+            IncidentKind::MasterDown => Severity::Critical,
+        }
+    }
+
+    /// Playbook names, preferred first.
+    pub fn playbooks(&self) -> &'static [&'static str] {
+        match self {
+            IncidentKind::SlowWeb => &["web-replace"],
+            IncidentKind::MasterDown => &["db-promote", "db-ebs-move"],
+        }
+    }
+}
+
+/// Declaration order is the severity order, so `Critical > Warning`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+
+    /// Upper-case form for banners and status lines.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Severity::Warning => "WARNING",
+            Severity::Critical => "CRITICAL",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Incident {
+    pub kind: IncidentKind,
+    pub severity: Severity,
+    pub instance_id: String,
+    pub instance_name: String,
+    pub summary: String,
+    pub suggested_playbooks: Vec<&'static str>,
+    /// When it was first detected; carried over from the previous result while it stays active.
+    pub since: DateTime<Utc>,
+}
+
+impl Incident {
+    fn new(kind: IncidentKind, inst: &Instance, summary: String, since: DateTime<Utc>) -> Self {
+        Incident {
+            kind,
+            severity: kind.severity(),
+            instance_id: inst.id.clone(),
+            instance_name: inst.name.clone(),
+            summary,
+            suggested_playbooks: kind.playbooks().to_vec(),
+            since,
+        }
+    }
+}
+
+/// The incidents active in `snap`, given the result for the previous snapshot (`prev`).
+/// Critical first, then by instance name, so the order is stable from one refresh to the next.
+pub fn detect(snap: &FleetSnapshot, prev: &[Incident], cfg: &DetectConfig) -> Vec<Incident> {
+    let mut out = slow_web(snap, prev, cfg);
+    out.extend(master_down(snap, prev, cfg));
+    out.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.instance_name.cmp(&b.instance_name))
+    });
+    out
+}
+
+/// Median of the values (sorts them in place); the mean of the middle two for an even count.
+pub fn median(values: &mut [f32]) -> Option<f32> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f32::total_cmp);
+    // For an odd count both indices name the middle value.
+    let n = values.len();
+    Some(values[(n - 1) / 2].midpoint(values[n / 2]))
+}
+
+pub fn worst_severity(incidents: &[Incident]) -> Option<Severity> {
+    incidents.iter().map(|i| i.severity).max()
+}
+
+fn was_active<'a>(prev: &'a [Incident], kind: IncidentKind, id: &str) -> Option<&'a Incident> {
+    prev.iter().find(|i| i.kind == kind && i.instance_id == id)
+}
+
+/// `(own p99, peers' median p99)` at each age of the window, newest first. `None` when any
+/// sample is missing or not finite: a window with gaps is not sustained evidence either way.
+fn window_vs_peers(x: usize, webs: &[&Instance], window: usize) -> Option<Vec<(f32, f32)>> {
+    let p99_at = |w: &Instance, age: usize| w.health.p99_ms.back(age).filter(|v| v.is_finite());
+    (0..window)
+        .map(|age| {
+            let own = p99_at(webs[x], age)?;
+            let mut peers: Vec<f32> = webs
+                .iter()
+                .enumerate()
+                .filter(|&(i, _)| i != x)
+                .filter_map(|(_, w)| p99_at(w, age))
+                .collect();
+            Some((own, median(&mut peers)?))
+        })
+        .collect()
+}
+
+fn slow_web(snap: &FleetSnapshot, prev: &[Incident], cfg: &DetectConfig) -> Vec<Incident> {
+    // Stopped or terminated servers serve no traffic: they are neither suspects nor a baseline.
+    let webs: Vec<&Instance> = snap
+        .by_role(Role::Web)
+        .filter(|i| i.state == InstanceState::Running)
+        .collect();
+    let interval = snap.sample_interval_secs.max(1);
+    let window = cfg.slow_web_window_secs.div_ceil(interval).max(1);
+    let window_secs = i64::from(window) * i64::from(interval);
+
+    let mut slow = Vec::new();
+    for (x, web) in webs.iter().enumerate() {
+        let before = was_active(prev, IncidentKind::SlowWeb, &web.id);
+        // Empty when undecided; `all` on it would be vacuously true, hence the length checks.
+        let pairs = window_vs_peers(x, &webs, window as usize).unwrap_or_default();
+        let (enter_at, clear_at) = (cfg.slow_web_factor, cfg.slow_web_clear_factor);
+        let enter = !pairs.is_empty() && pairs.iter().all(|&(own, base)| own > enter_at * base);
+        let leave = !pairs.is_empty() && pairs.iter().all(|&(own, base)| own < clear_at * base);
+        let since = match before {
+            Some(b) if !leave => b.since,
+            None if enter => snap.taken_at,
+            _ => continue,
+        };
+        let slow_for = window_secs + (snap.taken_at - since).num_seconds().max(0);
+        let summary = match (pairs.first(), before) {
+            (Some(&(own, base)), _) => slow_web_summary(&web.name, own, base, slow_for),
+            // No fresh numbers to quote: the last description is still the best one.
+            (None, Some(b)) => b.summary.clone(),
+            (None, None) => format!("slow web server {}", web.name),
+        };
+        slow.push(Incident::new(IncidentKind::SlowWeb, web, summary, since));
+    }
+
+    // When more than half of the web servers look slow, the common cause is upstream of them
+    // (the database, a dependency, a traffic surge) and replacing servers one by one would only
+    // shrink capacity in the middle of it. Peer medians already make this rare for a single
+    // snapshot, but held incidents and gaps in peer data can still add up to a majority.
+    if slow.len() * 2 > webs.len() {
+        return Vec::new();
+    }
+    slow
+}
+
+fn slow_web_summary(name: &str, own: f32, base: f32, slow_for: i64) -> String {
+    let ratio = if base > 0.0 {
+        format!("{:.1}x", own / base)
+    } else {
+        "n/a".into()
+    };
+    format!(
+        "slow web server {name}: p99 {own:.0} ms vs peers' median {base:.0} ms ({ratio}) for {slow_for} s"
+    )
+}
+
+fn master_down(snap: &FleetSnapshot, prev: &[Incident], cfg: &DetectConfig) -> Option<Incident> {
+    let master = snap.master()?;
+    let before = was_active(prev, IncidentKind::MasterDown, &master.id);
+    let checks = master.health.checks;
+    let heartbeat = master.db.as_ref().map(|d| d.heartbeat_age_secs);
+
+    let mut signals = Vec::new();
+    let impaired = match (checks.system, checks.instance) {
+        (CheckStatus::Impaired, CheckStatus::Impaired) => Some("status checks impaired"),
+        (CheckStatus::Impaired, _) => Some("system status check impaired"),
+        (_, CheckStatus::Impaired) => Some("instance status check impaired"),
+        _ => None,
+    };
+    signals.extend(impaired.map(String::from));
+    let booted = matches!(
+        master.state,
+        InstanceState::Running | InstanceState::Pending
+    );
+    if !booted {
+        signals.push(format!("instance {}", master.state.as_str()));
+    }
+    // A missing heartbeat is unknown, not old: a monitoring gap alone must not start a failover.
+    if let Some(age) = heartbeat.filter(|&age| age > cfg.master_heartbeat_secs) {
+        signals.push(format!("heartbeat {age:.0} s old"));
+    }
+
+    let recovered = !checks.any_impaired()
+        && master.state == InstanceState::Running
+        && heartbeat.is_some_and(|age| age < cfg.master_clear_secs);
+    let since = match before {
+        Some(b) if !recovered => b.since,
+        None if !signals.is_empty() => snap.taken_at,
+        _ => return None,
+    };
+    if signals.is_empty() {
+        // Held between the thresholds: say why it is not cleared yet.
+        let mut pending = Vec::new();
+        if master.state != InstanceState::Running {
+            pending.push(format!("instance {}", master.state.as_str()));
+        }
+        match heartbeat {
+            Some(age) if age < cfg.master_clear_secs => {}
+            Some(age) => pending.push(format!("heartbeat {age:.0} s old")),
+            None => pending.push("heartbeat unknown".into()),
+        }
+        signals.push(format!("not recovered yet: {}", pending.join(", ")));
+    }
+    let summary = format!("master DB down: {} ({})", master.name, signals.join(", "));
+    Some(Incident::new(
+        IncidentKind::MasterDown,
+        master,
+        summary,
+        since,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::CheckStatus::{Impaired, Ok as Passed};
+    use crate::domain::{DbStatus, Health, LaunchParams, StatusChecks, TimeSeries};
+    use IncidentKind::{MasterDown, SlowWeb};
+
+    fn cfg() -> DetectConfig {
+        DetectConfig {
+            slow_web_factor: 3.0,
+            slow_web_clear_factor: 2.0,
+            slow_web_window_secs: 30,
+            master_heartbeat_secs: 20.0,
+            master_clear_secs: 5.0,
+            replica_max_lag_secs: 10.0,
+        }
+    }
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + secs, 0).unwrap()
+    }
+
+    fn series(values: &[f32]) -> TimeSeries {
+        let mut s = TimeSeries::new(120);
+        values.iter().for_each(|&v| s.push(v));
+        s
+    }
+
+    fn inst(name: &str, role: Role, p99: &[f32]) -> Instance {
+        let launch = LaunchParams {
+            instance_type: "c5.large".into(),
+            subnet_id: "subnet-a".into(),
+            security_groups: vec![],
+            key_name: None,
+            user_data: String::new(),
+        };
+        let health = Health {
+            checks: StatusChecks::OK,
+            cpu: series(&[]),
+            p50_ms: series(&[]),
+            p99_ms: series(p99),
+        };
+        Instance {
+            id: format!("i-{name}"),
+            name: name.into(),
+            role,
+            az: "ap-northeast-1a".into(),
+            state: InstanceState::Running,
+            image_id: "ami-1".into(),
+            launch,
+            volumes: vec![],
+            private_ip: "10.0.0.1".into(),
+            health,
+            target: None,
+            db: None,
+        }
+    }
+
+    fn web(name: &str, p99: &[f32]) -> Instance {
+        inst(name, Role::Web, p99)
+    }
+
+    fn master(heartbeat: Option<f32>, system: CheckStatus, instance: CheckStatus) -> Instance {
+        let mut m = inst("db-master", Role::DbMaster, &[]);
+        m.health.checks = StatusChecks { system, instance };
+        m.db = heartbeat.map(|heartbeat_age_secs| DbStatus {
+            heartbeat_age_secs,
+            lag_history: series(&[]),
+            io_thread_running: false,
+            sql_thread_running: false,
+            binlog_enabled: true,
+            no_promote: false,
+            source_id: None,
+        });
+        m
+    }
+
+    fn snap(secs: i64, instances: Vec<Instance>) -> FleetSnapshot {
+        FleetSnapshot {
+            fleet: "drill".into(),
+            provider: "sim".into(),
+            region: "ap-northeast-1".into(),
+            taken_at: at(secs),
+            sample_interval_secs: 5,
+            target_group: "web-tg".into(),
+            db_endpoint: None,
+            instances,
+        }
+    }
+
+    /// Runs of (value, count), oldest first.
+    fn runs(parts: &[(f32, usize)]) -> Vec<f32> {
+        parts
+            .iter()
+            .flat_map(|&(v, n)| std::iter::repeat_n(v, n))
+            .collect()
+    }
+
+    /// web-1, web-2 and web-4 flat at 100 ms beside web-3's series.
+    fn fleet(web3: &[f32]) -> Vec<Instance> {
+        let peer = vec![100.0; web3.len()];
+        vec![
+            web("web-1", &peer),
+            web("web-2", &peer),
+            web("web-3", web3),
+            web("web-4", &peer),
+        ]
+    }
+
+    fn names(incidents: &[Incident]) -> Vec<&str> {
+        incidents.iter().map(|i| i.instance_name.as_str()).collect()
+    }
+
+    #[test]
+    fn sustained_latency_over_peers_is_slow_web() {
+        let s = snap(0, fleet(&runs(&[(100.0, 14), (500.0, 6)])));
+        let out = detect(&s, &[], &cfg());
+        assert_eq!(names(&out), ["web-3"]);
+        let inc = &out[0];
+        assert_eq!((inc.kind, inc.severity), (SlowWeb, Severity::Warning));
+        assert_eq!((inc.instance_id.as_str(), inc.since), ("i-web-3", at(0)));
+        assert_eq!(inc.suggested_playbooks, ["web-replace"]);
+        let summary = "slow web server web-3: p99 500 ms vs peers' median 100 ms (5.0x) for 30 s";
+        assert_eq!(inc.summary, summary);
+    }
+
+    #[test]
+    fn spikes_shorter_than_the_window_are_ignored() {
+        let cases = [
+            runs(&[(100.0, 19), (1000.0, 1)]),
+            runs(&[(100.0, 15), (1000.0, 5)]),
+            runs(&[(100.0, 14), (500.0, 3), (100.0, 1), (500.0, 2)]),
+            vec![500.0; 5], // a fresh series shorter than the window
+        ];
+        for web3 in cases {
+            assert_eq!(detect(&snap(0, fleet(&web3)), &[], &cfg()), [], "{web3:?}");
+        }
+        // 32 s at 5 s per sample needs 7 samples, not 6.
+        let mut cfg = cfg();
+        cfg.slow_web_window_secs = 32;
+        let six = snap(0, fleet(&runs(&[(100.0, 10), (500.0, 6)])));
+        assert_eq!(detect(&six, &[], &cfg), []);
+        let seven = snap(0, fleet(&runs(&[(100.0, 10), (500.0, 7)])));
+        assert_eq!(names(&detect(&seven, &[], &cfg)), ["web-3"]);
+    }
+
+    #[test]
+    fn jitter_around_a_common_level_never_fires() {
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut jitter = || {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            100.0 * (0.7 + 0.6 * ((seed >> 33) as f32 / (1u64 << 31) as f32))
+        };
+        let data: Vec<Vec<f32>> = (0..4)
+            .map(|_| (0..100).map(|_| jitter()).collect())
+            .collect();
+        let mut prev = Vec::new();
+        for step in 1..=100 {
+            let webs = (0..4)
+                .map(|w| web(&format!("web-{w}"), &data[w][..step]))
+                .collect();
+            prev = detect(&snap(step as i64 * 5, webs), &prev, &cfg());
+            assert_eq!(prev, [], "step {step}");
+        }
+    }
+
+    #[test]
+    fn hysteresis_between_clear_and_enter_thresholds() {
+        let run = |secs, web3: &[(f32, usize)], prev: &[Incident]| {
+            detect(&snap(secs, fleet(&runs(web3))), prev, &cfg())
+        };
+        let entered = run(0, &[(100.0, 14), (500.0, 6)], &[]);
+        assert_eq!(names(&entered), ["web-3"]);
+        let held = run(30, &[(100.0, 14), (500.0, 6), (250.0, 6)], &entered);
+        assert_eq!((names(&held), held[0].since), (vec!["web-3"], at(0)));
+        assert!(held[0].summary.ends_with("(2.5x) for 60 s"), "{held:?}");
+        // Below the clear factor for only part of the window is not a recovery.
+        let partial = run(30, &[(500.0, 6), (250.0, 3), (150.0, 3)], &held);
+        assert_eq!(names(&partial), ["web-3"]);
+        assert_eq!(run(60, &[(500.0, 6), (150.0, 6)], &held), []);
+        assert_eq!(run(90, &[(100.0, 14), (250.0, 6)], &[]), []);
+    }
+
+    #[test]
+    fn fleet_wide_slowdown_is_not_one_bad_server() {
+        let mut webs = fleet(&[100.0; 20]);
+        webs[..3]
+            .iter_mut()
+            .for_each(|w| w.health.p99_ms = series(&[500.0; 20]));
+        assert_eq!(detect(&snap(0, webs), &[], &cfg()), []);
+
+        // Rotating spikes leave every held incident undecided, so only the majority guard
+        // stops three of four servers from staying flagged.
+        let mut webs = fleet(&[100.0; 6]);
+        for (n, w) in webs[..3].iter_mut().enumerate() {
+            let spike = |i: usize| if i % 3 == n { 1000.0 } else { 100.0 };
+            w.health.p99_ms = series(&(0..6).map(spike).collect::<Vec<_>>());
+        }
+        let s = snap(0, webs);
+        let was = |w: &Instance| Incident::new(SlowWeb, w, String::new(), at(-60));
+        let prev: Vec<Incident> = s.instances[..3].iter().map(was).collect();
+        assert_eq!(names(&detect(&s, &prev[..2], &cfg())), ["web-1", "web-2"]);
+        assert_eq!(detect(&s, &prev, &cfg()), []);
+    }
+
+    #[test]
+    fn master_down_enters_holds_and_clears() {
+        let run = |m: Instance, prev: &[Incident]| detect(&snap(0, vec![m]), prev, &cfg());
+        let out = run(master(Some(1.0), Passed, Impaired), &[]);
+        assert_eq!(
+            (out[0].kind, out[0].severity),
+            (MasterDown, Severity::Critical)
+        );
+        assert_eq!(out[0].suggested_playbooks, ["db-promote", "db-ebs-move"]);
+        let summary = "master DB down: db-master (instance status check impaired)";
+        assert_eq!(out[0].summary, summary);
+        let out = run(master(Some(42.0), Impaired, Impaired), &[]);
+        let summary = "master DB down: db-master (status checks impaired, heartbeat 42 s old)";
+        assert_eq!(out[0].summary, summary);
+        let active = run(master(Some(42.0), Passed, Passed), &[]);
+        let summary = "master DB down: db-master (heartbeat 42 s old)";
+        assert_eq!(active[0].summary, summary);
+        let mut stopped = master(Some(1.0), Passed, Passed);
+        stopped.state = InstanceState::Stopped;
+        let summary = "master DB down: db-master (instance stopped)";
+        assert_eq!(run(stopped, &[])[0].summary, summary);
+
+        let mut earlier = active.clone();
+        earlier[0].since = at(-120);
+        let held = run(master(Some(10.0), Passed, Passed), &earlier);
+        assert_eq!((held.len(), held[0].since), (1, at(-120)));
+        let summary = "master DB down: db-master (not recovered yet: heartbeat 10 s old)";
+        assert_eq!(held[0].summary, summary);
+        assert_eq!(run(master(Some(10.0), Passed, Passed), &[]), []);
+        assert_eq!(run(master(Some(1.0), Passed, Passed), &active), []);
+        // An unknown heartbeat neither raises nor clears; no master, no master incident.
+        assert_eq!(run(master(None, Passed, Passed), &[]), []);
+        assert_eq!(run(master(None, Passed, Passed), &active).len(), 1);
+        assert_eq!(detect(&snap(0, fleet(&[100.0; 6])), &active, &cfg()), []);
+    }
+
+    #[test]
+    fn critical_first_then_by_name() {
+        let (slow, peer) = ([500.0; 6], [100.0; 6]);
+        let mut instances = vec![web("web-5", &slow), master(Some(1.0), Impaired, Passed)];
+        instances.extend(["web-2", "web-3", "web-4"].map(|n| web(n, &peer)));
+        instances.push(web("web-1", &slow));
+        let out = detect(&snap(0, instances), &[], &cfg());
+        assert_eq!(names(&out), ["db-master", "web-1", "web-5"]);
+        assert_eq!(worst_severity(&out), Some(Severity::Critical));
+        assert_eq!(worst_severity(&out[1..]), Some(Severity::Warning));
+        assert_eq!(worst_severity(&[]), None);
+    }
+
+    #[test]
+    fn only_running_web_servers_are_suspects_or_peers() {
+        let data = runs(&[(100.0, 14), (500.0, 6)]);
+        let prev = detect(&snap(0, fleet(&data)), &[], &cfg());
+        for state in [InstanceState::Stopped, InstanceState::Terminated] {
+            let mut webs = fleet(&data);
+            webs[2].state = state;
+            assert_eq!(detect(&snap(5, webs.clone()), &[], &cfg()), []);
+            assert_eq!(detect(&snap(5, webs), &prev, &cfg()), []);
+        }
+        // Counted as peers, two stopped slow servers would make web-3 look normal.
+        let mut webs = fleet(&data);
+        for w in [1, 3] {
+            webs[w].state = InstanceState::Stopped;
+            webs[w].health.p99_ms = series(&data);
+        }
+        assert_eq!(names(&detect(&snap(0, webs), &[], &cfg())), ["web-3"]);
+    }
+
+    #[test]
+    fn helpers_and_json_shape() {
+        assert_eq!(median(&mut []), None);
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert!(Severity::Critical > Severity::Warning);
+        assert_eq!(Severity::Critical.as_str(), "critical");
+        assert_eq!(Severity::Warning.label(), "WARNING");
+        assert_eq!(MasterDown.as_str(), "master-down");
+        let inc = &detect(&snap(0, fleet(&[500.0; 6])), &[], &cfg())[0];
+        let expected = serde_json::json!({
+            "kind": "slow-web", "severity": "warning", "instance_id": "i-web-3",
+            "instance_name": "web-3", "summary": inc.summary,
+            "suggested_playbooks": ["web-replace"], "since": "2023-11-14T22:13:20Z",
+        });
+        assert_eq!(serde_json::to_value(inc).unwrap(), expected);
+    }
+}

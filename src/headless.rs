@@ -1,0 +1,221 @@
+//! Commands for scripts and monitoring: `dake status [--json]`.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::detect::{Incident, Severity, detect, worst_severity};
+use crate::domain::{FleetSnapshot, Role};
+use crate::replicas::{Candidate, rank_replicas};
+
+/// Version of the JSON shape below; bumped only on incompatible changes.
+pub const STATUS_SCHEMA: u32 = 1;
+
+/// Monitoring-plugin exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Warning,
+    Critical,
+    Unknown,
+}
+
+impl Status {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Status::Ok => 0,
+            Status::Warning => 1,
+            Status::Critical => 2,
+            Status::Unknown => 3,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Status::Ok => "OK",
+            Status::Warning => "WARNING",
+            Status::Critical => "CRITICAL",
+            Status::Unknown => "UNKNOWN",
+        }
+    }
+
+    fn from_incidents(incidents: &[Incident]) -> Status {
+        match worst_severity(incidents) {
+            None => Status::Ok,
+            Some(Severity::Warning) => Status::Warning,
+            Some(Severity::Critical) => Status::Critical,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct StatusReport {
+    pub schema: u32,
+    pub status: Status,
+    pub exit_code: u8,
+    pub fleet: String,
+    pub provider: String,
+    pub region: String,
+    pub taken_at: chrono::DateTime<chrono::Utc>,
+    pub incidents: Vec<Incident>,
+    pub instances: Vec<InstanceReport>,
+    pub replication: ReplicationReport,
+}
+
+#[derive(Debug, Serialize)]
+pub struct InstanceReport {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub az: String,
+    pub state: &'static str,
+    pub system_check: &'static str,
+    pub instance_check: &'static str,
+    pub cpu_pct: Option<f32>,
+    pub p50_ms: Option<f32>,
+    pub p99_ms: Option<f32>,
+    pub target_health: Option<&'static str>,
+    pub disposable: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReplicationReport {
+    pub endpoint: Option<String>,
+    pub endpoint_target_id: Option<String>,
+    pub master_id: Option<String>,
+    pub master_heartbeat_age_secs: Option<f32>,
+    pub replicas: Vec<Candidate>,
+}
+
+fn finite(v: Option<f32>) -> Option<f32> {
+    v.filter(|v| v.is_finite())
+}
+
+pub fn status_report(snap: &FleetSnapshot, config: &Config) -> StatusReport {
+    let incidents = detect(snap, &[], &config.detect);
+    let status = Status::from_incidents(&incidents);
+    let master = snap.master();
+    StatusReport {
+        schema: STATUS_SCHEMA,
+        status,
+        exit_code: status.exit_code(),
+        fleet: snap.fleet.clone(),
+        provider: snap.provider.clone(),
+        region: snap.region.clone(),
+        taken_at: snap.taken_at,
+        instances: snap
+            .instances
+            .iter()
+            .map(|i| InstanceReport {
+                id: i.id.clone(),
+                name: i.name.clone(),
+                role: i.role,
+                az: i.az.clone(),
+                state: i.state.as_str(),
+                system_check: i.health.checks.system.as_str(),
+                instance_check: i.health.checks.instance.as_str(),
+                cpu_pct: finite(i.latest_cpu()),
+                p50_ms: finite(i.health.p50_ms.latest()),
+                p99_ms: finite(i.latest_p99()),
+                target_health: i.target.map(|t| t.as_str()),
+                disposable: i.disposable(),
+            })
+            .collect(),
+        replication: ReplicationReport {
+            endpoint: snap.db_endpoint.as_ref().map(|e| e.name.clone()),
+            endpoint_target_id: snap.db_endpoint.as_ref().map(|e| e.target_id.clone()),
+            master_id: master.map(|m| m.id.clone()),
+            master_heartbeat_age_secs: finite(
+                master
+                    .and_then(|m| m.db.as_ref())
+                    .map(|d| d.heartbeat_age_secs),
+            ),
+            replicas: rank_replicas(snap, config.detect.replica_max_lag_secs),
+        },
+        incidents,
+    }
+}
+
+/// The monitoring-plugin first line, then a table an operator can read at a glance.
+pub fn status_text(r: &StatusReport) -> String {
+    let mut out = String::new();
+    let summary = if r.incidents.is_empty() {
+        format!("{} instances, no incidents", r.instances.len())
+    } else {
+        r.incidents
+            .iter()
+            .map(|i| i.summary.as_str())
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let _ = writeln!(out, "DAKE {} - {summary}", r.status.label());
+    let _ = writeln!(
+        out,
+        "fleet {} ({} {}) at {}",
+        r.fleet,
+        r.provider,
+        r.region,
+        r.taken_at.format("%Y-%m-%d %H:%M:%S UTC")
+    );
+    for i in &r.incidents {
+        let _ = writeln!(
+            out,
+            "  {} {} → {}",
+            i.severity.label(),
+            i.summary,
+            i.suggested_playbooks.join(" or ")
+        );
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "{:<8} {:<14} {:<19} {:<16} {:<9} {:<8} {:>5} {:>8}  DISP",
+        "ROLE", "NAME", "ID", "AZ", "STATE", "CHECKS", "CPU", "P99"
+    );
+    let num = |v: Option<f32>, unit: &str| v.map_or("—".to_string(), |v| format!("{v:.0}{unit}"));
+    for i in &r.instances {
+        let checks = if i.system_check == "ok" && i.instance_check == "ok" {
+            "ok"
+        } else {
+            "impaired"
+        };
+        let _ = writeln!(
+            out,
+            "{:<8} {:<14} {:<19} {:<16} {:<9} {:<8} {:>5} {:>8}  {}",
+            i.role.short(),
+            i.name,
+            i.id,
+            i.az,
+            i.state,
+            checks,
+            num(i.cpu_pct, "%"),
+            num(i.p99_ms, "ms"),
+            if i.disposable { "yes" } else { "no" }
+        );
+    }
+    let rep = &r.replication;
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "replication: endpoint {} → {}; master heartbeat {}",
+        rep.endpoint.as_deref().unwrap_or("—"),
+        rep.endpoint_target_id.as_deref().unwrap_or("—"),
+        rep.master_heartbeat_age_secs
+            .map_or("—".into(), |s| format!("{s:.1}s old"))
+    );
+    for c in &rep.replicas {
+        let verdict = match &c.rejection {
+            None if c.best => "promotable (best)".to_string(),
+            None => "promotable".to_string(),
+            Some(why) => format!("not promotable: {why}"),
+        };
+        let _ = writeln!(
+            out,
+            "  {:<14} lag {:>7.1}s  behind master {:>5.1}s  {verdict}",
+            c.name, c.heartbeat_lag_secs, c.behind_master_secs
+        );
+    }
+    out
+}

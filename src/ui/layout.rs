@@ -1,0 +1,74 @@
+//! Where each pane goes. `update` uses the same arithmetic to page and scroll the table.
+
+use ratatui::layout::Rect;
+
+use crate::app::App;
+
+pub const MIN_WIDTH: u16 = 80;
+pub const MIN_HEIGHT: u16 = 24;
+/// Width from which the table grows a latency sparkline and full zone names.
+pub const WIDE: u16 = 110;
+/// The timeline keeps at least its title and this many entries.
+const TIMELINE_MIN_ENTRIES: u16 = 2;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Areas {
+    pub header: Rect,
+    pub banner: Rect,
+    pub table: Rect,
+    pub replicas: Rect,
+    pub timeline: Rect,
+    pub footer: Rect,
+}
+
+pub fn too_small(area: Rect) -> bool {
+    area.width < MIN_WIDTH || area.height < MIN_HEIGHT
+}
+
+fn banner_lines(app: &App, height: u16) -> u16 {
+    let max = if height < 32 { 2 } else { 4 };
+    (app.incidents.len() as u16).clamp(1, max)
+}
+
+fn replica_lines(app: &App) -> u16 {
+    // Title, the master, then one line per replica (at least one, to say there are none).
+    2 + (app.replicas.len() as u16).clamp(1, 6)
+}
+
+pub fn areas(app: &App, area: Rect) -> Areas {
+    let h = area.height;
+    let banner = banner_lines(app, h);
+    let replicas = replica_lines(app);
+    let avail = h.saturating_sub(1 + banner + replicas + 1);
+    let wanted_table = 2 + app.rows.len().max(1) as u16;
+    let table = wanted_table
+        .min(avail.saturating_sub(1 + TIMELINE_MIN_ENTRIES))
+        .max(3);
+    let timeline = avail.saturating_sub(table);
+    let mut y = area.y;
+    let mut take = |rows: u16| {
+        let r = Rect {
+            x: area.x,
+            y,
+            width: area.width,
+            height: rows,
+        };
+        y += rows;
+        r
+    };
+    Areas {
+        header: take(1),
+        banner: take(banner),
+        table: take(table),
+        replicas: take(replicas),
+        timeline: take(timeline),
+        footer: take(1),
+    }
+}
+
+/// Data rows the fleet table can show at the current terminal size.
+pub fn fleet_table_rows(app: &App) -> usize {
+    let (w, h) = app.size;
+    let a = areas(app, Rect::new(0, 0, w, h));
+    a.table.height.saturating_sub(2) as usize
+}

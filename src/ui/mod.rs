@@ -1,0 +1,154 @@
+//! `view(state, frame)`: draws the whole screen from `App`. Pure: no clock, no I/O.
+
+mod fleet;
+pub mod format;
+mod help;
+pub mod layout;
+mod replicas;
+pub mod theme;
+mod timeline;
+
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+
+use crate::app::{App, InputMode, Mode, keymap};
+use crate::detect::Severity;
+use format::{age, fit};
+use layout::{MIN_HEIGHT, MIN_WIDTH, areas, too_small};
+use theme::Theme;
+
+/// Data older than this many refreshes is flagged stale in the header.
+const STALE_AFTER_SECS: i64 = 5;
+
+pub fn view(app: &App, frame: &mut Frame) {
+    let theme = Theme::new(app.color);
+    let area = frame.area();
+    if too_small(area) {
+        let msg = format!(
+            "terminal too small: {}x{}\ndake needs at least {MIN_WIDTH}x{MIN_HEIGHT}\n\nenlarge the window, or use `dake status`",
+            area.width, area.height
+        );
+        let y = area.height.saturating_sub(4) / 2;
+        let r = Rect {
+            y: area.y + y,
+            height: area.height.saturating_sub(y),
+            ..area
+        };
+        frame.render_widget(
+            Paragraph::new(msg)
+                .alignment(Alignment::Center)
+                .wrap(Wrap { trim: true }),
+            r,
+        );
+        return;
+    }
+    let a = areas(app, area);
+    header(app, frame, a.header, &theme);
+    banner(app, frame, a.banner, &theme);
+    fleet::render(app, frame, a.table, &theme);
+    replicas::render(app, frame, a.replicas, &theme);
+    timeline::render(app, frame, a.timeline, &theme);
+    footer(app, frame, a.footer, &theme);
+    if app.show_help {
+        help::render(frame, area, &theme);
+    }
+}
+
+fn header(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
+    let fleet = app
+        .snapshot
+        .as_ref()
+        .map_or(app.config.fleet.name.as_str(), |s| s.fleet.as_str());
+    let region = app
+        .snapshot
+        .as_ref()
+        .map_or(app.config.fleet.region.as_str(), |s| s.region.as_str());
+    let clock = app.snapshot.as_ref().map_or(app.now, |s| s.taken_at);
+    let left = format!(
+        " dake │ {fleet} │ {} {region} │ {} UTC ",
+        app.provider,
+        clock.format("%H:%M:%S")
+    );
+    let badge = match app.mode {
+        Mode::Drill => Span::styled(format!(" {} ", app.mode.label()), theme.badge_drill()),
+        Mode::ReadOnly => Span::styled(format!(" {} ", app.mode.label()), theme.badge_read_only()),
+    };
+    let data = match (app.fetched_at, &app.provider_error) {
+        (None, None) => Span::raw(" waiting for data "),
+        (_, Some(_)) => Span::styled(" ✗ PROVIDER ERROR ", theme.critical()),
+        (Some(t), None) => {
+            let secs = (app.now - t).num_seconds();
+            if secs > STALE_AFTER_SECS {
+                Span::styled(format!(" STALE data {} ", age(secs)), theme.warning())
+            } else {
+                Span::raw(format!(" data {} ", age(secs)))
+            }
+        }
+    };
+    let right_width = badge.width() + data.width();
+    let left = fit(&left, (area.width as usize).saturating_sub(right_width));
+    let pad = (area.width as usize).saturating_sub(left.chars().count() + right_width);
+    let line = Line::from(vec![
+        Span::raw(left),
+        Span::raw(" ".repeat(pad)),
+        badge,
+        data,
+    ]);
+    frame.render_widget(Paragraph::new(line).style(theme.header()), area);
+}
+
+fn banner(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
+    let width = area.width as usize;
+    let lines: Vec<Line> = if app.snapshot.is_none() {
+        vec![Line::styled(
+            format!(" … waiting for the first snapshot from {}", app.provider),
+            theme.dim(),
+        )]
+    } else if app.incidents.is_empty() {
+        vec![Line::styled(" ✓ OK  no incidents detected", theme.ok())]
+    } else {
+        app.incidents
+            .iter()
+            .take(area.height as usize)
+            .map(|inc| {
+                let (label, style) = match inc.severity {
+                    Severity::Critical => (" ✖ CRITICAL ", theme.critical()),
+                    Severity::Warning => (" ▲ WARNING ", theme.warning()),
+                };
+                let playbook = format!(" → {}", inc.suggested_playbooks.join(" | "));
+                let room =
+                    width.saturating_sub(label.chars().count() + playbook.chars().count() + 1);
+                Line::from(vec![
+                    Span::styled(label, style),
+                    Span::raw(" "),
+                    Span::raw(fit(&inc.summary, room)),
+                    Span::styled(playbook, theme.key()),
+                ])
+            })
+            .collect()
+    };
+    frame.render_widget(Paragraph::new(lines), area);
+}
+
+fn footer(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
+    let line = if app.input == InputMode::Filter {
+        Line::from(vec![
+            Span::styled(" filter: ", theme.key()),
+            Span::raw(format!("{}█", app.filter)),
+            Span::styled("   Enter keep · Esc clear", theme.dim()),
+        ])
+    } else {
+        let mut spans = Vec::new();
+        for (keys, words) in keymap::footer_hints() {
+            spans.push(Span::styled(format!(" {keys}"), theme.key()));
+            spans.push(Span::raw(format!(" {words} ")));
+        }
+        if let Some(err) = &app.provider_error {
+            spans.push(Span::styled(format!(" {}", fit(err, 30)), theme.warn()));
+        }
+        Line::from(spans)
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}

@@ -1,0 +1,37 @@
+//! The timeline: what was detected, cleared or failed, newest at the bottom.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
+
+use super::format::fit;
+use super::theme::Theme;
+use crate::app::{App, EntryKind};
+
+pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
+    let block = Block::new()
+        .borders(Borders::TOP)
+        .title(Span::styled(" Timeline (UTC) ", theme.title()));
+    let rows = area.height.saturating_sub(1) as usize;
+    let text_width = (area.width as usize).saturating_sub(13);
+    let lines: Vec<Line> = app
+        .timeline
+        .iter()
+        .skip(app.timeline.len().saturating_sub(rows))
+        .map(|e| {
+            let (mark, style) = match e.kind {
+                EntryKind::Info => ("·", theme.dim()),
+                EntryKind::Detected => ("!", theme.bad()),
+                EntryKind::Cleared => ("✓", theme.ok()),
+                EntryKind::Error => ("✗", theme.warn()),
+            };
+            Line::from(vec![
+                Span::styled(format!(" {} ", e.at.format("%H:%M:%S")), theme.dim()),
+                Span::styled(format!("{mark} "), style),
+                Span::raw(fit(&e.text, text_width)),
+            ])
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
