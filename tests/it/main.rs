@@ -1,1 +1,4 @@
+//! The one integration-test binary (each file under tests/ would link the whole crate again).
 
+mod cli;
+mod ui;

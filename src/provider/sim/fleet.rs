@@ -1,7 +1,7 @@
 //! The simulated fleet: deterministic for a seed, stepped on a virtual clock in fixed sample
 //! intervals, so the same seed and the same virtual time always give the same snapshot.
 
-use chrono::{DateTime, Duration as ChronoDuration, Timelike, Utc};
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
 
 use super::rng::SimRng;
 use crate::config::{Config, FleetConfig, IncidentKind, SimConfig, sim_web_names};
@@ -14,6 +14,8 @@ use crate::domain::{
 const SLOW_RAMP_SECS: f32 = 30.0;
 /// A slow server ends up this many times slower than it should be.
 const SLOW_FACTOR: f32 = 5.5;
+/// Hour of the simulated day at virtual time 0: a busy afternoon.
+const SIM_DAY_START_HOUR: f32 = 14.0;
 /// Chance per sample of a one-off latency spike that detection must shrug off.
 const SPIKE_CHANCE: f32 = 0.02;
 
@@ -246,8 +248,9 @@ impl SimFleet {
 
     fn sample(&mut self) {
         let now = self.now;
-        let wall = self.epoch + ChronoDuration::seconds(now);
-        let hour = wall.hour() as f32 + wall.minute() as f32 / 60.0;
+        // The simulated day starts at SIM_DAY_START_HOUR whatever the wall clock says, so the
+        // same seed gives the same metrics at any time of day.
+        let hour = SIM_DAY_START_HOUR + now as f32 / 3600.0;
         // Busiest mid-afternoon, quietest before dawn.
         let diurnal = 1.0 + 0.2 * ((hour - 9.0) / 24.0 * std::f32::consts::TAU).sin();
         let master_down = self

@@ -1,0 +1,1 @@
+//! Command-line behaviour of the real binary.

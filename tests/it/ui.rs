@@ -1,0 +1,1 @@
+//! Whole-screen snapshots and the update loop, in a fixed-size TestBackend.
