@@ -196,12 +196,20 @@ pub fn status_text(r: &StatusReport) -> String {
         );
     }
     let rep = &r.replication;
+    let target = rep
+        .endpoint_target_id
+        .as_deref()
+        .map_or("—".to_string(), |id| {
+            match r.instances.iter().find(|i| i.id == id) {
+                Some(i) => format!("{} ({id})", i.name),
+                None => format!("{id} (not in the fleet)"),
+            }
+        });
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "replication: endpoint {} → {}; master heartbeat {}",
+        "replication: endpoint {} → {target}; master heartbeat {}",
         rep.endpoint.as_deref().unwrap_or("—"),
-        rep.endpoint_target_id.as_deref().unwrap_or("—"),
         rep.master_heartbeat_age_secs
             .map_or("—".into(), |s| format!("{s:.1}s old"))
     );

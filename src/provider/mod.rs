@@ -47,10 +47,11 @@ pub fn build(
     sim_offset_secs: f64,
 ) -> std::sync::Arc<dyn Provider> {
     match kind {
-        ProviderKind::Sim => std::sync::Arc::new(sim::SimProvider::new(
-            config,
-            chrono::Utc::now(),
-            sim_offset_secs,
-        )),
+        ProviderKind::Sim => {
+            use chrono::SubsecRound;
+            // Whole seconds: the simulated clock then reads like the sample timestamps it makes.
+            let epoch = chrono::Utc::now().trunc_subsecs(0);
+            std::sync::Arc::new(sim::SimProvider::new(config, epoch, sim_offset_secs))
+        }
     }
 }
