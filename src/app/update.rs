@@ -9,6 +9,7 @@ use super::table::visible_order;
 use crate::detect::detect;
 use crate::domain::FleetSnapshot;
 use crate::replicas::rank_replicas;
+use crate::ui::data_age;
 use crate::ui::layout::fleet_table_rows;
 
 #[derive(Debug)]
@@ -37,9 +38,9 @@ pub fn update(app: &mut App, msg: Msg) -> bool {
             true
         }
         Msg::Tick(now) => {
-            // The header clock shows seconds, so a tick is always a visible change.
+            let before = data_age(app);
             app.now = now;
-            true
+            data_age(app) != before
         }
         Msg::Snapshot {
             snapshot,

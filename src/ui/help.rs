@@ -28,7 +28,7 @@ pub fn render(frame: &mut Frame, area: Rect, theme: &Theme) {
         theme.dim(),
     ));
     lines.push(Line::styled(" any key closes this help", theme.dim()));
-    let width = 60.min(area.width);
+    let width = 66.min(area.width);
     let height = (lines.len() as u16 + 2).min(area.height);
     let r = Rect {
         x: area.x + (area.width - width) / 2,

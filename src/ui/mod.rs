@@ -56,6 +56,31 @@ pub fn view(app: &App, frame: &mut Frame) {
     }
 }
 
+/// What the header says about the data's freshness. A clock tick redraws only when this
+/// changes, so an idle console does not repaint for nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataAge {
+    Waiting,
+    Failing,
+    Fresh(String),
+    Stale(String),
+}
+
+pub fn data_age(app: &App) -> DataAge {
+    match (app.fetched_at, &app.provider_error) {
+        (None, None) => DataAge::Waiting,
+        (_, Some(_)) => DataAge::Failing,
+        (Some(t), None) => {
+            let secs = (app.now - t).num_seconds();
+            if secs > STALE_AFTER_SECS {
+                DataAge::Stale(age(secs))
+            } else {
+                DataAge::Fresh(age(secs))
+            }
+        }
+    }
+}
+
 fn header(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     let fleet = app
         .snapshot
@@ -75,17 +100,11 @@ fn header(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         Mode::Drill => Span::styled(format!(" {} ", app.mode.label()), theme.badge_drill()),
         Mode::ReadOnly => Span::styled(format!(" {} ", app.mode.label()), theme.badge_read_only()),
     };
-    let data = match (app.fetched_at, &app.provider_error) {
-        (None, None) => Span::raw(" waiting for data "),
-        (_, Some(_)) => Span::styled(" ✗ PROVIDER ERROR ", theme.critical()),
-        (Some(t), None) => {
-            let secs = (app.now - t).num_seconds();
-            if secs > STALE_AFTER_SECS {
-                Span::styled(format!(" STALE data {} ", age(secs)), theme.warning())
-            } else {
-                Span::raw(format!(" data {} ", age(secs)))
-            }
-        }
+    let data = match data_age(app) {
+        DataAge::Waiting => Span::raw(" waiting for data "),
+        DataAge::Failing => Span::styled(" ✗ PROVIDER ERROR ", theme.critical()),
+        DataAge::Stale(label) => Span::styled(format!(" STALE data {label} "), theme.warning()),
+        DataAge::Fresh(label) => Span::raw(format!(" data {label} ")),
     };
     let right_width = badge.width() + data.width();
     let left = fit(&left, (area.width as usize).saturating_sub(right_width));
