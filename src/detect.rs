@@ -300,6 +300,7 @@ mod tests {
             health,
             target: None,
             db: None,
+            tags: Default::default(),
         }
     }
 
@@ -318,6 +319,8 @@ mod tests {
             binlog_enabled: true,
             no_promote: false,
             source_id: None,
+            running: false,
+            read_only: false,
         });
         m
     }
@@ -332,6 +335,7 @@ mod tests {
             target_group: "web-tg".into(),
             db_endpoint: None,
             instances,
+            free_volumes: Vec::new(),
         }
     }
 

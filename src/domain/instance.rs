@@ -152,6 +152,27 @@ pub struct LaunchParams {
     pub user_data: String,
 }
 
+/// EBS volume states, as EC2 names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VolumeState {
+    Creating,
+    Available,
+    Attaching,
+    InUse,
+    Detaching,
+}
+
+/// A fleet volume attached to no instance (detached, or between two instances).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FreeVolume {
+    pub id: String,
+    pub az: String,
+    pub state: VolumeState,
+    pub size_gib: u32,
+    pub sole_copy: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Volume {
     pub id: String,
@@ -176,6 +197,10 @@ pub struct DbStatus {
     pub no_promote: bool,
     /// Instance id of the master this replica reads from; `None` for the master.
     pub source_id: Option<String>,
+    /// True while MySQL runs and answers on the host.
+    pub running: bool,
+    /// A master accepts writes; a replica is read-only.
+    pub read_only: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -198,8 +223,11 @@ pub struct Instance {
     pub volumes: Vec<Volume>,
     pub private_ip: String,
     pub health: Health,
+    /// Load balancer target health; `None` when not registered in the target group.
     pub target: Option<TargetHealth>,
     pub db: Option<DbStatus>,
+    /// Tags as EC2 reports them (`dake:role`, `dake:run`, `Name`, ...), sorted by key.
+    pub tags: std::collections::BTreeMap<String, String>,
 }
 
 impl Instance {

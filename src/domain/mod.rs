@@ -5,8 +5,8 @@ mod series;
 mod snapshot;
 
 pub use instance::{
-    CheckStatus, DbStatus, Health, Instance, InstanceState, LaunchParams, Role, StatusChecks,
-    TargetHealth, Volume,
+    CheckStatus, DbStatus, FreeVolume, Health, Instance, InstanceState, LaunchParams, Role,
+    StatusChecks, TargetHealth, Volume, VolumeState,
 };
 pub use series::TimeSeries;
 pub use snapshot::{DbEndpoint, FleetSnapshot};

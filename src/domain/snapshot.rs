@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Instance, Role};
+use super::{FreeVolume, Instance, Role};
 
 /// The setting the application reads to find its database (a DNS record or a parameter).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,6 +25,8 @@ pub struct FleetSnapshot {
     pub target_group: String,
     pub db_endpoint: Option<DbEndpoint>,
     pub instances: Vec<Instance>,
+    /// Fleet volumes not attached to any instance.
+    pub free_volumes: Vec<FreeVolume>,
 }
 
 impl FleetSnapshot {
@@ -32,8 +34,13 @@ impl FleetSnapshot {
         self.instances.iter().filter(move |i| i.role == role)
     }
 
+    /// The master is the instance the application's database endpoint points at; during a
+    /// failover two instances can carry the master role, and the endpoint decides.
     pub fn master(&self) -> Option<&Instance> {
-        self.by_role(Role::DbMaster).next()
+        self.db_endpoint
+            .as_ref()
+            .and_then(|ep| self.find(&ep.target_id))
+            .or_else(|| self.by_role(Role::DbMaster).next())
     }
 
     pub fn find(&self, id: &str) -> Option<&Instance> {

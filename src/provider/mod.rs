@@ -1,6 +1,7 @@
 //! Where fleet data comes from. Every provider answers the same async trait; the TUI and the
 //! headless commands pick one at run time and never know which.
 
+pub mod call;
 pub mod sim;
 
 use std::future::Future;
@@ -8,6 +9,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use crate::domain::FleetSnapshot;
+use call::{CallOutcome, ProviderCall};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -17,6 +19,9 @@ pub enum ProviderError {
     Timeout(Duration),
     #[error("provider throttled: {0}")]
     Throttled(String),
+    /// The provider refused the call as it stands (wrong state, unknown id, not allowed).
+    #[error("refused: {0}")]
+    Refused(String),
     #[error("{0}")]
     Other(String),
 }
@@ -30,6 +35,17 @@ pub trait Provider: Send + Sync {
 
     /// One consistent view of the fleet now.
     fn snapshot(&self) -> BoxFuture<'_, Result<FleetSnapshot, ProviderError>>;
+
+    /// Makes one side-effecting call.
+    fn execute(&self, call: ProviderCall) -> BoxFuture<'_, Result<CallOutcome, ProviderError>>;
+
+    /// Instances tagged `dake:run=<run_id>` and `dake:step=<step>`, in any state but gone:
+    /// how a resumed run finds what it created before a crash.
+    fn find_created(
+        &self,
+        run_id: &str,
+        step: usize,
+    ) -> BoxFuture<'_, Result<Vec<String>, ProviderError>>;
 }
 
 /// The providers `--provider` accepts.

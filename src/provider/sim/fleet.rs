@@ -82,7 +82,7 @@ impl SimFleet {
             }
             let inst = Instance {
                 id,
-                name,
+                name: name.clone(),
                 role,
                 az,
                 state: InstanceState::Running,
@@ -115,7 +115,22 @@ impl SimFleet {
                     binlog_enabled: true,
                     no_promote: false,
                     source_id: None,
+                    running: true,
+                    read_only: role == Role::DbReplica,
                 }),
+                tags: [
+                    ("Name".to_string(), name.clone()),
+                    (
+                        crate::provider::call::TAG_FLEET.to_string(),
+                        config.fleet.name.clone(),
+                    ),
+                    (
+                        crate::provider::call::TAG_ROLE.to_string(),
+                        role.as_str().to_string(),
+                    ),
+                ]
+                .into_iter()
+                .collect(),
             };
             let (cpu, p50, p99) = if db {
                 (30.0, 1.5, 8.0)
@@ -303,6 +318,33 @@ impl SimFleet {
         }
     }
 
+    /// Applies one side-effecting call at the current virtual time.
+    pub fn apply(
+        &mut self,
+        call: &crate::provider::call::ProviderCall,
+    ) -> Result<crate::provider::call::CallOutcome, String> {
+        Err(format!(
+            "{} is not supported by the simulator",
+            call.operation()
+        ))
+    }
+
+    /// Ids of instances tagged with this run and step.
+    pub fn find_created(&self, run_id: &str, step: usize) -> Vec<String> {
+        let step = step.to_string();
+        self.instances
+            .iter()
+            .filter(|s| {
+                s.inst
+                    .tags
+                    .get(crate::provider::call::TAG_RUN)
+                    .is_some_and(|r| r == run_id)
+                    && s.inst.tags.get(crate::provider::call::TAG_STEP) == Some(&step)
+            })
+            .map(|s| s.inst.id.clone())
+            .collect()
+    }
+
     pub fn snapshot(&self) -> FleetSnapshot {
         FleetSnapshot {
             fleet: self.fleet.name.clone(),
@@ -316,6 +358,7 @@ impl SimFleet {
                 target_id: self.endpoint_target.clone(),
             }),
             instances: self.instances.iter().map(|s| s.inst.clone()).collect(),
+            free_volumes: Vec::new(),
         }
     }
 }

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 pub use fleet::SimFleet;
 pub use rng::SimRng;
 
+use super::call::{CallOutcome, ProviderCall};
 use super::{BoxFuture, Provider, ProviderError};
 use crate::config::Config;
 use crate::domain::FleetSnapshot;
@@ -78,6 +79,29 @@ impl Provider for SimProvider {
                 f.snapshot()
             }))
         })
+    }
+
+    fn execute(&self, call: ProviderCall) -> BoxFuture<'_, Result<CallOutcome, ProviderError>> {
+        Box::pin(async move {
+            if !self.delay.is_zero() {
+                tokio::time::sleep(self.delay).await;
+            }
+            let t = self.virtual_now();
+            self.with_fleet(|f| {
+                f.advance_to(t);
+                f.apply(&call)
+            })
+            .map_err(ProviderError::Refused)
+        })
+    }
+
+    fn find_created(
+        &self,
+        run_id: &str,
+        step: usize,
+    ) -> BoxFuture<'_, Result<Vec<String>, ProviderError>> {
+        let run_id = run_id.to_string();
+        Box::pin(async move { Ok(self.with_fleet(|f| f.find_created(&run_id, step))) })
     }
 }
 

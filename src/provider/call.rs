@@ -1,0 +1,231 @@
+//! The side-effecting calls a playbook step makes, as data: shown to the operator before the
+//! step runs, journaled before and after, executed by whichever provider is in use.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::Role;
+
+/// Tags every resource dake creates carries, so a resumed run finds what it already made.
+pub const TAG_RUN: &str = "dake:run";
+pub const TAG_STEP: &str = "dake:step";
+pub const TAG_ROLE: &str = "dake:role";
+pub const TAG_FLEET: &str = "dake:fleet";
+pub const TAG_QUARANTINE: &str = "dake:quarantine";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "call", rename_all = "kebab-case")]
+pub enum ProviderCall {
+    /// Launch one instance. `client_token` makes a retried request idempotent where the API
+    /// honours it; the tags let a resumed run find the instance where it does not.
+    RunInstances {
+        name: String,
+        role: Role,
+        image_id: String,
+        instance_type: String,
+        subnet_id: String,
+        az: String,
+        security_groups: Vec<String>,
+        key_name: Option<String>,
+        user_data: String,
+        tags: Vec<(String, String)>,
+        client_token: String,
+    },
+    TerminateInstances {
+        instance_id: String,
+    },
+    StopInstances {
+        instance_id: String,
+        force: bool,
+    },
+    RebootInstances {
+        instance_id: String,
+    },
+    CreateTags {
+        resource_id: String,
+        tags: Vec<(String, String)>,
+    },
+    /// Restart the application daemon on the host (SSM Run Command).
+    RestartApp {
+        instance_id: String,
+    },
+    RegisterTarget {
+        target_group: String,
+        instance_id: String,
+    },
+    DeregisterTarget {
+        target_group: String,
+        instance_id: String,
+    },
+    DetachVolume {
+        volume_id: String,
+        instance_id: String,
+        force: bool,
+    },
+    AttachVolume {
+        volume_id: String,
+        instance_id: String,
+        device: String,
+    },
+    /// Start MySQL on the host and wait for it to accept connections (SSM Run Command).
+    StartDatabase {
+        instance_id: String,
+    },
+    /// Make a replica the master: stop replication, forget its source, allow writes.
+    PromoteReplica {
+        instance_id: String,
+    },
+    /// Point a replica at a (new) master.
+    RepointReplica {
+        instance_id: String,
+        master_id: String,
+    },
+    /// Change the setting the application reads to find its database.
+    SetDbEndpoint {
+        name: String,
+        target_id: String,
+    },
+    /// Tell the application that a replica was added.
+    NotifyReplicaAdded {
+        instance_id: String,
+    },
+}
+
+impl ProviderCall {
+    /// The AWS API operation this call is, for the timeline and the IAM policy.
+    pub fn operation(&self) -> &'static str {
+        match self {
+            ProviderCall::RunInstances { .. } => "RunInstances",
+            ProviderCall::TerminateInstances { .. } => "TerminateInstances",
+            ProviderCall::StopInstances { .. } => "StopInstances",
+            ProviderCall::RebootInstances { .. } => "RebootInstances",
+            ProviderCall::CreateTags { .. } => "CreateTags",
+            ProviderCall::RestartApp { .. } => "SendCommand",
+            ProviderCall::RegisterTarget { .. } => "RegisterTargets",
+            ProviderCall::DeregisterTarget { .. } => "DeregisterTargets",
+            ProviderCall::DetachVolume { .. } => "DetachVolume",
+            ProviderCall::AttachVolume { .. } => "AttachVolume",
+            ProviderCall::StartDatabase { .. } => "SendCommand",
+            ProviderCall::PromoteReplica { .. } => "SendCommand",
+            ProviderCall::RepointReplica { .. } => "SendCommand",
+            ProviderCall::SetDbEndpoint { .. } => "ChangeResourceRecordSets",
+            ProviderCall::NotifyReplicaAdded { .. } => "PutParameter",
+        }
+    }
+
+    /// True for calls that create a resource: on resume they are looked up by tag, never
+    /// simply sent again.
+    pub fn creates(&self) -> bool {
+        matches!(self, ProviderCall::RunInstances { .. })
+    }
+}
+
+fn tags(t: &[(String, String)]) -> String {
+    t.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+impl fmt::Display for ProviderCall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let op = self.operation();
+        match self {
+            ProviderCall::RunInstances {
+                image_id,
+                instance_type,
+                subnet_id,
+                az,
+                user_data,
+                tags: t,
+                ..
+            } => write!(
+                f,
+                "{op} image={image_id} type={instance_type} subnet={subnet_id} az={az} user-data {user_data}, tags {}",
+                tags(t)
+            ),
+            ProviderCall::TerminateInstances { instance_id } => write!(f, "{op} {instance_id}"),
+            ProviderCall::StopInstances { instance_id, force } => {
+                write!(
+                    f,
+                    "{op} {instance_id}{}",
+                    if *force { " force" } else { "" }
+                )
+            }
+            ProviderCall::RebootInstances { instance_id } => write!(f, "{op} {instance_id}"),
+            ProviderCall::CreateTags {
+                resource_id,
+                tags: t,
+            } => {
+                write!(f, "{op} {resource_id} {}", tags(t))
+            }
+            ProviderCall::RestartApp { instance_id } => {
+                write!(
+                    f,
+                    "{op} {instance_id} AWS-RunShellScript \"systemctl restart app\""
+                )
+            }
+            ProviderCall::RegisterTarget {
+                target_group,
+                instance_id,
+            } => {
+                write!(f, "{op} {target_group} {instance_id}")
+            }
+            ProviderCall::DeregisterTarget {
+                target_group,
+                instance_id,
+            } => {
+                write!(f, "{op} {target_group} {instance_id}")
+            }
+            ProviderCall::DetachVolume {
+                volume_id,
+                instance_id,
+                force,
+            } => write!(
+                f,
+                "{op} {volume_id} from {instance_id}{}",
+                if *force { " FORCE" } else { "" }
+            ),
+            ProviderCall::AttachVolume {
+                volume_id,
+                instance_id,
+                device,
+            } => {
+                write!(f, "{op} {volume_id} to {instance_id} as {device}")
+            }
+            ProviderCall::StartDatabase { instance_id } => {
+                write!(
+                    f,
+                    "{op} {instance_id} AWS-RunShellScript \"systemctl start mysql\""
+                )
+            }
+            ProviderCall::PromoteReplica { instance_id } => write!(
+                f,
+                "{op} {instance_id} \"STOP REPLICA; RESET REPLICA ALL; SET GLOBAL read_only=OFF\""
+            ),
+            ProviderCall::RepointReplica {
+                instance_id,
+                master_id,
+            } => write!(
+                f,
+                "{op} {instance_id} \"CHANGE MASTER TO MASTER_HOST=<{master_id}>, MASTER_USE_GTID=slave_pos\""
+            ),
+            ProviderCall::SetDbEndpoint { name, target_id } => {
+                write!(f, "{op} UPSERT {name} → {target_id}")
+            }
+            ProviderCall::NotifyReplicaAdded { instance_id } => {
+                write!(f, "{op} replica-added {instance_id}")
+            }
+        }
+    }
+}
+
+/// What a provider answered to one call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallOutcome {
+    /// Ids the call created (a launched instance), if any.
+    pub created: Vec<String>,
+    /// The provider's request id, for the timeline and a support case.
+    pub request_id: String,
+}
