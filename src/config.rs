@@ -236,7 +236,7 @@ fn parse_full(text: &str, file: &str) -> Result<Config, ConfigError> {
     Ok(config)
 }
 
-fn toml_error(e: &toml::de::Error, text: &str, file: &str) -> ConfigError {
+pub(crate) fn toml_error(e: &toml::de::Error, text: &str, file: &str) -> ConfigError {
     let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
     let key = error_key(e, text);
     ConfigError::Invalid {
@@ -281,7 +281,7 @@ fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
-fn find_key_line(text: &str, key: &str) -> Option<usize> {
+pub(crate) fn find_key_line(text: &str, key: &str) -> Option<usize> {
     text.lines()
         .position(|l| key_on_line(l).is_some_and(|k| k == key) && l.contains('='))
         .map(|i| i + 1)

@@ -8,5 +8,6 @@ pub mod domain;
 pub mod headless;
 pub mod provider;
 pub mod replicas;
+pub mod runbook;
 pub mod tui;
 pub mod ui;

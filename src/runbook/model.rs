@@ -1,0 +1,303 @@
+//! Playbooks as data: embedded from assets/runbooks/, overridable by files in the XDG config dir
+//! (`dake/runbooks/<id>.toml`). Steps name an action implemented in the engine; parsing is strict
+//! and errors name the file, line and key.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ConfigError, IncidentKind, find_key_line, toml_error};
+use crate::domain::Role;
+
+pub const BUILTIN: &[(&str, &str)] = &[
+    (
+        "assets/runbooks/web-replace.toml",
+        include_str!("../../assets/runbooks/web-replace.toml"),
+    ),
+    (
+        "assets/runbooks/db-ebs-move.toml",
+        include_str!("../../assets/runbooks/db-ebs-move.toml"),
+    ),
+    (
+        "assets/runbooks/db-promote.toml",
+        include_str!("../../assets/runbooks/db-promote.toml"),
+    ),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ActionKind {
+    ComparePeers,
+    RestartApp,
+    LaunchReplacement,
+    RegisterTarget,
+    DeregisterTarget,
+    DisposeInstance,
+    ConfirmMasterDown,
+    RebootInstance,
+    StopInstance,
+    DetachVolume,
+    LaunchDbInstance,
+    AttachVolume,
+    StartDatabase,
+    SwitchEndpoint,
+    RepointReplicas,
+    RankReplicas,
+    PromoteReplica,
+    LaunchReplica,
+    NotifyApp,
+}
+
+/// What success looks like for a step, checked against each new snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WaitKind {
+    /// The target's latency is back among its peers.
+    LatencyRecovered,
+    /// Running with both status checks passing.
+    InstanceReady,
+    TargetHealthy,
+    /// Out of the target group, connections drained.
+    TargetDrained,
+    /// Terminated and gone, or stopped and tagged when quarantined.
+    InstanceGone,
+    /// The master's heartbeat is fresh and its checks pass.
+    MasterAnswering,
+    InstanceStopped,
+    VolumeAvailable,
+    VolumeAttached,
+    /// MySQL runs on the new instance.
+    DbAnswering,
+    /// The promoted replica accepts writes.
+    DbWritable,
+    EndpointSwitched,
+    /// Every other replica follows the new master.
+    ReplicasFollowing,
+    /// The new replica follows the master.
+    ReplicaFollowing,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GuardKind {
+    /// Never take the last healthy target out of the load balancer.
+    KeepsAHealthyTarget,
+    /// Warn (not refuse) when a zone would be left without a healthy web server.
+    ZoneBalance,
+    /// A database instance for a volume must be in the volume's zone.
+    SameZoneAsVolume,
+    /// Some replica is promotable (lag, SQL thread, binary log, no-promote tag).
+    PromotableReplica,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Confirm {
+    /// Decided by `destructive`: a second key for destructive steps, none otherwise.
+    #[default]
+    Auto,
+    /// A second key press.
+    Key,
+    /// Type the last 4 characters of the instance or volume id.
+    TypeId,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnTimeout {
+    /// The run stops with the step failed; retry or abort.
+    #[default]
+    Fail,
+    /// Give up on this step's hope and go on: "cut your losses".
+    Continue,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub name: String,
+    pub why: String,
+    pub action: ActionKind,
+    #[serde(default)]
+    pub wait: Option<WaitKind>,
+    #[serde(default)]
+    pub guards: Vec<GuardKind>,
+    #[serde(default)]
+    pub destructive: bool,
+    #[serde(default)]
+    pub confirm: Confirm,
+    pub timeout_secs: u64,
+    #[serde(default)]
+    pub on_timeout: OnTimeout,
+    /// When the wait succeeds the incident is over and the remaining steps are skipped.
+    #[serde(default)]
+    pub finish_on_success: bool,
+}
+
+impl Step {
+    /// The confirmation this step needs, after `Confirm::Auto` is resolved.
+    pub fn confirmation(&self) -> Confirm {
+        match self.confirm {
+            Confirm::Auto if self.destructive => Confirm::Key,
+            Confirm::Auto => Confirm::Auto,
+            other => other,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Playbook {
+    pub id: String,
+    pub title: String,
+    pub incident: IncidentKind,
+    pub target_role: Role,
+    #[serde(rename = "step")]
+    pub steps: Vec<Step>,
+}
+
+impl Playbook {
+    pub fn parse(text: &str, file: &str) -> Result<Playbook, ConfigError> {
+        let pb: Playbook = toml::from_str(text).map_err(|e| toml_error(&e, text, file))?;
+        let fail = |key: &str, message: String| ConfigError::Invalid {
+            file: file.to_string(),
+            line: find_key_line(text, key).unwrap_or(1),
+            key: key.to_string(),
+            message,
+        };
+        if pb.steps.is_empty() {
+            return Err(fail("step", "a playbook needs at least one step".into()));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for s in &pb.steps {
+            if !seen.insert(s.name.as_str()) {
+                return Err(fail(
+                    "name",
+                    format!("step name `{}` is used twice", s.name),
+                ));
+            }
+            if s.timeout_secs == 0 {
+                return Err(fail(
+                    "timeout_secs",
+                    format!("step `{}`: must be at least 1", s.name),
+                ));
+            }
+            if s.finish_on_success && s.wait.is_none() {
+                return Err(fail(
+                    "finish_on_success",
+                    format!(
+                        "step `{}`: needs a `wait` that says what success is",
+                        s.name
+                    ),
+                ));
+            }
+        }
+        Ok(pb)
+    }
+
+    pub fn step_index(&self, name: &str) -> Option<usize> {
+        self.steps.iter().position(|s| s.name == name)
+    }
+}
+
+/// The built-in playbooks, each replaced by a user file of the same id in `user_dir` if present.
+pub fn load_all(user_dir: Option<&Path>) -> Result<Vec<Playbook>, ConfigError> {
+    let mut out = Vec::new();
+    for (file, text) in BUILTIN {
+        out.push(Playbook::parse(text, file)?);
+    }
+    let Some(dir) = user_dir.filter(|d| d.is_dir()) else {
+        return Ok(out);
+    };
+    let entries = std::fs::read_dir(dir).map_err(|source| ConfigError::Read {
+        file: dir.display().to_string(),
+        source,
+    })?;
+    let mut paths: Vec<_> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    paths.sort();
+    for path in paths {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            file: file.clone(),
+            source,
+        })?;
+        let pb = Playbook::parse(&text, &file)?;
+        match out.iter_mut().find(|p| p.id == pb.id) {
+            Some(slot) => *slot = pb,
+            None => out.push(pb),
+        }
+    }
+    Ok(out)
+}
+
+/// Where user playbooks live: `dake/runbooks/` in the XDG config dir.
+pub fn user_dir() -> Option<std::path::PathBuf> {
+    dirs::config_dir().map(|d| d.join("dake").join("runbooks"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_playbooks_parse_and_match_their_incidents() {
+        let all = load_all(None).unwrap();
+        let ids: Vec<_> = all.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, ["web-replace", "db-ebs-move", "db-promote"]);
+        for pb in &all {
+            let wanted: &[&str] = pb.incident.playbooks();
+            assert!(
+                wanted.contains(&pb.id.as_str()),
+                "{} not suggested for {:?}",
+                pb.id,
+                pb.incident
+            );
+        }
+        let web = &all[0];
+        let dispose = &web.steps[web.step_index("dispose").unwrap()];
+        assert_eq!(dispose.confirmation(), Confirm::TypeId);
+        let dereg = &web.steps[web.step_index("deregister").unwrap()];
+        assert_eq!(dereg.confirmation(), Confirm::Key);
+        assert!(dereg.guards.contains(&GuardKind::KeepsAHealthyTarget));
+    }
+
+    #[test]
+    fn unknown_action_names_file_line_and_key() {
+        let text = "id = \"x\"\ntitle = \"t\"\nincident = \"slow-web\"\ntarget_role = \"web\"\n\n[[step]]\nname = \"a\"\nwhy = \"b\"\naction = \"reboot-everything\"\ntimeout_secs = 5\n";
+        let err = Playbook::parse(text, "x.toml").unwrap_err().to_string();
+        assert!(err.starts_with("x.toml:9: key `action`"), "{err}");
+    }
+
+    #[test]
+    fn unknown_step_key_and_duplicate_names_are_refused() {
+        let head = "id = \"x\"\ntitle = \"t\"\nincident = \"slow-web\"\ntarget_role = \"web\"\n";
+        let step = |extra: &str| {
+            format!(
+                "[[step]]\nname = \"a\"\nwhy = \"b\"\naction = \"compare-peers\"\ntimeout_secs = 5\n{extra}"
+            )
+        };
+        let err = Playbook::parse(&format!("{head}{}", step("colour = 1\n")), "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("key `colour`"), "{err}");
+        let err = Playbook::parse(&format!("{head}{}{}", step(""), step("")), "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("used twice"), "{err}");
+    }
+
+    #[test]
+    fn a_user_file_overrides_the_builtin_of_the_same_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = BUILTIN[0]
+            .1
+            .replace("Replace a slow web server", "Our own replacement");
+        std::fs::write(dir.path().join("web-replace.toml"), text).unwrap();
+        let all = load_all(Some(dir.path())).unwrap();
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[0].title, "Our own replacement");
+    }
+}
