@@ -1,0 +1,638 @@
+//! The runbook engine: a pure state machine. `advance(event)` changes the run and returns the
+//! effects a driver must carry out, journal records first. The console, the headless CLI and
+//! tests all drive this one engine.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use super::model::{Confirm, OnTimeout, Playbook, WaitKind};
+use super::plan::{Plan, RunContext, plan};
+use super::record::{Record, StepStatus};
+use super::wait::evaluate;
+use crate::domain::FleetSnapshot;
+use crate::provider::call::{CallOutcome, ProviderCall};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CallState {
+    pub call: ProviderCall,
+    pub token: String,
+    /// `None` while in flight (or when the console died before the answer was journaled).
+    pub outcome: Option<Result<CallOutcome, String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepRun {
+    pub status: StepStatus,
+    pub started: Option<DateTime<Utc>>,
+    pub finished: Option<DateTime<Utc>>,
+    pub note: Option<String>,
+    /// Every call made for this step, across retries, in order.
+    pub calls: Vec<CallState>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Phase {
+    /// Waiting for the operator to run the step at the cursor.
+    Ready,
+    /// The plan is on screen; a second key (or the typed id suffix) runs it.
+    Confirming {
+        plan: Plan,
+        typed: String,
+    },
+    /// Calls being made, one at a time.
+    Calling {
+        plan: Plan,
+    },
+    Waiting {
+        wait: WaitKind,
+        since: DateTime<Utc>,
+        deadline: DateTime<Utc>,
+        detail: String,
+    },
+    /// A call failed or a wait ran out: retry the step or abort the run.
+    Failed {
+        error: String,
+    },
+    Finished {
+        outcome: String,
+    },
+    Aborted {
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event<'a> {
+    /// The operator asks for the next step (Enter).
+    Proceed {
+        snap: &'a FleetSnapshot,
+    },
+    /// The second key of a confirmation.
+    Confirm,
+    TypeChar(char),
+    Backspace,
+    /// Leave a pending confirmation (Esc); nothing is done.
+    Cancel,
+    CallDone {
+        index: usize,
+        outcome: CallOutcome,
+    },
+    CallFailed {
+        index: usize,
+        error: String,
+    },
+    /// A fresh snapshot: waits are checked against it.
+    Observe {
+        snap: &'a FleetSnapshot,
+    },
+    Retry,
+    Abort {
+        reason: String,
+    },
+    /// A line for the timeline (a key pressed, a detection).
+    Note(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Append to the journal (and fsync) before carrying out any effect after it.
+    Journal(Record),
+    /// Send this call; answer with `CallDone` or `CallFailed`.
+    Call {
+        step: usize,
+        index: usize,
+        call: ProviderCall,
+        token: String,
+    },
+    /// The console died after this call's intent was journaled and before its answer was: find
+    /// out whether it took effect (by tag, or by the fleet's state) before sending it again.
+    Resolve {
+        step: usize,
+        index: usize,
+        call: ProviderCall,
+        token: String,
+    },
+    /// Said to the operator; nothing changed.
+    Refused(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    pub ctx: RunContext,
+    pub playbook: Playbook,
+    pub operator: String,
+    pub started_at: DateTime<Utc>,
+    pub steps: Vec<StepRun>,
+    pub cursor: usize,
+    pub phase: Phase,
+    /// Everything journaled so far, oldest first: the run's timeline.
+    pub records: Vec<Record>,
+}
+
+impl Run {
+    /// Starts a run; the first effect journals it.
+    pub fn start(
+        ctx: RunContext,
+        playbook: Playbook,
+        operator: String,
+        now: DateTime<Utc>,
+    ) -> (Run, Vec<Effect>) {
+        let steps = playbook
+            .steps
+            .iter()
+            .map(|_| StepRun {
+                status: StepStatus::Pending,
+                started: None,
+                finished: None,
+                note: None,
+                calls: Vec::new(),
+            })
+            .collect();
+        let mut run = Run {
+            ctx,
+            playbook,
+            operator,
+            started_at: now,
+            steps,
+            cursor: 0,
+            phase: Phase::Ready,
+            records: Vec::new(),
+        };
+        let mut fx = Vec::new();
+        let rec = Record::Started {
+            at: now,
+            run_id: run.ctx.run_id.clone(),
+            playbook: run.playbook.id.clone(),
+            target_id: run.ctx.target_id.clone(),
+            target_name: run.ctx.target_name.clone(),
+            operator: run.operator.clone(),
+            quarantine: run.ctx.quarantine,
+            force: run.ctx.force,
+        };
+        run.journal(&mut fx, rec);
+        (run, fx)
+    }
+
+    pub fn is_over(&self) -> bool {
+        matches!(self.phase, Phase::Finished { .. } | Phase::Aborted { .. })
+    }
+
+    /// The step the cursor is on, if any is left.
+    pub fn current_step(&self) -> Option<&super::model::Step> {
+        self.playbook.steps.get(self.cursor)
+    }
+
+    /// The plan the next Enter would carry out, for the screen; refusals come back as `Err`.
+    pub fn preview(&self, snap: &FleetSnapshot) -> Option<Result<Plan, String>> {
+        let step = self.current_step()?;
+        Some(plan(step, self.cursor, &self.ctx, snap))
+    }
+
+    fn journal(&mut self, fx: &mut Vec<Effect>, rec: Record) {
+        self.records.push(rec.clone());
+        fx.push(Effect::Journal(rec));
+    }
+
+    fn note(&mut self, fx: &mut Vec<Effect>, now: DateTime<Utc>, text: String) {
+        let step = (self.cursor < self.steps.len()).then_some(self.cursor);
+        self.journal(
+            fx,
+            Record::Note {
+                at: now,
+                step,
+                text,
+            },
+        );
+    }
+
+    pub fn advance(&mut self, event: Event<'_>, now: DateTime<Utc>) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        if self.is_over() {
+            if !matches!(event, Event::Observe { .. } | Event::Note(_)) {
+                fx.push(Effect::Refused("the run is over".into()));
+            }
+            return fx;
+        }
+        match (event, self.phase.clone()) {
+            (Event::Note(text), _) => self.note(&mut fx, now, text),
+            (Event::Proceed { snap }, Phase::Ready) => self.proceed(&mut fx, snap, now),
+            (Event::Proceed { .. }, Phase::Confirming { .. }) => self.confirm(&mut fx, now),
+            (Event::Confirm, Phase::Confirming { .. }) => self.confirm(&mut fx, now),
+            (Event::TypeChar(c), Phase::Confirming { plan, mut typed }) => {
+                if typed.chars().count() < 4 {
+                    typed.push(c);
+                }
+                self.phase = Phase::Confirming { plan, typed };
+            }
+            (Event::Backspace, Phase::Confirming { plan, mut typed }) => {
+                typed.pop();
+                self.phase = Phase::Confirming { plan, typed };
+            }
+            (Event::Cancel, Phase::Confirming { .. }) => {
+                self.phase = Phase::Ready;
+                self.note(&mut fx, now, "confirmation cancelled; nothing done".into());
+            }
+            (Event::CallDone { index, outcome }, Phase::Calling { plan }) => {
+                self.call_done(&mut fx, &plan, index, outcome, now);
+            }
+            (Event::CallFailed { index, error }, Phase::Calling { .. }) => {
+                let step = self.cursor;
+                if let Some(c) = self.steps[step].calls.get_mut(index) {
+                    c.outcome = Some(Err(error.clone()));
+                }
+                self.journal(
+                    &mut fx,
+                    Record::Result {
+                        at: now,
+                        step,
+                        index,
+                        outcome: Err(error.clone()),
+                    },
+                );
+                self.fail_step(&mut fx, now, error);
+            }
+            (
+                Event::Observe { snap },
+                Phase::Waiting {
+                    wait,
+                    since,
+                    deadline,
+                    detail,
+                },
+            ) => {
+                self.observe(&mut fx, snap, wait, since, deadline, detail, now);
+            }
+            (Event::Retry, Phase::Failed { .. }) => {
+                self.steps[self.cursor].status = StepStatus::Pending;
+                self.phase = Phase::Ready;
+                self.note(&mut fx, now, format!("retrying step {}", self.cursor + 1));
+            }
+            (Event::Abort { reason }, phase) => {
+                if matches!(phase, Phase::Calling { .. }) {
+                    fx.push(Effect::Refused(
+                        "a call is in flight; abort once it has answered".into(),
+                    ));
+                } else {
+                    let reason = format!("{reason}; {}", self.state_summary());
+                    self.phase = Phase::Aborted {
+                        reason: reason.clone(),
+                    };
+                    self.journal(&mut fx, Record::Aborted { at: now, reason });
+                }
+            }
+            (Event::Observe { .. }, _) => {}
+            (Event::Proceed { .. }, Phase::Calling { .. } | Phase::Waiting { .. }) => {
+                fx.push(Effect::Refused("the current step is still running".into()));
+            }
+            (Event::Proceed { .. }, Phase::Failed { error }) => {
+                fx.push(Effect::Refused(format!(
+                    "step failed ({error}): retry (r) or abort (x)"
+                )));
+            }
+            _ => {}
+        }
+        fx
+    }
+
+    fn proceed(&mut self, fx: &mut Vec<Effect>, snap: &FleetSnapshot, now: DateTime<Utc>) {
+        let Some(step) = self.current_step().cloned() else {
+            return;
+        };
+        match plan(&step, self.cursor, &self.ctx, snap) {
+            Err(reason) => {
+                self.note(fx, now, format!("refused {}: {reason}", step.name));
+                fx.push(Effect::Refused(reason));
+            }
+            Ok(p) if matches!(p.confirm, Confirm::Key | Confirm::TypeId) => {
+                self.phase = Phase::Confirming {
+                    plan: p,
+                    typed: String::new(),
+                };
+            }
+            Ok(p) => self.start_step(fx, p, now),
+        }
+    }
+
+    fn confirm(&mut self, fx: &mut Vec<Effect>, now: DateTime<Utc>) {
+        let Phase::Confirming { plan, typed } = self.phase.clone() else {
+            return;
+        };
+        if plan.confirm == Confirm::TypeId {
+            let id = plan.confirm_id.clone().unwrap_or_default();
+            let want: String = id
+                .chars()
+                .rev()
+                .take(4)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            if typed != want {
+                self.phase = Phase::Confirming {
+                    plan,
+                    typed: String::new(),
+                };
+                fx.push(Effect::Refused(format!(
+                    "type the last 4 characters of {id} to confirm"
+                )));
+                return;
+            }
+        }
+        self.note(
+            fx,
+            now,
+            format!("confirmed {}", self.playbook.steps[self.cursor].name),
+        );
+        self.start_step(fx, plan, now);
+    }
+
+    fn start_step(&mut self, fx: &mut Vec<Effect>, plan: Plan, now: DateTime<Utc>) {
+        let step = self.cursor;
+        self.steps[step].status = StepStatus::Active;
+        self.steps[step].started.get_or_insert(now);
+        self.journal(
+            fx,
+            Record::StepStarted {
+                at: now,
+                step,
+                plan: plan.clone(),
+            },
+        );
+        if !plan.decided.is_empty() {
+            let vars: std::collections::BTreeMap<_, _> = plan.decided.iter().cloned().collect();
+            self.ctx.vars.extend(vars.clone());
+            self.journal(
+                fx,
+                Record::Vars {
+                    at: now,
+                    step,
+                    vars,
+                },
+            );
+        }
+        if let Some(finding) = &plan.finding {
+            self.steps[step].note = Some(finding.clone());
+        }
+        self.phase = Phase::Calling { plan: plan.clone() };
+        self.next_call(fx, &plan, now);
+    }
+
+    /// Sends the first planned call that has not succeeded yet for this step, or moves on.
+    pub(super) fn next_call(&mut self, fx: &mut Vec<Effect>, plan: &Plan, now: DateTime<Utc>) {
+        let step = self.cursor;
+        let done = |c: &ProviderCall| {
+            self.steps[step]
+                .calls
+                .iter()
+                .any(|s| &s.call == c && matches!(s.outcome, Some(Ok(_))))
+        };
+        let Some(call) = plan.calls.iter().find(|c| !done(c)).cloned() else {
+            self.after_calls(fx, now);
+            return;
+        };
+        let index = self.steps[step].calls.len();
+        let token = format!("{}-{step}-{index}", self.ctx.run_id);
+        self.steps[step].calls.push(CallState {
+            call: call.clone(),
+            token: token.clone(),
+            outcome: None,
+        });
+        self.journal(
+            fx,
+            Record::Intent {
+                at: now,
+                step,
+                index,
+                call: call.clone(),
+                token: token.clone(),
+            },
+        );
+        fx.push(Effect::Call {
+            step,
+            index,
+            call,
+            token,
+        });
+    }
+
+    fn call_done(
+        &mut self,
+        fx: &mut Vec<Effect>,
+        plan: &Plan,
+        index: usize,
+        outcome: CallOutcome,
+        now: DateTime<Utc>,
+    ) {
+        let step = self.cursor;
+        let Some(state) = self.steps[step].calls.get_mut(index) else {
+            return;
+        };
+        state.outcome = Some(Ok(outcome.clone()));
+        self.journal(
+            fx,
+            Record::Result {
+                at: now,
+                step,
+                index,
+                outcome: Ok(outcome.clone()),
+            },
+        );
+        if let (Some(var), Some(id)) = (plan.creates_var.as_deref(), outcome.created.first()) {
+            self.ctx.vars.insert(var.to_string(), id.clone());
+            let vars = [(var.to_string(), id.clone())].into_iter().collect();
+            self.journal(
+                fx,
+                Record::Vars {
+                    at: now,
+                    step,
+                    vars,
+                },
+            );
+        }
+        self.next_call(fx, plan, now);
+    }
+
+    fn after_calls(&mut self, fx: &mut Vec<Effect>, now: DateTime<Utc>) {
+        let step = self.playbook.steps[self.cursor].clone();
+        match step.wait {
+            Some(wait) => {
+                let deadline = now + Duration::seconds(step.timeout_secs as i64);
+                self.phase = Phase::Waiting {
+                    wait,
+                    since: now,
+                    deadline,
+                    detail: String::new(),
+                };
+                self.journal(
+                    fx,
+                    Record::WaitStarted {
+                        at: now,
+                        step: self.cursor,
+                    },
+                );
+            }
+            None => {
+                let note = self.steps[self.cursor].note.clone();
+                self.finish_step(fx, StepStatus::Done, note, now);
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn observe(
+        &mut self,
+        fx: &mut Vec<Effect>,
+        snap: &FleetSnapshot,
+        wait: WaitKind,
+        since: DateTime<Utc>,
+        deadline: DateTime<Utc>,
+        detail: String,
+        now: DateTime<Utc>,
+    ) {
+        let step = self.playbook.steps[self.cursor].clone();
+        let check = evaluate(wait, &self.ctx, snap);
+        if check.done {
+            if step.finish_on_success {
+                let outcome = format!(
+                    "recovered at step {} ({}): {}",
+                    self.cursor + 1,
+                    step.name,
+                    check.detail
+                );
+                self.finish_step(fx, StepStatus::Done, Some(check.detail), now);
+                for s in self
+                    .steps
+                    .iter_mut()
+                    .filter(|s| s.status == StepStatus::Pending)
+                {
+                    s.status = StepStatus::Skipped;
+                }
+                self.phase = Phase::Finished {
+                    outcome: outcome.clone(),
+                };
+                self.journal(fx, Record::Finished { at: now, outcome });
+            } else {
+                self.finish_step(fx, StepStatus::Done, Some(check.detail), now);
+            }
+            return;
+        }
+        if now >= deadline {
+            let secs = step.timeout_secs;
+            match step.on_timeout {
+                OnTimeout::Continue => {
+                    let note = format!(
+                        "not done within {secs} s ({}): cut your losses and go on",
+                        check.detail
+                    );
+                    self.finish_step(fx, StepStatus::TimedOut, Some(note), now);
+                }
+                OnTimeout::Fail => {
+                    self.fail_step(
+                        fx,
+                        now,
+                        format!("timed out after {secs} s: {}", check.detail),
+                    );
+                }
+            }
+            return;
+        }
+        if check.detail != detail {
+            self.note(
+                fx,
+                now,
+                format!("waiting for {}: {}", step.name, check.detail),
+            );
+        }
+        self.phase = Phase::Waiting {
+            wait,
+            since,
+            deadline,
+            detail: check.detail,
+        };
+    }
+
+    pub(super) fn fail_step(&mut self, fx: &mut Vec<Effect>, now: DateTime<Utc>, error: String) {
+        let step = self.cursor;
+        self.steps[step].status = StepStatus::Failed;
+        self.steps[step].note = Some(error.clone());
+        self.phase = Phase::Failed {
+            error: error.clone(),
+        };
+        self.journal(
+            fx,
+            Record::StepFinished {
+                at: now,
+                step,
+                status: StepStatus::Failed,
+                note: Some(error),
+            },
+        );
+    }
+
+    fn finish_step(
+        &mut self,
+        fx: &mut Vec<Effect>,
+        status: StepStatus,
+        note: Option<String>,
+        now: DateTime<Utc>,
+    ) {
+        let step = self.cursor;
+        self.steps[step].status = status;
+        self.steps[step].finished = Some(now);
+        self.steps[step].note = note.clone();
+        self.journal(
+            fx,
+            Record::StepFinished {
+                at: now,
+                step,
+                status,
+                note,
+            },
+        );
+        self.cursor += 1;
+        if self.cursor >= self.steps.len() {
+            let outcome = format!(
+                "all {} steps of {} done",
+                self.steps.len(),
+                self.playbook.id
+            );
+            self.phase = Phase::Finished {
+                outcome: outcome.clone(),
+            };
+            self.journal(fx, Record::Finished { at: now, outcome });
+        } else {
+            self.phase = Phase::Ready;
+        }
+    }
+
+    /// Where the fleet stands, in words: what was done and what was created.
+    pub fn state_summary(&self) -> String {
+        let done: Vec<&str> = self
+            .playbook
+            .steps
+            .iter()
+            .zip(&self.steps)
+            .filter(|(_, s)| matches!(s.status, StepStatus::Done | StepStatus::TimedOut))
+            .map(|(p, _)| p.name.as_str())
+            .collect();
+        let vars: Vec<String> = self
+            .ctx
+            .vars
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        format!(
+            "steps done: {}; {}",
+            if done.is_empty() {
+                "none".to_string()
+            } else {
+                done.join(", ")
+            },
+            if vars.is_empty() {
+                "nothing created".to_string()
+            } else {
+                vars.join(", ")
+            }
+        )
+    }
+}

@@ -1,0 +1,247 @@
+//! The journal: one append-only JSONL file per run in the XDG data dir, each record fsync'd
+//! before the side effect it announces. A torn last line (the console died mid-write) is
+//! ignored; damage anywhere else is an error naming the file and line.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+
+use super::record::Record;
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("{file}: {source}")]
+    Io {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}: damaged journal record: {message}")]
+    Damaged {
+        file: String,
+        line: usize,
+        message: String,
+    },
+    #[error("no run `{0}` in the journal directory")]
+    UnknownRun(String),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> JournalError + '_ {
+    move |source| JournalError::Io {
+        file: path.display().to_string(),
+        source,
+    }
+}
+
+/// Where journals live: `dake/runs/` in the XDG data dir (`~/.local/share/dake/runs`).
+pub fn default_dir() -> Option<PathBuf> {
+    dirs::data_dir().map(|d| d.join("dake").join("runs"))
+}
+
+pub struct Journal {
+    path: PathBuf,
+    file: File,
+}
+
+impl Journal {
+    /// Opens (creating if needed) the journal of `run_id` for appending.
+    pub fn open(dir: &Path, run_id: &str) -> Result<Journal, JournalError> {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let path = dir.join(format!("{run_id}.jsonl"));
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        Ok(Journal { path, file })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one record and waits until it is on disk.
+    pub fn append(&mut self, rec: &Record) -> Result<(), JournalError> {
+        let mut line = serde_json::to_string(rec).map_err(|e| JournalError::Damaged {
+            file: self.path.display().to_string(),
+            line: 0,
+            message: e.to_string(),
+        })?;
+        line.push('\n');
+        self.file
+            .write_all(line.as_bytes())
+            .map_err(io(&self.path))?;
+        self.file.sync_data().map_err(io(&self.path))
+    }
+}
+
+/// Reads a journal. A last line that does not parse is a torn write and is dropped.
+pub fn read(path: &Path) -> Result<Vec<Record>, JournalError> {
+    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::with_capacity(lines.len());
+    for (n, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Record>(line) {
+            Ok(r) => out.push(r),
+            Err(_) if n + 1 == lines.len() => {
+                tracing::warn!("{}: ignoring torn last line {}", path.display(), n + 1);
+            }
+            Err(e) => {
+                return Err(JournalError::Damaged {
+                    file: path.display().to_string(),
+                    line: n + 1,
+                    message: e.to_string(),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSummary {
+    pub run_id: String,
+    pub playbook: String,
+    pub target_name: String,
+    pub started: DateTime<Utc>,
+    pub last: DateTime<Utc>,
+    /// `Some(outcome)` once finished or aborted.
+    pub ended: Option<String>,
+    pub path: PathBuf,
+}
+
+/// Every run in `dir`, oldest first. Unreadable journals are skipped with a log line: one bad
+/// file must not hide the others.
+pub fn list(dir: &Path) -> Vec<RunSummary> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<RunSummary> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .filter_map(|path| match read(&path) {
+            Ok(records) => summarise(&records, path),
+            Err(e) => {
+                tracing::warn!("skipping journal: {e}");
+                None
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.started.cmp(&b.started).then(a.run_id.cmp(&b.run_id)));
+    out
+}
+
+fn summarise(records: &[Record], path: PathBuf) -> Option<RunSummary> {
+    let Some(Record::Started {
+        at,
+        run_id,
+        playbook,
+        target_name,
+        ..
+    }) = records.first()
+    else {
+        return None;
+    };
+    let ended = records.iter().rev().find_map(|r| match r {
+        Record::Finished { outcome, .. } => Some(format!("finished: {outcome}")),
+        Record::Aborted { reason, .. } => Some(format!("aborted: {reason}")),
+        _ => None,
+    });
+    Some(RunSummary {
+        run_id: run_id.clone(),
+        playbook: playbook.clone(),
+        target_name: target_name.clone(),
+        started: *at,
+        last: records.last().map_or(*at, Record::at),
+        ended,
+        path,
+    })
+}
+
+pub fn find(dir: &Path, run_id: &str) -> Result<RunSummary, JournalError> {
+    list(dir)
+        .into_iter()
+        .find(|r| r.run_id == run_id)
+        .ok_or_else(|| JournalError::UnknownRun(run_id.into()))
+}
+
+/// Runs that neither finished nor were aborted: the console died during them.
+pub fn unfinished(dir: &Path) -> Vec<RunSummary> {
+    list(dir)
+        .into_iter()
+        .filter(|r| r.ended.is_none())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn note(text: &str) -> Record {
+        Record::Note {
+            at: DateTime::UNIX_EPOCH,
+            step: None,
+            text: text.into(),
+        }
+    }
+
+    fn started(id: &str) -> Record {
+        Record::Started {
+            at: DateTime::UNIX_EPOCH,
+            run_id: id.into(),
+            playbook: "web-replace".into(),
+            target_id: "i-1".into(),
+            target_name: "web-3".into(),
+            operator: "op@host".into(),
+            quarantine: false,
+            force: false,
+        }
+    }
+
+    #[test]
+    fn records_round_trip_and_a_torn_tail_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = Journal::open(dir.path(), "r1").unwrap();
+        j.append(&started("r1")).unwrap();
+        j.append(&note("a")).unwrap();
+        let mut f = OpenOptions::new().append(true).open(j.path()).unwrap();
+        f.write_all(b"{\"record\":\"note\",\"at\":\"19").unwrap();
+        let back = read(j.path()).unwrap();
+        assert_eq!(back, vec![started("r1"), note("a")]);
+        let runs = unfinished(dir.path());
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].run_id, "r1");
+    }
+
+    #[test]
+    fn damage_before_the_last_line_names_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r2.jsonl");
+        let good = serde_json::to_string(&note("x")).unwrap();
+        std::fs::write(&path, format!("{good}\nnot json\n{good}\n")).unwrap();
+        let err = read(&path).unwrap_err().to_string();
+        assert!(err.contains("r2.jsonl:2:"), "{err}");
+    }
+
+    #[test]
+    fn finished_runs_are_not_offered_for_resume() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = Journal::open(dir.path(), "r3").unwrap();
+        j.append(&started("r3")).unwrap();
+        j.append(&Record::Finished {
+            at: DateTime::UNIX_EPOCH,
+            outcome: "done".into(),
+        })
+        .unwrap();
+        assert!(unfinished(dir.path()).is_empty());
+        assert_eq!(
+            find(dir.path(), "r3").unwrap().ended.as_deref(),
+            Some("finished: done")
+        );
+        assert!(find(dir.path(), "nope").is_err());
+    }
+}

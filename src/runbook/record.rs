@@ -1,0 +1,159 @@
+//! Journal records: one JSON line each, written (and fsync'd) before and after every side
+//! effect. A run can be rebuilt from its records alone.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::provider::call::{CallOutcome, ProviderCall};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepStatus {
+    Pending,
+    Active,
+    Done,
+    /// Its wait ran out and the playbook went on ("cut your losses").
+    TimedOut,
+    Failed,
+    Skipped,
+}
+
+impl StepStatus {
+    pub fn label(self) -> &'static str {
+        match self {
+            StepStatus::Pending => "pending",
+            StepStatus::Active => "running",
+            StepStatus::Done => "done",
+            StepStatus::TimedOut => "timed out",
+            StepStatus::Failed => "failed",
+            StepStatus::Skipped => "skipped",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "record", rename_all = "kebab-case")]
+pub enum Record {
+    Started {
+        at: DateTime<Utc>,
+        run_id: String,
+        playbook: String,
+        target_id: String,
+        target_name: String,
+        operator: String,
+        quarantine: bool,
+        force: bool,
+    },
+    /// Something worth a line in the timeline: a key, a detection, a refusal, a wait's progress.
+    Note {
+        at: DateTime<Utc>,
+        step: Option<usize>,
+        text: String,
+    },
+    /// With the plan the step carries out, so a resumed run continues the same plan.
+    StepStarted {
+        at: DateTime<Utc>,
+        step: usize,
+        plan: super::plan::Plan,
+    },
+    /// Written before the call is sent.
+    Intent {
+        at: DateTime<Utc>,
+        step: usize,
+        index: usize,
+        call: ProviderCall,
+        token: String,
+    },
+    /// Written after the provider answered.
+    Result {
+        at: DateTime<Utc>,
+        step: usize,
+        index: usize,
+        outcome: Result<CallOutcome, String>,
+    },
+    /// Ids decided or created by the step, for the steps after it.
+    Vars {
+        at: DateTime<Utc>,
+        step: usize,
+        vars: BTreeMap<String, String>,
+    },
+    WaitStarted {
+        at: DateTime<Utc>,
+        step: usize,
+    },
+    StepFinished {
+        at: DateTime<Utc>,
+        step: usize,
+        status: StepStatus,
+        note: Option<String>,
+    },
+    Finished {
+        at: DateTime<Utc>,
+        outcome: String,
+    },
+    Aborted {
+        at: DateTime<Utc>,
+        reason: String,
+    },
+}
+
+impl Record {
+    pub fn at(&self) -> DateTime<Utc> {
+        match self {
+            Record::Started { at, .. }
+            | Record::Note { at, .. }
+            | Record::StepStarted { at, .. }
+            | Record::Intent { at, .. }
+            | Record::Result { at, .. }
+            | Record::Vars { at, .. }
+            | Record::WaitStarted { at, .. }
+            | Record::StepFinished { at, .. }
+            | Record::Finished { at, .. }
+            | Record::Aborted { at, .. } => *at,
+        }
+    }
+
+    /// One line for a timeline or a postmortem.
+    pub fn describe(&self) -> String {
+        match self {
+            Record::Started {
+                playbook,
+                target_name,
+                target_id,
+                operator,
+                ..
+            } => {
+                format!("run started: {playbook} on {target_name} ({target_id}) by {operator}")
+            }
+            Record::Note { text, .. } => text.clone(),
+            Record::StepStarted { step, .. } => format!("step {} started", step + 1),
+            Record::Intent { call, .. } => format!("call {call}"),
+            Record::Result { outcome: Ok(o), .. } => {
+                let created = if o.created.is_empty() {
+                    String::new()
+                } else {
+                    format!(", created {}", o.created.join(", "))
+                };
+                format!("ok (request {}{created})", o.request_id)
+            }
+            Record::Result {
+                outcome: Err(e), ..
+            } => format!("error: {e}"),
+            Record::Vars { vars, .. } => {
+                let kv: Vec<String> = vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                format!("recorded {}", kv.join(", "))
+            }
+            Record::WaitStarted { step, .. } => format!("step {} waiting", step + 1),
+            Record::StepFinished {
+                step, status, note, ..
+            } => match note {
+                Some(n) => format!("step {} {}: {n}", step + 1, status.label()),
+                None => format!("step {} {}", step + 1, status.label()),
+            },
+            Record::Finished { outcome, .. } => format!("run finished: {outcome}"),
+            Record::Aborted { reason, .. } => format!("run aborted: {reason}"),
+        }
+    }
+}
