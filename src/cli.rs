@@ -25,6 +25,11 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub speed: Option<f64>,
 
+    /// Simulated fleet only: start with an incident already present: `slow-web[:<name>]` or
+    /// `master-down`.
+    #[arg(long, global = true, value_name = "INCIDENT")]
+    pub inject: Vec<String>,
+
     /// Quit right after the first frame is drawn (used to measure startup).
     #[arg(long, hide = true)]
     pub exit_after_first_frame: bool,
@@ -45,6 +50,40 @@ pub enum Command {
         #[arg(long, value_name = "SECS", default_value_t = 0.0)]
         at: f64,
     },
+    /// Run a playbook headless: one step after another, journaled like the console's runs.
+    Run {
+        /// web-replace, db-ebs-move or db-promote.
+        playbook: String,
+        /// Instance id or name the playbook acts on.
+        #[arg(long)]
+        target: String,
+        /// Print the plan and the calls each step would make; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Take destructive steps too (without it they are refused and the run left resumable).
+        #[arg(long)]
+        yes: bool,
+        /// Override refusable guards: anti-flapping, every replica lagging.
+        #[arg(long)]
+        force: bool,
+        /// Quarantine the bad instance (stop and tag it) instead of terminating it.
+        #[arg(long)]
+        quarantine: bool,
+        /// Print the run id and each step's outcome as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Resume an unfinished run from its journal.
+    Resume {
+        /// The run to resume (default: the only unfinished one).
+        run_id: Option<String>,
+        #[arg(long)]
+        yes: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a Markdown postmortem of a run.
+    Report { run_id: String },
     /// Show configuration.
     Config {
         /// Print the built-in default configuration, with comments.

@@ -29,7 +29,15 @@ pub enum ConfigError {
 pub struct Config {
     pub fleet: FleetConfig,
     pub detect: DetectConfig,
+    pub runbook: RunbookConfig,
     pub sim: SimConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunbookConfig {
+    /// A second failover of the same tier within this many seconds is refused unless forced.
+    pub anti_flap_secs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,6 +72,13 @@ pub struct SimConfig {
     pub zones: Vec<String>,
     pub web_instance_type: String,
     pub db_instance_type: String,
+    /// Whether restarting the slow web server's app (or rebooting it) cures it. Off by default:
+    /// in the talk the cause is unknown and the cheap fix does not help.
+    #[serde(default)]
+    pub restart_fixes_slow_web: bool,
+    /// Whether rebooting the down master brings it back (起動をトライ succeeds).
+    #[serde(default)]
+    pub reboot_fixes_master: bool,
     #[serde(rename = "incident", default)]
     pub incidents: Vec<SimIncident>,
 }
@@ -90,6 +105,7 @@ pub struct SimIncident {
 struct Overlay {
     fleet: Option<toml::Table>,
     detect: Option<toml::Table>,
+    runbook: Option<toml::Table>,
     sim: Option<toml::Table>,
 }
 
@@ -126,13 +142,14 @@ impl Config {
         for (name, table) in [
             ("fleet", overlay.fleet),
             ("detect", overlay.detect),
+            ("runbook", overlay.runbook),
             ("sim", overlay.sim),
         ] {
             let Some(table) = table else { continue };
             let slot = merged
                 .get_mut(name)
                 .and_then(|v| v.as_table_mut())
-                .expect("built-in config has fleet, detect and sim tables");
+                .expect("built-in config has fleet, detect, runbook and sim tables");
             for (k, v) in table {
                 slot.insert(k, v);
             }

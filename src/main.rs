@@ -9,8 +9,10 @@ use clap::{CommandFactory, Parser};
 use dake::app::{App, Mode};
 use dake::cli::{Cli, Command};
 use dake::config::{Config, DEFAULT_CONFIG};
+use dake::headless::{self, commands};
 use dake::provider::{self, ProviderKind};
-use dake::{headless, tui};
+use dake::runbook::{journal, model};
+use dake::tui;
 
 /// Exit code for bad input: a config error or a command that cannot run here.
 const EXIT_USAGE: u8 = 2;
@@ -63,7 +65,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Status { json, at }) => {
             let config = load_config(&cli)?;
             anyhow::ensure!(*at >= 0.0, "--at must not be negative");
-            let provider = provider::build(cli.provider, &config, *at);
+            let provider = provider::build(cli.provider, &config, *at, &cli.inject)
+                .map_err(anyhow::Error::msg)?;
             let rt = runtime()?;
             let snap = rt.block_on(async {
                 tokio::time::timeout(tui::PROVIDER_TIMEOUT, provider.snapshot()).await
@@ -91,8 +94,61 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::from(report.exit_code))
         }
+        Some(Command::Run {
+            playbook,
+            target,
+            dry_run,
+            yes,
+            force,
+            quarantine,
+            json,
+        }) => {
+            let config = load_config(&cli)?;
+            let playbooks = model::load_all(model::user_dir().as_deref())?;
+            let provider = provider::build(cli.provider, &config, 0.0, &cli.inject)
+                .map_err(anyhow::Error::msg)?;
+            let dir = journal_dir()?;
+            let args = commands::RunArgs {
+                playbook,
+                target,
+                dry_run: *dry_run,
+                yes: *yes,
+                force: *force,
+                quarantine: *quarantine,
+                json: *json,
+            };
+            let code =
+                runtime()?.block_on(commands::run(provider, &config, &playbooks, &dir, args))?;
+            Ok(ExitCode::from(code))
+        }
+        Some(Command::Resume { run_id, yes, json }) => {
+            let config = load_config(&cli)?;
+            let playbooks = model::load_all(model::user_dir().as_deref())?;
+            let provider = provider::build(cli.provider, &config, 0.0, &cli.inject)
+                .map_err(anyhow::Error::msg)?;
+            let dir = journal_dir()?;
+            let code = runtime()?.block_on(commands::resume(
+                provider,
+                &config,
+                &playbooks,
+                &dir,
+                run_id.as_deref(),
+                *yes,
+                *json,
+            ))?;
+            Ok(ExitCode::from(code))
+        }
+        Some(Command::Report { run_id }) => {
+            let playbooks = model::load_all(model::user_dir().as_deref())?;
+            print!("{}", commands::report(&playbooks, &journal_dir()?, run_id)?);
+            Ok(ExitCode::SUCCESS)
+        }
         None => run_console(&cli),
     }
+}
+
+fn journal_dir() -> anyhow::Result<std::path::PathBuf> {
+    journal::default_dir().context("no data directory (set XDG_DATA_HOME or HOME) for run journals")
 }
 
 /// Monitoring plugins answer UNKNOWN (3) when they cannot tell.
@@ -126,7 +182,8 @@ fn run_console(cli: &Cli) -> anyhow::Result<ExitCode> {
     let mode = match cli.provider {
         ProviderKind::Sim => Mode::Drill,
     };
-    let provider = provider::build(cli.provider, &config, 0.0);
+    let provider =
+        provider::build(cli.provider, &config, 0.0, &cli.inject).map_err(anyhow::Error::msg)?;
     let rt = runtime()?;
     let mut app = App::new(config, provider.name(), mode, chrono::Utc::now());
     app.color = dake::ui::theme::Theme::color_from_env();

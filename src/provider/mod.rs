@@ -33,6 +33,12 @@ pub trait Provider: Send + Sync {
     /// How often the console asks for a fresh snapshot.
     fn refresh_interval(&self) -> Duration;
 
+    /// The fleet's clock: wall time for a real fleet, virtual time for the simulator. Runs
+    /// journal and time their waits by it.
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now()
+    }
+
     /// One consistent view of the fleet now.
     fn snapshot(&self) -> BoxFuture<'_, Result<FleetSnapshot, ProviderError>>;
 
@@ -55,19 +61,54 @@ pub enum ProviderKind {
     Sim,
 }
 
+/// Parses `--inject`: `slow-web[:<name>]` (default: the configured slow-web target, else
+/// web-1), or `master-down`.
+pub fn parse_injection(
+    text: &str,
+    config: &crate::config::Config,
+) -> Result<(crate::config::IncidentKind, Option<String>), String> {
+    use crate::config::IncidentKind;
+    let (kind, name) = match text.split_once(':') {
+        Some((k, n)) => (k, Some(n.to_string())),
+        None => (text, None),
+    };
+    match kind {
+        "slow-web" => {
+            let default = config
+                .sim
+                .incidents
+                .iter()
+                .find(|i| i.kind == IncidentKind::SlowWeb)
+                .and_then(|i| i.target.clone())
+                .unwrap_or_else(|| "web-1".into());
+            Ok((IncidentKind::SlowWeb, Some(name.unwrap_or(default))))
+        }
+        "master-down" if name.is_none() => Ok((IncidentKind::MasterDown, None)),
+        _ => Err(format!(
+            "--inject {text}: expected `slow-web`, `slow-web:<web server name>` or `master-down`"
+        )),
+    }
+}
+
 /// Builds the provider `kind` names. `sim_offset_secs` starts the simulated fleet that many
-/// virtual seconds in (for `dake status --at`).
+/// virtual seconds in (for `dake status --at`); `inject` starts it with incidents present.
 pub fn build(
     kind: ProviderKind,
     config: &crate::config::Config,
     sim_offset_secs: f64,
-) -> std::sync::Arc<dyn Provider> {
+    inject: &[String],
+) -> Result<std::sync::Arc<dyn Provider>, String> {
     match kind {
         ProviderKind::Sim => {
             use chrono::SubsecRound;
             // Whole seconds: the simulated clock then reads like the sample timestamps it makes.
             let epoch = chrono::Utc::now().trunc_subsecs(0);
-            std::sync::Arc::new(sim::SimProvider::new(config, epoch, sim_offset_secs))
+            let provider = sim::SimProvider::new(config, epoch, sim_offset_secs);
+            for text in inject {
+                let (kind, target) = parse_injection(text, config)?;
+                provider.with_fleet(|f| f.inject(kind, target.as_deref()))?;
+            }
+            Ok(std::sync::Arc::new(provider))
         }
     }
 }

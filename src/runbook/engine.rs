@@ -91,6 +91,12 @@ pub enum Event<'a> {
     },
     /// A line for the timeline (a key pressed, a detection).
     Note(String),
+    /// The incident this run answers, recorded once at the start for the postmortem.
+    Incident {
+        summary: String,
+        detected_at: DateTime<Utc>,
+        onset_at: DateTime<Utc>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -215,6 +221,24 @@ impl Run {
         }
         match (event, self.phase.clone()) {
             (Event::Note(text), _) => self.note(&mut fx, now, text),
+            (
+                Event::Incident {
+                    summary,
+                    detected_at,
+                    onset_at,
+                },
+                _,
+            ) => {
+                self.journal(
+                    &mut fx,
+                    Record::Incident {
+                        at: now,
+                        summary,
+                        detected_at,
+                        onset_at,
+                    },
+                );
+            }
             (Event::Proceed { snap }, Phase::Ready) => self.proceed(&mut fx, snap, now),
             (Event::Proceed { .. }, Phase::Confirming { .. }) => self.confirm(&mut fx, now),
             (Event::Confirm, Phase::Confirming { .. }) => self.confirm(&mut fx, now),

@@ -2,6 +2,7 @@
 //! the journal that lets a run survive the console dying.
 
 pub mod engine;
+pub mod executor;
 pub mod journal;
 pub mod model;
 pub mod plan;

@@ -132,6 +132,9 @@ pub struct Step {
     /// When the wait succeeds the incident is over and the remaining steps are skipped.
     #[serde(default)]
     pub finish_on_success: bool,
+    /// Service is restored once this step is done (the postmortem's time to mitigate).
+    #[serde(default)]
+    pub mitigates: bool,
 }
 
 impl Step {

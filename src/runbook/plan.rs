@@ -29,8 +29,9 @@ pub struct RunContext {
     pub replica_max_lag_secs: f32,
     /// A master whose heartbeat is older than this is down.
     pub master_heartbeat_secs: f32,
-    /// p99 below this multiple of the peers' median counts as recovered.
+    /// p99 below this multiple of the peers' median for this long counts as recovered.
     pub slow_web_clear_factor: f32,
+    pub slow_web_window_secs: u32,
     /// Quarantine (stop and tag) instead of terminating.
     pub quarantine: bool,
     /// Operator overrode a refusable guard (lagging replicas, anti-flapping).

@@ -46,6 +46,14 @@ pub enum Record {
         quarantine: bool,
         force: bool,
     },
+    /// The incident the run answers, as detection saw it when the run started.
+    Incident {
+        at: DateTime<Utc>,
+        summary: String,
+        detected_at: DateTime<Utc>,
+        /// Estimated start of impact: detection minus the sustained window it needed.
+        onset_at: DateTime<Utc>,
+    },
     /// Something worth a line in the timeline: a key, a detection, a refusal, a wait's progress.
     Note {
         at: DateTime<Utc>,
@@ -103,6 +111,7 @@ impl Record {
     pub fn at(&self) -> DateTime<Utc> {
         match self {
             Record::Started { at, .. }
+            | Record::Incident { at, .. }
             | Record::Note { at, .. }
             | Record::StepStarted { at, .. }
             | Record::Intent { at, .. }
@@ -126,6 +135,16 @@ impl Record {
                 ..
             } => {
                 format!("run started: {playbook} on {target_name} ({target_id}) by {operator}")
+            }
+            Record::Incident {
+                summary,
+                detected_at,
+                ..
+            } => {
+                format!(
+                    "incident: {summary} (detected {})",
+                    detected_at.format("%H:%M:%S")
+                )
             }
             Record::Note { text, .. } => text.clone(),
             Record::StepStarted { step, .. } => format!("step {} started", step + 1),

@@ -76,7 +76,7 @@ impl Run {
 
     fn apply(&mut self, rec: &Record) -> Result<(), String> {
         match rec {
-            Record::Started { .. } | Record::Note { .. } => {}
+            Record::Started { .. } | Record::Note { .. } | Record::Incident { .. } => {}
             Record::StepStarted { at, step, plan } => {
                 self.cursor = *step;
                 let s = self.step_mut(*step)?;

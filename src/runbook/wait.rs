@@ -25,24 +25,7 @@ fn var_or<'a>(ctx: &'a RunContext, name: &str) -> &'a str {
 pub fn evaluate(wait: WaitKind, ctx: &RunContext, snap: &FleetSnapshot) -> WaitCheck {
     let target = ctx.target_id.as_str();
     match wait {
-        WaitKind::LatencyRecovered => {
-            let Some(t) = snap.find(target) else {
-                return check(false, "target not in the fleet");
-            };
-            let mut peers: Vec<f32> = snap
-                .by_role(Role::Web)
-                .filter(|i| i.id != target && i.state == InstanceState::Running)
-                .filter_map(|i| i.latest_p99())
-                .filter(|v| v.is_finite())
-                .collect();
-            match (t.latest_p99(), crate::detect::median(&mut peers)) {
-                (Some(p99), Some(m)) if p99.is_finite() && m > 0.0 => check(
-                    p99 < ctx.slow_web_clear_factor * m,
-                    format!("p99 {p99:.0} ms vs peers' {m:.0} ms ({:.1}x)", p99 / m),
-                ),
-                _ => check(false, "no latency data yet"),
-            }
-        }
+        WaitKind::LatencyRecovered => latency_recovered(ctx, snap),
         WaitKind::InstanceReady => instance_ready(snap, instance_for_ready(ctx)),
         WaitKind::TargetHealthy => {
             let id = var_or(ctx, var::REPLACEMENT);
@@ -162,6 +145,54 @@ pub fn evaluate(wait: WaitKind, ctx: &RunContext, snap: &FleetSnapshot) -> WaitC
             }
         }
     }
+}
+
+/// Recovered means back among its peers for a whole detection window, not one lucky sample.
+fn latency_recovered(ctx: &RunContext, snap: &FleetSnapshot) -> WaitCheck {
+    let target = ctx.target_id.as_str();
+    let Some(t) = snap.find(target) else {
+        return check(false, "target not in the fleet");
+    };
+    let peers: Vec<_> = snap
+        .by_role(Role::Web)
+        .filter(|i| i.id != target && i.state == InstanceState::Running)
+        .collect();
+    let interval = snap.sample_interval_secs.max(1);
+    let window = ctx.slow_web_window_secs.div_ceil(interval).max(1) as usize;
+    let mut latest = None;
+    for age in 0..window {
+        let mut at_age: Vec<f32> = peers
+            .iter()
+            .filter_map(|p| p.health.p99_ms.back(age))
+            .filter(|v| v.is_finite())
+            .collect();
+        let (Some(p99), Some(m)) = (
+            t.health.p99_ms.back(age),
+            crate::detect::median(&mut at_age),
+        ) else {
+            return check(false, "not enough latency data yet");
+        };
+        if !(p99.is_finite() && m > 0.0) {
+            return check(false, "no latency data");
+        }
+        latest.get_or_insert((p99, m));
+        if p99 >= ctx.slow_web_clear_factor * m {
+            let (p, m) = latest.unwrap_or((p99, m));
+            return check(
+                false,
+                format!("p99 {p:.0} ms vs peers' {m:.0} ms ({:.1}x)", p / m),
+            );
+        }
+    }
+    let (p, m) = latest.unwrap_or((0.0, 1.0));
+    check(
+        true,
+        format!(
+            "p99 {p:.0} ms vs peers' {m:.0} ms ({:.1}x) for {} s",
+            p / m,
+            ctx.slow_web_window_secs
+        ),
+    )
 }
 
 /// The instance an `InstanceReady` wait is about: whatever the run launched most recently.

@@ -1,4 +1,4 @@
-//! Commands for scripts and monitoring: `dake status [--json]`.
+//! `dake status [--json]`: one snapshot for people, scripts and monitoring plugins.
 
 use std::fmt::Write as _;
 

@@ -1,0 +1,207 @@
+//! The `run`, `resume` and `report` commands: argument checks, journal lookup, output.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::Duration;
+
+use super::report::postmortem;
+use super::run::{
+    Headless, RunReport, context, dry_run_lines, incident_event, new_run_id, operator,
+    recent_failover, report_of, select,
+};
+use crate::config::Config;
+use crate::provider::Provider;
+use crate::runbook::engine::{Event, Run};
+use crate::runbook::journal::{self, Journal};
+use crate::runbook::model::Playbook;
+
+/// Exit codes: 0 the run finished; 1 it stopped (failed, refused, aborted); 2 bad input.
+pub const EXIT_STOPPED: u8 = 1;
+
+pub struct RunArgs<'a> {
+    pub playbook: &'a str,
+    pub target: &'a str,
+    pub dry_run: bool,
+    pub yes: bool,
+    pub force: bool,
+    pub quarantine: bool,
+    pub json: bool,
+}
+
+fn print_line(line: &str) {
+    println!("{line}");
+}
+
+fn finish(report: RunReport, json: bool) -> anyhow::Result<u8> {
+    let code = if report.outcome == "finished" {
+        0
+    } else {
+        EXIT_STOPPED
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else if code == 0 {
+        println!("run {} finished: {}", report.run_id, report.message);
+    } else {
+        eprintln!(
+            "dake: run {} {}: {}",
+            report.run_id, report.outcome, report.message
+        );
+    }
+    Ok(code)
+}
+
+pub async fn run(
+    provider: Arc<dyn Provider>,
+    config: &Config,
+    playbooks: &[Playbook],
+    dir: &Path,
+    args: RunArgs<'_>,
+) -> anyhow::Result<u8> {
+    let snap = provider
+        .snapshot()
+        .await
+        .map_err(|e| anyhow::anyhow!("provider {}: {e}", provider.name()))?;
+    let (playbook, target) =
+        select(playbooks, &snap, args.playbook, args.target).map_err(anyhow::Error::msg)?;
+    let now = provider.now();
+    let window = Duration::seconds(config.runbook.anti_flap_secs as i64);
+    if let Some(prev) = recent_failover(dir, playbooks, playbook, now, window) {
+        if !args.force {
+            anyhow::bail!(
+                "refused: run {} ({} on {}) started {} ago, within the anti-flapping window of {} s; a second failover this soon is more likely flapping than a new fault. Use --force if you are sure",
+                prev.run_id,
+                prev.playbook,
+                prev.target_name,
+                crate::ui::format::age((now - prev.started).num_seconds()),
+                config.runbook.anti_flap_secs
+            );
+        }
+    }
+    let run_id = new_run_id(&playbook.id, now);
+    let ctx = context(
+        config,
+        &run_id,
+        (&target.id, &target.name),
+        args.quarantine,
+        args.force,
+    );
+    let (mut run, start_fx) = Run::start(ctx, playbook.clone(), operator(), now);
+    if args.dry_run {
+        println!(
+            "dry run of {} on {} ({}): nothing will be changed",
+            playbook.id, target.name, target.id
+        );
+        for line in dry_run_lines(&run, &snap) {
+            println!("{line}");
+        }
+        return Ok(0);
+    }
+    let journal = Journal::open(dir, &run_id)?;
+    let journal_path = journal.path().to_path_buf();
+    let say = (!args.json).then_some(print_line as fn(&str));
+    if !args.json {
+        println!(
+            "run {run_id}: {} on {} ({})",
+            playbook.title, target.name, target.id
+        );
+    }
+    let mut h = Headless::new(provider.clone(), journal, &run_id, args.yes, say);
+    let mut fx = start_fx;
+    if let Some(ev) = incident_event(&snap, config, &target.id) {
+        fx.extend(run.advance(ev, now));
+    }
+    fx.extend(run.advance(
+        Event::Note(format!("started headless by {}", run.operator)),
+        now,
+    ));
+    h.carry(&mut run, fx).await.map_err(anyhow::Error::msg)?;
+    let (outcome, message) = h.drive(&mut run).await.map_err(anyhow::Error::msg)?;
+    finish(report_of(&run, outcome, message, &journal_path), args.json)
+}
+
+pub async fn resume(
+    provider: Arc<dyn Provider>,
+    config: &Config,
+    playbooks: &[Playbook],
+    dir: &Path,
+    run_id: Option<&str>,
+    yes: bool,
+    json: bool,
+) -> anyhow::Result<u8> {
+    let summary = match run_id {
+        Some(id) => journal::find(dir, id)?,
+        None => {
+            let mut open = journal::unfinished(dir);
+            match open.len() {
+                0 => anyhow::bail!("no unfinished run in {}", dir.display()),
+                1 => open.remove(0),
+                _ => {
+                    let ids: Vec<String> = open
+                        .iter()
+                        .map(|r| format!("{} ({} on {})", r.run_id, r.playbook, r.target_name))
+                        .collect();
+                    anyhow::bail!("several unfinished runs; name one: {}", ids.join(", "));
+                }
+            }
+        }
+    };
+    if let Some(ended) = &summary.ended {
+        anyhow::bail!(
+            "run {} is over ({ended}); nothing to resume",
+            summary.run_id
+        );
+    }
+    let records = journal::read(&summary.path)?;
+    let playbook = playbooks
+        .iter()
+        .find(|p| p.id == summary.playbook)
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "run {} used playbook {}, which is not defined any more",
+                summary.run_id,
+                summary.playbook
+            )
+        })?;
+    // The run's target and options come from its journal; the settings from this console.
+    let ctx = context(config, &summary.run_id, ("", ""), false, false);
+    let mut run = Run::replay(&records, playbook.clone(), ctx)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", summary.path.display()))?;
+    let journal = Journal::open(dir, &summary.run_id)?;
+    let say = (!json).then_some(print_line as fn(&str));
+    if !json {
+        println!(
+            "resuming run {} ({} on {}) at step {}",
+            summary.run_id,
+            summary.playbook,
+            summary.target_name,
+            run.cursor + 1
+        );
+    }
+    let mut h = Headless::new(provider.clone(), journal, &summary.run_id, yes, say);
+    let now = provider.now();
+    let mut fx = run.advance(
+        Event::Note(format!("resumed headless by {}", operator())),
+        now,
+    );
+    fx.extend(run.resume(now));
+    h.carry(&mut run, fx).await.map_err(anyhow::Error::msg)?;
+    let (outcome, message) = h.drive(&mut run).await.map_err(anyhow::Error::msg)?;
+    finish(report_of(&run, outcome, message, &summary.path), json)
+}
+
+pub fn report(playbooks: &[Playbook], dir: &Path, run_id: &str) -> anyhow::Result<String> {
+    let summary = journal::find(dir, run_id)?;
+    let records = journal::read(&summary.path)?;
+    let playbook = playbooks
+        .iter()
+        .find(|p| p.id == summary.playbook)
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "run {run_id} used playbook {}, which is not defined any more",
+                summary.playbook
+            )
+        })?;
+    Ok(postmortem(&records, playbook))
+}

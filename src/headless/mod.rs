@@ -1,0 +1,8 @@
+//! Commands for scripts, monitoring and tests: status, run, resume, report.
+
+pub mod commands;
+pub mod report;
+pub mod run;
+mod status;
+
+pub use status::{STATUS_SCHEMA, Status, StatusReport, status_report, status_text};
