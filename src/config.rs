@@ -17,11 +17,8 @@ pub enum ConfigError {
         key: String,
         message: String,
     },
-    #[error("{file}: cannot read: {source}")]
-    Read {
-        file: String,
-        source: std::io::Error,
-    },
+    #[error("{file}: cannot read: {error}")]
+    Read { file: String, error: std::io::Error },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -125,9 +122,9 @@ impl Config {
         match path {
             None => Ok(Config::builtin()),
             Some(path) => {
-                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                let text = std::fs::read_to_string(&path).map_err(|error| ConfigError::Read {
                     file: path.display().to_string(),
-                    source,
+                    error,
                 })?;
                 Config::from_user_toml(&text, &path.display().to_string())
             }

@@ -14,6 +14,8 @@ use dake::provider::{self, ProviderKind};
 use dake::runbook::{journal, model};
 use dake::tui;
 
+/// `status --at` steps the simulated fleet sample by sample; a week is plenty for any drill.
+const MAX_AT_SECS: f64 = 7.0 * 24.0 * 3600.0;
 /// Exit code for bad input: a config error or a command that cannot run here.
 const EXIT_USAGE: u8 = 2;
 
@@ -64,7 +66,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Some(Command::Status { json, at }) => {
             let config = load_config(&cli)?;
-            anyhow::ensure!(*at >= 0.0, "--at must not be negative");
+            anyhow::ensure!(
+                at.is_finite() && (0.0..=MAX_AT_SECS).contains(at),
+                "--at must be a number of seconds between 0 and {MAX_AT_SECS} (a week)"
+            );
             let provider = provider::build(cli.provider, &config, *at, &cli.inject)
                 .map_err(anyhow::Error::msg)?;
             let rt = runtime()?;

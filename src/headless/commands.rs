@@ -67,17 +67,17 @@ pub async fn run(
         select(playbooks, &snap, args.playbook, args.target).map_err(anyhow::Error::msg)?;
     let now = provider.now();
     let window = Duration::seconds(config.runbook.anti_flap_secs as i64);
-    if let Some(prev) = recent_failover(dir, playbooks, playbook, now, window) {
-        if !args.force {
-            anyhow::bail!(
-                "refused: run {} ({} on {}) started {} ago, within the anti-flapping window of {} s; a second failover this soon is more likely flapping than a new fault. Use --force if you are sure",
-                prev.run_id,
-                prev.playbook,
-                prev.target_name,
-                crate::ui::format::age((now - prev.started).num_seconds()),
-                config.runbook.anti_flap_secs
-            );
-        }
+    if let Some(prev) = recent_failover(dir, playbooks, playbook, now, window)
+        && !args.force
+    {
+        anyhow::bail!(
+            "refused: run {} ({} on {}) started {} ago, within the anti-flapping window of {} s; a second failover this soon is more likely flapping than a new fault. Use --force if you are sure",
+            prev.run_id,
+            prev.playbook,
+            prev.target_name,
+            crate::ui::format::age((now - prev.started).num_seconds()),
+            config.runbook.anti_flap_secs
+        );
     }
     let run_id = new_run_id(&playbook.id, now);
     let ctx = context(

@@ -7,6 +7,14 @@ use chrono::{DateTime, Local, Utc};
 use crate::runbook::model::Playbook;
 use crate::runbook::record::{Record, StepStatus};
 
+/// Per step: started, finished, status, note.
+type StepTimes = (
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    StepStatus,
+    Option<String>,
+);
+
 fn stamp(t: DateTime<Utc>) -> String {
     format!(
         "{} UTC ({} local)",
@@ -47,13 +55,7 @@ pub fn postmortem(records: &[Record], playbook: &Playbook) -> String {
         } => Some((summary.clone(), *detected_at, *onset_at)),
         _ => None,
     });
-    // Per step: start, end, status, note.
-    let mut steps: Vec<(
-        Option<DateTime<Utc>>,
-        Option<DateTime<Utc>>,
-        StepStatus,
-        Option<String>,
-    )> = playbook
+    let mut steps: Vec<StepTimes> = playbook
         .steps
         .iter()
         .map(|_| (None, None, StepStatus::Pending, None))

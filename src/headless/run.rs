@@ -351,10 +351,9 @@ impl Headless {
                         .steps
                         .get(run.cursor.saturating_sub(1))
                         .and_then(|s| s.note.clone())
+                        && run.cursor == n
                     {
-                        if run.cursor == n {
-                            self.say(&format!("   {note}"));
-                        }
+                        self.say(&format!("   {note}"));
                     }
                 }
                 Phase::Confirming { plan, .. } => {
@@ -387,10 +386,10 @@ impl Headless {
                     let before = run.cursor;
                     let fx = run.advance(Event::Observe { snap: &snap }, now);
                     self.carry(run, fx).await?;
-                    if run.cursor != before {
-                        if let Some(note) = run.steps[before].note.clone() {
-                            self.say(&format!("   {} {note}", run.steps[before].status.label()));
-                        }
+                    if run.cursor != before
+                        && let Some(note) = run.steps[before].note.clone()
+                    {
+                        self.say(&format!("   {} {note}", run.steps[before].status.label()));
                     }
                 }
             }

@@ -12,11 +12,8 @@ use super::record::Record;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
-    #[error("{file}: {source}")]
-    Io {
-        file: String,
-        source: std::io::Error,
-    },
+    #[error("{file}: {error}")]
+    Io { file: String, error: std::io::Error },
     #[error("{file}:{line}: damaged journal record: {message}")]
     Damaged {
         file: String,
@@ -28,9 +25,9 @@ pub enum JournalError {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> JournalError + '_ {
-    move |source| JournalError::Io {
+    move |error| JournalError::Io {
         file: path.display().to_string(),
-        source,
+        error,
     }
 }
 

@@ -212,9 +212,9 @@ pub fn load_all(user_dir: Option<&Path>) -> Result<Vec<Playbook>, ConfigError> {
     let Some(dir) = user_dir.filter(|d| d.is_dir()) else {
         return Ok(out);
     };
-    let entries = std::fs::read_dir(dir).map_err(|source| ConfigError::Read {
+    let entries = std::fs::read_dir(dir).map_err(|error| ConfigError::Read {
         file: dir.display().to_string(),
-        source,
+        error,
     })?;
     let mut paths: Vec<_> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -223,9 +223,9 @@ pub fn load_all(user_dir: Option<&Path>) -> Result<Vec<Playbook>, ConfigError> {
     paths.sort();
     for path in paths {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(&path).map_err(|error| ConfigError::Read {
             file: file.clone(),
-            source,
+            error,
         })?;
         let pb = Playbook::parse(&text, &file)?;
         match out.iter_mut().find(|p| p.id == pb.id) {

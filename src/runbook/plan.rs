@@ -427,9 +427,8 @@ fn check_guard(
         }
         GuardKind::PromotableReplica => {
             let ranked = rank_replicas(snap, ctx.replica_max_lag_secs);
-            if !ranked.iter().any(|c| c.best)
-                && !(ctx.force && ranked.iter().any(rejected_for_lag_only))
-            {
+            let forced = ctx.force && ranked.iter().any(rejected_for_lag_only);
+            if !forced && !ranked.iter().any(|c| c.best) {
                 let why: Vec<String> = ranked
                     .iter()
                     .map(|c| format!("{}: {}", c.name, c.rejection.as_deref().unwrap_or("?")))
