@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
 
-use dake::app::{App, Mode};
+use dake::app::{App, Mode, Msg};
 use dake::cli::{Cli, Command};
 use dake::config::{Config, DEFAULT_CONFIG};
 use dake::headless::{self, commands};
@@ -187,21 +187,35 @@ fn run_console(cli: &Cli) -> anyhow::Result<ExitCode> {
     let mode = match cli.provider {
         ProviderKind::Sim => Mode::Drill,
     };
+    let playbooks = model::load_all(model::user_dir().as_deref())?;
     let provider =
         provider::build(cli.provider, &config, 0.0, &cli.inject).map_err(anyhow::Error::msg)?;
+    let journal_dir = journal::default_dir();
+    let past_runs = journal_dir
+        .as_deref()
+        .map(journal::list)
+        .unwrap_or_default();
     let rt = runtime()?;
     let mut app = App::new(config, provider.name(), mode, chrono::Utc::now());
     app.color = dake::ui::theme::Theme::color_from_env();
+    app.playbooks = playbooks;
+    app.operator = headless::run::operator();
     let exit_after_first = cli.exit_after_first_frame;
     rt.block_on(async move {
         let (tx, mut rx) = tokio::sync::mpsc::channel(tui::MSG_CHANNEL_CAPACITY);
+        let mut io = tui::RunIo::new(provider.clone(), tx.clone(), journal_dir);
+        // The journal list goes first: an unfinished run is offered for resume at once.
+        let _ = tx.send(Msg::Runs(past_runs)).await;
         // ratatui::init enters raw mode and the alternate screen, and installs a panic hook
         // that leaves both before the panic report is printed.
         let mut terminal = ratatui::init();
         tui::spawn_input_thread(tx.clone());
         tui::spawn_clock(tx.clone());
         tui::spawn_provider_poll(provider, tx);
-        let result = tui::drive(&mut terminal, &mut app, &mut rx, |_| !exit_after_first).await;
+        let result = tui::drive(&mut terminal, &mut app, &mut rx, Some(&mut io), |_| {
+            !exit_after_first
+        })
+        .await;
         ratatui::restore();
         result
     })?;

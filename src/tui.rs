@@ -10,8 +10,13 @@ use ratatui::backend::Backend;
 use ratatui::crossterm::event::{self, Event};
 use tokio::sync::mpsc::{Receiver, Sender};
 
-use crate::app::{App, Msg, update};
+use std::path::PathBuf;
+
+use crate::app::{App, Msg, Outgoing, update};
 use crate::provider::{Provider, ProviderError};
+use crate::runbook::engine::Effect;
+use crate::runbook::executor::{self, Answer};
+use crate::runbook::journal::{self, Journal};
 use crate::ui::view;
 
 /// The header clock and data age change once a second.
@@ -85,12 +90,132 @@ pub fn spawn_input_thread(tx: Sender<Msg>) {
     });
 }
 
+/// What the loop needs to carry out the app's requests: the provider (for run executors), the
+/// channel answers come back on, and where journals live.
+pub struct RunIo {
+    pub provider: Arc<dyn Provider>,
+    pub tx: Sender<Msg>,
+    pub journal_dir: Option<PathBuf>,
+    exec: Option<Sender<Vec<Effect>>>,
+}
+
+impl RunIo {
+    pub fn new(
+        provider: Arc<dyn Provider>,
+        tx: Sender<Msg>,
+        journal_dir: Option<PathBuf>,
+    ) -> RunIo {
+        RunIo {
+            provider,
+            tx,
+            journal_dir,
+            exec: None,
+        }
+    }
+
+    /// Carries out everything `update` asked for; answers go back through `update` at once.
+    async fn serve(&mut self, app: &mut App) {
+        while !app.outbox.is_empty() {
+            for out in std::mem::take(&mut app.outbox) {
+                match out {
+                    Outgoing::Start {
+                        run_id,
+                        effects,
+                        resumed,
+                    } => {
+                        let opened = match &self.journal_dir {
+                            Some(dir) if resumed => {
+                                Journal::open(dir, &run_id).map_err(|e| e.to_string())
+                            }
+                            Some(dir) => Journal::create(dir, &run_id).map_err(|e| e.to_string()),
+                            None => {
+                                Err("no data directory for run journals (set XDG_DATA_HOME)".into())
+                            }
+                        };
+                        match opened {
+                            Ok(journal) => {
+                                let exec = executor::spawn(
+                                    self.provider.clone(),
+                                    journal,
+                                    run_id,
+                                    self.tx.clone(),
+                                    Msg::RunAnswer,
+                                );
+                                if exec.send(effects).await.is_err() {
+                                    tracing::error!(
+                                        "run executor stopped before its first effects"
+                                    );
+                                }
+                                self.exec = Some(exec);
+                            }
+                            Err(e) => {
+                                update(app, Msg::RunAnswer(Answer::JournalFailed(e)));
+                            }
+                        }
+                    }
+                    Outgoing::Effects(effects) => match &self.exec {
+                        Some(exec) if exec.send(effects).await.is_ok() => {}
+                        _ => {
+                            update(
+                                app,
+                                Msg::RunAnswer(Answer::JournalFailed(
+                                    "the run executor is not running".into(),
+                                )),
+                            );
+                        }
+                    },
+                    Outgoing::LoadJournal(summary) => {
+                        let records = journal::read(&summary.path).map_err(|e| e.to_string());
+                        update(app, Msg::Resumed { summary, records });
+                    }
+                    Outgoing::ListRuns => {
+                        if let Some(dir) = &self.journal_dir {
+                            update(app, Msg::Runs(journal::list(dir)));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// How long quitting waits for a run's last journal records to reach the disk.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
+
+impl RunIo {
+    /// Waits until the run executor has written everything queued before quitting; answers
+    /// that arrive meanwhile still go through `update`, so their records are journaled too.
+    async fn flush(&mut self, app: &mut App, rx: &mut Receiver<Msg>) {
+        let Some(exec) = self.exec.take() else { return };
+        if exec.send(vec![Effect::Sync]).await.is_err() {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + FLUSH_TIMEOUT;
+        while let Ok(Some(msg)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+            if matches!(msg, Msg::RunAnswer(Answer::Synced)) {
+                return;
+            }
+            if matches!(msg, Msg::RunAnswer(_)) {
+                update(app, msg);
+                for out in std::mem::take(&mut app.outbox) {
+                    if let Outgoing::Effects(effects) = out {
+                        let _ = exec.send(effects).await;
+                    }
+                }
+                let _ = exec.send(vec![Effect::Sync]).await;
+            }
+        }
+        tracing::warn!("quit before the run's journal was fully written");
+    }
+}
+
 /// Runs until the operator quits. `after_draw` is called after every frame (benchmarks hook in
 /// here); return `false` from it to stop.
 pub async fn drive<B: Backend>(
     terminal: &mut Terminal<B>,
     app: &mut App,
     rx: &mut Receiver<Msg>,
+    mut io: Option<&mut RunIo>,
     mut after_draw: impl FnMut(&App) -> bool,
 ) -> anyhow::Result<()>
 where
@@ -108,7 +233,15 @@ where
         while let Ok(more) = rx.try_recv() {
             dirty |= update(app, more);
         }
+        if let Some(io) = io.as_deref_mut() {
+            io.serve(app).await;
+        } else {
+            app.outbox.clear();
+        }
         if app.should_quit {
+            if let Some(io) = io.as_deref_mut() {
+                io.flush(app, rx).await;
+            }
             return Ok(());
         }
         if dirty {

@@ -117,6 +117,70 @@ pub const KEYMAP: &[Binding] = &[
     },
 ];
 
+/// Keys while a playbook run is on screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunAction {
+    /// Run the next step, or confirm the one waiting for confirmation.
+    Step,
+    Cancel,
+    Abort,
+    Retry,
+    Close,
+}
+
+pub struct RunBinding {
+    pub key: KeyCode,
+    pub label: &'static str,
+    pub hint: &'static str,
+    pub action: RunAction,
+}
+
+pub const RUN_KEYMAP: &[RunBinding] = &[
+    RunBinding {
+        key: KeyCode::Enter,
+        label: "Enter",
+        hint: "run step",
+        action: RunAction::Step,
+    },
+    RunBinding {
+        key: KeyCode::Esc,
+        label: "Esc",
+        hint: "cancel",
+        action: RunAction::Cancel,
+    },
+    RunBinding {
+        key: KeyCode::Char('r'),
+        label: "r",
+        hint: "retry",
+        action: RunAction::Retry,
+    },
+    RunBinding {
+        key: KeyCode::Char('x'),
+        label: "x",
+        hint: "abort run",
+        action: RunAction::Abort,
+    },
+    RunBinding {
+        key: KeyCode::Char('c'),
+        label: "c",
+        hint: "close",
+        action: RunAction::Close,
+    },
+];
+
+pub fn run_action_for(key: &KeyEvent) -> Option<RunAction> {
+    if key.modifiers.contains(KeyModifiers::CONTROL) {
+        return None;
+    }
+    RUN_KEYMAP
+        .iter()
+        .find(|b| b.key == key.code)
+        .map(|b| b.action)
+}
+
+/// Arms a read-only console (after a confirmation).
+pub const ARM_KEY: char = 'A';
+
 /// The action bound to a key in normal mode. Ctrl-C always quits.
 pub fn action_for(key: &KeyEvent) -> Option<Action> {
     if key.modifiers.contains(KeyModifiers::CONTROL) {

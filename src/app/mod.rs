@@ -1,10 +1,12 @@
 //! The application: state, messages and the pure update step.
 
 pub mod keymap;
+mod runs;
 mod state;
 mod table;
 mod update;
 
+pub use runs::{FORCE_WORD, Outgoing, Prompt};
 pub use state::{App, EntryKind, InputMode, Mode, TIMELINE_CAPACITY, TimelineEntry};
 pub use table::{SortColumn, visible_order};
 pub use update::{Msg, update};

@@ -19,6 +19,8 @@ pub enum Mode {
     Drill,
     /// A real fleet before the operator arms the console.
     ReadOnly,
+    /// A real fleet, armed: playbooks may act.
+    Armed,
 }
 
 impl Mode {
@@ -26,6 +28,7 @@ impl Mode {
         match self {
             Mode::Drill => "DRILL",
             Mode::ReadOnly => "READ-ONLY",
+            Mode::Armed => "ARMED",
         }
     }
 }
@@ -79,6 +82,20 @@ pub struct App {
     pub show_help: bool,
     /// False when NO_COLOR asks for a monochrome screen.
     pub color: bool,
+    pub playbooks: Vec<crate::runbook::model::Playbook>,
+    /// The run on screen (also after it ended, until closed with `c`).
+    pub run: Option<crate::runbook::engine::Run>,
+    /// Runs in the journal, for anti-flapping; refreshed by the event loop.
+    pub past_runs: Vec<crate::runbook::journal::RunSummary>,
+    pub prompt: Option<super::runs::Prompt>,
+    /// The last refusal or warning, shown until the next key.
+    pub notice: Option<String>,
+    /// Requests for the event loop, drained after every update.
+    pub outbox: Vec<super::runs::Outgoing>,
+    /// `user@host`, for journals and postmortems.
+    pub operator: String,
+    /// The fleet's clock in the newest snapshot (virtual time for the simulator).
+    pub fleet_clock: Option<DateTime<Utc>>,
     /// Terminal size, kept so `update` can page and scroll by what the screen shows.
     pub size: (u16, u16),
     pub should_quit: bool,
@@ -106,6 +123,14 @@ impl App {
             input: InputMode::Normal,
             show_help: false,
             color: true,
+            playbooks: Vec::new(),
+            run: None,
+            past_runs: Vec::new(),
+            prompt: None,
+            notice: None,
+            outbox: Vec::new(),
+            operator: String::from("unknown"),
+            fleet_clock: None,
             size: (80, 24),
             should_quit: false,
         }

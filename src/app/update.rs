@@ -3,12 +3,16 @@
 use chrono::{DateTime, Utc};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use super::keymap::{Action, action_for};
-use super::state::{App, EntryKind, InputMode};
+use super::keymap::{ARM_KEY, Action, action_for};
+use super::runs::Prompt;
+use super::state::{App, EntryKind, InputMode, Mode};
 use super::table::visible_order;
 use crate::detect::detect;
 use crate::domain::FleetSnapshot;
 use crate::replicas::rank_replicas;
+use crate::runbook::executor::Answer;
+use crate::runbook::journal::RunSummary;
+use crate::runbook::record::Record;
 use crate::ui::data_age;
 use crate::ui::layout::fleet_table_rows;
 
@@ -25,6 +29,15 @@ pub enum Msg {
     ProviderFailed {
         error: String,
         at: DateTime<Utc>,
+    },
+    /// The run executor's answer to a call or a journal write.
+    RunAnswer(Answer),
+    /// Runs in the journal: at start (unfinished ones are offered for resume) and after a run.
+    Runs(Vec<RunSummary>),
+    /// A journal read for resuming.
+    Resumed {
+        summary: RunSummary,
+        records: Result<Vec<Record>, String>,
     },
 }
 
@@ -47,6 +60,28 @@ pub fn update(app: &mut App, msg: Msg) -> bool {
             fetched_at,
         } => {
             on_snapshot(app, *snapshot, fetched_at);
+            true
+        }
+        Msg::RunAnswer(answer) => {
+            app.on_answer(answer);
+            true
+        }
+        Msg::Runs(runs) => {
+            let unfinished: Vec<RunSummary> =
+                runs.iter().filter(|r| r.ended.is_none()).cloned().collect();
+            // Offer a resume once, at start, and never over a run already on screen.
+            if app.past_runs.is_empty()
+                && app.run.is_none()
+                && !unfinished.is_empty()
+                && app.prompt.is_none()
+            {
+                app.prompt = Some(Prompt::Resume(unfinished));
+            }
+            app.past_runs = runs;
+            true
+        }
+        Msg::Resumed { summary, records } => {
+            app.on_resumed(summary, records);
             true
         }
         Msg::ProviderFailed { error, at } => {
@@ -101,9 +136,11 @@ fn on_snapshot(app: &mut App, snap: FleetSnapshot, fetched_at: DateTime<Utc>) {
     app.replicas = rank_replicas(&snap, app.config.detect.replica_max_lag_secs);
     // Keep the same instance selected across refreshes, even if its row moved.
     let selected_id = app.selected_instance().map(|i| i.id.clone());
+    app.fleet_clock = Some(snap.taken_at);
     app.snapshot = Some(snap);
     app.fetched_at = Some(fetched_at);
     recompute_rows(app, selected_id.as_deref());
+    app.observe_run();
 }
 
 fn recompute_rows(app: &mut App, keep: Option<&str>) {
@@ -139,6 +176,9 @@ fn on_key(app: &mut App, key: KeyEvent) -> bool {
     if key.kind == KeyEventKind::Release {
         return false;
     }
+    if app.prompt.is_some() {
+        return app.on_prompt_key(key);
+    }
     if app.input == InputMode::Filter {
         return on_filter_key(app, key);
     }
@@ -150,8 +190,27 @@ fn on_key(app: &mut App, key: KeyEvent) -> bool {
         }
         return true;
     }
+    let had_notice = app.notice.take().is_some();
+    if let Some(changed) = app.on_run_key(key) {
+        return changed || had_notice;
+    }
+    if let KeyCode::Char(c) = key.code
+        && key.modifiers.difference(KeyModifiers::SHIFT).is_empty()
+    {
+        if c == ARM_KEY {
+            match app.mode {
+                Mode::ReadOnly => app.prompt = Some(Prompt::Arm),
+                Mode::Drill => app.notice = Some("the drill fleet is always armed".into()),
+                Mode::Armed => app.notice = Some("already armed".into()),
+            }
+            return true;
+        }
+        if app.begin_playbook(c) {
+            return true;
+        }
+    }
     let Some(action) = action_for(&key) else {
-        return false;
+        return had_notice;
     };
     let keep = app.selected_instance().map(|i| i.id.clone());
     match action {

@@ -67,17 +67,21 @@ pub async fn run(
         select(playbooks, &snap, args.playbook, args.target).map_err(anyhow::Error::msg)?;
     let now = provider.now();
     let window = Duration::seconds(config.runbook.anti_flap_secs as i64);
-    if let Some(prev) = recent_failover(dir, playbooks, playbook, now, window)
-        && !args.force
-    {
-        anyhow::bail!(
-            "refused: run {} ({} on {}) started {} ago, within the anti-flapping window of {} s; a second failover this soon is more likely flapping than a new fault. Use --force if you are sure",
+    let flapping = recent_failover(dir, playbooks, playbook, now, window).map(|prev| {
+        format!(
+            "run {} ({} on {}) started {} ago, within the anti-flapping window of {} s; a second failover this soon is more likely flapping than a new fault",
             prev.run_id,
             prev.playbook,
             prev.target_name,
             crate::ui::format::age((now - prev.started).num_seconds()),
             config.runbook.anti_flap_secs
-        );
+        )
+    });
+    if let Some(why) = &flapping
+        && !args.force
+        && !args.dry_run
+    {
+        anyhow::bail!("refused: {why}. Use --force if you are sure");
     }
     let run_id = new_run_id(&playbook.id, now);
     let ctx = context(
@@ -93,12 +97,15 @@ pub async fn run(
             "dry run of {} on {} ({}): nothing will be changed",
             playbook.id, target.name, target.id
         );
+        if let (Some(why), false) = (&flapping, args.force) {
+            println!("note: a real run would be refused without --force: {why}");
+        }
         for line in dry_run_lines(&run, &snap) {
             println!("{line}");
         }
         return Ok(0);
     }
-    let journal = Journal::open(dir, &run_id)?;
+    let journal = Journal::create(dir, &run_id)?;
     let journal_path = journal.path().to_path_buf();
     let say = (!args.json).then_some(print_line as fn(&str));
     if !args.json {

@@ -23,7 +23,10 @@ use crate::runbook::record::StepStatus;
 pub fn operator() -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into());
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(user_from_passwd)
+        .unwrap_or_else(|| "unknown".into());
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .ok()
@@ -32,9 +35,28 @@ pub fn operator() -> String {
     format!("{user}@{host}")
 }
 
+/// The login name of this process's uid, for when USER and LOGNAME are not set (cron, sudo -i).
+fn user_from_passwd() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .to_string();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        (f.nth(1)? == uid).then(|| name.to_string())
+    })
+}
+
 /// Run ids sort by start time and say what ran: `20261126T054400Z-web-replace-3f2a`.
 pub fn new_run_id(playbook: &str, now: DateTime<Utc>) -> String {
-    let salt = (now.timestamp_subsec_nanos() ^ std::process::id().rotate_left(16)) & 0xffff;
+    // The fleet clock may be coarse (the simulator's is in milliseconds): salt with the wall
+    // clock's nanoseconds and the process id. A clash is refused when the journal is created.
+    let salt = (Utc::now().timestamp_subsec_nanos() ^ std::process::id()) & 0xffff;
     format!("{}-{playbook}-{salt:04x}", now.format("%Y%m%dT%H%M%SZ"))
 }
 
@@ -262,7 +284,10 @@ impl Headless {
                 .filter(|e| {
                     matches!(
                         e,
-                        Effect::Call { .. } | Effect::Resolve { .. } | Effect::Refused(_)
+                        Effect::Call { .. }
+                            | Effect::Resolve { .. }
+                            | Effect::Refused(_)
+                            | Effect::Sync
                     )
                 })
                 .count();
@@ -293,6 +318,7 @@ impl Headless {
                         refusals.push(reason);
                         continue;
                     }
+                    Answer::Synced => continue,
                     Answer::JournalFailed(e) => {
                         return Err(format!("journal write failed, stopped: {e}"));
                     }
@@ -303,8 +329,18 @@ impl Headless {
         Ok(refusals)
     }
 
-    /// Steps the run until it is over or cannot go on. Returns (outcome, message).
+    /// Steps the run until it is over or cannot go on, then waits until every journal record
+    /// is on disk. Returns (outcome, message).
     pub async fn drive(&mut self, run: &mut Run) -> Result<(&'static str, String), String> {
+        let result = self.step_until_stopped(run).await;
+        self.carry(run, vec![Effect::Sync]).await?;
+        result
+    }
+
+    async fn step_until_stopped(
+        &mut self,
+        run: &mut Run,
+    ) -> Result<(&'static str, String), String> {
         loop {
             let snap = self
                 .provider

@@ -120,6 +120,9 @@ pub enum Effect {
     },
     /// Said to the operator; nothing changed.
     Refused(String),
+    /// Answer `Synced` once every effect before it is done: the last thing sent before the
+    /// process exits, so no journal record is lost.
+    Sync,
 }
 
 #[derive(Debug, Clone, PartialEq)]

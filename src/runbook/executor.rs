@@ -32,6 +32,8 @@ pub enum Answer {
     Refused(String),
     /// The journal could not be written: nothing after it was carried out.
     JournalFailed(String),
+    /// Everything sent before the `Sync` effect is done.
+    Synced,
 }
 
 /// Sends `call`, or, when `resolve` is set, first finds out whether an earlier attempt whose
@@ -134,6 +136,7 @@ async fn run<M: Send + 'static>(
                     Err(error) => Answer::CallFailed { index, error },
                 },
                 Effect::Refused(reason) => Answer::Refused(reason),
+                Effect::Sync => Answer::Synced,
             };
             if answers.send(wrap(answer)).await.is_err() {
                 return;

@@ -42,15 +42,25 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Opens (creating if needed) the journal of `run_id` for appending.
+    /// Creates the journal of a new run; an existing one with that id is never appended to.
+    pub fn create(dir: &Path, run_id: &str) -> Result<Journal, JournalError> {
+        Journal::open_with(dir, run_id, true)
+    }
+
+    /// Opens the journal of an existing run for appending (resume).
     pub fn open(dir: &Path, run_id: &str) -> Result<Journal, JournalError> {
+        Journal::open_with(dir, run_id, false)
+    }
+
+    fn open_with(dir: &Path, run_id: &str, new: bool) -> Result<Journal, JournalError> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let path = dir.join(format!("{run_id}.jsonl"));
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(io(&path))?;
+        let mut options = OpenOptions::new();
+        options.append(true);
+        if new {
+            options.create_new(true);
+        }
+        let file = options.open(&path).map_err(io(&path))?;
         Ok(Journal { path, file })
     }
 
@@ -202,7 +212,7 @@ mod tests {
     #[test]
     fn records_round_trip_and_a_torn_tail_is_dropped() {
         let dir = tempfile::tempdir().unwrap();
-        let mut j = Journal::open(dir.path(), "r1").unwrap();
+        let mut j = Journal::create(dir.path(), "r1").unwrap();
         j.append(&started("r1")).unwrap();
         j.append(&note("a")).unwrap();
         let mut f = OpenOptions::new().append(true).open(j.path()).unwrap();
@@ -227,7 +237,7 @@ mod tests {
     #[test]
     fn finished_runs_are_not_offered_for_resume() {
         let dir = tempfile::tempdir().unwrap();
-        let mut j = Journal::open(dir.path(), "r3").unwrap();
+        let mut j = Journal::create(dir.path(), "r3").unwrap();
         j.append(&started("r3")).unwrap();
         j.append(&Record::Finished {
             at: DateTime::UNIX_EPOCH,

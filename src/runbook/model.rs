@@ -153,6 +153,8 @@ impl Step {
 pub struct Playbook {
     pub id: String,
     pub title: String,
+    /// The console key that starts it (upper case, so no single slip of a finger does).
+    pub key: char,
     pub incident: IncidentKind,
     pub target_role: Role,
     #[serde(rename = "step")]
@@ -168,6 +170,12 @@ impl Playbook {
             key: key.to_string(),
             message,
         };
+        if !pb.key.is_ascii_uppercase() {
+            return Err(fail(
+                "key",
+                format!("`{}` must be an upper-case letter", pb.key),
+            ));
+        }
         if pb.steps.is_empty() {
             return Err(fail("step", "a playbook needs at least one step".into()));
         }
@@ -250,6 +258,8 @@ mod tests {
         let all = load_all(None).unwrap();
         let ids: Vec<_> = all.iter().map(|p| p.id.as_str()).collect();
         assert_eq!(ids, ["web-replace", "db-ebs-move", "db-promote"]);
+        let keys: std::collections::HashSet<_> = all.iter().map(|p| p.key).collect();
+        assert_eq!(keys.len(), all.len(), "every playbook has its own key");
         for pb in &all {
             let wanted: &[&str] = pb.incident.playbooks();
             assert!(
@@ -269,14 +279,14 @@ mod tests {
 
     #[test]
     fn unknown_action_names_file_line_and_key() {
-        let text = "id = \"x\"\ntitle = \"t\"\nincident = \"slow-web\"\ntarget_role = \"web\"\n\n[[step]]\nname = \"a\"\nwhy = \"b\"\naction = \"reboot-everything\"\ntimeout_secs = 5\n";
+        let text = "id = \"x\"\ntitle = \"t\"\nkey = \"X\"\nincident = \"slow-web\"\ntarget_role = \"web\"\n\n[[step]]\nname = \"a\"\nwhy = \"b\"\naction = \"reboot-everything\"\ntimeout_secs = 5\n";
         let err = Playbook::parse(text, "x.toml").unwrap_err().to_string();
-        assert!(err.starts_with("x.toml:9: key `action`"), "{err}");
+        assert!(err.starts_with("x.toml:10: key `action`"), "{err}");
     }
 
     #[test]
     fn unknown_step_key_and_duplicate_names_are_refused() {
-        let head = "id = \"x\"\ntitle = \"t\"\nincident = \"slow-web\"\ntarget_role = \"web\"\n";
+        let head = "id = \"x\"\ntitle = \"t\"\nkey = \"X\"\nincident = \"slow-web\"\ntarget_role = \"web\"\n";
         let step = |extra: &str| {
             format!(
                 "[[step]]\nname = \"a\"\nwhy = \"b\"\naction = \"compare-peers\"\ntimeout_secs = 5\n{extra}"

@@ -6,9 +6,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 use super::theme::Theme;
-use crate::app::keymap::KEYMAP;
+use crate::app::keymap::{ARM_KEY, KEYMAP, RUN_KEYMAP};
 
-pub fn render(frame: &mut Frame, area: Rect, theme: &Theme) {
+pub fn render(app: &crate::app::App, frame: &mut Frame, area: Rect, theme: &Theme) {
     let mut lines: Vec<Line> = KEYMAP
         .iter()
         .map(|b| {
@@ -18,6 +18,24 @@ pub fn render(frame: &mut Frame, area: Rect, theme: &Theme) {
             ])
         })
         .collect();
+    for p in &app.playbooks {
+        lines.push(Line::from(vec![
+            Span::styled(format!(" {:<8}", p.key), theme.key()),
+            Span::raw(format!("start {}: {}", p.id, p.title.to_lowercase())),
+        ]));
+    }
+    lines.push(Line::from(vec![
+        Span::styled(format!(" {:<8}", ARM_KEY), theme.key()),
+        Span::raw("arm a read-only console (a drill is always armed)"),
+    ]));
+    let run_keys: Vec<String> = RUN_KEYMAP
+        .iter()
+        .map(|b| format!("{} {}", b.label, b.hint))
+        .collect();
+    lines.push(Line::styled(
+        format!(" during a run: {}", run_keys.join(" · ")),
+        theme.dim(),
+    ));
     lines.push(Line::raw(""));
     lines.push(Line::styled(
         " ▲ warning  ✖ critical  ✓ ok  ✗ failed",
@@ -27,8 +45,7 @@ pub fn render(frame: &mut Frame, area: Rect, theme: &Theme) {
         " DISP yes: holds no data that exists only on it",
         theme.dim(),
     ));
-    lines.push(Line::styled(" any key closes this help", theme.dim()));
-    let width = 66.min(area.width);
+    let width = 76.min(area.width);
     let height = (lines.len() as u16 + 2).min(area.height);
     let r = Rect {
         x: area.x + (area.width - width) / 2,
@@ -39,6 +56,6 @@ pub fn render(frame: &mut Frame, area: Rect, theme: &Theme) {
     frame.render_widget(Clear, r);
     let block = Block::new()
         .borders(Borders::ALL)
-        .title(Span::styled(" Keys ", theme.title()));
+        .title(Span::styled(" Keys (any key closes) ", theme.title()));
     frame.render_widget(Paragraph::new(lines).block(block), r);
 }

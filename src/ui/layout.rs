@@ -18,6 +18,8 @@ pub struct Areas {
     pub table: Rect,
     pub replicas: Rect,
     pub timeline: Rect,
+    /// The run panel; zero height when no run is on screen.
+    pub run: Rect,
     pub footer: Rect,
 }
 
@@ -35,16 +37,40 @@ fn replica_lines(app: &App) -> u16 {
     2 + (app.replicas.len() as u16).clamp(1, 6)
 }
 
+/// The fleet table keeps its title, header and this many rows while a run is on screen.
+const TABLE_ROWS_DURING_RUN: u16 = 3;
+
 pub fn areas(app: &App, area: Rect) -> Areas {
     let h = area.height;
     let banner = banner_lines(app, h);
-    let replicas = replica_lines(app);
-    let avail = h.saturating_sub(1 + banner + replicas + 1);
+    let avail = h.saturating_sub(1 + banner + 1);
     let wanted_table = 2 + app.rows.len().max(1) as u16;
-    let table = wanted_table
-        .min(avail.saturating_sub(1 + TIMELINE_MIN_ENTRIES))
-        .max(3);
-    let timeline = avail.saturating_sub(table);
+    let (table, replicas, run, timeline) = match &app.run {
+        None => {
+            let replicas = replica_lines(app);
+            let rest = avail.saturating_sub(replicas);
+            let table = wanted_table
+                .min(rest.saturating_sub(1 + TIMELINE_MIN_ENTRIES))
+                .max(3);
+            (table, replicas, 0, rest.saturating_sub(table))
+        }
+        Some(run) => {
+            // The run comes first: every step, its detail and a gauge, then what room is left
+            // goes to the fleet, the replicas and the timeline, in that order.
+            let wanted_run = 1 + run.steps.len() as u16 + super::runbook::DETAIL_LINES + 1;
+            let min_table = 2 + TABLE_ROWS_DURING_RUN;
+            let run_h = wanted_run.min(avail.saturating_sub(min_table));
+            let rest = avail.saturating_sub(run_h);
+            let table = wanted_table.min(rest).max(min_table.min(rest));
+            let rest = rest.saturating_sub(table);
+            let replicas = if rest >= replica_lines(app) + 3 {
+                replica_lines(app)
+            } else {
+                0
+            };
+            (table, replicas, run_h, rest.saturating_sub(replicas))
+        }
+    };
     let mut y = area.y;
     let mut take = |rows: u16| {
         let r = Rect {
@@ -60,6 +86,7 @@ pub fn areas(app: &App, area: Rect) -> Areas {
         header: take(1),
         banner: take(banner),
         table: take(table),
+        run: take(run),
         replicas: take(replicas),
         timeline: take(timeline),
         footer: take(1),

@@ -4,7 +4,9 @@ mod fleet;
 pub mod format;
 mod help;
 pub mod layout;
+mod prompt;
 mod replicas;
+pub mod runbook;
 pub mod theme;
 mod timeline;
 
@@ -48,12 +50,20 @@ pub fn view(app: &App, frame: &mut Frame) {
     header(app, frame, a.header, &theme);
     banner(app, frame, a.banner, &theme);
     fleet::render(app, frame, a.table, &theme);
-    replicas::render(app, frame, a.replicas, &theme);
-    timeline::render(app, frame, a.timeline, &theme);
+    if a.run.height > 0 {
+        runbook::render(app, frame, a.run, &theme);
+    }
+    if a.replicas.height > 0 {
+        replicas::render(app, frame, a.replicas, &theme);
+    }
+    if a.timeline.height > 0 {
+        timeline::render(app, frame, a.timeline, &theme);
+    }
     footer(app, frame, a.footer, &theme);
     if app.show_help {
-        help::render(frame, area, &theme);
+        help::render(app, frame, area, &theme);
     }
+    prompt::render(app, frame, area, &theme);
 }
 
 /// What the header says about the data's freshness. A clock tick redraws only when this
@@ -99,6 +109,7 @@ fn header(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     let badge = match app.mode {
         Mode::Drill => Span::styled(format!(" {} ", app.mode.label()), theme.badge_drill()),
         Mode::ReadOnly => Span::styled(format!(" {} ", app.mode.label()), theme.badge_read_only()),
+        Mode::Armed => Span::styled(format!(" {} ", app.mode.label()), theme.badge_armed()),
     };
     let data = match data_age(app) {
         DataAge::Waiting => Span::raw(" waiting for data "),
@@ -136,7 +147,15 @@ fn banner(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
                     Severity::Critical => (" ✖ CRITICAL ", theme.critical()),
                     Severity::Warning => (" ▲ WARNING ", theme.warning()),
                 };
-                let playbook = format!(" → {}", inc.suggested_playbooks.join(" | "));
+                let keyed: Vec<String> = inc
+                    .suggested_playbooks
+                    .iter()
+                    .map(|id| match app.playbooks.iter().find(|p| p.id == *id) {
+                        Some(p) => format!("{} {id}", p.key),
+                        None => id.to_string(),
+                    })
+                    .collect();
+                let playbook = format!(" → {}", keyed.join(" | "));
                 let room =
                     width.saturating_sub(label.chars().count() + playbook.chars().count() + 1);
                 Line::from(vec![
@@ -151,6 +170,19 @@ fn banner(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     frame.render_widget(Paragraph::new(lines), area);
 }
 
+/// Whether a run key does anything in the run's current phase (only those are hinted).
+fn run_key_applies(action: keymap::RunAction, run: &crate::runbook::engine::Run) -> bool {
+    use crate::runbook::engine::Phase;
+    use keymap::RunAction;
+    match action {
+        RunAction::Step => matches!(run.phase, Phase::Ready | Phase::Confirming { .. }),
+        RunAction::Cancel => matches!(run.phase, Phase::Confirming { .. }),
+        RunAction::Retry => matches!(run.phase, Phase::Failed { .. }),
+        RunAction::Abort => !run.is_over(),
+        RunAction::Close => run.is_over(),
+    }
+}
+
 fn footer(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     let line = if app.input == InputMode::Filter {
         Line::from(vec![
@@ -158,11 +190,37 @@ fn footer(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
             Span::raw(format!("{}█", app.filter)),
             Span::styled("   Enter keep · Esc clear", theme.dim()),
         ])
+    } else if app.run.is_none() && app.notice.is_some() {
+        let notice = app.notice.as_deref().unwrap_or_default();
+        Line::styled(
+            fit(&format!(" {notice}"), area.width as usize),
+            theme.warn(),
+        )
     } else {
         let mut spans = Vec::new();
-        for (keys, words) in keymap::footer_hints() {
+        let mut hint = |keys: String, words: &str| {
             spans.push(Span::styled(format!(" {keys}"), theme.key()));
             spans.push(Span::raw(format!(" {words} ")));
+        };
+        if let Some(run) = &app.run {
+            for b in keymap::RUN_KEYMAP
+                .iter()
+                .filter(|b| run_key_applies(b.action, run))
+            {
+                hint(b.label.to_string(), b.hint);
+            }
+            hint("q".into(), "quit (the run stays resumable)");
+        } else {
+            for inc in &app.incidents {
+                for id in &inc.suggested_playbooks {
+                    if let Some(p) = app.playbooks.iter().find(|p| p.id == *id) {
+                        hint(p.key.to_string(), id);
+                    }
+                }
+            }
+            for (keys, words) in keymap::footer_hints() {
+                hint(keys.to_string(), words);
+            }
         }
         if let Some(err) = &app.provider_error {
             spans.push(Span::styled(format!(" {}", fit(err, 30)), theme.warn()));

@@ -52,6 +52,15 @@ impl Theme {
             Style::new().add_modifier(Modifier::BOLD),
         )
     }
+    pub fn badge_armed(&self) -> Style {
+        self.pick(
+            Style::new()
+                .bg(Color::Red)
+                .fg(Color::White)
+                .add_modifier(Modifier::BOLD),
+            Style::new().add_modifier(Modifier::BOLD | Modifier::REVERSED),
+        )
+    }
     pub fn critical(&self) -> Style {
         self.pick(
             Style::new()

@@ -1,49 +1,98 @@
 //! The simulated fleet: deterministic for a seed, stepped on a virtual clock in fixed sample
 //! intervals, so the same seed and the same virtual time always give the same snapshot.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 
+use super::actions::{Scheduled, SimVolume};
 use super::rng::SimRng;
-use crate::config::{Config, FleetConfig, IncidentKind, SimConfig, sim_web_names};
+use crate::config::{Config, FleetConfig, SimConfig, sim_web_names};
 use crate::domain::{
     CheckStatus, DbEndpoint, DbStatus, FleetSnapshot, Health, Instance, InstanceState,
     LaunchParams, Role, StatusChecks, TargetHealth, TimeSeries, Volume,
 };
 
 /// How long (virtual seconds) a slow server takes to reach its full slowdown.
-const SLOW_RAMP_SECS: f32 = 30.0;
+pub(super) const SLOW_RAMP_SECS: f32 = 30.0;
 /// A slow server ends up this many times slower than it should be.
-const SLOW_FACTOR: f32 = 5.5;
+pub(super) const SLOW_FACTOR: f32 = 5.5;
 /// Hour of the simulated day at virtual time 0: a busy afternoon.
 const SIM_DAY_START_HOUR: f32 = 14.0;
 /// Chance per sample of a one-off latency spike that detection must shrug off.
 const SPIKE_CHANCE: f32 = 0.02;
 
+/// Healthy (cpu %, p50 ms, p99 ms) before per-instance variation: a database answers its
+/// queries far faster than a web server renders a page.
+pub(super) fn baseline(role: Role) -> (f32, f32, f32) {
+    if role == Role::Web {
+        (25.0, 45.0, 120.0)
+    } else {
+        (30.0, 1.5, 8.0)
+    }
+}
+
 #[derive(Debug, Clone)]
-struct SimInstance {
-    inst: Instance,
-    base_cpu: f32,
-    base_p50: f32,
-    base_p99: f32,
+pub(super) struct SimInstance {
+    pub(super) inst: Instance,
+    pub(super) base_cpu: f32,
+    pub(super) base_p50: f32,
+    pub(super) base_p99: f32,
     /// A replica's usual distance behind the master, in seconds.
-    base_lag: f32,
-    slow_since: Option<i64>,
-    down_since: Option<i64>,
+    pub(super) base_lag: f32,
+    pub(super) slow_since: Option<i64>,
+    pub(super) down_since: Option<i64>,
+    /// Virtual second of the newest master heartbeat in this instance's data: written by
+    /// itself while it is a writable master, received from its source while it replicates.
+    pub(super) heartbeat_at: i64,
+}
+
+impl SimInstance {
+    /// MySQL runs and answers: the instance is up, not hung, and the database started.
+    pub(super) fn answers(&self) -> bool {
+        self.inst.state == InstanceState::Running
+            && self.down_since.is_none()
+            && self.inst.db.as_ref().is_some_and(|d| d.running)
+    }
+
+    fn writes_heartbeat(&self) -> bool {
+        self.answers() && self.inst.db.as_ref().is_some_and(|d| !d.read_only)
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct SimFleet {
-    fleet: FleetConfig,
-    sim: SimConfig,
-    rng: SimRng,
+    pub(super) fleet: FleetConfig,
+    pub(super) sim: SimConfig,
+    pub(super) rng: SimRng,
     epoch: DateTime<Utc>,
     /// Virtual seconds since `epoch` of the newest sample.
-    now: i64,
-    instances: Vec<SimInstance>,
-    endpoint_target: String,
-    master_last_heartbeat: i64,
+    pub(super) now: i64,
+    pub(super) instances: Vec<SimInstance>,
+    pub(super) endpoint_target: String,
     /// Which of the configured incidents have fired.
-    fired: Vec<bool>,
+    pub(super) fired: Vec<bool>,
+    /// How long ago an injected incident started: long enough for detection to see it.
+    pub(super) present_secs: i64,
+    /// The one image every role boots from.
+    pub(super) image_id: String,
+    /// (availability zone, subnet id), one per configured zone, in zone order.
+    pub(super) subnets: Vec<(String, String)>,
+    pub(super) security_group: String,
+    pub(super) free_volumes: Vec<SimVolume>,
+    /// Transitions started by calls, completed by the sampling step once due.
+    pub(super) scheduled: Vec<Scheduled>,
+    /// Calls answered so far: the request id counter.
+    pub(super) requests: u64,
+    /// Instances launched at run time, for their private addresses.
+    pub(super) launched: u32,
+    /// RunInstances client token → the instance it launched, so a retried launch is not a
+    /// second instance.
+    pub(super) client_tokens: BTreeMap<String, String>,
+    /// Instance ids the application was told about, oldest first.
+    pub(super) notified: Vec<String>,
+    /// (operation, message): the next call of that operation fails with that message.
+    pub(super) fail_next: Vec<(String, String)>,
 }
 
 impl SimFleet {
@@ -61,6 +110,8 @@ impl SimFleet {
             )
         };
         let history = sim.history;
+        let interval = i64::from(sim.sample_interval_secs);
+        let start = -(history as i64) * interval;
         let mut instances = Vec::new();
         let make = |rng: &mut SimRng, name: String, role: Role, zi: usize, n: usize| {
             let (az, zidx) = zone(zi);
@@ -132,11 +183,7 @@ impl SimFleet {
                 .into_iter()
                 .collect(),
             };
-            let (cpu, p50, p99) = if db {
-                (30.0, 1.5, 8.0)
-            } else {
-                (25.0, 45.0, 120.0)
-            };
+            let (cpu, p50, p99) = baseline(role);
             SimInstance {
                 inst,
                 base_cpu: cpu * (1.0 + 0.2 * rng.signed()),
@@ -145,6 +192,7 @@ impl SimFleet {
                 base_lag: 0.0,
                 slow_since: None,
                 down_since: None,
+                heartbeat_at: start,
             }
         };
         for (i, name) in sim_web_names(sim.web_servers).enumerate() {
@@ -171,24 +219,41 @@ impl SimFleet {
             instances.push(s);
         }
         let fired = vec![false; sim.incidents.len()];
-        let interval = i64::from(sim.sample_interval_secs);
+        let subnets = (0..sim.zones.len())
+            .map(|i| zone(i).0)
+            .zip(subnets)
+            .collect();
         let mut fleet = SimFleet {
             fleet: config.fleet.clone(),
             sim,
             rng,
             epoch,
-            now: -(history as i64) * interval,
+            now: start,
             instances,
             endpoint_target: master_id,
-            master_last_heartbeat: 0,
             fired,
+            present_secs: super::incidents::present_secs(config),
+            image_id,
+            subnets,
+            security_group: sg,
+            free_volumes: Vec::new(),
+            scheduled: Vec::new(),
+            requests: 0,
+            launched: 0,
+            client_tokens: BTreeMap::new(),
+            notified: Vec::new(),
+            fail_next: Vec::new(),
         };
-        fleet.master_last_heartbeat = fleet.now;
         for _ in 0..history {
             fleet.now += interval;
             fleet.sample();
         }
         fleet
+    }
+
+    /// Wall time of virtual second 0.
+    pub fn epoch(&self) -> DateTime<Utc> {
+        self.epoch
     }
 
     pub fn interval(&self) -> i64 {
@@ -205,59 +270,8 @@ impl SimFleet {
         while (self.now + self.interval()) as f64 <= t {
             self.now += self.interval();
             self.fire_due_incidents();
+            self.complete_due();
             self.sample();
-        }
-    }
-
-    /// Configured incidents not yet fired: (virtual second, kind, target).
-    pub fn upcoming(&self) -> Vec<(i64, IncidentKind, Option<String>)> {
-        self.sim
-            .incidents
-            .iter()
-            .zip(&self.fired)
-            .filter(|(_, fired)| !**fired)
-            .map(|(i, _)| (i.at_secs as i64, i.kind, i.target.clone()))
-            .collect()
-    }
-
-    /// Starts an incident now. `target` names the web server for slow-web.
-    pub fn inject(&mut self, kind: IncidentKind, target: Option<&str>) -> Result<(), String> {
-        let now = self.now;
-        match kind {
-            IncidentKind::SlowWeb => {
-                let name = target.ok_or("slow-web needs the name of a web server")?;
-                let s = self
-                    .instances
-                    .iter_mut()
-                    .find(|s| s.inst.name == name && s.inst.role == Role::Web)
-                    .ok_or_else(|| {
-                        format!("no web server named `{name}` in the simulated fleet")
-                    })?;
-                s.slow_since.get_or_insert(now);
-            }
-            IncidentKind::MasterDown => {
-                let s = self
-                    .instances
-                    .iter_mut()
-                    .find(|s| s.inst.role == Role::DbMaster)
-                    .ok_or("the simulated fleet has no master")?;
-                s.down_since.get_or_insert(now);
-            }
-        }
-        Ok(())
-    }
-
-    fn fire_due_incidents(&mut self) {
-        for i in 0..self.sim.incidents.len() {
-            let inc = &self.sim.incidents[i];
-            if !self.fired[i] && inc.at_secs as i64 <= self.now {
-                let (kind, target) = (inc.kind, inc.target.clone());
-                self.fired[i] = true;
-                // Targets were checked against the topology when the config was loaded.
-                if let Err(e) = self.inject(kind, target.as_deref()) {
-                    tracing::warn!("simulated incident not injected: {e}");
-                }
-            }
         }
     }
 
@@ -268,15 +282,26 @@ impl SimFleet {
         let hour = SIM_DAY_START_HOUR + now as f32 / 3600.0;
         // Busiest mid-afternoon, quietest before dawn.
         let diurnal = 1.0 + 0.2 * ((hour - 9.0) / 24.0 * std::f32::consts::TAU).sin();
-        let master_down = self
+        for s in &mut self.instances {
+            if s.writes_heartbeat() {
+                s.heartbeat_at = now;
+            }
+        }
+        // What each replica receives this sample: its source's newest heartbeat, when both
+        // ends answer. A replica of a dead or missing source keeps what it had.
+        let feeds: Vec<Option<i64>> = self
             .instances
             .iter()
-            .any(|s| s.inst.role == Role::DbMaster && s.down_since.is_some());
-        if !master_down {
-            self.master_last_heartbeat = now;
-        }
+            .map(|s| {
+                let source = s.inst.db.as_ref()?.source_id.as_ref()?;
+                let src = self.instances.iter().find(|o| &o.inst.id == source)?;
+                (s.answers() && src.answers()).then_some(src.heartbeat_at)
+            })
+            .collect();
         let rng = &mut self.rng;
-        for s in &mut self.instances {
+        for (s, feed) in self.instances.iter_mut().zip(feeds) {
+            // Draws do not depend on the instance's state, so a call on one instance never
+            // shifts the random numbers the rest of the fleet sees.
             let spike = if rng.unit() < SPIKE_CHANCE {
                 2.0 + 2.0 * rng.unit()
             } else {
@@ -290,43 +315,61 @@ impl SimFleet {
                 p99 *= 1.0 + ramp * (SLOW_FACTOR - 1.0);
                 p50 *= 1.0 + ramp * 1.5;
             }
-            let down = s.down_since.is_some();
-            if down {
-                // A hung master reports nothing useful: no latency, almost no CPU.
-                cpu = 1.0 + rng.unit();
+            let running = s.inst.state == InstanceState::Running;
+            if s.down_since.is_some() {
+                let idle = 1.0 + rng.unit();
+                if running {
+                    // A hung master reports nothing useful: no latency, almost no CPU.
+                    cpu = idle;
+                    p50 = f32::NAN;
+                    p99 = f32::NAN;
+                    s.inst.health.checks = StatusChecks {
+                        system: CheckStatus::Ok,
+                        instance: CheckStatus::Impaired,
+                    };
+                }
+            }
+            if s.inst.db.as_ref().is_some_and(|d| !d.running) {
+                // No database, no queries to time.
                 p50 = f32::NAN;
                 p99 = f32::NAN;
-                s.inst.health.checks = StatusChecks {
-                    system: CheckStatus::Ok,
-                    instance: CheckStatus::Impaired,
-                };
             }
-            s.inst.health.cpu.push(cpu.clamp(0.0, 100.0));
-            s.inst.health.p50_ms.push(p50);
-            s.inst.health.p99_ms.push(p99);
+            if !running {
+                cpu = f32::NAN;
+                p50 = f32::NAN;
+                p99 = f32::NAN;
+            }
+            // A launch that has not booted yet has no datapoints at all: its series start
+            // when it does, and stay aligned with its peers' newest samples from then on.
+            let reporting = s.inst.state != InstanceState::Pending;
+            if reporting {
+                s.inst.health.cpu.push(cpu.clamp(0.0, 100.0));
+                s.inst.health.p50_ms.push(p50);
+                s.inst.health.p99_ms.push(p99);
+            }
+            let answers = s.answers();
             if let Some(db) = s.inst.db.as_mut() {
-                let silence = (now - self.master_last_heartbeat) as f32;
+                if let Some(h) = feed {
+                    s.heartbeat_at = h;
+                }
+                let silence = (now - s.heartbeat_at) as f32;
                 db.heartbeat_age_secs = match s.inst.role {
                     Role::DbMaster => silence + 0.5 * rng.unit(),
-                    // While the master is down a replica keeps what it had received; its lag
-                    // grows with the master's silence from where it stood.
+                    // While its source is down a replica keeps what it had received; its lag
+                    // grows with the source's silence from where it stood.
                     _ => silence + s.base_lag * (1.0 + 0.5 * rng.signed()).max(0.05),
                 };
-                db.io_thread_running = !master_down;
-                db.lag_history.push(db.heartbeat_age_secs);
+                if db.source_id.is_some() {
+                    db.io_thread_running = feed.is_some();
+                } else if !answers {
+                    // Nothing runs on a dead server, not even a stale replication thread.
+                    db.io_thread_running = false;
+                }
+                if reporting {
+                    db.lag_history.push(db.heartbeat_age_secs);
+                }
             }
         }
-    }
-
-    /// Applies one side-effecting call at the current virtual time.
-    pub fn apply(
-        &mut self,
-        call: &crate::provider::call::ProviderCall,
-    ) -> Result<crate::provider::call::CallOutcome, String> {
-        Err(format!(
-            "{} is not supported by the simulator",
-            call.operation()
-        ))
     }
 
     /// Ids of instances tagged with this run and step.
@@ -358,7 +401,7 @@ impl SimFleet {
                 target_id: self.endpoint_target.clone(),
             }),
             instances: self.instances.iter().map(|s| s.inst.clone()).collect(),
-            free_volumes: Vec::new(),
+            free_volumes: self.free_volumes.iter().map(|v| v.vol.clone()).collect(),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! The simulated provider: the built-in drill fleet on a virtual clock.
 
+mod actions;
 mod fleet;
+mod incidents;
 mod rng;
 
 use std::sync::Mutex;
@@ -18,6 +20,8 @@ use crate::domain::FleetSnapshot;
 
 /// The simulator is local and cheap: a fresh snapshot every second keeps the screen live.
 pub const SIM_REFRESH: Duration = Duration::from_secs(1);
+/// At high speeds a second of real time is many samples; never poll faster than this, though.
+const SIM_REFRESH_FLOOR: Duration = Duration::from_millis(20);
 
 pub struct SimProvider {
     fleet: Mutex<SimFleet>,
@@ -64,8 +68,16 @@ impl Provider for SimProvider {
         "sim"
     }
 
+    /// One sample interval of virtual time, at most a second and at least the floor: a drill
+    /// at --speed 100 must not see its waits in steps of 100 virtual seconds.
     fn refresh_interval(&self) -> Duration {
-        SIM_REFRESH
+        let interval = self.with_fleet(|f| f.interval()) as f64 / self.speed;
+        Duration::from_secs_f64(interval).clamp(SIM_REFRESH_FLOOR, SIM_REFRESH)
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        let epoch = self.with_fleet(|f| f.epoch());
+        epoch + chrono::Duration::milliseconds((self.virtual_now() * 1000.0) as i64)
     }
 
     fn snapshot(&self) -> BoxFuture<'_, Result<FleetSnapshot, ProviderError>> {

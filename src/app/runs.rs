@@ -1,0 +1,420 @@
+//! Playbook runs in the console: starting one from its key, one key per step, confirmations,
+//! resuming a run the console died during. The engine decides; this feeds it events and hands
+//! its effects to the event loop through the outbox.
+
+use chrono::{DateTime, Duration, Utc};
+use ratatui::crossterm::event::{KeyCode, KeyEvent};
+
+use super::keymap::{RunAction, run_action_for};
+use super::state::{App, EntryKind, Mode};
+use crate::headless::run::{context, new_run_id};
+use crate::runbook::engine::{Effect, Event, Phase, Run};
+use crate::runbook::executor::Answer;
+use crate::runbook::journal::RunSummary;
+use crate::runbook::model::{Confirm, Playbook};
+use crate::runbook::record::Record;
+
+/// What `update` asks the event loop to do: it may touch disks and the network, `update` may not.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outgoing {
+    /// Open the run's journal (a new one, or the resumed run's), start its executor, then
+    /// carry out these effects.
+    Start {
+        run_id: String,
+        effects: Vec<Effect>,
+        resumed: bool,
+    },
+    Effects(Vec<Effect>),
+    /// Read this run's journal and answer with `Msg::Resumed`.
+    LoadJournal(RunSummary),
+    /// Re-read the list of runs (for anti-flapping) after one ends.
+    ListRuns,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prompt {
+    /// Unfinished runs found at start: Enter resumes the first, Esc leaves them for later.
+    Resume(Vec<RunSummary>),
+    /// About to start a playbook.
+    Start {
+        playbook: String,
+        target_id: String,
+        quarantine: bool,
+        flapping: Option<String>,
+        typed: String,
+    },
+    /// Press x (or Enter) again to abort the run.
+    Abort,
+    /// Arm a read-only console.
+    Arm,
+}
+
+/// The word to type to start a run inside the anti-flapping window.
+pub const FORCE_WORD: &str = "FORCE";
+
+impl App {
+    /// The fleet's clock now: the newest snapshot's clock advanced by the wall time since.
+    pub fn fleet_now(&self) -> DateTime<Utc> {
+        match (self.fleet_clock, self.fetched_at) {
+            (Some(clock), Some(fetched)) => clock + (self.now - fetched),
+            _ => self.now,
+        }
+    }
+
+    fn emit(&mut self, effects: Vec<Effect>) {
+        for e in &effects {
+            match e {
+                Effect::Journal(rec) => {
+                    let kind = match rec {
+                        Record::Aborted { .. }
+                        | Record::Result {
+                            outcome: Err(_), ..
+                        } => EntryKind::Error,
+                        Record::Finished { .. } => EntryKind::Cleared,
+                        _ => EntryKind::Info,
+                    };
+                    self.push_timeline(rec.at(), kind, rec.describe());
+                }
+                Effect::Refused(reason) => self.notice = Some(reason.clone()),
+                Effect::Call { .. } | Effect::Resolve { .. } | Effect::Sync => {}
+            }
+        }
+        if !effects.is_empty() {
+            self.outbox.push(Outgoing::Effects(effects));
+        }
+    }
+
+    fn advance_run(&mut self, event: Event<'_>) {
+        let now = self.fleet_now();
+        let Some(run) = self.run.as_mut() else { return };
+        let before = run.is_over();
+        let fx = run.advance(event, now);
+        let ended = !before && run.is_over();
+        self.emit(fx);
+        if ended {
+            self.outbox.push(Outgoing::ListRuns);
+        }
+    }
+
+    /// Feeds a fresh snapshot to a waiting run.
+    pub(super) fn observe_run(&mut self) {
+        let Some(snap) = self.snapshot.take() else {
+            return;
+        };
+        if self
+            .run
+            .as_ref()
+            .is_some_and(|r| matches!(r.phase, Phase::Waiting { .. }))
+        {
+            let now = snap.taken_at;
+            if let Some(run) = self.run.as_mut() {
+                let fx = run.advance(Event::Observe { snap: &snap }, now);
+                let ended = run.is_over();
+                self.emit(fx);
+                if ended {
+                    self.outbox.push(Outgoing::ListRuns);
+                }
+            }
+        }
+        self.snapshot = Some(snap);
+    }
+
+    pub(super) fn on_answer(&mut self, answer: Answer) {
+        match answer {
+            Answer::CallDone { index, outcome } => {
+                self.advance_run(Event::CallDone { index, outcome })
+            }
+            Answer::CallFailed { index, error } => {
+                self.advance_run(Event::CallFailed { index, error })
+            }
+            Answer::Refused(reason) => self.notice = Some(reason),
+            Answer::Synced => {}
+            Answer::JournalFailed(e) => {
+                let text = format!("journal write failed, nothing more will be done: {e}");
+                self.push_timeline(self.fleet_now(), EntryKind::Error, text.clone());
+                self.notice = Some(text);
+                if let Some(run) = self.run.as_mut() {
+                    run.phase = Phase::Failed {
+                        error: "the journal cannot be written".into(),
+                    };
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_resumed(&mut self, summary: RunSummary, records: Result<Vec<Record>, String>) {
+        let replayed = records.and_then(|records| {
+            let pb = self
+                .playbooks
+                .iter()
+                .find(|p| p.id == summary.playbook)
+                .ok_or_else(|| format!("playbook {} is not defined any more", summary.playbook))?;
+            let ctx = context(&self.config, &summary.run_id, ("", ""), false, false);
+            Run::replay(&records, pb.clone(), ctx)
+        });
+        match replayed {
+            Err(e) => self.notice = Some(format!("cannot resume {}: {e}", summary.run_id)),
+            Ok(mut run) => {
+                let now = self.fleet_now();
+                let mut fx = run.advance(
+                    Event::Note(format!("resumed in the console by {}", self.operator)),
+                    now,
+                );
+                fx.extend(run.resume(now));
+                let run_id = run.ctx.run_id.clone();
+                self.run = Some(run);
+                self.emit_start(run_id, fx, true);
+            }
+        }
+    }
+
+    fn emit_start(&mut self, run_id: String, fx: Vec<Effect>, resumed: bool) {
+        self.emit(Vec::new());
+        for e in &fx {
+            if let Effect::Journal(rec) = e {
+                self.push_timeline(rec.at(), EntryKind::Info, rec.describe());
+            }
+        }
+        self.outbox.push(Outgoing::Start {
+            run_id,
+            effects: fx,
+            resumed,
+        });
+    }
+
+    /// A playbook's key: pick the target (the instance its incident is on, else the selected
+    /// one) and ask before starting.
+    pub(super) fn begin_playbook(&mut self, key: char) -> bool {
+        let Some(pb) = self.playbooks.iter().find(|p| p.key == key).cloned() else {
+            return false;
+        };
+        if self.run.as_ref().is_some_and(|r| !r.is_over()) {
+            self.notice = Some("a run is in progress; finish or abort it (x) first".into());
+            return true;
+        }
+        if self.mode == Mode::ReadOnly {
+            self.notice =
+                Some("read-only: press A to arm the console before running a playbook".into());
+            return true;
+        }
+        let Some(snap) = self.snapshot.as_ref() else {
+            return true;
+        };
+        let from_incident = self
+            .incidents
+            .iter()
+            .find(|i| i.kind == pb.incident)
+            .map(|i| i.instance_id.clone());
+        let target = from_incident.or_else(|| {
+            self.selected_instance()
+                .filter(|i| i.role == pb.target_role)
+                .map(|i| i.id.clone())
+        });
+        let Some(target) = target.filter(|t| snap.find(t).is_some()) else {
+            self.notice = Some(format!(
+                "{} needs a {} target: no {} incident, and the selected instance is not one",
+                pb.id,
+                pb.target_role,
+                pb.incident.as_str()
+            ));
+            return true;
+        };
+        let flapping = self.recent_failover(&pb);
+        self.prompt = Some(Prompt::Start {
+            playbook: pb.id.clone(),
+            target_id: target,
+            quarantine: false,
+            flapping,
+            typed: String::new(),
+        });
+        true
+    }
+
+    fn recent_failover(&self, pb: &Playbook) -> Option<String> {
+        let window = Duration::seconds(self.config.runbook.anti_flap_secs as i64);
+        let now = self.fleet_now();
+        self.past_runs.iter().rev().find_map(|r| {
+            let same_tier = self
+                .playbooks
+                .iter()
+                .any(|p| p.id == r.playbook && p.incident == pb.incident);
+            let aborted = r.ended.as_deref().is_some_and(|e| e.starts_with("aborted"));
+            (same_tier && !aborted && now - r.started < window).then(|| {
+                format!(
+                    "run {} ({} on {}) started {} ago",
+                    r.run_id,
+                    r.playbook,
+                    r.target_name,
+                    crate::ui::format::age((now - r.started).num_seconds())
+                )
+            })
+        })
+    }
+
+    fn start_run(&mut self, playbook: &str, target_id: &str, quarantine: bool, force: bool) {
+        let (Some(pb), Some(snap)) = (
+            self.playbooks.iter().find(|p| p.id == playbook).cloned(),
+            self.snapshot.as_ref(),
+        ) else {
+            return;
+        };
+        let Some(target) = snap.find(target_id).cloned() else {
+            self.notice = Some(format!("{target_id} is not in the fleet any more"));
+            return;
+        };
+        let now = self.fleet_now();
+        let run_id = new_run_id(&pb.id, now);
+        let ctx = context(
+            &self.config,
+            &run_id,
+            (&target.id, &target.name),
+            quarantine,
+            force,
+        );
+        let (mut run, mut fx) = Run::start(ctx, pb, self.operator.clone(), now);
+        if let Some(inc) = self.incidents.iter().find(|i| i.instance_id == target.id) {
+            let window = Duration::seconds(i64::from(self.config.detect.slow_web_window_secs));
+            let ev = Event::Incident {
+                summary: inc.summary.clone(),
+                detected_at: inc.since,
+                onset_at: inc.since - window,
+            };
+            fx.extend(run.advance(ev, now));
+        }
+        self.run = Some(run);
+        self.notice = None;
+        self.emit_start(run_id, fx, false);
+    }
+
+    /// Keys while a prompt is open. Returns whether the screen changed.
+    pub(super) fn on_prompt_key(&mut self, key: KeyEvent) -> bool {
+        let Some(prompt) = self.prompt.clone() else {
+            return false;
+        };
+        match (prompt, key.code) {
+            (_, KeyCode::Esc) => self.prompt = None,
+            (Prompt::Resume(list), KeyCode::Enter) => {
+                self.prompt = None;
+                if let Some(first) = list.into_iter().next() {
+                    self.outbox.push(Outgoing::LoadJournal(first));
+                }
+            }
+            (
+                Prompt::Start {
+                    playbook,
+                    target_id,
+                    quarantine,
+                    flapping,
+                    typed,
+                },
+                code,
+            ) => match code {
+                KeyCode::Enter if flapping.is_none() || typed == FORCE_WORD => {
+                    self.prompt = None;
+                    self.start_run(&playbook, &target_id, quarantine, flapping.is_some());
+                }
+                KeyCode::Tab => {
+                    self.prompt = Some(Prompt::Start {
+                        playbook,
+                        target_id,
+                        quarantine: !quarantine,
+                        flapping,
+                        typed,
+                    });
+                }
+                KeyCode::Backspace => {
+                    let mut typed = typed;
+                    typed.pop();
+                    self.prompt = Some(Prompt::Start {
+                        playbook,
+                        target_id,
+                        quarantine,
+                        flapping,
+                        typed,
+                    });
+                }
+                KeyCode::Char(c) if flapping.is_some() && typed.len() < FORCE_WORD.len() => {
+                    let typed = format!("{typed}{}", c.to_ascii_uppercase());
+                    self.prompt = Some(Prompt::Start {
+                        playbook,
+                        target_id,
+                        quarantine,
+                        flapping,
+                        typed,
+                    });
+                }
+                _ => return false,
+            },
+            (Prompt::Abort, KeyCode::Enter | KeyCode::Char('x')) => {
+                self.prompt = None;
+                self.advance_run(Event::Abort {
+                    reason: "aborted by the operator (x)".into(),
+                });
+            }
+            (Prompt::Arm, KeyCode::Enter) => {
+                self.prompt = None;
+                self.mode = Mode::Armed;
+                let now = self.fleet_now();
+                self.push_timeline(
+                    now,
+                    EntryKind::Info,
+                    format!("console armed by {}", self.operator),
+                );
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// Keys while a run is on screen; `None` lets the normal keymap have the key.
+    pub(super) fn on_run_key(&mut self, key: KeyEvent) -> Option<bool> {
+        let run = self.run.as_ref()?;
+        let phase = run.phase.clone();
+        let over = run.is_over();
+        let typing =
+            matches!(&phase, Phase::Confirming { plan, .. } if plan.confirm == Confirm::TypeId);
+        // While an id is being typed every character belongs to it.
+        match key.code {
+            KeyCode::Char(c) if typing => {
+                self.advance_run(Event::TypeChar(c));
+                return Some(true);
+            }
+            KeyCode::Backspace if typing => {
+                self.advance_run(Event::Backspace);
+                return Some(true);
+            }
+            _ => {}
+        }
+        match (run_action_for(&key)?, &phase) {
+            (RunAction::Step, Phase::Ready | Phase::Confirming { .. }) => {
+                self.notice = None;
+                let Some(snap) = self.snapshot.take() else {
+                    return Some(false);
+                };
+                let step = run.current_step().map_or(String::new(), |s| s.name.clone());
+                self.advance_run(Event::Note(format!("key Enter: {step}")));
+                let event = if matches!(phase, Phase::Ready) {
+                    Event::Proceed { snap: &snap }
+                } else {
+                    Event::Confirm
+                };
+                self.advance_run(event);
+                self.snapshot = Some(snap);
+            }
+            (RunAction::Step, Phase::Calling { .. } | Phase::Waiting { .. }) => {
+                self.notice = Some("the current step is still running".into());
+            }
+            (RunAction::Step, Phase::Failed { error }) => {
+                self.notice = Some(format!(
+                    "the step failed ({error}): r retries it, x aborts the run"
+                ));
+            }
+            (RunAction::Cancel, Phase::Confirming { .. }) => self.advance_run(Event::Cancel),
+            (RunAction::Abort, _) if !over => self.prompt = Some(Prompt::Abort),
+            (RunAction::Retry, Phase::Failed { .. }) => self.advance_run(Event::Retry),
+            (RunAction::Close, _) if over => self.run = None,
+            _ => return None,
+        }
+        Some(true)
+    }
+}

@@ -1,0 +1,293 @@
+//! The second half of every call: what EC2, ELB and MySQL finish on their own a little later.
+//! Calls schedule changes on the virtual clock; the sampling step completes the due ones.
+
+use crate::domain::{CheckStatus, FreeVolume, InstanceState, Role, StatusChecks, TargetHealth};
+use crate::domain::{Volume, VolumeState};
+use crate::provider::sim::SimFleet;
+use crate::provider::sim::fleet::SimInstance;
+
+/// Device a database keeps its data on; the root volume is rebuilt from the image.
+pub(in crate::provider::sim) const DATA_DEVICE: &str = "/dev/xvdf";
+pub(in crate::provider::sim) const ROOT_DEVICE: &str = "/dev/xvda";
+
+/// The status checks EC2 reports for an instance that is not running.
+const NO_CHECKS: StatusChecks = StatusChecks {
+    system: CheckStatus::InsufficientData,
+    instance: CheckStatus::InsufficientData,
+};
+
+/// A volume attached to no instance, with what the simulator needs to move its data along.
+#[derive(Debug, Clone)]
+pub(in crate::provider::sim) struct SimVolume {
+    pub(in crate::provider::sim) vol: FreeVolume,
+    /// The newest master heartbeat written to it, when it holds a database's data: whoever
+    /// mounts it next starts from there.
+    pub(in crate::provider::sim) heartbeat_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(in crate::provider::sim) enum Change {
+    /// pending → running (a launched replica starts following the master).
+    Booted(String),
+    ChecksPassed(String),
+    Stopped(String),
+    Terminated(String),
+    /// A terminated instance drops out of DescribeInstances.
+    Gone(String),
+    SlownessCleared(String),
+    MasterRecovered(String),
+    /// The load balancer's first health-check verdict on a new target.
+    TargetVerdict(String),
+    Drained(String),
+    VolumeDetached(String),
+    VolumeAttached {
+        volume_id: String,
+        instance_id: String,
+        device: String,
+    },
+    DbStarted(String),
+}
+
+impl Change {
+    fn is_target_change_of(&self, id: &str) -> bool {
+        matches!(self, Change::TargetVerdict(i) | Change::Drained(i) if i == id)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(in crate::provider::sim) struct Scheduled {
+    /// Virtual second it completes at.
+    pub(in crate::provider::sim) due: i64,
+    pub(in crate::provider::sim) change: Change,
+}
+
+impl SimFleet {
+    pub(in crate::provider::sim) fn schedule(&mut self, after_secs: i64, change: Change) {
+        self.scheduled.push(Scheduled {
+            due: self.now + after_secs,
+            change,
+        });
+    }
+
+    /// A new registration or deregistration overrides whatever the previous one had pending.
+    pub(in crate::provider::sim) fn cancel_target_changes(&mut self, id: &str) {
+        self.scheduled.retain(|s| !s.change.is_target_change_of(id));
+    }
+
+    /// Completes every change due by now, oldest first (calls' order among equals), then
+    /// lets the load balancer react to instances that came up or went away.
+    pub(in crate::provider::sim) fn complete_due(&mut self) {
+        loop {
+            let now = self.now;
+            let (mut ready, later): (Vec<Scheduled>, Vec<Scheduled>) =
+                std::mem::take(&mut self.scheduled)
+                    .into_iter()
+                    .partition(|s| s.due <= now);
+            self.scheduled = later;
+            if ready.is_empty() {
+                break;
+            }
+            // Stable: changes due at the same second complete in the order they were made.
+            ready.sort_by_key(|s| s.due);
+            for s in ready {
+                self.complete(s.due, s.change);
+            }
+        }
+        for s in &mut self.instances {
+            let up = s.inst.state == InstanceState::Running && s.inst.health.checks.passed() == 2;
+            s.inst.target = match s.inst.target {
+                Some(TargetHealth::Unhealthy) if up => Some(TargetHealth::Healthy),
+                Some(TargetHealth::Healthy) if !up => Some(TargetHealth::Unhealthy),
+                other => other,
+            };
+        }
+    }
+
+    /// Follow-up changes are scheduled from `due`, not from the sample that completed it.
+    fn complete(&mut self, due: i64, change: Change) {
+        let later = |after: i64, change: Change| Scheduled {
+            due: due + after,
+            change,
+        };
+        let endpoint = self.endpoint_target.clone();
+        match change {
+            Change::Booted(id) => {
+                let Some(s) = self.sim_mut(&id) else { return };
+                if s.inst.state != InstanceState::Pending {
+                    return;
+                }
+                s.inst.state = InstanceState::Running;
+                if s.inst.role == Role::DbReplica
+                    && let Some(db) = s.inst.db.as_mut()
+                {
+                    // Its user data starts MySQL from a fresh copy and points it at the master.
+                    db.running = true;
+                    db.read_only = true;
+                    db.sql_thread_running = true;
+                    db.source_id = Some(endpoint);
+                }
+                self.scheduled
+                    .push(later(super::CHECKS_SECS, Change::ChecksPassed(id)));
+            }
+            Change::ChecksPassed(id) => {
+                if let Some(s) = self.sim_mut(&id)
+                    && s.inst.state == InstanceState::Running
+                    && s.down_since.is_none()
+                {
+                    s.inst.health.checks = StatusChecks::OK;
+                }
+            }
+            Change::Stopped(id) => {
+                if let Some(s) = self.sim_mut(&id)
+                    && s.inst.state == InstanceState::Stopping
+                {
+                    s.inst.state = InstanceState::Stopped;
+                    s.inst.health.checks = NO_CHECKS;
+                }
+            }
+            Change::Terminated(id) => {
+                let Some(s) = self.sim_mut(&id) else { return };
+                if s.inst.state != InstanceState::ShuttingDown {
+                    return;
+                }
+                s.inst.state = InstanceState::Terminated;
+                s.inst.health.checks = NO_CHECKS;
+                let az = s.inst.az.clone();
+                let heartbeat_at = s.heartbeat_at;
+                // The root volume goes with the instance; data volumes are kept (EC2's
+                // DeleteOnTermination is off for them), so no data dies with it.
+                let volumes = std::mem::take(&mut s.inst.volumes);
+                for v in volumes.into_iter().filter(|v| v.device != ROOT_DEVICE) {
+                    let heartbeat = (v.device == DATA_DEVICE).then_some(heartbeat_at);
+                    self.free_volumes
+                        .push(free(v, &az, VolumeState::Available, heartbeat));
+                }
+                self.scheduled
+                    .push(later(super::GONE_SECS, Change::Gone(id)));
+            }
+            Change::Gone(id) => self
+                .instances
+                .retain(|s| s.inst.id != id || s.inst.state != InstanceState::Terminated),
+            Change::SlownessCleared(id) => {
+                if let Some(s) = self.sim_mut(&id)
+                    && s.inst.state == InstanceState::Running
+                {
+                    s.slow_since = None;
+                }
+            }
+            Change::MasterRecovered(id) => {
+                if let Some(s) = self.sim_mut(&id)
+                    && s.inst.state == InstanceState::Running
+                {
+                    s.down_since = None;
+                    s.inst.health.checks = StatusChecks::OK;
+                }
+            }
+            Change::TargetVerdict(id) => {
+                if let Some(s) = self.sim_mut(&id)
+                    && s.inst.target == Some(TargetHealth::Initial)
+                {
+                    // Unhealthy until its checks pass; the per-sample pass turns it healthy.
+                    let up = s.inst.state == InstanceState::Running
+                        && s.inst.health.checks.passed() == 2;
+                    s.inst.target = Some(if up {
+                        TargetHealth::Healthy
+                    } else {
+                        TargetHealth::Unhealthy
+                    });
+                }
+            }
+            Change::Drained(id) => {
+                if let Some(s) = self.sim_mut(&id)
+                    && s.inst.target == Some(TargetHealth::Draining)
+                {
+                    s.inst.target = None;
+                }
+            }
+            Change::VolumeDetached(vol) => {
+                if let Some(v) = self.free_volumes.iter_mut().find(|v| v.vol.id == vol)
+                    && v.vol.state == VolumeState::Detaching
+                {
+                    v.vol.state = VolumeState::Available;
+                }
+            }
+            Change::VolumeAttached {
+                volume_id,
+                instance_id,
+                device,
+            } => self.finish_attach(&volume_id, &instance_id, device),
+            Change::DbStarted(id) => {
+                let Some(s) = self.sim_mut(&id) else { return };
+                let has_data = s.inst.volumes.iter().any(|v| v.device == DATA_DEVICE);
+                let master = s.inst.role == Role::DbMaster;
+                if s.inst.state == InstanceState::Running
+                    && has_data
+                    && let Some(db) = s.inst.db.as_mut()
+                {
+                    db.running = true;
+                    db.read_only = !master;
+                }
+            }
+        }
+    }
+
+    fn finish_attach(&mut self, volume_id: &str, instance_id: &str, device: String) {
+        let Some(at) = self.free_volumes.iter().position(|v| v.vol.id == volume_id) else {
+            return;
+        };
+        if self.free_volumes[at].vol.state != VolumeState::Attaching {
+            return;
+        }
+        let usable = |s: &&mut SimInstance| {
+            matches!(
+                s.inst.state,
+                InstanceState::Running | InstanceState::Stopped | InstanceState::Stopping
+            )
+        };
+        let Some(s) = self
+            .instances
+            .iter_mut()
+            .find(|s| s.inst.id == instance_id)
+            .filter(usable)
+        else {
+            // The instance went away while the volume was attaching: it falls back free.
+            self.free_volumes[at].vol.state = VolumeState::Available;
+            return;
+        };
+        let v = self.free_volumes.remove(at);
+        if device == DATA_DEVICE
+            && let Some(h) = v.heartbeat_at
+        {
+            s.heartbeat_at = h;
+        }
+        s.inst.volumes.push(Volume {
+            id: v.vol.id,
+            device,
+            size_gib: v.vol.size_gib,
+            sole_copy: v.vol.sole_copy,
+        });
+    }
+
+    pub(in crate::provider::sim) fn sim_mut(&mut self, id: &str) -> Option<&mut SimInstance> {
+        self.instances.iter_mut().find(|s| s.inst.id == id)
+    }
+}
+
+/// `v`, detached in `az`, as the free volume EC2 then reports.
+pub(in crate::provider::sim) fn free(
+    v: Volume,
+    az: &str,
+    state: VolumeState,
+    heartbeat_at: Option<i64>,
+) -> SimVolume {
+    SimVolume {
+        vol: FreeVolume {
+            id: v.id,
+            az: az.to_string(),
+            state,
+            size_gib: v.size_gib,
+            sole_copy: v.sole_copy,
+        },
+        heartbeat_at,
+    }
+}

@@ -1,0 +1,236 @@
+//! The run panel: the playbook's steps with their state, and for the current step what it will
+//! do (the exact calls), the confirmation it needs, or the wait in progress.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Gauge, Paragraph};
+
+use super::format::{age, fit};
+use super::theme::Theme;
+use crate::app::App;
+use crate::runbook::engine::{Phase, Run};
+use crate::runbook::model::Confirm;
+use crate::runbook::record::StepStatus;
+
+/// Lines the panel needs below its step list, at most.
+pub const DETAIL_LINES: u16 = 7;
+
+fn status_mark(s: StepStatus) -> &'static str {
+    match s {
+        StepStatus::Pending => "·",
+        StepStatus::Active => "▶",
+        StepStatus::Done => "✓",
+        StepStatus::TimedOut => "⏱",
+        StepStatus::Failed => "✗",
+        StepStatus::Skipped => "↷",
+    }
+}
+
+pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
+    let Some(run) = app.run.as_ref() else { return };
+    let width = area.width as usize;
+    let title = Line::from(vec![
+        Span::styled(format!(" Playbook {} ", run.playbook.id), theme.title()),
+        Span::raw(format!("on {} ", run.ctx.target_name)),
+        Span::styled(format!("· run {} ", run.ctx.run_id), theme.dim()),
+    ]);
+    let block = Block::new().borders(Borders::TOP).title(title);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if inner.height == 0 {
+        return;
+    }
+    let detail = detail_lines(app, run, theme, width);
+    let gauge = matches!(run.phase, Phase::Waiting { .. });
+    let reserved = detail.len() as u16 + u16::from(gauge);
+    let step_rows = inner.height.saturating_sub(reserved).max(1) as usize;
+    // Keep the current step in view when the list is longer than the room.
+    let first = run
+        .cursor
+        .saturating_sub(step_rows / 2)
+        .min(run.steps.len().saturating_sub(step_rows));
+    let mut lines: Vec<Line> = Vec::new();
+    for (i, (spec, state)) in run
+        .playbook
+        .steps
+        .iter()
+        .zip(&run.steps)
+        .enumerate()
+        .skip(first)
+        .take(step_rows)
+    {
+        let current = i == run.cursor && !run.is_over();
+        let status = if current && state.status == StepStatus::Pending {
+            "next".to_string()
+        } else {
+            state.status.label().to_string()
+        };
+        let style = match state.status {
+            StepStatus::Done => theme.ok(),
+            StepStatus::Failed => theme.bad(),
+            StepStatus::TimedOut => theme.warn(),
+            _ if current => theme.key(),
+            _ => theme.dim(),
+        };
+        let flag = if spec.destructive { "!" } else { " " };
+        let note = state
+            .note
+            .as_deref()
+            .unwrap_or(if current { spec.why.as_str() } else { "" });
+        let head = format!(
+            " {} {:>2} {flag}{:<19} {:<9} ",
+            status_mark(state.status),
+            i + 1,
+            fit(&spec.name, 19),
+            status
+        );
+        let room = width.saturating_sub(head.chars().count());
+        lines.push(Line::from(vec![
+            Span::styled(head, style),
+            Span::styled(fit(note, room), theme.dim()),
+        ]));
+    }
+    let list_height = lines.len() as u16;
+    lines.extend(detail);
+    frame.render_widget(Paragraph::new(lines), inner);
+    if let Phase::Waiting {
+        since,
+        deadline,
+        detail,
+        ..
+    } = &run.phase
+    {
+        let now = app.fleet_now();
+        let total = (*deadline - *since).num_seconds().max(1);
+        let elapsed = (now - *since).num_seconds().clamp(0, total);
+        let label = format!(
+            "waiting {} / {} · {}",
+            age(elapsed),
+            age(total),
+            if detail.is_empty() {
+                "checking"
+            } else {
+                detail
+            }
+        );
+        let y = inner.y + (list_height + 1).min(inner.height.saturating_sub(1));
+        let r = Rect {
+            x: inner.x + 1,
+            y,
+            width: inner.width.saturating_sub(2),
+            height: 1,
+        };
+        let gauge = Gauge::default()
+            .gauge_style(theme.warn())
+            .ratio(elapsed as f64 / total as f64)
+            .label(fit(&label, r.width as usize));
+        frame.render_widget(gauge, r);
+    }
+}
+
+fn detail_lines<'a>(app: &App, run: &Run, theme: &Theme, width: usize) -> Vec<Line<'a>> {
+    let mut out = vec![Line::raw("")];
+    let calls = |calls: &[crate::provider::call::ProviderCall], prefix: &str| -> Vec<Line<'a>> {
+        calls
+            .iter()
+            .take(3)
+            .map(|c| Line::styled(fit(&format!("   {prefix}{c}"), width), theme.key()))
+            .collect()
+    };
+    match &run.phase {
+        Phase::Ready => {
+            let name = run
+                .current_step()
+                .map_or("", |s| s.name.as_str())
+                .to_string();
+            match app.snapshot.as_ref().and_then(|s| run.preview(s)) {
+                Some(Ok(plan)) => {
+                    if plan.calls.is_empty() {
+                        out.push(Line::raw(fit(
+                            &format!(" Enter runs {name}: looks and decides, no API calls"),
+                            width,
+                        )));
+                    } else {
+                        out.push(Line::raw(fit(
+                            &format!(" Enter runs {name}, which calls:"),
+                            width,
+                        )));
+                        out.extend(calls(&plan.calls, ""));
+                    }
+                    for w in plan.warnings.iter().take(2) {
+                        out.push(Line::styled(fit(&format!(" ⚠ {w}"), width), theme.warn()));
+                    }
+                }
+                Some(Err(why)) => out.push(Line::styled(
+                    fit(&format!(" ✗ {name} would be refused: {why}"), width),
+                    theme.bad(),
+                )),
+                None => out.push(Line::raw(" waiting for fleet data")),
+            }
+        }
+        Phase::Confirming { plan, typed } => {
+            out.push(Line::styled(
+                " DESTRUCTIVE: this step will call",
+                theme.critical(),
+            ));
+            out.extend(calls(&plan.calls, ""));
+            for w in plan.warnings.iter().take(1) {
+                out.push(Line::styled(fit(&format!(" ⚠ {w}"), width), theme.warn()));
+            }
+            let prompt = if plan.confirm == Confirm::TypeId {
+                let id = plan.confirm_id.as_deref().unwrap_or("");
+                format!(" Type the last 4 characters of {id} [{typed:_<4}] then Enter; Esc cancels")
+            } else {
+                " Enter again to confirm; Esc cancels".to_string()
+            };
+            out.push(Line::styled(fit(&prompt, width), theme.warning()));
+        }
+        Phase::Calling { .. } => {
+            let pending = run
+                .steps
+                .get(run.cursor)
+                .and_then(|s| s.calls.iter().find(|c| c.outcome.is_none()));
+            if let Some(c) = pending {
+                out.push(Line::styled(
+                    fit(&format!(" calling {}", c.call), width),
+                    theme.key(),
+                ));
+            }
+        }
+        Phase::Waiting { .. } => {}
+        Phase::Failed { error } => {
+            out.push(Line::styled(
+                fit(&format!(" ✗ failed: {error}"), width),
+                theme.bad(),
+            ));
+            out.push(Line::raw(
+                " r retries the step (calls that succeeded are not repeated); x aborts the run",
+            ));
+        }
+        Phase::Finished { outcome } => {
+            out.push(Line::styled(
+                fit(&format!(" ✓ {outcome}"), width),
+                theme.ok(),
+            ));
+            out.push(Line::raw(fit(
+                &format!(
+                    " c closes this panel; `dake report {}` writes the postmortem",
+                    run.ctx.run_id
+                ),
+                width,
+            )));
+        }
+        Phase::Aborted { reason } => {
+            out.push(Line::styled(
+                fit(&format!(" aborted: {reason}"), width),
+                theme.warn(),
+            ));
+            out.push(Line::raw(" c closes this panel"));
+        }
+    }
+    if let Some(n) = &app.notice {
+        out.push(Line::styled(fit(&format!(" {n}"), width), theme.warn()));
+    }
+    out
+}
