@@ -76,6 +76,11 @@ pub struct SimConfig {
     /// Whether rebooting the down master brings it back (起動をトライ succeeds).
     #[serde(default)]
     pub reboot_fixes_master: bool,
+    /// Whether a retried RunInstances with the same ClientToken returns the first instance, as
+    /// EC2 does. Some emulators launch a second one; turning this off rehearses that, and
+    /// proves a resumed run finds its instance by tag.
+    #[serde(default = "yes")]
+    pub honour_client_token: bool,
     #[serde(rename = "incident", default)]
     pub incidents: Vec<SimIncident>,
 }
@@ -233,6 +238,10 @@ impl Config {
         }
         Ok(())
     }
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Names the simulator gives its web servers; config validation uses the same rule.

@@ -47,8 +47,26 @@ impl Journal {
         Journal::open_with(dir, run_id, true)
     }
 
-    /// Opens the journal of an existing run for appending (resume).
+    /// Opens the journal of an existing run for appending (resume). A torn last line is cut
+    /// off first: its record never reached the disk whole, so nothing after it was done, and
+    /// appending after it would bury the fragment mid-file.
     pub fn open(dir: &Path, run_id: &str) -> Result<Journal, JournalError> {
+        let path = dir.join(format!("{run_id}.jsonl"));
+        let bytes = std::fs::read(&path).map_err(io(&path))?;
+        let whole = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        if whole < bytes.len() {
+            tracing::warn!(
+                "{}: cutting a torn last line of {} bytes",
+                path.display(),
+                bytes.len() - whole
+            );
+            let f = OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(io(&path))?;
+            f.set_len(whole as u64).map_err(io(&path))?;
+            f.sync_data().map_err(io(&path))?;
+        }
         Journal::open_with(dir, run_id, false)
     }
 
@@ -219,6 +237,13 @@ mod tests {
         f.write_all(b"{\"record\":\"note\",\"at\":\"19").unwrap();
         let back = read(j.path()).unwrap();
         assert_eq!(back, vec![started("r1"), note("a")]);
+        // Resuming cuts the fragment, so the next record starts on a line of its own.
+        let mut j = Journal::open(dir.path(), "r1").unwrap();
+        j.append(&note("b")).unwrap();
+        assert_eq!(
+            read(j.path()).unwrap(),
+            vec![started("r1"), note("a"), note("b")]
+        );
         let runs = unfinished(dir.path());
         assert_eq!(runs.len(), 1);
         assert_eq!(runs[0].run_id, "r1");

@@ -1,4 +1,5 @@
 //! The one integration-test binary (each file under tests/ would link the whole crate again).
 
 mod cli;
+mod crash;
 mod ui;

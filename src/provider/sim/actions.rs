@@ -161,7 +161,11 @@ impl SimFleet {
             return Err(format!("{} is not RunInstances", call.operation()));
         };
         // EC2 answers a retried request with the instance the first one launched.
-        if let Some(id) = self.client_tokens.get(client_token) {
+        if let Some(id) = self
+            .client_tokens
+            .get(client_token)
+            .filter(|_| self.sim.honour_client_token)
+        {
             return Ok(id.clone());
         }
         if image_id != &self.image_id {
