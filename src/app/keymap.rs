@@ -139,7 +139,7 @@ pub const RUN_KEYMAP: &[RunBinding] = &[
     RunBinding {
         key: KeyCode::Enter,
         label: "Enter",
-        hint: "run step",
+        hint: "run step / confirm",
         action: RunAction::Step,
     },
     RunBinding {

@@ -1,13 +1,13 @@
 //! Everything the screen shows, owned by the event loop and changed only by `update`.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
 
 use super::table::SortColumn;
 use crate::config::Config;
 use crate::detect::Incident;
-use crate::domain::FleetSnapshot;
+use crate::domain::{FleetSnapshot, Role};
 use crate::replicas::Candidate;
 
 /// The timeline keeps this many entries; older ones scroll away.
@@ -55,6 +55,74 @@ pub struct TimelineEntry {
     pub text: String,
 }
 
+/// Positions in `snapshot.instances` of the master, the database endpoint's target and each
+/// replica, found once per snapshot: looking them up by id in every frame scanned the whole
+/// fleet several times per draw.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DbIndex {
+    /// `snapshot.master()`.
+    pub master: Option<usize>,
+    pub endpoint: Option<usize>,
+    /// Aligned with `App.replicas`.
+    pub replicas: Vec<Option<usize>>,
+}
+
+impl DbIndex {
+    pub fn new(snap: &FleetSnapshot, replicas: &[Candidate]) -> DbIndex {
+        let endpoint = snap.db_endpoint.as_ref().and_then(|ep| {
+            let id = ep.target_id.as_str();
+            snap.instances.iter().position(|i| i.id == id)
+        });
+        // Same choice as `FleetSnapshot::master`: the endpoint decides, else the first master.
+        let master =
+            endpoint.or_else(|| snap.instances.iter().position(|i| i.role == Role::DbMaster));
+        let db: HashMap<&str, usize> = snap
+            .instances
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| i.role != Role::Web)
+            .map(|(n, i)| (i.id.as_str(), n))
+            .rev() // the first of duplicate ids wins, as with `FleetSnapshot::find`
+            .collect();
+        let replicas = replicas
+            .iter()
+            .map(|c| db.get(c.instance_id.as_str()).copied())
+            .collect();
+        DbIndex {
+            master,
+            endpoint,
+            replicas,
+        }
+    }
+
+    /// Whether the positions still name the expected instances of `snap`: a snapshot installed
+    /// without `update` (tests, drills) must not be read through a stale index.
+    pub fn fits(&self, snap: &FleetSnapshot, replicas: &[Candidate]) -> bool {
+        let is = |pos: Option<usize>, id: &str| {
+            pos.is_none_or(|p| snap.instances.get(p).is_some_and(|i| i.id == id))
+        };
+        let endpoint_ok = match &snap.db_endpoint {
+            Some(ep) => is(self.endpoint, &ep.target_id),
+            None => self.endpoint.is_none(),
+        };
+        let master_ok = self.master.is_none_or(|p| {
+            Some(p) == self.endpoint
+                || snap
+                    .instances
+                    .get(p)
+                    .is_some_and(|i| i.role == Role::DbMaster)
+        });
+        endpoint_ok
+            && master_ok
+            && self.replicas.len() == replicas.len()
+            && self
+                .replicas
+                .iter()
+                .zip(replicas)
+                .all(|(&p, c)| is(p, &c.instance_id))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct App {
     pub config: Config,
@@ -69,6 +137,9 @@ pub struct App {
     pub provider_error: Option<String>,
     pub incidents: Vec<Incident>,
     pub replicas: Vec<Candidate>,
+    /// Where the replication panel's instances sit in `snapshot.instances`; `None` until
+    /// `update` indexes a snapshot.
+    pub db_index: Option<DbIndex>,
     pub timeline: VecDeque<TimelineEntry>,
     /// Filtered, sorted indices into `snapshot.instances`.
     pub rows: Vec<usize>,
@@ -113,6 +184,7 @@ impl App {
             provider_error: None,
             incidents: Vec::new(),
             replicas: Vec::new(),
+            db_index: None,
             timeline: VecDeque::new(),
             rows: Vec::new(),
             selected: 0,

@@ -137,6 +137,7 @@ fn on_snapshot(app: &mut App, snap: FleetSnapshot, fetched_at: DateTime<Utc>) {
     // Keep the same instance selected across refreshes, even if its row moved.
     let selected_id = app.selected_instance().map(|i| i.id.clone());
     app.fleet_clock = Some(snap.taken_at);
+    app.db_index = Some(super::state::DbIndex::new(&snap, &app.replicas));
     app.snapshot = Some(snap);
     app.fetched_at = Some(fetched_at);
     recompute_rows(app, selected_id.as_deref());

@@ -4,10 +4,30 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
+/// A missing datapoint is NaN, which JSON writes as `null`; reading `null` back gives NaN, so a
+/// series (and the simulated fleet holding it) survives a round trip through a file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "SeriesRepr")]
 pub struct TimeSeries {
     capacity: usize,
     values: VecDeque<f32>,
+}
+
+#[derive(Deserialize)]
+struct SeriesRepr {
+    capacity: usize,
+    values: Vec<Option<f32>>,
+}
+
+impl From<SeriesRepr> for TimeSeries {
+    /// Through `new` and `push`, so what is read obeys the same bounds as what is made.
+    fn from(repr: SeriesRepr) -> TimeSeries {
+        let mut series = TimeSeries::new(repr.capacity);
+        for v in repr.values {
+            series.push(v.unwrap_or(f32::NAN));
+        }
+        series
+    }
 }
 
 impl TimeSeries {
@@ -87,6 +107,20 @@ mod tests {
         assert_eq!(s.back(3), None);
         assert_eq!(s.last_n(2).collect::<Vec<_>>(), vec![4.0, 5.0]);
         assert_eq!(s.max(), Some(5.0));
+    }
+
+    #[test]
+    fn json_round_trip_keeps_gaps_as_nan() {
+        let mut s = TimeSeries::new(3);
+        for v in [1.5, f32::NAN, 2.25, 3.0] {
+            s.push(v);
+        }
+        let text = serde_json::to_string(&s).unwrap();
+        assert_eq!(text, r#"{"capacity":3,"values":[null,2.25,3.0]}"#);
+        let back: TimeSeries = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.capacity(), 3);
+        assert!(back.back(2).unwrap().is_nan());
+        assert_eq!(serde_json::to_string(&back).unwrap(), text);
     }
 
     #[test]

@@ -16,7 +16,8 @@ use crate::domain::{CheckStatus, Instance, InstanceState, Role};
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     let total = app.snapshot.as_ref().map_or(0, |s| s.instances.len());
-    let arrow = if app.reverse { "▼" } else { "▲" };
+    // Not "▲"/"▼": "▲" is the warning mark in the same table.
+    let arrow = if app.reverse { "↓" } else { "↑" };
     let mut title = vec![
         Span::styled(" Fleet ", theme.title()),
         Span::raw(format!("{}/{} ", app.rows.len(), total)),
@@ -35,37 +36,27 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     };
     let wide = area.width >= WIDE;
     let body_rows = area.height.saturating_sub(2) as usize;
-    let visible = app.rows.iter().enumerate().skip(app.offset).take(body_rows);
+    let start = app.offset.min(app.rows.len());
+    let end = start.saturating_add(body_rows).min(app.rows.len());
+    // Only the rows on screen: per-frame work must not grow with the fleet.
+    let shown = &app.rows[start..end];
     let spark_width = if wide {
         (area.width as usize).saturating_sub(100).clamp(8, 60)
     } else {
         0
     };
-    // Sparklines share a scale per role, so a slow server stands out against its peers.
-    let scale = |role: Role| {
-        app.rows
-            .iter()
-            .skip(app.offset)
-            .take(body_rows)
-            .map(|&i| &snap.instances[i])
-            .filter(|i| i.role == role)
-            .filter_map(|i| i.health.p99_ms.max())
-            .filter(|v| v.is_finite())
-            .fold(0.0f32, f32::max)
+    let scales = if wide {
+        spark_scales(shown.iter().map(|&i| &snap.instances[i]), spark_width)
+    } else {
+        [0.0; 3]
     };
-    let scales = [
-        scale(Role::Web),
-        scale(Role::DbMaster),
-        scale(Role::DbReplica),
-    ];
-    let rows: Vec<Row> = visible
-        .map(|(pos, &idx)| {
+    let rows: Vec<Row> = shown
+        .iter()
+        .enumerate()
+        .map(|(n, &idx)| {
+            let pos = start + n;
             let inst = &snap.instances[idx];
-            let max = scales[match inst.role {
-                Role::Web => 0,
-                Role::DbMaster => 1,
-                Role::DbReplica => 2,
-            }];
+            let max = scales[role_slot(inst.role)];
             let row = build_row(app, inst, wide, spark_width, max, theme);
             if pos == app.selected {
                 row.style(theme.selected())
@@ -106,6 +97,46 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         .column_spacing(1)
         .block(block);
     frame.render_widget(table, area);
+}
+
+/// Highest drawn samples of one row that may be noise without setting its role's scale.
+const SPIKE_SAMPLES: usize = 2;
+
+fn role_slot(role: Role) -> usize {
+    match role {
+        Role::Web => 0,
+        Role::DbMaster => 1,
+        Role::DbReplica => 2,
+    }
+}
+
+/// The p99 sparkline scale per role (indexed by `role_slot`) for the rows on screen.
+///
+/// Rows of a role share a scale so a slow server stands out against its peers. Each row
+/// contributes its third-highest drawn sample (its 97th percentile at the full 60 columns),
+/// not its maximum: a spike of one or two samples then no longer flattens everyone else, while a
+/// sustained slow server, which has many high samples, still sets the scale. Samples above the
+/// scale draw as the top bar. A pooled percentile over all rows would not do: with one slow
+/// server among twenty or more rows its samples are under 5% of the pool and the scale would
+/// settle on the healthy servers, drawing them as high as the slow one.
+fn spark_scales<'a>(rows: impl Iterator<Item = &'a Instance>, width: usize) -> [f32; 3] {
+    let (mut robust, mut max) = ([0.0f32; 3], [0.0f32; 3]);
+    let mut samples = Vec::with_capacity(width);
+    for inst in rows {
+        samples.clear();
+        samples.extend(inst.health.p99_ms.last_n(width).filter(|v| v.is_finite()));
+        let Some(top) = samples.iter().copied().reduce(f32::max) else {
+            continue;
+        };
+        let slot = role_slot(inst.role);
+        // Index of the (SPIKE_SAMPLES + 1)-th highest, or the lowest of a short series.
+        let nth = samples.len().saturating_sub(SPIKE_SAMPLES + 1);
+        let (_, peak, _) = samples.select_nth_unstable_by(nth, f32::total_cmp);
+        robust[slot] = robust[slot].max(*peak);
+        max[slot] = max[slot].max(top);
+    }
+    // All-zero peaks with a few spikes above: scale to the spikes rather than draw nothing.
+    std::array::from_fn(|i| if robust[i] > 0.0 { robust[i] } else { max[i] })
 }
 
 fn sort_header(col: SortColumn) -> &'static str {
@@ -197,4 +228,56 @@ fn build_row<'a>(
         Cell::from("no").style(theme.warn())
     });
     Row::new(cells)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::domain::TimeSeries;
+    use crate::provider::sim::SimFleet;
+
+    /// Web servers with the given p99 series, oldest sample first.
+    fn webs(series: &[Vec<f32>]) -> Vec<Instance> {
+        let epoch = chrono::DateTime::UNIX_EPOCH;
+        let snap = SimFleet::new(&Config::builtin(), epoch).snapshot();
+        let web = snap.instances.into_iter().find(|i| i.role == Role::Web);
+        let web = web.expect("the built-in fleet has web servers");
+        let with = |values: &Vec<f32>| {
+            let mut inst = web.clone();
+            inst.health.p99_ms = TimeSeries::new(120);
+            values.iter().for_each(|&v| inst.health.p99_ms.push(v));
+            inst
+        };
+        series.iter().map(with).collect()
+    }
+
+    #[test]
+    fn a_noise_spike_does_not_flatten_a_slow_server() {
+        let mut rows = vec![vec![100.0; 60]; 30];
+        rows[3][40] = 5000.0;
+        rows[7] = [vec![100.0; 54], vec![500.0; 6]].concat();
+        let insts = webs(&rows);
+        let scales = spark_scales(insts.iter(), 60);
+        assert_eq!(scales, [500.0, 0.0, 0.0]);
+        let draw = |i: &Instance| sparkline(i.health.p99_ms.iter(), 8, scales[0]);
+        assert_eq!(draw(&insts[7]), "▂▂██████");
+        assert_eq!(draw(&insts[0]), "▂".repeat(8));
+        // Above the scale: clipped to the top bar, not off the chart.
+        assert_eq!(sparkline([5000.0].into_iter(), 1, scales[0]), "█");
+        // Only what is drawn counts: an old slow spell scrolled out of view sets nothing.
+        let recovered = webs(&[[vec![500.0; 6], vec![100.0; 54]].concat()]);
+        assert_eq!(spark_scales(recovered.iter(), 54), [100.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn spike_only_rows_and_gaps_still_scale() {
+        let mut zeros = vec![0.0; 20];
+        zeros[5] = 40.0;
+        let gaps = vec![f32::NAN; 20];
+        let insts = webs(&[zeros, gaps, vec![7.0]]);
+        assert_eq!(spark_scales(insts[..2].iter(), 20), [40.0, 0.0, 0.0]);
+        assert_eq!(spark_scales(insts[1..2].iter(), 20), [0.0; 3]);
+        assert_eq!(spark_scales(insts[2..].iter(), 20), [7.0, 0.0, 0.0]);
+    }
 }

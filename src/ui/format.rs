@@ -69,6 +69,35 @@ pub fn sparkline(
     out
 }
 
+/// Breaks `s` into lines of at most `width` characters, at spaces where it can; continuation
+/// lines start with `indent`.
+pub fn wrap(s: &str, width: usize, indent: &str) -> Vec<String> {
+    let width = width.max(indent.chars().count() + 8);
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    let fresh = |line: &str| line.is_empty() || line == indent;
+    for word in s.split_whitespace() {
+        if !fresh(&line) && line.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::replace(&mut line, indent.to_string()));
+        }
+        if !fresh(&line) {
+            line.push(' ');
+        }
+        line.push_str(word);
+        // A single word longer than the line (an ARN, say) is cut into pieces.
+        while line.chars().count() > width {
+            let head: String = line.chars().take(width).collect();
+            let rest: String = line.chars().skip(width).collect();
+            lines.push(head);
+            line = format!("{indent}{rest}");
+        }
+    }
+    if !line.trim().is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
 /// Cuts `s` to `width` characters, marking the cut with an ellipsis.
 pub fn fit(s: &str, width: usize) -> String {
     if s.chars().count() <= width {
@@ -101,5 +130,26 @@ mod tests {
         assert_eq!(sparkline([0.0, 10.0].into_iter(), 4, 10.0), "  ▁█");
         assert_eq!(sparkline([1.0, 2.0, 3.0].into_iter(), 2, 3.0), "▆█");
         assert_eq!(fit("db-replica-1", 6), "db-re…");
+    }
+
+    #[test]
+    fn wrap_breaks_at_spaces_and_indents_continuations() {
+        let lines = wrap(
+            "RunInstances image=ami-1 type=c5.large subnet=subnet-2",
+            24,
+            "    ",
+        );
+        assert_eq!(
+            lines,
+            vec![
+                "RunInstances image=ami-1",
+                "    type=c5.large",
+                "    subnet=subnet-2"
+            ]
+        );
+        assert!(lines.iter().all(|l| l.chars().count() <= 24));
+        let long = wrap("x".repeat(30).as_str(), 12, "  ");
+        assert!(long.iter().all(|l| l.chars().count() <= 12), "{long:?}");
+        assert_eq!(long.concat().replace(' ', ""), "x".repeat(30));
     }
 }

@@ -21,7 +21,7 @@ pub fn render(app: &crate::app::App, frame: &mut Frame, area: Rect, theme: &Them
     for p in &app.playbooks {
         lines.push(Line::from(vec![
             Span::styled(format!(" {:<8}", p.key), theme.key()),
-            Span::raw(format!("start {}: {}", p.id, p.title.to_lowercase())),
+            Span::raw(format!("start {}: {}", p.id, p.title)),
         ]));
     }
     lines.push(Line::from(vec![
@@ -32,8 +32,9 @@ pub fn render(app: &crate::app::App, frame: &mut Frame, area: Rect, theme: &Them
         .iter()
         .map(|b| format!("{} {}", b.label, b.hint))
         .collect();
+    lines.push(Line::styled(" during a run:", theme.dim()));
     lines.push(Line::styled(
-        format!(" during a run: {}", run_keys.join(" · ")),
+        format!("   {}", run_keys.join(" · ")),
         theme.dim(),
     ));
     lines.push(Line::raw(""));

@@ -145,7 +145,7 @@ fn banner(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
             .map(|inc| {
                 let (label, style) = match inc.severity {
                     Severity::Critical => (" ✖ CRITICAL ", theme.critical()),
-                    Severity::Warning => (" ▲ WARNING ", theme.warning()),
+                    Severity::Warning => (" ▲ WARNING  ", theme.warning()),
                 };
                 let keyed: Vec<String> = inc
                     .suggested_playbooks
@@ -197,33 +197,53 @@ fn footer(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
             theme.warn(),
         )
     } else {
-        let mut spans = Vec::new();
-        let mut hint = |keys: String, words: &str| {
-            spans.push(Span::styled(format!(" {keys}"), theme.key()));
-            spans.push(Span::raw(format!(" {words} ")));
-        };
+        // (keys, words, rank): lower ranks are kept first when the line is too narrow, so the
+        // playbook keys, help and quit survive at 80 columns.
+        let mut hints: Vec<(String, String, u8)> = Vec::new();
         if let Some(run) = &app.run {
             for b in keymap::RUN_KEYMAP
                 .iter()
                 .filter(|b| run_key_applies(b.action, run))
             {
-                hint(b.label.to_string(), b.hint);
+                hints.push((b.label.to_string(), b.hint.to_string(), 0));
             }
-            hint("q".into(), "quit (the run stays resumable)");
+            hints.push(("q".into(), "quit (the run stays resumable)".into(), 1));
         } else {
             for inc in &app.incidents {
                 for id in &inc.suggested_playbooks {
                     if let Some(p) = app.playbooks.iter().find(|p| p.id == *id) {
-                        hint(p.key.to_string(), id);
+                        hints.push((p.key.to_string(), id.to_string(), 0));
                     }
                 }
             }
             for (keys, words) in keymap::footer_hints() {
-                hint(keys.to_string(), words);
+                let rank = if matches!(keys, "?" | "q") { 1 } else { 2 };
+                hints.push((keys.to_string(), words.to_string(), rank));
             }
         }
-        if let Some(err) = &app.provider_error {
-            spans.push(Span::styled(format!(" {}", fit(err, 30)), theme.warn()));
+        let error = app
+            .provider_error
+            .as_deref()
+            .map(|e| format!(" {}", fit(e, 30)));
+        let mut room =
+            (area.width as usize).saturating_sub(error.as_ref().map_or(0, |e| e.chars().count()));
+        let cost = |h: &(String, String, u8)| h.0.chars().count() + h.1.chars().count() + 3;
+        let mut keep = vec![false; hints.len()];
+        for rank in 0..=2 {
+            for (i, h) in hints.iter().enumerate().filter(|(_, h)| h.2 == rank) {
+                if cost(h) <= room {
+                    room -= cost(h);
+                    keep[i] = true;
+                }
+            }
+        }
+        let mut spans = Vec::new();
+        for (h, _) in hints.iter().zip(&keep).filter(|(_, k)| **k) {
+            spans.push(Span::styled(format!(" {}", h.0), theme.key()));
+            spans.push(Span::raw(format!(" {} ", h.1)));
+        }
+        if let Some(e) = error {
+            spans.push(Span::styled(e, theme.warn()));
         }
         Line::from(spans)
     };

@@ -9,6 +9,14 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 use super::format::{fit, secs, sparkline};
 use super::theme::Theme;
 use crate::app::App;
+use crate::domain::Instance;
+use crate::replicas::Candidate;
+
+/// Width of the lag column in its plain form: "lag " and a right-aligned duration.
+const PLAIN_LAG: usize = 10;
+/// Everything on a replica line but the lag column, the sparkline and the verdict (its
+/// indent and name, the separators and thread marks, and two columns to spare).
+const FIXED: usize = 4 + 14 + 1 + 16;
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     let mut title = vec![Span::styled(" Replication ", theme.title())];
@@ -19,18 +27,38 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         );
         return;
     };
-    let master = snap.master();
+    // Positions `update` found for this snapshot, so a frame does not scan the whole fleet by
+    // id; a snapshot installed without `update` is looked up the slow way.
+    let at = |pos: Option<usize>| pos.and_then(|p| snap.instances.get(p));
+    let (master, target, instances): (_, _, Vec<Option<&Instance>>) = match app
+        .db_index
+        .as_ref()
+        .filter(|ix| ix.fits(snap, &app.replicas))
+    {
+        Some(ix) => (
+            at(ix.master),
+            at(ix.endpoint),
+            ix.replicas.iter().map(|&p| at(p)).collect(),
+        ),
+        None => (
+            snap.master(),
+            snap.db_endpoint
+                .as_ref()
+                .and_then(|ep| snap.find(&ep.target_id)),
+            app.replicas
+                .iter()
+                .map(|c| snap.find(&c.instance_id))
+                .collect(),
+        ),
+    };
     if let Some(ep) = &snap.db_endpoint {
-        let target = snap
-            .find(&ep.target_id)
-            .map_or(ep.target_id.as_str(), |i| i.name.as_str());
+        let target = target.map_or(ep.target_id.as_str(), |i| i.name.as_str());
         title.push(Span::styled(
             format!("endpoint {} → {target} ", ep.name),
             theme.dim(),
         ));
     }
     let width = area.width as usize;
-    let spark_width = (width.saturating_sub(72)).clamp(8, 40);
     let mut lines = Vec::new();
     match master {
         None => lines.push(Line::styled("  no master in this fleet", theme.warn())),
@@ -56,16 +84,22 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
             theme.warn(),
         ));
     }
+    let master_silent = master
+        .and_then(|m| m.db.as_ref())
+        .is_some_and(|d| d.heartbeat_age_secs > app.config.detect.master_heartbeat_secs);
+    let (lags, spark_width) = lag_column(&app.replicas, master_silent, width);
+    let lag_width = lags
+        .iter()
+        .map(|s| s.chars().count())
+        .fold(PLAIN_LAG, usize::max);
     // One scale for every replica, so their lags compare at a glance (at least 1 s, so a
     // healthy sub-second lag draws low instead of filling the bar).
-    let lag_scale = app
-        .replicas
+    let lag_scale = instances
         .iter()
-        .filter_map(|c| snap.find(&c.instance_id)?.db.as_ref()?.lag_history.max())
+        .filter_map(|&i| i?.db.as_ref()?.lag_history.max())
         .filter(|v| v.is_finite())
         .fold(1.0f32, f32::max);
-    for c in &app.replicas {
-        let inst = snap.find(&c.instance_id);
+    for ((c, inst), lag) in app.replicas.iter().zip(&instances).zip(&lags) {
         let db = inst.and_then(|i| i.db.as_ref());
         let history = db.map(|d| &d.lag_history);
         let spark =
@@ -84,12 +118,11 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
             None => ("promote: yes".to_string(), theme.ok()),
             Some(reason) => (format!("promote: no, {reason}"), theme.warn()),
         };
-        let used = 4 + 14 + 4 + 7 + spark_width + 16;
+        let used = FIXED + lag_width + spark_width;
         let verdict_text = fit(&verdict.0, width.saturating_sub(used));
         lines.push(Line::from(vec![
             Span::raw(format!("  └ {:<14}", fit(&c.name, 14))),
-            Span::raw("lag "),
-            Span::raw(format!("{:>6} ", secs(c.heartbeat_lag_secs))),
+            Span::raw(format!("{lag:<lag_width$} ")),
             Span::styled(spark, theme.dim()),
             Span::raw("  io "),
             Span::styled(io, io_style),
@@ -101,4 +134,114 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     }
     let block = Block::new().borders(Borders::TOP).title(Line::from(title));
     frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+/// Each replica's lag text and the sparkline width that leaves room for the verdict.
+///
+/// While the master is silent, every replica's heartbeat lag grows with that silence, so a
+/// raw "lag 125s" beside "promote: yes" (limit 10 s) reads as a contradiction. Ranking and the
+/// limit use how far behind the master's last write a replica is; the line then says both, in
+/// full when the terminal is wide enough and in short (with a narrower sparkline) when not.
+fn lag_column(replicas: &[Candidate], master_silent: bool, width: usize) -> (Vec<String>, usize) {
+    let texts = |long: bool| -> Vec<String> {
+        replicas
+            .iter()
+            .map(|c| {
+                let lag = secs(c.heartbeat_lag_secs);
+                let behind = secs(c.behind_master_secs);
+                if !master_silent || !c.behind_master_secs.is_finite() {
+                    format!("lag {lag:>6}")
+                } else if long {
+                    format!("lag {lag:>6} ({behind} behind master's last write)")
+                } else {
+                    format!("lag {lag} ({behind} behind)")
+                }
+            })
+            .collect()
+    };
+    // Columns the lag text takes beyond its plain form: the sparkline gives them up.
+    let extra = |t: &[String]| {
+        let widest = t.iter().map(|s| s.chars().count()).max().unwrap_or(0);
+        widest.saturating_sub(PLAIN_LAG)
+    };
+    // The plain layout: 72 columns for everything but the sparkline, which gets 8 to 40.
+    let spark = |extra: usize, min: usize| width.saturating_sub(72 + extra).clamp(min, 40);
+    let long = texts(true);
+    let long_extra = extra(&long);
+    if !master_silent || width >= 72 + long_extra + 8 {
+        return (long, spark(long_extra, 8));
+    }
+    let short = texts(false);
+    let short_extra = extra(&short);
+    (short, spark(short_extra, 4))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::DateTime;
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    use crate::app::{App, Mode, Msg, update};
+    use crate::config::Config;
+    use crate::provider::sim::SimFleet;
+
+    /// The whole screen at `size` after one snapshot of the built-in fleet at virtual `t`.
+    fn screen(t: f64, size: (u16, u16)) -> Vec<String> {
+        let epoch = DateTime::parse_from_rfc3339("2026-11-26T09:00:00Z")
+            .unwrap()
+            .to_utc();
+        let config = Config::builtin();
+        let mut fleet = SimFleet::new(&config, epoch);
+        fleet.advance_to(t);
+        let mut app = App::new(config, "sim", Mode::Drill, epoch);
+        update(&mut app, Msg::Resize(size.0, size.1));
+        let snapshot = Box::new(fleet.snapshot());
+        let fetched_at = snapshot.taken_at;
+        update(
+            &mut app,
+            Msg::Snapshot {
+                snapshot,
+                fetched_at,
+            },
+        );
+        let mut term = Terminal::new(TestBackend::new(size.0, size.1)).unwrap();
+        term.draw(|f| crate::ui::view(&app, f)).unwrap();
+        let buf = term.backend().buffer();
+        (0..size.1)
+            .map(|y| (0..size.0).map(|x| buf[(x, y)].symbol()).collect())
+            .collect()
+    }
+
+    fn replica_lines(screen: &[String]) -> Vec<&str> {
+        let lines = screen.iter().filter(|l| l.contains("└ db-replica"));
+        lines.map(|l| l.trim_end()).collect()
+    }
+
+    #[test]
+    fn silent_master_shows_lag_and_how_far_behind_its_last_write() {
+        let narrow = screen(300.0, (80, 24));
+        let lines = replica_lines(&narrow);
+        assert_eq!(lines.len(), 2, "{narrow:#?}");
+        for line in &lines {
+            assert!(line.contains(" behind) "), "{line}");
+            assert!(!line.contains('…'), "verdict cut at 80 columns: {line}");
+        }
+        assert!(lines[0].ends_with("promote: yes, best"), "{}", lines[0]);
+
+        let wide = screen(300.0, (160, 48));
+        for line in replica_lines(&wide) {
+            assert!(line.contains(" behind master's last write) "), "{line}");
+        }
+    }
+
+    #[test]
+    fn live_master_shows_plain_lag() {
+        let lines = screen(20.0, (80, 24));
+        let lines = replica_lines(&lines);
+        assert_eq!(lines.len(), 2);
+        for line in lines {
+            assert!(line.contains("lag ") && !line.contains("behind"), "{line}");
+        }
+    }
 }

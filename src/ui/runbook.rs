@@ -6,7 +6,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Gauge, Paragraph};
 
-use super::format::{age, fit};
+use super::format::{age, fit, wrap};
 use super::theme::Theme;
 use crate::app::App;
 use crate::runbook::engine::{Phase, Run};
@@ -131,11 +131,14 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
 
 fn detail_lines<'a>(app: &App, run: &Run, theme: &Theme, width: usize) -> Vec<Line<'a>> {
     let mut out = vec![Line::raw("")];
-    let calls = |calls: &[crate::provider::call::ProviderCall], prefix: &str| -> Vec<Line<'a>> {
+    // The exact calls, whole: an operator must be able to read what a step will do before
+    // pressing the key, so they wrap instead of being cut.
+    let calls = |calls: &[crate::provider::call::ProviderCall]| -> Vec<Line<'a>> {
         calls
             .iter()
             .take(3)
-            .map(|c| Line::styled(fit(&format!("   {prefix}{c}"), width), theme.key()))
+            .flat_map(|c| wrap(&c.to_string(), width.saturating_sub(4), "     "))
+            .map(|l| Line::styled(format!("   {l}"), theme.key()))
             .collect()
     };
     match &run.phase {
@@ -156,7 +159,7 @@ fn detail_lines<'a>(app: &App, run: &Run, theme: &Theme, width: usize) -> Vec<Li
                             &format!(" Enter runs {name}, which calls:"),
                             width,
                         )));
-                        out.extend(calls(&plan.calls, ""));
+                        out.extend(calls(&plan.calls));
                     }
                     for w in plan.warnings.iter().take(2) {
                         out.push(Line::styled(fit(&format!(" ⚠ {w}"), width), theme.warn()));
@@ -174,15 +177,15 @@ fn detail_lines<'a>(app: &App, run: &Run, theme: &Theme, width: usize) -> Vec<Li
                 " DESTRUCTIVE: this step will call",
                 theme.critical(),
             ));
-            out.extend(calls(&plan.calls, ""));
+            out.extend(calls(&plan.calls));
             for w in plan.warnings.iter().take(1) {
                 out.push(Line::styled(fit(&format!(" ⚠ {w}"), width), theme.warn()));
             }
             let prompt = if plan.confirm == Confirm::TypeId {
                 let id = plan.confirm_id.as_deref().unwrap_or("");
-                format!(" Type the last 4 characters of {id} [{typed:_<4}] then Enter; Esc cancels")
+                format!(" Type the last 4 of {id}: [{typed:_<4}]  Enter confirms · Esc cancels")
             } else {
-                " Enter again to confirm; Esc cancels".to_string()
+                " Enter again confirms · Esc cancels".to_string()
             };
             out.push(Line::styled(fit(&prompt, width), theme.warning()));
         }
@@ -213,13 +216,11 @@ fn detail_lines<'a>(app: &App, run: &Run, theme: &Theme, width: usize) -> Vec<Li
                 fit(&format!(" ✓ {outcome}"), width),
                 theme.ok(),
             ));
-            out.push(Line::raw(fit(
-                &format!(
-                    " c closes this panel; `dake report {}` writes the postmortem",
-                    run.ctx.run_id
-                ),
-                width,
-            )));
+            out.push(Line::raw(" c closes this panel; the postmortem:"));
+            out.push(Line::styled(
+                fit(&format!("   dake report {}", run.ctx.run_id), width),
+                theme.key(),
+            ));
         }
         Phase::Aborted { reason } => {
             out.push(Line::styled(

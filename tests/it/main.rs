@@ -2,4 +2,6 @@
 
 mod cli;
 mod crash;
+mod playbooks;
+mod run_ui;
 mod ui;

@@ -479,7 +479,7 @@ fn sort_cycles_and_reverses() {
         assert_eq!(d.app.sort, *expected);
         let title = line_with(&render(&d.app, 80, 24), "Fleet").to_string();
         assert!(
-            title.contains(&format!("sort {} ▲", expected.label())),
+            title.contains(&format!("sort {} ↑", expected.label())),
             "{title}"
         );
     }
@@ -502,7 +502,7 @@ fn sort_cycles_and_reverses() {
     d.keys("S");
     assert!(d.app.reverse);
     assert_eq!(d.row_names().last().unwrap(), "web-3");
-    assert!(line_with(&render(&d.app, 80, 24), "Fleet").contains("sort p99 ▼"));
+    assert!(line_with(&render(&d.app, 80, 24), "Fleet").contains("sort p99 ↓"));
     d.keys("S");
     assert!(!d.app.reverse);
     assert_eq!(d.row_names()[0], "web-3");

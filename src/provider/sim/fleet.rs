@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use serde::{Deserialize, Serialize};
 
 use super::actions::{Scheduled, SimVolume};
 use super::rng::SimRng;
@@ -32,7 +33,7 @@ pub(super) fn baseline(role: Role) -> (f32, f32, f32) {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct SimInstance {
     pub(super) inst: Instance,
     pub(super) base_cpu: f32,
@@ -60,7 +61,9 @@ impl SimInstance {
     }
 }
 
-#[derive(Debug, Clone)]
+/// Serialisable whole (see `SimProvider::with_state_file`): a drill fleet outlives the console
+/// process that runs it, and carries on exactly where it stopped.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SimFleet {
     pub(super) fleet: FleetConfig,
     pub(super) sim: SimConfig,

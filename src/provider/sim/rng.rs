@@ -1,7 +1,7 @@
 //! A small deterministic generator (SplitMix64): the simulator's output must depend on the
 //! seed alone, on every platform and with every version of every dependency.
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SimRng(u64);
 
 impl SimRng {

@@ -5,6 +5,7 @@ use crate::domain::{CheckStatus, FreeVolume, InstanceState, Role, StatusChecks, 
 use crate::domain::{Volume, VolumeState};
 use crate::provider::sim::SimFleet;
 use crate::provider::sim::fleet::SimInstance;
+use serde::{Deserialize, Serialize};
 
 /// Device a database keeps its data on; the root volume is rebuilt from the image.
 pub(in crate::provider::sim) const DATA_DEVICE: &str = "/dev/xvdf";
@@ -17,7 +18,7 @@ const NO_CHECKS: StatusChecks = StatusChecks {
 };
 
 /// A volume attached to no instance, with what the simulator needs to move its data along.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(in crate::provider::sim) struct SimVolume {
     pub(in crate::provider::sim) vol: FreeVolume,
     /// The newest master heartbeat written to it, when it holds a database's data: whoever
@@ -25,7 +26,7 @@ pub(in crate::provider::sim) struct SimVolume {
     pub(in crate::provider::sim) heartbeat_at: Option<i64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(in crate::provider::sim) enum Change {
     /// pending → running (a launched replica starts following the master).
     Booted(String),
@@ -54,7 +55,7 @@ impl Change {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(in crate::provider::sim) struct Scheduled {
     /// Virtual second it completes at.
     pub(in crate::provider::sim) due: i64,
