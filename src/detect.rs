@@ -141,18 +141,28 @@ struct AgeColumn {
 }
 
 impl AgeColumn {
-    fn new(webs: &[&Instance], age: usize) -> AgeColumn {
-        let values: Vec<Option<f32>> = webs
-            .iter()
-            .map(|w| w.health.p99_ms.back(age).filter(|v| v.is_finite()))
-            .collect();
+    /// One column per sample age of the window, newest first. Each server's series is read
+    /// once for the whole window: its samples sit together in memory, the servers do not.
+    fn window(webs: &[&Instance], window: usize) -> Vec<AgeColumn> {
+        let mut values = vec![Vec::with_capacity(webs.len()); window];
+        for w in webs {
+            for (age, column) in values.iter_mut().enumerate() {
+                column.push(w.health.p99_ms.back(age).filter(|v| v.is_finite()));
+            }
+        }
+        values.iter().map(|v| AgeColumn::new(v)).collect()
+    }
+
+    fn new(values: &[Option<f32>]) -> AgeColumn {
         let mut order: Vec<(f32, usize)> = values
             .iter()
             .enumerate()
             .filter_map(|(i, v)| Some(((*v)?, i)))
             .collect();
-        order.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let mut rank = vec![None; webs.len()];
+        // Unstable is enough: values equal under `total_cmp` are the same bits, so which of
+        // them a server is ranked at does not change the median of the others.
+        order.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+        let mut rank = vec![None; values.len()];
         for (r, &(_, i)) in order.iter().enumerate() {
             rank[i] = Some(r);
         }
@@ -188,9 +198,7 @@ fn slow_web(snap: &FleetSnapshot, prev: &[Incident], cfg: &DetectConfig) -> Vec<
 
     // One sort per sample age for the whole fleet: comparing each server with all the others
     // separately made a refresh quadratic in the number of web servers.
-    let columns: Vec<AgeColumn> = (0..window as usize)
-        .map(|age| AgeColumn::new(&webs, age))
-        .collect();
+    let columns = AgeColumn::window(&webs, window as usize);
     // Held incidents by id: a scan of `prev` per server is quadratic when many are held. The
     // first one per id wins, as with `was_active`.
     let mut held: HashMap<&str, &Incident> = HashMap::new();
@@ -611,7 +619,7 @@ mod tests {
                     .map(|(i, &v)| web(&format!("web-{i}"), &[v]))
                     .collect();
                 let refs: Vec<&Instance> = webs.iter().collect();
-                let column = AgeColumn::new(&refs, 0);
+                let column = &AgeColumn::window(&refs, 1)[0];
                 for x in 0..n {
                     assert_eq!(
                         column.vs_peers(x),
@@ -642,7 +650,7 @@ mod tests {
         // A sample missing at one age leaves that server undecided for the whole window.
         let webs = [web("a", &[100.0, 100.0]), web("b", &[100.0, f32::NAN])];
         let refs: Vec<&Instance> = webs.iter().collect();
-        let columns: Vec<AgeColumn> = (0..2).map(|age| AgeColumn::new(&refs, age)).collect();
+        let columns = AgeColumn::window(&refs, 2);
         assert_eq!(window_vs_peers(0, &columns), None);
         assert_eq!(window_vs_peers(1, &columns), None);
     }

@@ -10,7 +10,7 @@ use dake::app::{App, Mode, Msg};
 use dake::cli::{Cli, Command};
 use dake::config::{Config, DEFAULT_CONFIG};
 use dake::headless::{self, commands};
-use dake::provider::{self, ProviderKind};
+use dake::provider::{self, ProviderKind, SimState};
 use dake::runbook::{journal, model};
 use dake::tui;
 
@@ -70,8 +70,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 at.is_finite() && (0.0..=MAX_AT_SECS).contains(at),
                 "--at must be a number of seconds between 0 and {MAX_AT_SECS} (a week)"
             );
-            let provider = provider::build(cli.provider, &config, *at, &cli.inject)
-                .map_err(anyhow::Error::msg)?;
+            let provider =
+                provider::build(cli.provider, &config, *at, &cli.inject, SimState::Ephemeral)
+                    .map_err(anyhow::Error::msg)?;
             let rt = runtime()?;
             let snap = rt.block_on(async {
                 tokio::time::timeout(tui::PROVIDER_TIMEOUT, provider.snapshot()).await
@@ -110,8 +111,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }) => {
             let config = load_config(&cli)?;
             let playbooks = model::load_all(model::user_dir().as_deref())?;
-            let provider = provider::build(cli.provider, &config, 0.0, &cli.inject)
-                .map_err(anyhow::Error::msg)?;
+            let provider =
+                provider::build(cli.provider, &config, 0.0, &cli.inject, SimState::Fresh)
+                    .map_err(anyhow::Error::msg)?;
             let dir = journal_dir()?;
             let args = commands::RunArgs {
                 playbook,
@@ -129,8 +131,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Resume { run_id, yes, json }) => {
             let config = load_config(&cli)?;
             let playbooks = model::load_all(model::user_dir().as_deref())?;
-            let provider = provider::build(cli.provider, &config, 0.0, &cli.inject)
-                .map_err(anyhow::Error::msg)?;
+            let provider = provider::build(
+                cli.provider,
+                &config,
+                0.0,
+                &cli.inject,
+                SimState::ResumeUnfinished(journal::default_dir().as_deref()),
+            )
+            .map_err(anyhow::Error::msg)?;
             let dir = journal_dir()?;
             let code = runtime()?.block_on(commands::resume(
                 provider,
@@ -188,8 +196,14 @@ fn run_console(cli: &Cli) -> anyhow::Result<ExitCode> {
         ProviderKind::Sim => Mode::Drill,
     };
     let playbooks = model::load_all(model::user_dir().as_deref())?;
-    let provider =
-        provider::build(cli.provider, &config, 0.0, &cli.inject).map_err(anyhow::Error::msg)?;
+    let provider = provider::build(
+        cli.provider,
+        &config,
+        0.0,
+        &cli.inject,
+        SimState::ResumeUnfinished(journal::default_dir().as_deref()),
+    )
+    .map_err(anyhow::Error::msg)?;
     let journal_dir = journal::default_dir();
     let past_runs = journal_dir
         .as_deref()
@@ -198,6 +212,7 @@ fn run_console(cli: &Cli) -> anyhow::Result<ExitCode> {
     let rt = runtime()?;
     let mut app = App::new(config, provider.name(), mode, chrono::Utc::now());
     app.color = dake::ui::theme::Theme::color_from_env();
+    app.local_offset = *chrono::Local::now().offset();
     app.playbooks = playbooks;
     app.operator = headless::run::operator();
     let exit_after_first = cli.exit_after_first_frame;

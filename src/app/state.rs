@@ -153,6 +153,8 @@ pub struct App {
     pub show_help: bool,
     /// False when NO_COLOR asks for a monochrome screen.
     pub color: bool,
+    /// The operator's UTC offset, read once at start so `view` never consults the system.
+    pub local_offset: chrono::FixedOffset,
     pub playbooks: Vec<crate::runbook::model::Playbook>,
     /// The run on screen (also after it ended, until closed with `c`).
     pub run: Option<crate::runbook::engine::Run>,
@@ -195,6 +197,7 @@ impl App {
             input: InputMode::Normal,
             show_help: false,
             color: true,
+            local_offset: chrono::FixedOffset::east_opt(0).expect("zero is a valid UTC offset"),
             playbooks: Vec::new(),
             run: None,
             past_runs: Vec::new(),

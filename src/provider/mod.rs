@@ -90,25 +90,109 @@ pub fn parse_injection(
     }
 }
 
-/// Builds the provider `kind` names. `sim_offset_secs` starts the simulated fleet that many
-/// virtual seconds in (for `dake status --at`); `inject` starts it with incidents present.
+/// What becomes of the simulated fleet's state file ([`sim_state_path`]).
+#[derive(Debug, Clone, Copy)]
+pub enum SimState<'a> {
+    /// Never read or written: a one-shot look (`dake status`).
+    Ephemeral,
+    /// A fresh fleet, saved after every call over whatever was saved before (`dake run`).
+    Fresh,
+    /// The saved fleet when a run in this journal dir is unfinished (the instances it made
+    /// live there); otherwise a fresh one, and a stale saved fleet is removed (the console,
+    /// `dake resume`).
+    ResumeUnfinished(Option<&'a std::path::Path>),
+}
+
+/// `<XDG state dir>/dake/sim-<fleet name>.json` (the data dir where there is no state dir).
+pub fn sim_state_path(fleet_name: &str) -> Option<std::path::PathBuf> {
+    let safe: String = fleet_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let dir = dirs::state_dir().or_else(dirs::data_dir)?;
+    Some(dir.join("dake").join(format!("sim-{safe}.json")))
+}
+
+/// Builds the provider `kind` names. `sim_offset_secs` starts a fresh simulated fleet that many
+/// virtual seconds in (for `dake status --at`); `inject` starts a fresh one with incidents
+/// present (a restored fleet carries on as it was); `state` says whether the simulated fleet
+/// is restored from, and saved to, its state file.
 pub fn build(
     kind: ProviderKind,
     config: &crate::config::Config,
     sim_offset_secs: f64,
     inject: &[String],
+    state: SimState<'_>,
 ) -> Result<std::sync::Arc<dyn Provider>, String> {
     match kind {
         ProviderKind::Sim => {
+            let path = match state {
+                SimState::Ephemeral => None,
+                SimState::Fresh | SimState::ResumeUnfinished(_) => {
+                    sim_state_path(&config.fleet.name)
+                }
+            };
+            if let (SimState::ResumeUnfinished(dir), Some(path)) = (state, &path)
+                && let Some(provider) = restore_unfinished(config, path, dir, inject)?
+            {
+                return Ok(std::sync::Arc::new(provider));
+            }
             use chrono::SubsecRound;
             // Whole seconds: the simulated clock then reads like the sample timestamps it makes.
             let epoch = chrono::Utc::now().trunc_subsecs(0);
-            let provider = sim::SimProvider::new(config, epoch, sim_offset_secs);
+            let mut provider = sim::SimProvider::new(config, epoch, sim_offset_secs);
             for text in inject {
                 let (kind, target) = parse_injection(text, config)?;
                 provider.with_fleet(|f| f.inject(kind, target.as_deref()))?;
             }
+            if let Some(path) = path {
+                provider = provider.with_state_file(path);
+            }
             Ok(std::sync::Arc::new(provider))
         }
+    }
+}
+
+/// The saved drill fleet when a run in `dir` is unfinished (the instances it made live there),
+/// caught up with the newest record any such run journaled (see `SimProvider::resume_at`).
+/// `None` when there is none to restore; with no unfinished run a saved fleet is stale and
+/// removed.
+fn restore_unfinished(
+    config: &crate::config::Config,
+    path: &std::path::Path,
+    dir: Option<&std::path::Path>,
+    inject: &[String],
+) -> Result<Option<sim::SimProvider>, String> {
+    let runs = dir.map(crate::runbook::journal::unfinished);
+    let Some(last) = runs.unwrap_or_default().iter().map(|r| r.last).max() else {
+        remove_stale(path);
+        return Ok(None);
+    };
+    let Some(provider) = sim::SimProvider::restore(config, path)
+        .map_err(|e| format!("{e} (delete it to start a fresh drill fleet)"))?
+    else {
+        return Ok(None);
+    };
+    if !inject.is_empty() {
+        tracing::info!("--inject ignored: the restored drill fleet carries on");
+    }
+    Ok(Some(provider.resume_at(last)))
+}
+
+/// No run needs the saved fleet any more: the next drill starts fresh.
+fn remove_stale(path: &std::path::Path) {
+    match std::fs::remove_file(path) {
+        Ok(()) => tracing::info!(
+            "{}: no unfinished run; stale drill fleet removed",
+            path.display()
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!("{}: removing the stale drill fleet: {e}", path.display()),
     }
 }

@@ -101,8 +101,16 @@ fn header(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         .as_ref()
         .map_or(app.config.fleet.region.as_str(), |s| s.region.as_str());
     let clock = app.snapshot.as_ref().map_or(app.now, |s| s.taken_at);
+    let local = if app.local_offset.local_minus_utc() == 0 {
+        String::new()
+    } else {
+        format!(
+            " ({} local)",
+            clock.with_timezone(&app.local_offset).format("%H:%M")
+        )
+    };
     let left = format!(
-        " dake │ {fleet} │ {} {region} │ {} UTC ",
+        " dake │ {fleet} │ {} {region} │ {} UTC{local} ",
         app.provider,
         clock.format("%H:%M:%S")
     );

@@ -10,11 +10,18 @@ use super::theme::Theme;
 use crate::app::{App, EntryKind};
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
-    let block = Block::new()
-        .borders(Borders::TOP)
-        .title(Span::styled(" Timeline (UTC) ", theme.title()));
+    // Local time only where it differs from UTC and there is room for it.
+    let local = app.local_offset.local_minus_utc() != 0 && area.width >= super::layout::WIDE;
+    let block = Block::new().borders(Borders::TOP).title(Span::styled(
+        if local {
+            " Timeline (UTC, local in brackets) "
+        } else {
+            " Timeline (UTC) "
+        },
+        theme.title(),
+    ));
     let rows = area.height.saturating_sub(1) as usize;
-    let text_width = (area.width as usize).saturating_sub(13);
+    let text_width = (area.width as usize).saturating_sub(if local { 21 } else { 13 });
     let lines: Vec<Line> = app
         .timeline
         .iter()
@@ -27,7 +34,15 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
                 EntryKind::Error => ("✗", theme.warn()),
             };
             Line::from(vec![
-                Span::styled(format!(" {} ", e.at.format("%H:%M:%S")), theme.dim()),
+                Span::styled(
+                    if local {
+                        let l = e.at.with_timezone(&app.local_offset).format("%H:%M");
+                        format!(" {} ({l}) ", e.at.format("%H:%M:%S"))
+                    } else {
+                        format!(" {} ", e.at.format("%H:%M:%S"))
+                    },
+                    theme.dim(),
+                ),
                 Span::styled(format!("{mark} "), style),
                 Span::raw(fit(&e.text, text_width)),
             ])

@@ -3,5 +3,7 @@
 mod cli;
 mod crash;
 mod playbooks;
+mod run_cli;
 mod run_ui;
+mod sim_state;
 mod ui;

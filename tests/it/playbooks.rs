@@ -141,6 +141,20 @@ impl Drill {
         self.provider.snapshot().await.unwrap()
     }
 
+    /// A snapshot at least one sample after the injection: right after it, the down master
+    /// still reports its replication IO thread running until the next sample (see
+    /// `injected_master_down_is_consistent_before_the_next_sample`).
+    async fn settled(&self) -> FleetSnapshot {
+        let first = self.snap().await.taken_at;
+        loop {
+            let snap = self.snap().await;
+            if snap.taken_at > first {
+                return snap;
+            }
+            tokio::time::sleep(StdDuration::from_millis(5)).await;
+        }
+    }
+
     /// Starts `playbook` on `target` the way `dake run` does (incident recorded, journaled).
     async fn start(
         &self,
@@ -716,7 +730,7 @@ async fn lagging_replicas_refuse_a_real_promote_run_and_force_picks_the_least_be
     // A limit below zero: every replica is beyond it, however close it is.
     c.detect.replica_max_lag_secs = -1.0;
     let d = Drill::master_down(c);
-    let before = d.snap().await;
+    let before = d.settled().await;
     let r1 = by_name(&before, "db-replica-1").id.clone();
 
     let mut s = d.start("db-promote", "db-master", false, false, true).await;
@@ -775,7 +789,7 @@ async fn anti_flapping_refuses_a_second_failover_unless_forced() {
     // The master "dies" again moments later: a fresh fleet, the same journal dir.
     for pb in ["db-promote", "db-ebs-move"] {
         let again = Drill::master_down(config());
-        let before = shape(&again.snap().await);
+        let before = shape(&again.settled().await);
         let err = commands::run(
             again.provider.clone(),
             &again.config,
@@ -1177,4 +1191,60 @@ fn time_series_are_not_part_of_the_shape() {
     let mut stopped = snap.clone();
     stopped.instances[1].state = InstanceState::Stopped;
     assert_ne!(shape(&snap), shape(&stopped));
+}
+
+#[test]
+fn injected_master_down_is_consistent_before_the_next_sample() {
+    let mut f = SimFleet::new(&config(), epoch());
+    f.inject(IncidentKind::MasterDown, None).unwrap();
+    let io_thread = |f: &SimFleet| {
+        f.snapshot()
+            .master()
+            .and_then(|m| m.db.as_ref())
+            .map(|d| d.io_thread_running)
+    };
+    let injected = io_thread(&f);
+    // One sample later, with no call in between, the dead master reports no thread running.
+    let next = (f.now_secs() + f.interval()) as f64;
+    f.advance_to(next);
+    assert_eq!(io_thread(&f), Some(false));
+    assert_eq!(
+        injected,
+        io_thread(&f),
+        "the injected state already looks like that"
+    );
+}
+
+#[test]
+fn an_injected_master_down_is_not_repeated_by_the_timeline_after_a_failover() {
+    // The built-in drill timeline: master-down at 180 s.
+    let config = Config::builtin();
+    let mut f = SimFleet::new(&config, epoch());
+    f.inject(IncidentKind::MasterDown, None).unwrap();
+    let snap = f.snapshot();
+    let r1 = by_name(&snap, "db-replica-1").id.clone();
+    // A quick failover, done well before 180 s.
+    f.advance_to(30.0);
+    f.apply(&ProviderCall::PromoteReplica {
+        instance_id: r1.clone(),
+    })
+    .unwrap();
+    f.apply(&ProviderCall::SetDbEndpoint {
+        name: config.fleet.db_endpoint.clone(),
+        target_id: r1.clone(),
+    })
+    .unwrap();
+    f.advance_to(60.0);
+    let healed = detect(&f.snapshot(), &[], &config.detect);
+    assert!(
+        healed.iter().all(|i| i.kind != IncidentKind::MasterDown),
+        "{healed:#?}"
+    );
+    // The master-down the operator was told is already present must not strike again.
+    f.advance_to(240.0);
+    let later = detect(&f.snapshot(), &[], &config.detect);
+    assert!(
+        later.iter().all(|i| i.kind != IncidentKind::MasterDown),
+        "the new master {r1} went down at the scheduled time: {later:#?}"
+    );
 }

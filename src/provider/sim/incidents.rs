@@ -44,6 +44,15 @@ impl SimFleet {
         let Some(at) = self.start_incident(kind, target, since)? else {
             return Ok(());
         };
+        // An injected incident replaces the scheduled one of its kind: a drill that starts with
+        // the master down must not see the new master die again when the timeline reaches it.
+        for (i, inc) in self.sim.incidents.iter().enumerate() {
+            if inc.kind == kind
+                && (kind == IncidentKind::MasterDown || inc.target.as_deref() == target)
+            {
+                self.fired[i] = true;
+            }
+        }
         let (now, interval) = (self.now, self.interval());
         // Seconds the incident had been on at a sample `age` samples old, if it had started.
         let on_for = move |age: i64| Some(now - age * interval - since).filter(|&d| d >= 0);
@@ -72,8 +81,9 @@ impl SimFleet {
                     let silence = |age, v: f32| on_for(age).map_or(v, |d| v + d as f32);
                     rewrite(&mut db.lag_history, silence);
                     db.heartbeat_age_secs = db.lag_history.latest().unwrap_or(0.0);
+                    // Nothing replicates any more: the master's own threads and its replicas'.
+                    db.io_thread_running = false;
                     if !is_master {
-                        db.io_thread_running = false;
                         continue;
                     }
                     let h = &mut s.inst.health;

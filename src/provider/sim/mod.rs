@@ -4,7 +4,9 @@ mod actions;
 mod fleet;
 mod incidents;
 mod rng;
+mod state;
 
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -31,6 +33,9 @@ pub struct SimProvider {
     speed: f64,
     /// Artificial latency per call, to rehearse a slow API.
     delay: Duration,
+    /// Where the fleet is saved after every call that changed it, so that it outlives this
+    /// process as a real fleet outlives its console (see [`SimProvider::restore`]).
+    state_file: Option<PathBuf>,
 }
 
 impl SimProvider {
@@ -43,7 +48,16 @@ impl SimProvider {
             offset_secs,
             speed: config.sim.speed,
             delay: Duration::ZERO,
+            state_file: None,
         }
+    }
+
+    /// Saves the whole fleet to `path` after every successful `execute`, atomically
+    /// (`<path>.tmp`, fsync, rename). Snapshots are not saved: between calls the fleet only
+    /// moves on with the clock, which the saved fleet replays (see [`SimProvider::resume_at`]).
+    pub fn with_state_file(mut self, path: impl Into<PathBuf>) -> SimProvider {
+        self.state_file = Some(path.into());
+        self
     }
 
     pub fn with_delay(mut self, delay: Duration) -> SimProvider {
@@ -101,7 +115,18 @@ impl Provider for SimProvider {
             let t = self.virtual_now();
             self.with_fleet(|f| {
                 f.advance_to(t);
-                f.apply(&call)
+                let outcome = f.apply(&call)?;
+                // Saved under the lock, so saves land in the order the calls were made. The
+                // write is synchronous file I/O in an async fn, which is acceptable here: a few
+                // tens of KB, once per side-effecting call, and playbooks make those seconds
+                // apart. A failed save does not undo the call, which has happened; it is
+                // logged, and the next call saves again.
+                if let Some(path) = &self.state_file
+                    && let Err(e) = state::save(f, path)
+                {
+                    tracing::warn!("saving the drill fleet to {}: {e}", path.display());
+                }
+                Ok(outcome)
             })
             .map_err(ProviderError::Refused)
         })
