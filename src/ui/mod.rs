@@ -215,7 +215,8 @@ fn footer(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
             {
                 hints.push((b.label.to_string(), b.hint.to_string(), 0));
             }
-            hints.push(("q".into(), "quit (the run stays resumable)".into(), 1));
+            let quit = if run.is_over() { "quit" } else { "quit (the run stays resumable)" };
+            hints.push(("q".into(), quit.into(), 1));
         } else {
             for inc in &app.incidents {
                 for id in &inc.suggested_playbooks {
