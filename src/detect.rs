@@ -100,6 +100,60 @@ pub fn detect(snap: &FleetSnapshot, prev: &[Incident], cfg: &DetectConfig) -> Ve
     out
 }
 
+/// Detection for a single snapshot with no earlier results (`dake status`, a headless run):
+/// each incident's start is read back from the history the snapshot carries, instead of
+/// being "now" as a first detection would say.
+pub fn detect_once(snap: &FleetSnapshot, cfg: &DetectConfig) -> Vec<Incident> {
+    let mut found = detect(snap, &[], cfg);
+    let interval = i64::from(snap.sample_interval_secs.max(1));
+    for inc in &mut found {
+        let Some(inst) = snap.find(&inc.instance_id) else {
+            continue;
+        };
+        match inc.kind {
+            IncidentKind::SlowWeb => {
+                let webs: Vec<&Instance> = snap
+                    .by_role(Role::Web)
+                    .filter(|i| i.state == InstanceState::Running)
+                    .collect();
+                let Some(x) = webs.iter().position(|w| w.id == inst.id) else {
+                    continue;
+                };
+                let history = inst.health.p99_ms.len();
+                let columns = AgeColumn::window(&webs, history);
+                // Consecutive samples, newest first, in which it was above the entry threshold.
+                let above = columns
+                    .iter()
+                    .take_while(|c| {
+                        c.vs_peers(x)
+                            .is_some_and(|(own, base)| own > cfg.slow_web_factor * base)
+                    })
+                    .count() as i64;
+                let window = i64::from(cfg.slow_web_window_secs.div_ceil(interval as u32).max(1));
+                // Detection enters once a whole window is above; it would have, this long ago.
+                let entered = (above - window).max(0) * interval;
+                inc.since = snap.taken_at - chrono::Duration::seconds(entered);
+                if let Some((own, base)) = columns.first().and_then(|c| c.vs_peers(x)) {
+                    inc.summary = slow_web_summary(&inst.name, own, base, above * interval);
+                }
+            }
+            IncidentKind::MasterDown => {
+                // Silent for `age` seconds; detection enters once the silence passes the limit.
+                if let Some(age) = inst
+                    .db
+                    .as_ref()
+                    .map(|d| d.heartbeat_age_secs)
+                    .filter(|a| a.is_finite())
+                {
+                    let over = (age - cfg.master_heartbeat_secs).max(0.0);
+                    inc.since = snap.taken_at - chrono::Duration::seconds(over as i64);
+                }
+            }
+        }
+    }
+    found
+}
+
 /// Median of the values (sorts them in place); the mean of the middle two for an even count.
 pub fn median(values: &mut [f32]) -> Option<f32> {
     if values.is_empty() {
@@ -671,5 +725,36 @@ mod tests {
             "suggested_playbooks": ["web-replace"], "since": "2023-11-14T22:13:20Z",
         });
         assert_eq!(serde_json::to_value(inc).unwrap(), expected);
+    }
+
+    #[test]
+    fn one_shot_detection_dates_incidents_from_history() {
+        let epoch = at(0);
+        let config = crate::config::Config::builtin();
+        let mut fleet = crate::provider::sim::SimFleet::new(&config, epoch);
+        fleet.advance_to(300.0);
+        let snap = fleet.snapshot();
+        let found = detect_once(&snap, &config.detect);
+        let slow = found
+            .iter()
+            .find(|i| i.kind == IncidentKind::SlowWeb)
+            .unwrap();
+        // Slow from 30 s, past 3x once ramped, detected a window later: well before 300 s.
+        let slow_at = (slow.since - epoch).num_seconds();
+        assert!((40..=120).contains(&slow_at), "slow-web since {slow_at} s");
+        assert!(!slow.summary.ends_with("for 30 s"), "{}", slow.summary);
+        let down = found
+            .iter()
+            .find(|i| i.kind == IncidentKind::MasterDown)
+            .unwrap();
+        let down_at = (down.since - epoch).num_seconds();
+        assert!(
+            (190..=215).contains(&down_at),
+            "master-down since {down_at} s"
+        );
+        // Same incidents as plain detection, only dated.
+        let plain = detect(&snap, &[], &config.detect);
+        assert_eq!(plain.len(), found.len());
+        assert!(plain.iter().all(|p| p.since == snap.taken_at));
     }
 }

@@ -213,6 +213,7 @@ fn run_console(cli: &Cli) -> anyhow::Result<ExitCode> {
     let mut app = App::new(config, provider.name(), mode, chrono::Utc::now());
     app.color = dake::ui::theme::Theme::color_from_env();
     app.local_offset = *chrono::Local::now().offset();
+    app.refresh_secs = provider.refresh_interval().as_secs().max(1) as i64;
     app.playbooks = playbooks;
     app.operator = headless::run::operator();
     let exit_after_first = cli.exit_after_first_frame;

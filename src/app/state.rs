@@ -153,6 +153,8 @@ pub struct App {
     pub show_help: bool,
     /// False when NO_COLOR asks for a monochrome screen.
     pub color: bool,
+    /// The provider's refresh interval in whole seconds (at least 1): data is stale after a few.
+    pub refresh_secs: i64,
     /// The operator's UTC offset, read once at start so `view` never consults the system.
     pub local_offset: chrono::FixedOffset,
     pub playbooks: Vec<crate::runbook::model::Playbook>,
@@ -197,6 +199,7 @@ impl App {
             input: InputMode::Normal,
             show_help: false,
             color: true,
+            refresh_secs: 1,
             local_offset: chrono::FixedOffset::east_opt(0).expect("zero is a valid UTC offset"),
             playbooks: Vec::new(),
             run: None,

@@ -9,7 +9,7 @@ use serde::Serialize;
 use tokio::sync::mpsc::{Receiver, Sender};
 
 use crate::config::Config;
-use crate::detect::detect;
+use crate::detect::detect_once;
 use crate::domain::{FleetSnapshot, Instance};
 use crate::provider::Provider;
 use crate::runbook::engine::{Effect, Event, Phase, Run};
@@ -223,7 +223,7 @@ pub fn incident_event(
     config: &Config,
     target_id: &str,
 ) -> Option<Event<'static>> {
-    let inc = detect(snap, &[], &config.detect)
+    let inc = detect_once(snap, &config.detect)
         .into_iter()
         .find(|i| i.instance_id == target_id)?;
     let window = Duration::seconds(i64::from(config.detect.slow_web_window_secs));

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::detect::{Incident, Severity, detect, worst_severity};
+use crate::detect::{Incident, Severity, detect_once, worst_severity};
 use crate::domain::{FleetSnapshot, Role};
 use crate::replicas::{Candidate, rank_replicas};
 
@@ -94,7 +94,7 @@ fn finite(v: Option<f32>) -> Option<f32> {
 }
 
 pub fn status_report(snap: &FleetSnapshot, config: &Config) -> StatusReport {
-    let incidents = detect(snap, &[], &config.detect);
+    let incidents = detect_once(snap, &config.detect);
     let status = Status::from_incidents(&incidents);
     let master = snap.master();
     StatusReport {

@@ -21,8 +21,8 @@ use format::{age, fit};
 use layout::{MIN_HEIGHT, MIN_WIDTH, areas, too_small};
 use theme::Theme;
 
-/// Data older than this many refreshes is flagged stale in the header.
-const STALE_AFTER_SECS: i64 = 5;
+/// Data is stale once this many refresh intervals have passed without a new snapshot.
+const STALE_AFTER_REFRESHES: i64 = 3;
 
 pub fn view(app: &App, frame: &mut Frame) {
     let theme = Theme::new(app.color);
@@ -82,7 +82,7 @@ pub fn data_age(app: &App) -> DataAge {
         (_, Some(_)) => DataAge::Failing,
         (Some(t), None) => {
             let secs = (app.now - t).num_seconds();
-            if secs > STALE_AFTER_SECS {
+            if secs > STALE_AFTER_REFRESHES * app.refresh_secs.max(1) {
                 DataAge::Stale(age(secs))
             } else {
                 DataAge::Fresh(age(secs))
@@ -215,7 +215,11 @@ fn footer(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
             {
                 hints.push((b.label.to_string(), b.hint.to_string(), 0));
             }
-            let quit = if run.is_over() { "quit" } else { "quit (the run stays resumable)" };
+            let quit = if run.is_over() {
+                "quit"
+            } else {
+                "quit (the run stays resumable)"
+            };
             hints.push(("q".into(), quit.into(), 1));
         } else {
             for inc in &app.incidents {

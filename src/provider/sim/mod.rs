@@ -20,8 +20,10 @@ use super::{BoxFuture, Provider, ProviderError};
 use crate::config::Config;
 use crate::domain::FleetSnapshot;
 
-/// The simulator is local and cheap: a fresh snapshot every second keeps the screen live.
-pub const SIM_REFRESH: Duration = Duration::from_secs(1);
+/// The simulator makes a new sample every sample interval; asking more often only copies the
+/// same fleet again (at 1,000 instances that copy is most of an idle console's CPU). This caps
+/// the wait between two snapshots when the interval is long.
+pub const SIM_REFRESH: Duration = Duration::from_secs(5);
 /// At high speeds a second of real time is many samples; never poll faster than this, though.
 const SIM_REFRESH_FLOOR: Duration = Duration::from_millis(20);
 
@@ -82,8 +84,8 @@ impl Provider for SimProvider {
         "sim"
     }
 
-    /// One sample interval of virtual time, at most a second and at least the floor: a drill
-    /// at --speed 100 must not see its waits in steps of 100 virtual seconds.
+    /// One sample interval of virtual time, between the floor and the cap: nothing new exists
+    /// sooner, and a drill at --speed 100 must not see its waits in steps of 100 seconds.
     fn refresh_interval(&self) -> Duration {
         let interval = self.with_fleet(|f| f.interval()) as f64 / self.speed;
         Duration::from_secs_f64(interval).clamp(SIM_REFRESH_FLOOR, SIM_REFRESH)
