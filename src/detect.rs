@@ -71,6 +71,9 @@ pub struct Incident {
     pub suggested_playbooks: Vec<&'static str>,
     /// When it was first detected; carried over from the previous result while it stays active.
     pub since: DateTime<Utc>,
+    /// The summary cut to what a banner line at 80 columns can hold. Not part of the JSON.
+    #[serde(skip)]
+    pub headline: String,
 }
 
 impl Incident {
@@ -80,11 +83,54 @@ impl Incident {
             severity: kind.severity(),
             instance_id: inst.id.clone(),
             instance_name: inst.name.clone(),
-            summary,
             suggested_playbooks: kind.playbooks().to_vec(),
             since,
+            headline: headline(&summary),
+            summary,
         }
     }
+}
+
+/// A summary in fewer words, for a banner line at 80 columns: "slow web server web-3: p99
+/// 798 ms vs peers' median 150 ms (5.3x) for 270 s" becomes "web-3 slow: p99 798ms, 5.3x
+/// peers, 270s".
+pub fn headline(summary: &str) -> String {
+    let tight = |s: &str| join_units(&s.replace(" s old", " s"));
+    if let Some(rest) = summary.strip_prefix("slow web server ") {
+        let (name, facts) = rest.split_once(": ").unwrap_or((rest, ""));
+        let p99 = facts.split(" vs ").next().unwrap_or("");
+        let ratio = facts
+            .split_once('(')
+            .and_then(|(_, r)| r.split_once(')'))
+            .map_or("", |(r, _)| r);
+        let dur = facts.rsplit_once(" for ").map_or("", |(_, d)| d);
+        return tight(&format!("{name} slow: {p99}, {ratio} peers, {dur}"));
+    }
+    if let Some(rest) = summary.strip_prefix("master DB down: ") {
+        let (name, signals) = rest.split_once(" (").unwrap_or((rest, ""));
+        let signals = signals
+            .trim_end_matches(')')
+            .replace("instance status check", "check")
+            .replace("status check", "check")
+            .replace("heartbeat ", "silent ");
+        return tight(&format!("{name}: {signals}"));
+    }
+    summary.to_string()
+}
+
+/// "798 ms" → "798ms" and "125 s" → "125s": a unit glued to its number, nothing else.
+fn join_units(s: &str) -> String {
+    let words: Vec<&str> = s.split(' ').collect();
+    let mut out = String::with_capacity(s.len());
+    for (i, w) in words.iter().enumerate() {
+        let unit = matches!(w.trim_end_matches([',', ')']), "ms" | "s");
+        let after_number = i > 0 && words[i - 1].ends_with(|c: char| c.is_ascii_digit());
+        if i > 0 && !(unit && after_number) {
+            out.push(' ');
+        }
+        out.push_str(w);
+    }
+    out
 }
 
 /// The incidents active in `snap`, given the result for the previous snapshot (`prev`).
@@ -135,6 +181,7 @@ pub fn detect_once(snap: &FleetSnapshot, cfg: &DetectConfig) -> Vec<Incident> {
                 inc.since = snap.taken_at - chrono::Duration::seconds(entered);
                 if let Some((own, base)) = columns.first().and_then(|c| c.vs_peers(x)) {
                     inc.summary = slow_web_summary(&inst.name, own, base, above * interval);
+                    inc.headline = headline(&inc.summary);
                 }
             }
             IncidentKind::MasterDown => {
@@ -756,5 +803,19 @@ mod tests {
         let plain = detect(&snap, &[], &config.detect);
         assert_eq!(plain.len(), found.len());
         assert!(plain.iter().all(|p| p.since == snap.taken_at));
+    }
+
+    #[test]
+    fn headlines_keep_the_facts_in_fewer_words() {
+        assert_eq!(
+            headline("slow web server web-3: p99 798 ms vs peers' median 150 ms (5.3x) for 270 s"),
+            "web-3 slow: p99 798ms, 5.3x peers, 270s"
+        );
+        assert_eq!(
+            headline(
+                "master DB down: db-master (instance status check impaired, heartbeat 125 s old)"
+            ),
+            "db-master: check impaired, silent 125s"
+        );
     }
 }

@@ -84,7 +84,7 @@ impl App {
         }
     }
 
-    fn advance_run(&mut self, event: Event<'_>) {
+    pub(super) fn advance_run(&mut self, event: Event<'_>) {
         let now = self.fleet_now();
         let Some(run) = self.run.as_mut() else { return };
         let before = run.is_over();

@@ -112,6 +112,7 @@ fn on_snapshot(app: &mut App, snap: FleetSnapshot, fetched_at: DateTime<Utc>) {
         app.push_timeline(at, EntryKind::Info, "provider answering again");
     }
     let incidents = detect(&snap, &app.incidents, &app.config.detect);
+    let mut new_detections = Vec::new();
     for inc in &incidents {
         if !app
             .incidents
@@ -119,7 +120,8 @@ fn on_snapshot(app: &mut App, snap: FleetSnapshot, fetched_at: DateTime<Utc>) {
             .any(|p| p.kind == inc.kind && p.instance_id == inc.instance_id)
         {
             let text = format!("{} → {}", inc.summary, inc.suggested_playbooks.join(" or "));
-            app.push_timeline(at, EntryKind::Detected, text);
+            app.push_timeline(at, EntryKind::Detected, text.clone());
+            new_detections.push(text);
         }
     }
     let previous = std::mem::replace(&mut app.incidents, incidents);
@@ -142,6 +144,14 @@ fn on_snapshot(app: &mut App, snap: FleetSnapshot, fetched_at: DateTime<Utc>) {
     app.fetched_at = Some(fetched_at);
     recompute_rows(app, selected_id.as_deref());
     app.observe_run();
+    // What happens in the fleet during a run belongs in its journal and its postmortem.
+    if app.run.as_ref().is_some_and(|r| !r.is_over()) {
+        for text in new_detections {
+            app.advance_run(crate::runbook::engine::Event::Note(format!(
+                "detected: {text}"
+            )));
+        }
+    }
 }
 
 fn recompute_rows(app: &mut App, keep: Option<&str>) {

@@ -155,6 +155,8 @@ fn banner(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
                     Severity::Critical => (" ✖ CRITICAL ", theme.critical()),
                     Severity::Warning => (" ▲ WARNING  ", theme.warning()),
                 };
+                // Narrow screens get the short headline, so the playbooks stay named in full.
+                let wide = width >= usize::from(layout::WIDE);
                 let keyed: Vec<String> = inc
                     .suggested_playbooks
                     .iter()
@@ -163,13 +165,14 @@ fn banner(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
                         None => id.to_string(),
                     })
                     .collect();
-                let playbook = format!(" → {}", keyed.join(" | "));
+                let playbook = format!(" → {}", keyed.join(if wide { " | " } else { "/" }));
                 let room =
                     width.saturating_sub(label.chars().count() + playbook.chars().count() + 1);
+                let text = if wide { &inc.summary } else { &inc.headline };
                 Line::from(vec![
                     Span::styled(label, style),
                     Span::raw(" "),
-                    Span::raw(fit(&inc.summary, room)),
+                    Span::raw(fit(text, room)),
                     Span::styled(playbook, theme.key()),
                 ])
             })

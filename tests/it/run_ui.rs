@@ -402,3 +402,29 @@ fn a_second_failover_inside_the_window_needs_force() {
         "typing FORCE starts it, forced"
     );
 }
+
+#[test]
+fn a_read_only_console_refuses_playbooks_until_armed() {
+    let mut d = Drill::new(IncidentKind::SlowWeb);
+    d.app.mode = Mode::ReadOnly;
+    d.until_detected();
+    d.key(KeyCode::Char('R'));
+    assert!(d.app.prompt.is_none() && d.app.run.is_none());
+    assert!(
+        d.app
+            .notice
+            .as_deref()
+            .is_some_and(|n| n.contains("press A to arm")),
+        "{:?}",
+        d.app.notice
+    );
+    d.key(KeyCode::Char('A'));
+    assert_eq!(d.app.prompt, Some(Prompt::Arm));
+    d.key(KeyCode::Esc);
+    assert_eq!(d.app.mode, Mode::ReadOnly, "Esc keeps it read-only");
+    d.key(KeyCode::Char('A'));
+    d.key(KeyCode::Enter);
+    assert_eq!(d.app.mode, Mode::Armed);
+    assert!(d.screen().contains("ARMED"));
+    d.start('R', false);
+}
