@@ -131,14 +131,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Resume { run_id, yes, json }) => {
             let config = load_config(&cli)?;
             let playbooks = model::load_all(model::user_dir().as_deref())?;
-            let provider = provider::build(
-                cli.provider,
-                &config,
-                0.0,
-                &cli.inject,
-                SimState::ResumeUnfinished(journal::default_dir().as_deref()),
-            )
-            .map_err(anyhow::Error::msg)?;
+            let provider = resumable_provider(&cli, &config)?;
             let dir = journal_dir()?;
             let code = runtime()?.block_on(commands::resume(
                 provider,
@@ -158,6 +151,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         None => run_console(&cli),
     }
+}
+
+/// The console and `dake resume` continue on the fleet an unfinished run left behind (the drill
+/// fleet is restored from its saved state); with no unfinished run they start afresh.
+fn resumable_provider(
+    cli: &Cli,
+    config: &Config,
+) -> anyhow::Result<std::sync::Arc<dyn dake::provider::Provider>> {
+    let journals = journal::default_dir();
+    let state = SimState::ResumeUnfinished(journals.as_deref());
+    provider::build(cli.provider, config, 0.0, &cli.inject, state).map_err(anyhow::Error::msg)
 }
 
 fn journal_dir() -> anyhow::Result<std::path::PathBuf> {
@@ -196,14 +200,7 @@ fn run_console(cli: &Cli) -> anyhow::Result<ExitCode> {
         ProviderKind::Sim => Mode::Drill,
     };
     let playbooks = model::load_all(model::user_dir().as_deref())?;
-    let provider = provider::build(
-        cli.provider,
-        &config,
-        0.0,
-        &cli.inject,
-        SimState::ResumeUnfinished(journal::default_dir().as_deref()),
-    )
-    .map_err(anyhow::Error::msg)?;
+    let provider = resumable_provider(cli, &config)?;
     let journal_dir = journal::default_dir();
     let past_runs = journal_dir
         .as_deref()

@@ -161,16 +161,7 @@ pub async fn resume(
         );
     }
     let records = journal::read(&summary.path)?;
-    let playbook = playbooks
-        .iter()
-        .find(|p| p.id == summary.playbook)
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "run {} used playbook {}, which is not defined any more",
-                summary.run_id,
-                summary.playbook
-            )
-        })?;
+    let playbook = playbook_of(playbooks, &summary)?;
     // The run's target and options come from its journal; the settings from this console.
     let ctx = context(config, &summary.run_id, ("", ""), false, false);
     let mut run = Run::replay(&records, playbook.clone(), ctx)
@@ -198,17 +189,26 @@ pub async fn resume(
     finish(report_of(&run, outcome, message, &summary.path), json)
 }
 
+/// The playbook a journaled run used; refused when it is no longer defined.
+fn playbook_of<'a>(
+    playbooks: &'a [Playbook],
+    run: &journal::RunSummary,
+) -> anyhow::Result<&'a Playbook> {
+    playbooks
+        .iter()
+        .find(|p| p.id == run.playbook)
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "run {} used playbook {}, which is not defined any more",
+                run.run_id,
+                run.playbook
+            )
+        })
+}
+
 pub fn report(playbooks: &[Playbook], dir: &Path, run_id: &str) -> anyhow::Result<String> {
     let summary = journal::find(dir, run_id)?;
     let records = journal::read(&summary.path)?;
-    let playbook = playbooks
-        .iter()
-        .find(|p| p.id == summary.playbook)
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "run {run_id} used playbook {}, which is not defined any more",
-                summary.playbook
-            )
-        })?;
+    let playbook = playbook_of(playbooks, &summary)?;
     Ok(postmortem(&records, playbook))
 }

@@ -139,13 +139,13 @@ pub struct Run {
 }
 
 impl Run {
-    /// Starts a run; the first effect journals it.
-    pub fn start(
+    /// A run with every step pending and nothing journaled: the start of `start` and `replay`.
+    pub(super) fn fresh(
         ctx: RunContext,
         playbook: Playbook,
         operator: String,
-        now: DateTime<Utc>,
-    ) -> (Run, Vec<Effect>) {
+        started_at: DateTime<Utc>,
+    ) -> Run {
         let steps = playbook
             .steps
             .iter()
@@ -157,16 +157,26 @@ impl Run {
                 calls: Vec::new(),
             })
             .collect();
-        let mut run = Run {
+        Run {
             ctx,
             playbook,
             operator,
-            started_at: now,
+            started_at,
             steps,
             cursor: 0,
             phase: Phase::Ready,
             records: Vec::new(),
-        };
+        }
+    }
+
+    /// Starts a run; the first effect journals it.
+    pub fn start(
+        ctx: RunContext,
+        playbook: Playbook,
+        operator: String,
+        now: DateTime<Utc>,
+    ) -> (Run, Vec<Effect>) {
+        let mut run = Run::fresh(ctx, playbook, operator, now);
         let mut fx = Vec::new();
         let rec = Record::Started {
             at: now,

@@ -40,27 +40,7 @@ impl Run {
         ctx.target_name = target_name.clone();
         ctx.quarantine = *quarantine;
         ctx.force = *force;
-        let steps = playbook
-            .steps
-            .iter()
-            .map(|_| StepRun {
-                status: StepStatus::Pending,
-                started: None,
-                finished: None,
-                note: None,
-                calls: Vec::new(),
-            })
-            .collect();
-        let mut run = Run {
-            ctx,
-            playbook,
-            operator: operator.clone(),
-            started_at: *at,
-            steps,
-            cursor: 0,
-            phase: Phase::Ready,
-            records: Vec::new(),
-        };
+        let mut run = Run::fresh(ctx, playbook, operator.clone(), *at);
         for rec in records {
             run.apply(rec)?;
             run.records.push(rec.clone());

@@ -46,14 +46,7 @@ pub fn render(app: &crate::app::App, frame: &mut Frame, area: Rect, theme: &Them
         " DISP yes: holds no data that exists only on it",
         theme.dim(),
     ));
-    let width = 76.min(area.width);
-    let height = (lines.len() as u16 + 2).min(area.height);
-    let r = Rect {
-        x: area.x + (area.width - width) / 2,
-        y: area.y + (area.height - height) / 2,
-        width,
-        height,
-    };
+    let r = super::layout::centered(area, 76, lines.len() as u16 + 2);
     frame.render_widget(Clear, r);
     let block = Block::new()
         .borders(Borders::ALL)

@@ -99,3 +99,14 @@ pub fn fleet_table_rows(app: &App) -> usize {
     let a = areas(app, Rect::new(0, 0, w, h));
     a.table.height.saturating_sub(2) as usize
 }
+
+/// A box of at most `width` x `height` in the middle of `area`, for overlays.
+pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let (width, height) = (width.min(area.width), height.min(area.height));
+    Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    }
+}

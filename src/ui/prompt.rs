@@ -113,14 +113,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
             ],
         ),
     };
-    let width = 72.min(area.width);
-    let height = (lines.len() as u16 + 2).min(area.height);
-    let r = Rect {
-        x: area.x + (area.width - width) / 2,
-        y: area.y + (area.height - height) / 2,
-        width,
-        height,
-    };
+    let r = super::layout::centered(area, 72, lines.len() as u16 + 2);
     frame.render_widget(Clear, r);
     let block = Block::new()
         .borders(Borders::ALL)

@@ -5,56 +5,12 @@
 //! (or log) never affects or is touched by these tests.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use assert_cmd::Command;
+
+use crate::sandbox::Sandbox;
 use serde_json::Value;
-use tempfile::TempDir;
-
-/// A private HOME / XDG tree for one test; removed when dropped.
-struct Sandbox {
-    dir: TempDir,
-}
-
-impl Sandbox {
-    fn new() -> Sandbox {
-        Sandbox {
-            dir: tempfile::tempdir().expect("creating a temp dir"),
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn config_home(&self) -> PathBuf {
-        self.path().join("config")
-    }
-
-    fn state_home(&self) -> PathBuf {
-        self.path().join("state")
-    }
-
-    /// The `dake` binary with HOME and every XDG base dir inside this sandbox.
-    fn dake(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dake"));
-        cmd.env("HOME", self.path().join("home"))
-            .env("XDG_CONFIG_HOME", self.config_home())
-            .env("XDG_STATE_HOME", self.state_home())
-            .env("XDG_DATA_HOME", self.path().join("data"))
-            .env("XDG_CACHE_HOME", self.path().join("cache"))
-            .current_dir(self.path());
-        cmd
-    }
-
-    /// Writes `text` to `rel` (relative to the sandbox), creating parent dirs; returns the path.
-    fn write(&self, rel: &str, text: &str) -> PathBuf {
-        let path = self.path().join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-}
 
 /// A fresh sandbox and a `dake` command inside it; keep the sandbox alive while the command runs.
 fn dake() -> (Command, Sandbox) {

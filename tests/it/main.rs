@@ -5,5 +5,6 @@ mod crash;
 mod playbooks;
 mod run_cli;
 mod run_ui;
+mod sandbox;
 mod sim_state;
 mod ui;

@@ -5,72 +5,14 @@
 //! fleet is rebuilt in every process, so these tests assert exit codes, output and journals;
 //! the final state of the fleet is asserted in process by `playbooks.rs`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Output;
 
-use assert_cmd::Command;
+use crate::sandbox::Sandbox;
 use serde_json::Value;
-use tempfile::TempDir;
 
 use dake::runbook::journal;
 use dake::runbook::record::Record;
-
-/// A private HOME / XDG tree for one test; removed when dropped. (The same pattern as
-/// `cli.rs`.)
-struct Sandbox {
-    dir: TempDir,
-}
-
-impl Sandbox {
-    fn new() -> Sandbox {
-        Sandbox {
-            dir: tempfile::tempdir().expect("creating a temp dir"),
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Where `dake` keeps run journals inside this sandbox.
-    fn runs(&self) -> PathBuf {
-        self.path().join("data").join("dake").join("runs")
-    }
-
-    /// The `dake` binary with HOME and every XDG base dir inside this sandbox.
-    fn dake(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dake"));
-        cmd.env("HOME", self.path().join("home"))
-            .env("XDG_CONFIG_HOME", self.path().join("config"))
-            .env("XDG_STATE_HOME", self.path().join("state"))
-            .env("XDG_DATA_HOME", self.path().join("data"))
-            .env("XDG_CACHE_HOME", self.path().join("cache"))
-            .env_remove("NO_COLOR")
-            .current_dir(self.path());
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.dake()
-            .args(args)
-            .timeout(std::time::Duration::from_secs(120))
-            .output()
-            .unwrap()
-    }
-
-    /// The journal files written so far.
-    fn journals(&self) -> Vec<PathBuf> {
-        let Ok(entries) = std::fs::read_dir(self.runs()) else {
-            return Vec::new();
-        };
-        let mut out: Vec<PathBuf> = entries
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
-            .collect();
-        out.sort();
-        out
-    }
-}
 
 fn stdout_of(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).expect("stdout is UTF-8")

@@ -1,45 +1,8 @@
 //! The drill fleet outlives the process that runs it: a run stopped in one `dake` process is
 //! resumed in another, which must see the instances the first one made.
 
-use std::path::{Path, PathBuf};
-
-use assert_cmd::Command;
+use crate::sandbox::Sandbox;
 use serde_json::Value;
-use tempfile::TempDir;
-
-/// A private HOME / XDG tree (as in `cli.rs`), so the developer's own config, journals and
-/// saved drill fleet are neither used nor touched.
-struct Sandbox {
-    dir: TempDir,
-}
-
-impl Sandbox {
-    fn new() -> Sandbox {
-        Sandbox {
-            dir: tempfile::tempdir().expect("creating a temp dir"),
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn state_home(&self) -> PathBuf {
-        self.path().join("state")
-    }
-
-    fn dake(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dake"));
-        cmd.env("HOME", self.path().join("home"))
-            .env("XDG_CONFIG_HOME", self.path().join("config"))
-            .env("XDG_STATE_HOME", self.state_home())
-            .env("XDG_DATA_HOME", self.path().join("data"))
-            .env("XDG_CACHE_HOME", self.path().join("cache"))
-            .env_remove("RUST_LOG")
-            .current_dir(self.path());
-        cmd
-    }
-}
 
 fn json_of(out: &std::process::Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
