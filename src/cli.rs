@@ -17,6 +17,18 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = ProviderKind::Sim)]
     pub provider: ProviderKind,
 
+    /// AWS profile (default: the standard credential chain).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// AWS region (default: AWS_REGION or the profile's).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+
+    /// AWS API endpoint for every service, e.g. an emulator; AWS_ENDPOINT_URL_<SERVICE> also works.
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+
     /// Seed of the simulated fleet (overrides [sim] seed).
     #[arg(long, global = true)]
     pub seed: Option<u64>,

@@ -70,9 +70,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 at.is_finite() && (0.0..=MAX_AT_SECS).contains(at),
                 "--at must be a number of seconds between 0 and {MAX_AT_SECS} (a week)"
             );
-            let provider =
-                provider::build(cli.provider, &config, *at, &cli.inject, SimState::Ephemeral)
-                    .map_err(anyhow::Error::msg)?;
+            let provider = provider::build(
+                cli.provider,
+                &config,
+                *at,
+                &cli.inject,
+                SimState::Ephemeral,
+                &aws_options(&cli),
+            )
+            .map_err(anyhow::Error::msg)?;
             let rt = runtime()?;
             let snap = rt.block_on(async {
                 tokio::time::timeout(tui::PROVIDER_TIMEOUT, provider.snapshot()).await
@@ -111,9 +117,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }) => {
             let config = load_config(&cli)?;
             let playbooks = model::load_all(model::user_dir().as_deref())?;
-            let provider =
-                provider::build(cli.provider, &config, 0.0, &cli.inject, SimState::Fresh)
-                    .map_err(anyhow::Error::msg)?;
+            let provider = provider::build(
+                cli.provider,
+                &config,
+                0.0,
+                &cli.inject,
+                SimState::Fresh,
+                &aws_options(&cli),
+            )
+            .map_err(anyhow::Error::msg)?;
             let dir = journal_dir()?;
             let args = commands::RunArgs {
                 playbook,
@@ -161,7 +173,23 @@ fn resumable_provider(
 ) -> anyhow::Result<std::sync::Arc<dyn dake::provider::Provider>> {
     let journals = journal::default_dir();
     let state = SimState::ResumeUnfinished(journals.as_deref());
-    provider::build(cli.provider, config, 0.0, &cli.inject, state).map_err(anyhow::Error::msg)
+    provider::build(
+        cli.provider,
+        config,
+        0.0,
+        &cli.inject,
+        state,
+        &aws_options(cli),
+    )
+    .map_err(anyhow::Error::msg)
+}
+
+fn aws_options(cli: &Cli) -> dake::provider::aws::AwsOptions {
+    dake::provider::aws::AwsOptions {
+        profile: cli.profile.clone(),
+        region: cli.region.clone(),
+        endpoint_url: cli.endpoint_url.clone(),
+    }
 }
 
 fn journal_dir() -> anyhow::Result<std::path::PathBuf> {
@@ -198,6 +226,8 @@ fn run_console(cli: &Cli) -> anyhow::Result<ExitCode> {
     }
     let mode = match cli.provider {
         ProviderKind::Sim => Mode::Drill,
+        // A real fleet: nothing acts until the operator arms the console.
+        ProviderKind::Aws => Mode::ReadOnly,
     };
     let playbooks = model::load_all(model::user_dir().as_deref())?;
     let provider = resumable_provider(cli, &config)?;

@@ -1,6 +1,7 @@
 //! Where fleet data comes from. Every provider answers the same async trait; the TUI and the
 //! headless commands pick one at run time and never know which.
 
+pub mod aws;
 pub mod call;
 pub mod sim;
 
@@ -59,6 +60,8 @@ pub trait Provider: Send + Sync {
 pub enum ProviderKind {
     /// The built-in simulated fleet (a drill: nothing real is touched).
     Sim,
+    /// A real fleet on AWS: the instances tagged dake:fleet=<[fleet] name>.
+    Aws,
 }
 
 /// Parses `--inject`: `slow-web[:<name>]` (default: the configured slow-web target, else
@@ -129,8 +132,18 @@ pub fn build(
     sim_offset_secs: f64,
     inject: &[String],
     state: SimState<'_>,
+    aws: &aws::AwsOptions,
 ) -> Result<std::sync::Arc<dyn Provider>, String> {
     match kind {
+        ProviderKind::Aws => {
+            if !inject.is_empty() {
+                return Err("--inject works on the simulated fleet only; a real fleet's incidents are its own".into());
+            }
+            Ok(std::sync::Arc::new(aws::AwsProvider::new(
+                config,
+                aws.clone(),
+            )))
+        }
         ProviderKind::Sim => {
             let path = match state {
                 SimState::Ephemeral => None,

@@ -1,7 +1,9 @@
 //! The one integration-test binary (each file under tests/ would link the whole crate again).
 
+mod aws;
 mod cli;
 mod crash;
+mod emulator;
 mod playbooks;
 mod run_cli;
 mod run_ui;

@@ -1,0 +1,378 @@
+//! A real AWS API server for the integration tests: moto (PyPI `moto[server]`, pinned), run from a
+//! venv that the harness creates under cargo's target dir when missing, so `cargo test` alone works
+//! on a fresh machine that has Python 3 and reaches the package registry.
+//!
+//! One server per test process, started on first use by [`moto`] and shared by every test. Tests
+//! that use it hold [`exclusive`] for their whole duration and call [`Moto::reset`] first, so one
+//! test's state never leaks into another's.
+//!
+//! The server dies with the test process: it runs inside a small Python wrapper that exits as soon
+//! as its stdin reaches end-of-file, and the only write end of that pipe is held by the test
+//! process (statics are never dropped, so the pipe closes only when the process is gone, however
+//! it ends — even SIGKILL). `PR_SET_PDEATHSIG` would not do: it fires when the *thread* that
+//! spawned the child exits, and that is whichever test thread happened to call [`moto`] first.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+/// What the venv holds. Changing this list reinstalls the venv on the next run (the marker file
+/// records it).
+const REQUIREMENTS: &[&str] = &["moto[server]==5.2.5"];
+/// How long a started server may take to answer its first request.
+const START_LIMIT: Duration = Duration::from_secs(60);
+/// A setup lock older than this is left over by a process that died while installing.
+const STALE_LOCK: Duration = Duration::from_secs(600);
+/// How much of the server's stderr is kept for failure messages.
+const LOG_TAIL: usize = 64 * 1024;
+
+/// Runs moto's threaded server on a port the kernel picks, prints the port, and exits when stdin
+/// reaches end-of-file (the test process is gone).
+const WRAPPER: &str = r#"
+import os, sys
+from moto.server import ThreadedMotoServer
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+server.start()
+print(server.get_host_and_port()[1], flush=True)
+sys.stdin.buffer.read()
+os._exit(0)
+"#;
+
+/// The running moto server of this test process.
+pub struct Moto {
+    /// `http://127.0.0.1:PORT`, for the SDK's endpoint settings.
+    pub endpoint: String,
+    addr: SocketAddr,
+    log: Arc<Mutex<Vec<u8>>>,
+    /// Held, never written: its closing at process exit stops the server.
+    _stdin: ChildStdin,
+    _child: Child,
+}
+
+/// The shared moto server, started (and its venv set up) on first call.
+pub fn moto() -> &'static Moto {
+    static MOTO: OnceLock<Moto> = OnceLock::new();
+    MOTO.get_or_init(Moto::start)
+}
+
+/// Held by every test that uses the shared server, for its whole duration, so that resets and
+/// seeds of different tests never interleave. A test that panicked while holding it does not
+/// poison it for the others.
+pub fn exclusive() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Moto {
+    /// Forgets every resource of every service (`POST /moto-api/reset`).
+    pub fn reset(&self) {
+        let status = http(self.addr, "POST", "/moto-api/reset")
+            .unwrap_or_else(|e| panic!("resetting moto at {}: {e}\n{}", self.endpoint, self.log()));
+        assert!(
+            is_ok(&status),
+            "resetting moto at {} answered {status:?}\n{}",
+            self.endpoint,
+            self.log()
+        );
+    }
+
+    /// The tail of the server's stderr (its request log and any traceback), for failure messages.
+    pub fn log(&self) -> String {
+        tail_text(&self.log)
+    }
+
+    fn start() -> Moto {
+        let python = venv_python();
+        let started = Instant::now();
+        let mut child = Command::new(&python)
+            .args(["-c", WRAPPER])
+            .env("PYTHONUNBUFFERED", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting moto with {}: {e}", python.display()));
+        let stdin = child.stdin.take().expect("piped stdin");
+        let log = drain(child.stderr.take().expect("piped stderr"));
+
+        // The wrapper prints its port once the socket listens; read it on a thread so that a
+        // wrapper that hangs cannot hang the tests.
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut line = String::new();
+            let _ = tx.send(BufReader::new(stdout).read_line(&mut line).map(|_| line));
+        });
+        let port: u16 = match rx.recv_timeout(START_LIMIT) {
+            Ok(Ok(line)) => line.trim().parse().unwrap_or_else(|_| {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "moto did not start (printed {line:?} instead of its port):\n{}",
+                    tail_text(&log)
+                )
+            }),
+            outcome => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "moto did not start within {START_LIMIT:?} ({outcome:?}):\n{}",
+                    tail_text(&log)
+                )
+            }
+        };
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+
+        // Listening is not serving: wait for the first real answer.
+        loop {
+            match http(addr, "GET", "/moto-api/") {
+                Ok(status) if is_ok(&status) => break,
+                outcome if started.elapsed() > START_LIMIT => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "moto on {addr} did not answer within {START_LIMIT:?} ({outcome:?}):\n{}",
+                        tail_text(&log)
+                    )
+                }
+                _ => thread::sleep(Duration::from_millis(100)),
+            }
+        }
+        progress(&format!(
+            "moto server on http://{addr} ready in {:.1} s",
+            started.elapsed().as_secs_f64()
+        ));
+        Moto {
+            endpoint: format!("http://{addr}"),
+            addr,
+            log,
+            _stdin: stdin,
+            _child: child,
+        }
+    }
+}
+
+/// Sends a bodiless HTTP/1.1 request and returns the response's status line.
+fn http(addr: SocketAddr, method: &str, path: &str) -> io::Result<String> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(30)))?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )?;
+    // The whole answer is read so that closing never resets a connection the server still writes.
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer)?;
+    let answer = String::from_utf8_lossy(&answer);
+    match answer.split_once("\r\n") {
+        Some((status, _)) => Ok(status.to_owned()),
+        None => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("not an HTTP answer: {answer:?}"),
+        )),
+    }
+}
+
+fn is_ok(status_line: &str) -> bool {
+    status_line.split(' ').nth(1) == Some("200")
+}
+
+/// Keeps the last [`LOG_TAIL`] bytes of `from`, read on a thread so that the child never blocks
+/// on a full pipe.
+fn drain(mut from: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&log);
+    thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        while let Ok(n @ 1..) = from.read(&mut buf) {
+            let mut kept = sink.lock().unwrap_or_else(PoisonError::into_inner);
+            kept.extend_from_slice(&buf[..n]);
+            let excess = kept.len().saturating_sub(LOG_TAIL);
+            kept.drain(..excess);
+        }
+    });
+    log
+}
+
+fn tail_text(log: &Mutex<Vec<u8>>) -> String {
+    String::from_utf8_lossy(&log.lock().unwrap_or_else(PoisonError::into_inner)).into_owned()
+}
+
+/// Written past libtest's output capture, so a long one-time setup is visible while it runs.
+fn progress(message: &str) {
+    let _ = writeln!(io::stderr(), "[emulators] {message}");
+}
+
+fn tmpdir() -> PathBuf {
+    match option_env!("CARGO_TARGET_TMPDIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("target")
+            .join("tmp"),
+    }
+}
+
+/// The venv's interpreter, with the venv created or brought up to [`REQUIREMENTS`] first when
+/// needed.
+fn venv_python() -> PathBuf {
+    let venv = tmpdir().join("emulators-venv");
+    let python = if cfg!(windows) {
+        venv.join("Scripts").join("python.exe")
+    } else {
+        venv.join("bin").join("python")
+    };
+    let marker = venv.join("dake-requirements.txt");
+    let wanted = REQUIREMENTS.join("\n") + "\n";
+    let current = || python.exists() && fs::read_to_string(&marker).ok().as_ref() == Some(&wanted);
+    if current() {
+        return python;
+    }
+    let _lock = SetupLock::acquire(&venv.with_extension("lock"));
+    // Another test process may have set it up while this one waited.
+    if current() {
+        return python;
+    }
+
+    progress(&format!(
+        "setting up the AWS API emulator venv (one time): {} in {}",
+        REQUIREMENTS.join(" "),
+        venv.display()
+    ));
+    let started = Instant::now();
+    let _ = fs::remove_file(&marker);
+    let base = std::env::var_os("DAKE_TEST_PYTHON").unwrap_or_else(|| "python3".into());
+    run_setup(
+        Command::new(&base)
+            .arg("-m")
+            .arg("venv")
+            .arg("--clear")
+            .arg(&venv),
+        &format!(
+            "creating the venv with `{} -m venv`. The integration tests need Python 3 with its \
+             venv module (Debian/Ubuntu: `apt-get install python3 python3-venv`); set \
+             DAKE_TEST_PYTHON to use another interpreter",
+            base.to_string_lossy()
+        ),
+    );
+    run_setup(
+        Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "--quiet",
+            ])
+            .args(REQUIREMENTS),
+        &format!(
+            "installing {} with pip. The integration tests need the Python package registry \
+             (PyPI, or the index that pip is configured to use) to be reachable once",
+            REQUIREMENTS.join(" ")
+        ),
+    );
+    fs::write(&marker, &wanted).unwrap_or_else(|e| panic!("writing {}: {e}", marker.display()));
+    progress(&format!(
+        "emulator venv set up in {:.1} s",
+        started.elapsed().as_secs_f64()
+    ));
+    python
+}
+
+/// Runs one setup step to completion; panics with `what` and the step's output when it fails.
+fn run_setup(command: &mut Command, what: &str) {
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("failed {what}: could not run {command:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "failed {what}: {command:?} exited with {}\n--- stdout\n{}\n--- stderr\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+}
+
+/// Keeps two test processes (e.g. two `cargo test` runs) from setting up the venv at once: a
+/// file created exclusively, removed when dropped (also on a panic). One left by a process that
+/// died is taken over once it is [`STALE_LOCK`] old.
+struct SetupLock(PathBuf);
+
+impl SetupLock {
+    fn acquire(path: &Path) -> SetupLock {
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+        }
+        let mut told = false;
+        loop {
+            match OpenOptions::new().write(true).create_new(true).open(path) {
+                Ok(mut file) => {
+                    let _ = writeln!(file, "{}", std::process::id());
+                    return SetupLock(path.to_owned());
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    let age = fs::metadata(path)
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|t| SystemTime::now().duration_since(t).ok());
+                    if age.is_some_and(|age| age > STALE_LOCK) || holder_is_gone(path) {
+                        progress(&format!("taking over a stale lock {}", path.display()));
+                        let _ = fs::remove_file(path);
+                        continue;
+                    }
+                    if !told {
+                        progress(&format!(
+                            "waiting for another test process to set up the emulator venv \
+                             (lock {})",
+                            path.display()
+                        ));
+                        told = true;
+                    }
+                    thread::sleep(Duration::from_millis(500));
+                }
+                Err(e) => panic!("creating the lock {}: {e}", path.display()),
+            }
+        }
+    }
+}
+
+/// Whether the process named in the lock is known to be gone (interrupted while installing).
+fn holder_is_gone(path: &Path) -> bool {
+    let pid = fs::read_to_string(path).ok();
+    let pid = pid
+        .as_deref()
+        .map(str::trim)
+        .and_then(|p| p.parse::<u32>().ok());
+    cfg!(target_os = "linux") && pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+}
+
+impl Drop for SetupLock {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn moto_server_answers_and_resets() {
+    let _guard = exclusive();
+    let moto = moto();
+    assert!(
+        moto.endpoint.starts_with("http://127.0.0.1:"),
+        "{}",
+        moto.endpoint
+    );
+    moto.reset();
+    moto.reset();
+    // The same server answers every caller.
+    assert!(std::ptr::eq(moto, self::moto()));
+    let status = http(moto.addr, "POST", "/moto-api/reset").unwrap();
+    assert!(status.starts_with("HTTP/1.1 200"), "{status:?}");
+    assert!(moto.log().contains("/moto-api/reset"), "{}", moto.log());
+}
