@@ -67,6 +67,9 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
             let down = app.incidents.iter().any(|i| i.instance_id == m.id);
             let (word, style) = if down {
                 ("✖ DOWN", theme.bad())
+            } else if hb.is_none() {
+                // No heartbeat reported: dake cannot say the master is up.
+                ("? no replication data", theme.warn())
             } else {
                 ("✓ up", theme.ok())
             };
