@@ -93,6 +93,8 @@ impl Moto {
         let mut child = Command::new(&python)
             .args(["-c", WRAPPER])
             .env("PYTHONUNBUFFERED", "1")
+            // The venv is installed without byte-code (see `venv_python`): let the server cache it.
+            .env_remove("PYTHONDONTWRITEBYTECODE")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -261,6 +263,8 @@ fn venv_python() -> PathBuf {
             base.to_string_lossy()
         ),
     );
+    // --no-compile: byte-compiling all of moto's services up front would double the install time;
+    // the server caches the byte-code of the modules it imports, once, as it imports them.
     run_setup(
         Command::new(&python)
             .args([
@@ -269,6 +273,7 @@ fn venv_python() -> PathBuf {
                 "install",
                 "--disable-pip-version-check",
                 "--quiet",
+                "--no-compile",
             ])
             .args(REQUIREMENTS),
         &format!(
