@@ -10,7 +10,7 @@ use super::state::{App, EntryKind, Mode};
 use crate::headless::run::{context, new_run_id};
 use crate::runbook::engine::{Effect, Event, Phase, Run};
 use crate::runbook::executor::Answer;
-use crate::runbook::journal::RunSummary;
+use crate::runbook::journal::{RunSummary, recent_failover};
 use crate::runbook::model::{Confirm, Playbook};
 use crate::runbook::record::Record;
 
@@ -61,8 +61,9 @@ impl App {
         }
     }
 
-    fn emit(&mut self, effects: Vec<Effect>) {
-        for e in &effects {
+    /// Puts journaled records on the timeline and refusals in the notice.
+    fn show(&mut self, effects: &[Effect]) {
+        for e in effects {
             match e {
                 Effect::Journal(rec) => {
                     let kind = match rec {
@@ -79,43 +80,41 @@ impl App {
                 Effect::Call { .. } | Effect::Resolve { .. } | Effect::Sync => {}
             }
         }
-        if !effects.is_empty() {
-            self.outbox.push(Outgoing::Effects(effects));
-        }
     }
 
-    pub(super) fn advance_run(&mut self, event: Event<'_>) {
-        let now = self.fleet_now();
+    /// Feeds one event to the run on screen at `now`, and hands its effects to the loop.
+    fn advance_run_at(&mut self, event: Event<'_>, now: DateTime<Utc>) {
         let Some(run) = self.run.as_mut() else { return };
         let before = run.is_over();
         let fx = run.advance(event, now);
         let ended = !before && run.is_over();
-        self.emit(fx);
+        self.show(&fx);
+        if !fx.is_empty() {
+            self.outbox.push(Outgoing::Effects(fx));
+        }
         if ended {
             self.outbox.push(Outgoing::ListRuns);
         }
     }
 
-    /// Feeds a fresh snapshot to a waiting run.
+    pub(super) fn advance_run(&mut self, event: Event<'_>) {
+        self.advance_run_at(event, self.fleet_now());
+    }
+
+    /// Feeds a fresh snapshot to a waiting run, on the snapshot's own clock.
     pub(super) fn observe_run(&mut self) {
-        let Some(snap) = self.snapshot.take() else {
-            return;
-        };
-        if self
+        if !self
             .run
             .as_ref()
             .is_some_and(|r| matches!(r.phase, Phase::Waiting { .. }))
         {
-            let now = snap.taken_at;
-            if let Some(run) = self.run.as_mut() {
-                let fx = run.advance(Event::Observe { snap: &snap }, now);
-                let ended = run.is_over();
-                self.emit(fx);
-                if ended {
-                    self.outbox.push(Outgoing::ListRuns);
-                }
-            }
+            return;
         }
+        let Some(snap) = self.snapshot.take() else {
+            return;
+        };
+        let now = snap.taken_at;
+        self.advance_run_at(Event::Observe { snap: &snap }, now);
         self.snapshot = Some(snap);
     }
 
@@ -169,12 +168,7 @@ impl App {
     }
 
     fn emit_start(&mut self, run_id: String, fx: Vec<Effect>, resumed: bool) {
-        self.emit(Vec::new());
-        for e in &fx {
-            if let Effect::Journal(rec) = e {
-                self.push_timeline(rec.at(), EntryKind::Info, rec.describe());
-            }
-        }
+        self.show(&fx);
         self.outbox.push(Outgoing::Start {
             run_id,
             effects: fx,
@@ -233,22 +227,8 @@ impl App {
     fn recent_failover(&self, pb: &Playbook) -> Option<String> {
         let window = Duration::seconds(self.config.runbook.anti_flap_secs as i64);
         let now = self.fleet_now();
-        self.past_runs.iter().rev().find_map(|r| {
-            let same_tier = self
-                .playbooks
-                .iter()
-                .any(|p| p.id == r.playbook && p.incident == pb.incident);
-            let aborted = r.ended.as_deref().is_some_and(|e| e.starts_with("aborted"));
-            (same_tier && !aborted && now - r.started < window).then(|| {
-                format!(
-                    "run {} ({} on {}) started {} ago",
-                    r.run_id,
-                    r.playbook,
-                    r.target_name,
-                    crate::ui::format::age((now - r.started).num_seconds())
-                )
-            })
-        })
+        recent_failover(&self.past_runs, &self.playbooks, pb, now, window)
+            .map(|r| r.started_ago(now))
     }
 
     fn start_run(&mut self, playbook: &str, target_id: &str, quarantine: bool, force: bool) {
@@ -308,43 +288,31 @@ impl App {
                     typed,
                 },
                 code,
-            ) => match code {
-                KeyCode::Enter if flapping.is_none() || typed == FORCE_WORD => {
-                    self.prompt = None;
-                    self.start_run(&playbook, &target_id, quarantine, flapping.is_some());
+            ) => {
+                // Edits change the open prompt in place; only Enter starts anything.
+                let Some(Prompt::Start {
+                    quarantine: q,
+                    typed: t,
+                    ..
+                }) = self.prompt.as_mut()
+                else {
+                    return false;
+                };
+                match code {
+                    KeyCode::Enter if flapping.is_none() || typed == FORCE_WORD => {
+                        self.prompt = None;
+                        self.start_run(&playbook, &target_id, quarantine, flapping.is_some());
+                    }
+                    KeyCode::Tab => *q = !*q,
+                    KeyCode::Backspace => {
+                        t.pop();
+                    }
+                    KeyCode::Char(c) if flapping.is_some() && t.len() < FORCE_WORD.len() => {
+                        t.push(c.to_ascii_uppercase());
+                    }
+                    _ => return false,
                 }
-                KeyCode::Tab => {
-                    self.prompt = Some(Prompt::Start {
-                        playbook,
-                        target_id,
-                        quarantine: !quarantine,
-                        flapping,
-                        typed,
-                    });
-                }
-                KeyCode::Backspace => {
-                    let mut typed = typed;
-                    typed.pop();
-                    self.prompt = Some(Prompt::Start {
-                        playbook,
-                        target_id,
-                        quarantine,
-                        flapping,
-                        typed,
-                    });
-                }
-                KeyCode::Char(c) if flapping.is_some() && typed.len() < FORCE_WORD.len() => {
-                    let typed = format!("{typed}{}", c.to_ascii_uppercase());
-                    self.prompt = Some(Prompt::Start {
-                        playbook,
-                        target_id,
-                        quarantine,
-                        flapping,
-                        typed,
-                    });
-                }
-                _ => return false,
-            },
+            }
             (Prompt::Abort, KeyCode::Enter | KeyCode::Char('x')) => {
                 self.prompt = None;
                 self.advance_run(Event::Abort {

@@ -7,8 +7,8 @@ use chrono::Duration;
 
 use super::report::postmortem;
 use super::run::{
-    Headless, RunReport, context, dry_run_lines, incident_event, new_run_id, operator,
-    recent_failover, report_of, select,
+    Headless, RunReport, context, dry_run_lines, incident_event, new_run_id, operator, report_of,
+    select,
 };
 use crate::config::Config;
 use crate::provider::Provider;
@@ -67,13 +67,11 @@ pub async fn run(
         select(playbooks, &snap, args.playbook, args.target).map_err(anyhow::Error::msg)?;
     let now = provider.now();
     let window = Duration::seconds(config.runbook.anti_flap_secs as i64);
-    let flapping = recent_failover(dir, playbooks, playbook, now, window).map(|prev| {
+    let runs = journal::list(dir);
+    let flapping = journal::recent_failover(&runs, playbooks, playbook, now, window).map(|prev| {
         format!(
-            "run {} ({} on {}) started {} ago, within the anti-flapping window of {} s; a second failover this soon is more likely flapping than a new fault",
-            prev.run_id,
-            prev.playbook,
-            prev.target_name,
-            crate::ui::format::age((now - prev.started).num_seconds()),
+            "{}, within the anti-flapping window of {} s; a second failover this soon is more likely flapping than a new fault",
+            prev.started_ago(now),
             config.runbook.anti_flap_secs
         )
     });

@@ -14,7 +14,7 @@ use crate::domain::{FleetSnapshot, Instance};
 use crate::provider::Provider;
 use crate::runbook::engine::{Effect, Event, Phase, Run};
 use crate::runbook::executor::{self, Answer};
-use crate::runbook::journal::{self, Journal, RunSummary};
+use crate::runbook::journal::Journal;
 use crate::runbook::model::{Confirm, Playbook};
 use crate::runbook::plan::{RunContext, plan};
 use crate::runbook::record::StepStatus;
@@ -112,24 +112,6 @@ pub fn context(
         force,
         vars: Default::default(),
     }
-}
-
-/// A run of a playbook for the same incident (the same tier) that started within `window`
-/// and was not aborted: a second failover so soon is more likely flapping than a new fault.
-pub fn recent_failover(
-    dir: &Path,
-    playbooks: &[Playbook],
-    playbook: &Playbook,
-    now: DateTime<Utc>,
-    window: Duration,
-) -> Option<RunSummary> {
-    journal::list(dir).into_iter().rev().find(|r| {
-        let same_tier = playbooks
-            .iter()
-            .any(|p| p.id == r.playbook && p.incident == playbook.incident);
-        let aborted = r.ended.as_deref().is_some_and(|e| e.starts_with("aborted"));
-        same_tier && !aborted && now - r.started < window
-    })
 }
 
 /// The plan of every step as it would be made now, for `--dry-run`. Steps whose plan depends

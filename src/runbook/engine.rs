@@ -537,13 +537,7 @@ impl Run {
                     check.detail
                 );
                 self.finish_step(fx, StepStatus::Done, Some(check.detail), now);
-                for s in self
-                    .steps
-                    .iter_mut()
-                    .filter(|s| s.status == StepStatus::Pending)
-                {
-                    s.status = StepStatus::Skipped;
-                }
+                self.skip_pending();
                 self.phase = Phase::Finished {
                     outcome: outcome.clone(),
                 };
@@ -640,6 +634,17 @@ impl Run {
             self.journal(fx, Record::Finished { at: now, outcome });
         } else {
             self.phase = Phase::Ready;
+        }
+    }
+
+    /// Steps never reached by a run that finished early are skipped, not pending.
+    pub(super) fn skip_pending(&mut self) {
+        for s in self
+            .steps
+            .iter_mut()
+            .filter(|s| s.status == StepStatus::Pending)
+        {
+            s.status = StepStatus::Skipped;
         }
     }
 

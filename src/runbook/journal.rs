@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
+use super::model::Playbook;
 use super::record::Record;
 
 #[derive(Debug, thiserror::Error)]
@@ -184,6 +185,36 @@ fn summarise(records: &[Record], path: PathBuf) -> Option<RunSummary> {
         last: records.last().map_or(*at, Record::at),
         ended,
         path,
+    })
+}
+
+impl RunSummary {
+    /// "run <id> (<playbook> on <target>) started 4m10s ago".
+    pub fn started_ago(&self, now: DateTime<Utc>) -> String {
+        let ago = crate::ui::format::age((now - self.started).num_seconds());
+        format!(
+            "run {} ({} on {}) started {ago} ago",
+            self.run_id, self.playbook, self.target_name
+        )
+    }
+}
+
+/// The newest run of a playbook for the same incident (the same tier) that started within
+/// `window` and was not aborted: a second failover so soon is more likely flapping than a new
+/// fault. The console and the headless CLI both refuse on this one check.
+pub fn recent_failover<'a>(
+    runs: &'a [RunSummary],
+    playbooks: &[Playbook],
+    playbook: &Playbook,
+    now: DateTime<Utc>,
+    window: chrono::Duration,
+) -> Option<&'a RunSummary> {
+    runs.iter().rev().find(|r| {
+        let same_tier = playbooks
+            .iter()
+            .any(|p| p.id == r.playbook && p.incident == playbook.incident);
+        let aborted = r.ended.as_deref().is_some_and(|e| e.starts_with("aborted"));
+        same_tier && !aborted && now - r.started < window
     })
 }
 

@@ -138,13 +138,7 @@ impl Run {
                 }
             }
             Record::Finished { outcome, .. } => {
-                for s in self
-                    .steps
-                    .iter_mut()
-                    .filter(|s| s.status == StepStatus::Pending)
-                {
-                    s.status = StepStatus::Skipped;
-                }
+                self.skip_pending();
                 self.phase = Phase::Finished {
                     outcome: outcome.clone(),
                 };
