@@ -1,12 +1,14 @@
-//! A real AWS API server for the integration tests: moto (PyPI `moto[server]`, pinned), run from a
-//! venv that the harness creates under cargo's target dir when missing, so `cargo test` alone works
-//! on a fresh machine that has Python 3 and reaches the package registry.
+//! Real AWS API servers for the integration tests, run from a venv that the harness creates under
+//! cargo's target dir when missing, so `cargo test` alone works on a fresh machine that has Python
+//! 3 and reaches the package registry: moto (PyPI `moto[server]`, pinned) for EC2, ELBv2, Route53
+//! and SSM, and ministack (PyPI, pinned) for CloudWatch, whose current SDK speaks the Smithy RPC v2
+//! CBOR protocol that moto does not parse.
 //!
-//! One server per test process, started on first use by [`moto`] and shared by every test. Tests
-//! that use it hold [`exclusive`] for their whole duration and call [`Moto::reset`] first, so one
-//! test's state never leaks into another's.
+//! One server of each per test process, started on first use by [`moto`] / [`ministack`] and
+//! shared by every test. Tests that use them hold [`exclusive`] for their whole duration and call
+//! [`Server::reset`] first, so one test's state never leaks into another's.
 //!
-//! The server dies with the test process: it runs inside a small Python wrapper that exits as soon
+//! A server dies with the test process: it runs inside a small Python wrapper that exits as soon
 //! as its stdin reaches end-of-file, and the only write end of that pipe is held by the test
 //! process (statics are never dropped, so the pipe closes only when the process is gone, however
 //! it ends — even SIGKILL). `PR_SET_PDEATHSIG` would not do: it fires when the *thread* that
@@ -22,9 +24,12 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-/// What the venv holds. Changing this list reinstalls the venv on the next run (the marker file
-/// records it).
-const REQUIREMENTS: &[&str] = &["moto[server]==5.2.5"];
+/// What each emulator's venv holds. Changing a list reinstalls that venv on the next run (the
+/// marker file records it). Two venvs: ministack pins a botocore that moto would upgrade.
+const MOTO_REQUIREMENTS: &[&str] = &["moto[server]==5.2.5"];
+/// ministack decodes CBOR only with `cbor2`, which it does not depend on: without it, it answers
+/// every CloudWatch request with an empty JSON body.
+const MINISTACK_REQUIREMENTS: &[&str] = &["ministack==1.5.33", "cbor2==6.3.0"];
 /// How long a started server may take to answer its first request.
 const START_LIMIT: Duration = Duration::from_secs(60);
 /// A setup lock older than this is left over by a process that died while installing.
@@ -34,7 +39,7 @@ const LOG_TAIL: usize = 64 * 1024;
 
 /// Runs moto's threaded server on a port the kernel picks, prints the port, and exits when stdin
 /// reaches end-of-file (the test process is gone).
-const WRAPPER: &str = r#"
+const MOTO_WRAPPER: &str = r#"
 import os, sys
 from moto.server import ThreadedMotoServer
 server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -44,24 +49,70 @@ sys.stdin.buffer.read()
 os._exit(0)
 "#;
 
-/// The running moto server of this test process.
-pub struct Moto {
+/// Runs ministack on a free loopback port, prints the port, and stops it when stdin reaches
+/// end-of-file. Its scratch files go to a directory of its own, removed afterwards.
+const MINISTACK_WRAPPER: &str = r#"
+import os, shutil, socket, subprocess, sys, tempfile
+s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
+scratch = tempfile.mkdtemp(prefix="ministack-")
+exe = os.path.join(os.path.dirname(sys.executable), "ministack")
+# IOT_MTLS_ENABLED=0: no extra MQTT listener on 0.0.0.0:8883 beside the gateway port.
+env = dict(os.environ, GATEWAY_PORT=str(port), BIND_HOST="127.0.0.1", TMPDIR=scratch,
+           IOT_MTLS_ENABLED="0")
+child = subprocess.Popen([exe], env=env, stdin=subprocess.DEVNULL, stdout=sys.stderr, stderr=sys.stderr)
+print(port, flush=True)
+sys.stdin.buffer.read()
+child.terminate()
+try:
+    child.wait(5)
+except Exception:
+    child.kill()
+shutil.rmtree(scratch, ignore_errors=True)
+os._exit(0)
+"#;
+
+/// One running emulator of this test process.
+pub struct Server {
+    name: &'static str,
     /// `http://127.0.0.1:PORT`, for the SDK's endpoint settings.
     pub endpoint: String,
     addr: SocketAddr,
+    reset_path: &'static str,
     log: Arc<Mutex<Vec<u8>>>,
     /// Held, never written: its closing at process exit stops the server.
     _stdin: ChildStdin,
     _child: Child,
 }
 
-/// The shared moto server, started (and its venv set up) on first call.
-pub fn moto() -> &'static Moto {
-    static MOTO: OnceLock<Moto> = OnceLock::new();
-    MOTO.get_or_init(Moto::start)
+/// The shared moto server (EC2, ELBv2, Route53, SSM), started (and the venv set up) on first call.
+pub fn moto() -> &'static Server {
+    static MOTO: OnceLock<Server> = OnceLock::new();
+    MOTO.get_or_init(|| {
+        Server::start(
+            "moto",
+            MOTO_REQUIREMENTS,
+            MOTO_WRAPPER,
+            "/moto-api/",
+            "/moto-api/reset",
+        )
+    })
 }
 
-/// Held by every test that uses the shared server, for its whole duration, so that resets and
+/// The shared ministack server (CloudWatch), started on first call.
+pub fn ministack() -> &'static Server {
+    static MINISTACK: OnceLock<Server> = OnceLock::new();
+    MINISTACK.get_or_init(|| {
+        Server::start(
+            "ministack",
+            MINISTACK_REQUIREMENTS,
+            MINISTACK_WRAPPER,
+            "/_ministack/health",
+            "/_ministack/reset",
+        )
+    })
+}
+
+/// Held by every test that uses the shared servers, for its whole duration, so that resets and
 /// seeds of different tests never interleave. A test that panicked while holding it does not
 /// poison it for the others.
 pub fn exclusive() -> MutexGuard<'static, ()> {
@@ -69,14 +120,21 @@ pub fn exclusive() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-impl Moto {
-    /// Forgets every resource of every service (`POST /moto-api/reset`).
+impl Server {
+    /// Forgets every resource of every service.
     pub fn reset(&self) {
-        let status = http(self.addr, "POST", "/moto-api/reset")
-            .unwrap_or_else(|e| panic!("resetting moto at {}: {e}\n{}", self.endpoint, self.log()));
+        let status = http(self.addr, "POST", self.reset_path).unwrap_or_else(|e| {
+            panic!(
+                "resetting {} at {}: {e}\n{}",
+                self.name,
+                self.endpoint,
+                self.log()
+            )
+        });
         assert!(
             is_ok(&status),
-            "resetting moto at {} answered {status:?}\n{}",
+            "resetting {} at {} answered {status:?}\n{}",
+            self.name,
             self.endpoint,
             self.log()
         );
@@ -87,11 +145,17 @@ impl Moto {
         tail_text(&self.log)
     }
 
-    fn start() -> Moto {
-        let python = venv_python();
+    fn start(
+        name: &'static str,
+        requirements: &[&str],
+        wrapper: &str,
+        ready_path: &str,
+        reset_path: &'static str,
+    ) -> Server {
+        let python = venv_python(name, requirements);
         let started = Instant::now();
         let mut child = Command::new(&python)
-            .args(["-c", WRAPPER])
+            .args(["-c", wrapper])
             .env("PYTHONUNBUFFERED", "1")
             // The venv is installed without byte-code (see `venv_python`): let the server cache it.
             .env_remove("PYTHONDONTWRITEBYTECODE")
@@ -99,7 +163,7 @@ impl Moto {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("starting moto with {}: {e}", python.display()));
+            .unwrap_or_else(|e| panic!("starting {name} with {}: {e}", python.display()));
         let stdin = child.stdin.take().expect("piped stdin");
         let log = drain(child.stderr.take().expect("piped stderr"));
 
@@ -116,7 +180,7 @@ impl Moto {
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!(
-                    "moto did not start (printed {line:?} instead of its port):\n{}",
+                    "{name} did not start (printed {line:?} instead of its port):\n{}",
                     tail_text(&log)
                 )
             }),
@@ -124,7 +188,7 @@ impl Moto {
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!(
-                    "moto did not start within {START_LIMIT:?} ({outcome:?}):\n{}",
+                    "{name} did not start within {START_LIMIT:?} ({outcome:?}):\n{}",
                     tail_text(&log)
                 )
             }
@@ -133,13 +197,13 @@ impl Moto {
 
         // Listening is not serving: wait for the first real answer.
         loop {
-            match http(addr, "GET", "/moto-api/") {
+            match http(addr, "GET", ready_path) {
                 Ok(status) if is_ok(&status) => break,
                 outcome if started.elapsed() > START_LIMIT => {
                     let _ = child.kill();
                     let _ = child.wait();
                     panic!(
-                        "moto on {addr} did not answer within {START_LIMIT:?} ({outcome:?}):\n{}",
+                        "{name} on {addr} did not answer within {START_LIMIT:?} ({outcome:?}):\n{}",
                         tail_text(&log)
                     )
                 }
@@ -147,12 +211,14 @@ impl Moto {
             }
         }
         progress(&format!(
-            "moto server on http://{addr} ready in {:.1} s",
+            "{name} server on http://{addr} ready in {:.1} s",
             started.elapsed().as_secs_f64()
         ));
-        Moto {
+        Server {
+            name,
             endpoint: format!("http://{addr}"),
             addr,
+            reset_path,
             log,
             _stdin: stdin,
             _child: child,
@@ -221,17 +287,17 @@ fn tmpdir() -> PathBuf {
     }
 }
 
-/// The venv's interpreter, with the venv created or brought up to [`REQUIREMENTS`] first when
-/// needed.
-fn venv_python() -> PathBuf {
-    let venv = tmpdir().join("emulators-venv");
+/// The interpreter of emulator `name`'s venv, with the venv created or brought up to
+/// `requirements` first when needed.
+fn venv_python(name: &str, requirements: &[&str]) -> PathBuf {
+    let venv = tmpdir().join(format!("{name}-venv"));
     let python = if cfg!(windows) {
         venv.join("Scripts").join("python.exe")
     } else {
         venv.join("bin").join("python")
     };
     let marker = venv.join("dake-requirements.txt");
-    let wanted = REQUIREMENTS.join("\n") + "\n";
+    let wanted = requirements.join("\n") + "\n";
     let current = || python.exists() && fs::read_to_string(&marker).ok().as_ref() == Some(&wanted);
     if current() {
         return python;
@@ -244,7 +310,7 @@ fn venv_python() -> PathBuf {
 
     progress(&format!(
         "setting up the AWS API emulator venv (one time): {} in {}",
-        REQUIREMENTS.join(" "),
+        requirements.join(" "),
         venv.display()
     ));
     let started = Instant::now();
@@ -275,11 +341,11 @@ fn venv_python() -> PathBuf {
                 "--quiet",
                 "--no-compile",
             ])
-            .args(REQUIREMENTS),
+            .args(requirements),
         &format!(
             "installing {} with pip. The integration tests need the Python package registry \
              (PyPI, or the index that pip is configured to use) to be reachable once",
-            REQUIREMENTS.join(" ")
+            requirements.join(" ")
         ),
     );
     fs::write(&marker, &wanted).unwrap_or_else(|e| panic!("writing {}: {e}", marker.display()));
@@ -362,6 +428,20 @@ impl Drop for SetupLock {
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.0);
     }
+}
+
+#[test]
+fn ministack_answers_and_resets() {
+    let _guard = exclusive();
+    let server = ministack();
+    server.reset();
+    assert!(std::ptr::eq(server, self::ministack()));
+    assert!(
+        !std::ptr::eq(server, moto()),
+        "two servers, one per emulator"
+    );
+    let status = http(server.addr, "GET", "/_ministack/health").unwrap();
+    assert!(status.starts_with("HTTP/1.1 200"), "{status:?}");
 }
 
 #[test]
