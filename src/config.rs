@@ -28,6 +28,38 @@ pub struct Config {
     pub detect: DetectConfig,
     pub runbook: RunbookConfig,
     pub sim: SimConfig,
+    pub aws: AwsConfig,
+}
+
+/// How the application finds its database on AWS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EndpointKind {
+    /// A Route53 record (`[fleet] db_endpoint`) in `hosted_zone_id`: CNAME to the master's
+    /// private DNS name, or A to its private address.
+    Route53,
+    /// An SSM parameter named `[fleet] db_endpoint` holding the master's private address.
+    Ssm,
+}
+
+/// What the AWS provider reads and runs beyond EC2. Names, not secrets: credentials come from
+/// the standard chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsConfig {
+    pub db_endpoint_kind: EndpointKind,
+    pub hosted_zone_id: String,
+    pub metrics_namespace: String,
+    pub latency_p99_metric: String,
+    pub latency_p50_metric: String,
+    pub replica_lag_metric: String,
+    pub read_only_metric: String,
+    pub ssm_document: String,
+    pub restart_app_command: String,
+    pub start_db_command: String,
+    pub promote_command: String,
+    pub repoint_command: String,
+    pub replicas_parameter: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -109,6 +141,7 @@ struct Overlay {
     detect: Option<toml::Table>,
     runbook: Option<toml::Table>,
     sim: Option<toml::Table>,
+    aws: Option<toml::Table>,
 }
 
 impl Config {
@@ -146,12 +179,13 @@ impl Config {
             ("detect", overlay.detect),
             ("runbook", overlay.runbook),
             ("sim", overlay.sim),
+            ("aws", overlay.aws),
         ] {
             let Some(table) = table else { continue };
             let slot = merged
                 .get_mut(name)
                 .and_then(|v| v.as_table_mut())
-                .expect("built-in config has fleet, detect, runbook and sim tables");
+                .expect("built-in config has fleet, detect, runbook, sim and aws tables");
             for (k, v) in table {
                 slot.insert(k, v);
             }
@@ -219,6 +253,12 @@ impl Config {
         }
         if s.zones.is_empty() {
             return Err(fail("zones", "needs at least one zone".into()));
+        }
+        if !self.aws.repoint_command.contains("{master}") {
+            return Err(fail(
+                "repoint_command",
+                "must contain {master} (the new master's private address)".into(),
+            ));
         }
         for inc in &s.incidents {
             if inc.kind == IncidentKind::SlowWeb {
@@ -320,6 +360,26 @@ mod tests {
         assert_eq!(c.fleet.name, "drill");
         assert_eq!(c.sim.web_servers, 4);
         assert_eq!(c.sim.incidents.len(), 2);
+    }
+
+    #[test]
+    fn the_aws_example_is_a_valid_config() {
+        let text = include_str!("../assets/fleet.aws.example.toml");
+        let c = Config::from_user_toml(text, "assets/fleet.aws.example.toml").unwrap();
+        assert_eq!(c.fleet.name, "shop-prod");
+        assert_eq!(c.aws.db_endpoint_kind, EndpointKind::Route53);
+        assert_eq!(c.aws.replica_lag_metric, "ReplicaLagSeconds");
+    }
+
+    #[test]
+    fn repoint_command_must_name_the_master() {
+        let err = Config::from_user_toml(
+            "[aws]\nrepoint_command = \"mysql -e 'START REPLICA'\"\n",
+            "u.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("u.toml:2: key `repoint_command`"), "{err}");
     }
 
     #[test]

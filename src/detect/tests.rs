@@ -87,6 +87,7 @@ fn snap(secs: i64, instances: Vec<Instance>) -> FleetSnapshot {
         db_endpoint: None,
         instances,
         free_volumes: Vec::new(),
+        api_calls: Default::default(),
     }
 }
 

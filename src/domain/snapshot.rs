@@ -27,6 +27,10 @@ pub struct FleetSnapshot {
     pub instances: Vec<Instance>,
     /// Fleet volumes not attached to any instance.
     pub free_volumes: Vec<FreeVolume>,
+    /// API calls this refresh made, by operation (a real provider only): the cost of a refresh,
+    /// and a check that it stays at the API's own minimum.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub api_calls: std::collections::BTreeMap<String, u32>,
 }
 
 impl FleetSnapshot {

@@ -62,6 +62,9 @@ pub struct StatusReport {
     pub incidents: Vec<Incident>,
     pub instances: Vec<InstanceReport>,
     pub replication: ReplicationReport,
+    /// The API calls the refresh made, by operation (real providers only).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub api_calls: std::collections::BTreeMap<String, u32>,
 }
 
 #[derive(Debug, Serialize)]
@@ -135,6 +138,7 @@ pub fn status_report(snap: &FleetSnapshot, config: &Config) -> StatusReport {
             replicas: rank_replicas(snap, config.detect.replica_max_lag_secs),
         },
         incidents,
+        api_calls: snap.api_calls.clone(),
     }
 }
 

@@ -13,6 +13,8 @@ pub const TAG_STEP: &str = "dake:step";
 pub const TAG_ROLE: &str = "dake:role";
 pub const TAG_FLEET: &str = "dake:fleet";
 pub const TAG_QUARANTINE: &str = "dake:quarantine";
+/// The master a replica follows, set by dake when it repoints one (on AWS; MySQL knows it too).
+pub const TAG_SOURCE: &str = "dake:source";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "call", rename_all = "kebab-case")]
@@ -31,6 +33,10 @@ pub enum ProviderCall {
         user_data: String,
         tags: Vec<(String, String)>,
         client_token: String,
+        /// The instance it is launched like: on AWS its user data and instance profile are
+        /// copied (the role line set to `role`).
+        #[serde(default)]
+        template_id: String,
     },
     TerminateInstances {
         instance_id: String,

@@ -105,6 +105,7 @@ fn launch_call(
             (TAG_STEP.into(), step.to_string()),
         ],
         client_token: format!("{}-{step}", ctx.run_id),
+        template_id: template.id.clone(),
     }
 }
 

@@ -1,134 +1,40 @@
-//! The AWS provider against a real EC2 API server on loopback (moto): the fleet is seeded
-//! through the SDK, then the real binary is asked what it sees.
+//! The AWS provider against real AWS API servers on loopback (moto, ministack): the fleet is
+//! seeded through the SDK, then the real binary is asked what it sees and does.
 
 use std::collections::BTreeMap;
 
-use aws_sdk_ec2::Client;
-use aws_sdk_ec2::types::{
-    BlockDeviceMapping, EbsBlockDevice, Filter, InstanceType, Placement, ResourceType, Tag,
-    TagSpecification,
-};
 use serde_json::Value;
 
+use crate::aws_fleet::{Aws, REGION, dake_aws, fresh_servers, publish_fleet, runtime, seed};
 use crate::emulator::{exclusive, moto};
 use crate::sandbox::Sandbox;
 
-const REGION: &str = "us-east-1";
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-async fn client(endpoint: &str) -> Client {
-    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(REGION))
-        .endpoint_url(endpoint)
-        .credentials_provider(aws_sdk_ec2::config::Credentials::new(
-            "test", "test", None, None, "test",
-        ))
-        .load()
-        .await;
-    Client::new(&shared)
-}
-
-/// An image the emulator knows.
-async fn image(ec2: &Client) -> String {
-    let images = ec2.describe_images().owners("amazon").send().await.unwrap();
-    images
-        .images()
-        .iter()
-        .find_map(|i| i.image_id().map(String::from))
-        .expect("the emulator lists images")
-}
-
-async fn launch(ec2: &Client, ami: &str, fleet: &str, name: &str, role: &str, az: &str) -> String {
-    let tags = TagSpecification::builder()
-        .resource_type(ResourceType::Instance)
-        .tags(Tag::builder().key("Name").value(name).build())
-        .tags(Tag::builder().key("dake:fleet").value(fleet).build())
-        .tags(Tag::builder().key("dake:role").value(role).build())
-        .build();
-    let mut req = ec2
-        .run_instances()
-        .image_id(ami)
-        .instance_type(InstanceType::C5Large)
-        .min_count(1)
-        .max_count(1)
-        .placement(Placement::builder().availability_zone(az).build())
-        .tag_specifications(tags);
-    if role == "db-master" {
-        req = req.block_device_mappings(
-            BlockDeviceMapping::builder()
-                .device_name("/dev/xvdf")
-                .ebs(EbsBlockDevice::builder().volume_size(50).build())
-                .build(),
-        );
-    }
-    let out = req.send().await.unwrap();
-    out.instances()[0].instance_id().unwrap().to_string()
-}
-
-/// The drill's shape on EC2: 4 web servers over two zones, a master, 2 replicas; plus one
-/// instance of another fleet that must stay invisible. Returns name → id for the fleet.
-async fn seed(ec2: &Client) -> BTreeMap<String, String> {
-    let ami = image(ec2).await;
-    let mut ids = BTreeMap::new();
-    for (name, role, az) in [
-        ("web-1", "web", "us-east-1a"),
-        ("web-2", "web", "us-east-1b"),
-        ("web-3", "web", "us-east-1a"),
-        ("web-4", "web", "us-east-1b"),
-        ("db-master", "db-master", "us-east-1a"),
-        ("db-replica-1", "db-replica", "us-east-1b"),
-        ("db-replica-2", "db-replica", "us-east-1a"),
-    ] {
-        ids.insert(
-            name.to_string(),
-            launch(ec2, &ami, "drill", name, role, az).await,
-        );
-    }
-    launch(ec2, &ami, "someone-else", "not-ours", "web", "us-east-1a").await;
-    ids
-}
-
-fn dake_aws(sandbox: &Sandbox, endpoint: &str) -> assert_cmd::Command {
-    let mut cmd = sandbox.dake();
-    cmd.args([
-        "--provider",
-        "aws",
-        "--endpoint-url",
-        endpoint,
-        "--region",
-        REGION,
-    ])
-    .env("AWS_ACCESS_KEY_ID", "test")
-    .env("AWS_SECRET_ACCESS_KEY", "test")
-    .env_remove("AWS_PROFILE");
-    cmd
-}
-
-#[test]
-fn status_sees_exactly_the_tagged_fleet() {
-    let _only = exclusive();
-    let server = moto();
-    server.reset();
-    let ids = runtime().block_on(async { seed(&client(&server.endpoint).await).await });
-
-    let sandbox = Sandbox::new();
-    let out = dake_aws(&sandbox, &server.endpoint)
-        .args(["status", "--json"])
-        .output()
-        .unwrap();
-    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+fn status_json(out: &std::process::Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "{e}: {}\n{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         )
+    })
+}
+
+#[test]
+fn status_sees_the_fleet_its_health_and_the_slow_web_server() {
+    let _only = exclusive();
+    fresh_servers();
+    let seeded = runtime().block_on(async {
+        let aws = Aws::connect().await;
+        let seeded = seed(&aws).await;
+        publish_fleet(&aws, &seeded, Some("web-3"), false).await;
+        seeded
     });
+    let sandbox = Sandbox::new();
+    let out = dake_aws(&sandbox, &seeded.config())
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    let json = status_json(&out);
     assert_eq!(json["provider"], "aws");
     assert_eq!(json["region"], REGION);
     let instances = json["instances"].as_array().unwrap();
@@ -141,105 +47,92 @@ fn status_sees_exactly_the_tagged_fleet() {
             )
         })
         .collect();
-    assert_eq!(seen, ids, "the fleet, and only the fleet");
-    let role_of =
-        |name: &str| instances.iter().find(|i| i["name"] == name).unwrap()["role"].clone();
-    assert_eq!(role_of("web-3"), "web");
-    assert_eq!(role_of("db-master"), "db-master");
-    assert_eq!(role_of("db-replica-2"), "db-replica");
-    let az_of = |name: &str| instances.iter().find(|i| i["name"] == name).unwrap()["az"].clone();
-    assert_eq!(az_of("web-2"), "us-east-1b");
-    let master = instances.iter().find(|i| i["name"] == "db-master").unwrap();
-    assert_eq!(
-        master["disposable"], false,
-        "the master's data volume is the only copy"
-    );
-    assert!(
+    assert_eq!(seen, seeded.ids, "the fleet, and only the fleet");
+    let get = |name: &str| {
         instances
             .iter()
-            .filter(|i| i["role"] == "web")
-            .all(|i| i["disposable"] == true)
+            .find(|i| i["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(get("web-3")["role"], "web");
+    assert_eq!(get("db-master")["role"], "db-master");
+    assert_eq!(get("db-replica-2")["role"], "db-replica");
+    assert_eq!(get("web-2")["az"], "us-east-1b");
+    assert_eq!(
+        get("db-master")["disposable"],
+        false,
+        "the master's data volume is the only copy"
     );
     assert!(
         instances.iter().all(|i| i["state"] == "running"),
         "{instances:?}"
     );
+    // Target health from ELBv2, latency and CPU from CloudWatch.
+    assert_eq!(get("web-1")["target_health"], "healthy");
+    assert_eq!(get("db-master")["target_health"], Value::Null);
+    assert_eq!(get("web-3")["p99_ms"], 1500.0);
+    assert_eq!(get("web-1")["p99_ms"], 150.0);
+    assert_eq!(get("web-1")["cpu_pct"], 20.0);
+    // The endpoint from Route53, the replicas ranked by their published lag.
+    let rep = &json["replication"];
+    assert_eq!(rep["endpoint"], "db.drill.internal");
+    assert_eq!(rep["endpoint_target_id"], seeded.ids["db-master"].as_str());
+    assert_eq!(rep["replicas"][0]["name"], "db-replica-1");
+    assert_eq!(rep["replicas"][0]["best"], true);
+    // The slow server is recognised, and named.
+    let incidents = json["incidents"].as_array().unwrap();
+    assert_eq!(incidents.len(), 1, "{incidents:?}");
+    assert_eq!(incidents[0]["kind"], "slow-web");
+    assert_eq!(incidents[0]["instance_id"], seeded.ids["web-3"].as_str());
+    assert_eq!(out.status.code(), Some(1), "a slow web server is a WARNING");
+    // What the refresh cost: one page of instances, one metrics batch.
+    let calls = &json["api_calls"];
+    assert_eq!(calls["DescribeInstances"], 1, "{calls}");
+    assert_eq!(calls["GetMetricData"], 1, "{calls}");
+    assert_eq!(calls["DescribeTargetHealth"], 1, "{calls}");
 }
 
 #[test]
-fn a_stopped_master_is_flagged_critical() {
+fn a_silent_master_and_a_stopped_master_are_critical() {
     let _only = exclusive();
-    let server = moto();
-    server.reset();
-    runtime().block_on(async {
-        let ec2 = client(&server.endpoint).await;
-        let ids = seed(&ec2).await;
-        ec2.stop_instances()
-            .instance_ids(&ids["db-master"])
-            .send()
-            .await
-            .unwrap();
-        // The emulator stops at once; make sure before asking dake.
-        let filter = Filter::builder()
-            .name("instance-state-name")
-            .values("stopped")
-            .build();
-        let stopped = ec2
-            .describe_instances()
-            .filters(filter)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(stopped.reservations().len(), 1);
+    fresh_servers();
+    let seeded = runtime().block_on(async {
+        let aws = Aws::connect().await;
+        let seeded = seed(&aws).await;
+        publish_fleet(&aws, &seeded, None, true).await;
+        seeded
     });
     let sandbox = Sandbox::new();
-    let out = dake_aws(&sandbox, &server.endpoint)
+    assert_master_down(&sandbox, &seeded, "its heartbeat stopped ten minutes ago");
+
+    fresh_servers();
+    let seeded = runtime().block_on(async {
+        let aws = Aws::connect().await;
+        let seeded = seed(&aws).await;
+        publish_fleet(&aws, &seeded, None, false).await;
+        aws.ec2
+            .stop_instances()
+            .instance_ids(&seeded.ids["db-master"])
+            .send()
+            .await
+            .unwrap();
+        seeded
+    });
+    assert_master_down(&sandbox, &seeded, "it is stopped");
+}
+
+fn assert_master_down(sandbox: &Sandbox, seeded: &crate::aws_fleet::Seeded, why: &str) {
+    let out = dake_aws(sandbox, &seeded.config())
         .args(["status"])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert_eq!(out.status.code(), Some(2), "{why}: {text}");
     assert!(
         text.starts_with("DAKE CRITICAL - master DB down: db-master"),
-        "{text}"
+        "{why}: {text}"
     );
-}
-
-#[test]
-fn playbook_actions_are_refused_before_anything_is_done() {
-    let _only = exclusive();
-    let server = moto();
-    server.reset();
-    let ids = runtime().block_on(async { seed(&client(&server.endpoint).await).await });
-    let sandbox = Sandbox::new();
-    let out = dake_aws(&sandbox, &server.endpoint)
-        .args(["run", "web-replace", "--target", "web-3", "--yes"])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(
-        err.contains("not available on the AWS provider yet; nothing was done"),
-        "{err}"
-    );
-    // Nothing changed in the fleet.
-    let states = runtime().block_on(async {
-        let ec2 = client(&server.endpoint).await;
-        let out = ec2
-            .describe_instances()
-            .instance_ids(&ids["web-3"])
-            .send()
-            .await
-            .unwrap();
-        out.reservations()[0].instances()[0]
-            .state()
-            .unwrap()
-            .name()
-            .unwrap()
-            .as_str()
-            .to_string()
-    });
-    assert_eq!(states, "running");
 }
 
 #[test]
@@ -266,4 +159,197 @@ fn no_region_is_unknown_not_a_guess() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(3), "{text}");
     assert!(text.contains("no AWS region"), "{text}");
+}
+
+/// The AWS provider's playbook calls, one by one, on the seeded fleet; every effect is read
+/// back through the SDK.
+#[test]
+fn playbook_calls_change_the_fleet_and_stay_inside_it() {
+    use dake::provider::Provider;
+    use dake::provider::aws::{AwsOptions, AwsProvider};
+    use dake::provider::call::ProviderCall;
+
+    let _only = exclusive();
+    fresh_servers();
+    let rt = runtime();
+    let aws = rt.block_on(Aws::connect());
+    let seeded = rt.block_on(seed(&aws));
+    let config = dake::config::Config::from_user_toml(&seeded.config(), "test.toml").unwrap();
+    // The provider reads credentials from the standard chain, as in production. SAFETY: set
+    // while holding the emulator lock, before any SDK client of this test reads them; other
+    // tests pass the same values to the processes they start.
+    unsafe {
+        std::env::set_var("AWS_ACCESS_KEY_ID", "test");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
+        std::env::set_var(
+            "AWS_ENDPOINT_URL_CLOUDWATCH",
+            &crate::emulator::ministack().endpoint,
+        );
+    }
+    let provider = AwsProvider::new(
+        &config,
+        AwsOptions {
+            region: Some(REGION.into()),
+            endpoint_url: Some(moto().endpoint.clone()),
+            ..Default::default()
+        },
+    );
+    let run = |call: ProviderCall| rt.block_on(provider.execute(call));
+    let id = |name: &str| seeded.ids[name].clone();
+
+    // Blast radius: another fleet's instance is refused, and left alone.
+    let outsider = rt.block_on(aws.fleet("someone-else"));
+    let (outsider_id, _) = outsider.iter().next().unwrap();
+    let err = run(ProviderCall::TerminateInstances {
+        instance_id: outsider_id.clone(),
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("not tagged dake:fleet=drill"), "{err}");
+    assert_eq!(
+        rt.block_on(aws.fleet("someone-else"))[outsider_id].0,
+        "running"
+    );
+    let err = run(ProviderCall::RebootInstances {
+        instance_id: "i-0000000000000dead".into(),
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("no such instance"), "{err}");
+
+    // A replacement like web-3: same image and subnet, tagged for the run, its user data's
+    // role line kept.
+    let snap = rt.block_on(provider.snapshot()).unwrap();
+    let web3 = snap.find(&id("web-3")).unwrap().clone();
+    let out = run(ProviderCall::RunInstances {
+        name: "web-3-r1".into(),
+        role: dake::domain::Role::Web,
+        image_id: web3.image_id.clone(),
+        instance_type: web3.launch.instance_type.clone(),
+        subnet_id: web3.launch.subnet_id.clone(),
+        az: web3.az.clone(),
+        security_groups: web3.launch.security_groups.clone(),
+        key_name: None,
+        user_data: "role=web".into(),
+        tags: vec![
+            ("Name".into(), "web-3-r1".into()),
+            ("dake:run".into(), "run-1".into()),
+            ("dake:step".into(), "2".into()),
+        ],
+        client_token: "run-1-2".into(),
+        template_id: web3.id.clone(),
+    })
+    .unwrap();
+    assert_eq!(out.created.len(), 1, "{out:?}");
+    let new = out.created[0].clone();
+    let fleet = rt.block_on(aws.fleet("drill"));
+    let tags = &fleet[&new].1;
+    assert_eq!(tags["dake:role"], "web");
+    assert_eq!(tags["dake:run"], "run-1");
+    assert_eq!(tags["dake:step"], "2");
+    assert_eq!(
+        rt.block_on(provider.find_created("run-1", 2)).unwrap(),
+        vec![new.clone()],
+        "a resumed run finds it by tag"
+    );
+
+    // Into the target group, the slow one out.
+    run(ProviderCall::RegisterTarget {
+        target_group: "web-tg".into(),
+        instance_id: new.clone(),
+    })
+    .unwrap();
+    run(ProviderCall::DeregisterTarget {
+        target_group: "web-tg".into(),
+        instance_id: id("web-3"),
+    })
+    .unwrap();
+    let mut want = vec![id("web-1"), id("web-2"), id("web-4"), new.clone()];
+    want.sort();
+    assert_eq!(rt.block_on(aws.targets(&seeded.target_group_arn)), want);
+    run(ProviderCall::TerminateInstances {
+        instance_id: id("web-3"),
+    })
+    .unwrap();
+    let state = &rt.block_on(aws.fleet("drill"))[&id("web-3")].0;
+    assert!(state == "terminated" || state == "shutting-down", "{state}");
+
+    // The data volume moves; the endpoint follows a promoted replica.
+    run(ProviderCall::StopInstances {
+        instance_id: id("db-master"),
+        force: false,
+    })
+    .unwrap();
+    run(ProviderCall::DetachVolume {
+        volume_id: seeded.data_volume.clone(),
+        instance_id: id("db-master"),
+        force: false,
+    })
+    .unwrap();
+    run(ProviderCall::AttachVolume {
+        volume_id: seeded.data_volume.clone(),
+        instance_id: id("db-replica-2"),
+        device: "/dev/xvdg".into(),
+    })
+    .unwrap();
+    let vols = rt
+        .block_on(
+            aws.ec2
+                .describe_volumes()
+                .volume_ids(&seeded.data_volume)
+                .send(),
+        )
+        .unwrap();
+    let attached = vols.volumes()[0].attachments()[0]
+        .instance_id()
+        .unwrap()
+        .to_string();
+    assert_eq!(attached, id("db-replica-2"));
+
+    let out = run(ProviderCall::PromoteReplica {
+        instance_id: id("db-replica-1"),
+    })
+    .unwrap();
+    assert!(!out.request_id.is_empty(), "the SSM command id is recorded");
+    assert_eq!(
+        rt.block_on(aws.fleet("drill"))[&id("db-replica-1")].1["dake:role"],
+        "db-master"
+    );
+    run(ProviderCall::RepointReplica {
+        instance_id: id("db-replica-2"),
+        master_id: id("db-replica-1"),
+    })
+    .unwrap();
+    assert_eq!(
+        rt.block_on(aws.fleet("drill"))[&id("db-replica-2")].1["dake:source"],
+        id("db-replica-1")
+    );
+    run(ProviderCall::SetDbEndpoint {
+        name: "db.drill.internal".into(),
+        target_id: id("db-replica-1"),
+    })
+    .unwrap();
+    let described = rt
+        .block_on(
+            aws.ec2
+                .describe_instances()
+                .instance_ids(id("db-replica-1"))
+                .send(),
+        )
+        .unwrap();
+    let dns = described.reservations()[0].instances()[0]
+        .private_dns_name()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        rt.block_on(aws.record(&seeded.zone_id))
+            .trim_end_matches('.'),
+        dns
+    );
+    let snap = rt.block_on(provider.snapshot()).unwrap();
+    assert_eq!(
+        snap.db_endpoint.map(|e| e.target_id),
+        Some(id("db-replica-1")),
+        "dake reads back the switch it made"
+    );
 }

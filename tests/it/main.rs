@@ -1,6 +1,7 @@
 //! The one integration-test binary (each file under tests/ would link the whole crate again).
 
 mod aws;
+mod aws_fleet;
 mod cli;
 mod crash;
 mod emulator;

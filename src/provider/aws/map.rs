@@ -7,14 +7,14 @@ use aws_sdk_ec2::types::{
 };
 use chrono::Utc;
 
+use std::collections::HashMap;
+
+use super::metrics::{self, FleetPoints, Metric};
 use crate::domain::{
-    CheckStatus, FleetSnapshot, Health, Instance, InstanceState, LaunchParams, Role, StatusChecks,
-    TimeSeries, Volume,
+    CheckStatus, DbEndpoint, FleetSnapshot, FreeVolume, Health, Instance, InstanceState,
+    LaunchParams, Role, StatusChecks, TargetHealth, TimeSeries, Volume,
 };
 use crate::provider::call::TAG_ROLE;
-
-/// CloudWatch's finest standard resolution, the interval of every series a real fleet reports.
-const SAMPLE_INTERVAL_SECS: u32 = 60;
 
 fn state(s: Option<&InstanceStateName>) -> InstanceState {
     match s {
@@ -26,6 +26,21 @@ fn state(s: Option<&InstanceStateName>) -> InstanceState {
         // Unknown future states are treated as gone rather than as healthy.
         _ => InstanceState::Terminated,
     }
+}
+
+/// ELBv2's target state; `None` for states that mean "not in this target group".
+pub fn target_health(
+    s: Option<&aws_sdk_elasticloadbalancingv2::types::TargetHealthStateEnum>,
+) -> Option<TargetHealth> {
+    use aws_sdk_elasticloadbalancingv2::types::TargetHealthStateEnum as S;
+    Some(match s? {
+        S::Initial => TargetHealth::Initial,
+        S::Healthy => TargetHealth::Healthy,
+        S::Draining | S::UnhealthyDraining => TargetHealth::Draining,
+        S::Unused => TargetHealth::Unused,
+        // Unhealthy, unavailable, and states newer than this build: not serving.
+        _ => TargetHealth::Unhealthy,
+    })
 }
 
 fn check(s: Option<&SummaryStatus>) -> CheckStatus {
@@ -62,25 +77,57 @@ fn impaired_detail(status: Option<&InstanceStatus>) -> bool {
     })
 }
 
+/// Everything one refresh read from the APIs, before it is turned into a snapshot.
+pub struct Observed<'a> {
+    pub fleet: &'a str,
+    pub region: &'a str,
+    pub target_group: &'a str,
+    pub history: usize,
+    pub now: i64,
+    pub instances: &'a [Ec2Instance],
+    pub statuses: &'a [InstanceStatus],
+    /// Target health by instance id; instances not in the target group are absent.
+    pub targets: &'a HashMap<String, TargetHealth>,
+    /// The DB endpoint's name and its value as read (DNS name, address or instance id).
+    pub endpoint: Option<(String, String)>,
+    pub free_volumes: Vec<FreeVolume>,
+    pub points: &'a FleetPoints,
+}
+
+fn tags_of(i: &Ec2Instance) -> BTreeMap<String, String> {
+    i.tags()
+        .iter()
+        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
+        .collect()
+}
+
+/// The fleet role from `dake:role`, or `None` (logged) when it is missing or not a role.
+pub fn role_of(i: &Ec2Instance) -> Option<Role> {
+    let id = i.instance_id().unwrap_or("?");
+    match i
+        .tags()
+        .iter()
+        .find(|t| t.key() == Some(TAG_ROLE))
+        .map(|t| t.value().unwrap_or("").parse())
+    {
+        Some(Ok(role)) => Some(role),
+        other => {
+            tracing::warn!("{id}: left out of the fleet: dake:role is {other:?}");
+            None
+        }
+    }
+}
+
 /// One fleet member, or `None` when it carries no valid `dake:role` (it is then not acted on).
+/// Metrics and replication status are filled in by [`snapshot`].
 pub fn instance(
     i: &Ec2Instance,
     status: Option<&InstanceStatus>,
     history: usize,
 ) -> Option<Instance> {
-    let tags: BTreeMap<String, String> = i
-        .tags()
-        .iter()
-        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
-        .collect();
+    let tags = tags_of(i);
     let id = i.instance_id()?.to_string();
-    let role: Role = match tags.get(TAG_ROLE).map(|r| r.parse()) {
-        Some(Ok(role)) => role,
-        other => {
-            tracing::warn!("{id}: left out of the fleet: dake:role is {other:?}");
-            return None;
-        }
-    };
+    let role = role_of(i)?;
     let root = i.root_device_name().unwrap_or("/dev/xvda");
     let volumes = i
         .block_device_mappings()
@@ -142,30 +189,80 @@ pub fn instance(
     })
 }
 
-pub fn snapshot(
-    fleet: &str,
-    region: &str,
-    target_group: &str,
-    history: usize,
-    instances: &[Ec2Instance],
-    statuses: &[InstanceStatus],
-) -> FleetSnapshot {
-    let status_of = |id: Option<&str>| statuses.iter().find(|s| s.instance_id() == id);
-    let mut out: Vec<Instance> = instances
+/// The instance an endpoint value names: its private DNS name (a CNAME, trailing dot or
+/// not), its private address (an A record or a parameter), or its id.
+pub fn endpoint_target<'a>(value: &str, instances: &'a [Ec2Instance]) -> Option<&'a str> {
+    let value = value.trim().trim_end_matches('.');
+    instances
         .iter()
-        .filter_map(|i| instance(i, status_of(i.instance_id()), history))
+        .find(|i| {
+            i.private_dns_name()
+                .is_some_and(|d| !d.is_empty() && d.eq_ignore_ascii_case(value))
+                || i.private_ip_address() == Some(value)
+                || i.instance_id() == Some(value)
+        })
+        .and_then(|i| i.instance_id())
+}
+
+pub fn snapshot(seen: Observed<'_>) -> FleetSnapshot {
+    let status_of = |id: Option<&str>| seen.statuses.iter().find(|s| s.instance_id() == id);
+    let mut out: Vec<Instance> = seen
+        .instances
+        .iter()
+        .filter_map(|i| instance(i, status_of(i.instance_id()), seen.history))
         .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
+    let db_endpoint = seen.endpoint.as_ref().and_then(|(name, value)| {
+        Some(DbEndpoint {
+            name: name.clone(),
+            target_id: endpoint_target(value, seen.instances)?.to_string(),
+        })
+    });
+    let master_id = db_endpoint
+        .as_ref()
+        .map(|e| e.target_id.clone())
+        .or_else(|| {
+            out.iter()
+                .find(|i| i.role == Role::DbMaster)
+                .map(|i| i.id.clone())
+        });
+    let points = |id: &str, m: Metric| seen.points.get(&(id.to_string(), m));
+    let grid = |id: &str, m: Metric| {
+        metrics::series(
+            points(id, m).map_or(&[][..], |p| p.as_slice()),
+            seen.now,
+            seen.history,
+        )
+    };
+    for i in &mut out {
+        i.target = seen.targets.get(&i.id).copied();
+        i.health.cpu = grid(&i.id, Metric::Cpu);
+        if i.role == Role::Web {
+            i.health.p99_ms = grid(&i.id, Metric::LatencyP99);
+            i.health.p50_ms = grid(&i.id, Metric::LatencyP50);
+        } else {
+            i.db = metrics::db_status(
+                i.role,
+                points(&i.id, Metric::ReplicaLag),
+                points(&i.id, Metric::ReadOnly),
+                &i.tags,
+                master_id.as_deref(),
+                seen.now,
+                seen.history,
+            );
+        }
+    }
     FleetSnapshot {
-        fleet: fleet.to_string(),
+        fleet: seen.fleet.to_string(),
         provider: "aws".into(),
-        region: region.to_string(),
-        taken_at: Utc::now(),
-        sample_interval_secs: SAMPLE_INTERVAL_SECS,
-        target_group: target_group.to_string(),
-        db_endpoint: None,
+        region: seen.region.to_string(),
+        taken_at: chrono::DateTime::from_timestamp(seen.now, 0).unwrap_or_else(Utc::now),
+        sample_interval_secs: metrics::PERIOD_SECS as u32,
+        target_group: seen.target_group.to_string(),
+        db_endpoint,
         instances: out,
-        free_volumes: Vec::new(),
+        free_volumes: seen.free_volumes,
+        api_calls: Default::default(),
     }
 }
 
@@ -192,6 +289,7 @@ mod tests {
                     .build(),
             )
             .image_id("ami-1")
+            .private_dns_name(format!("ip-10-0-0-{}.ec2.internal", &id[2..]))
             .root_device_name("/dev/xvda")
             .block_device_mappings(
                 InstanceBlockDeviceMapping::builder()
@@ -226,7 +324,34 @@ mod tests {
             status("i-1", SummaryStatus::Ok),
             status("i-2", SummaryStatus::Impaired),
         ];
-        let snap = snapshot("shop", "ap-northeast-1", "tg", 10, &instances, &statuses);
+        let targets = HashMap::from([("i-1".to_string(), TargetHealth::Healthy)]);
+        let now = 1_000_000;
+        let points = FleetPoints::from([
+            (
+                ("i-1".to_string(), Metric::LatencyP99),
+                vec![(now - 60, 250.0)],
+            ),
+            (
+                ("i-2".to_string(), Metric::ReplicaLag),
+                vec![(now - 60, 0.0)],
+            ),
+        ]);
+        let snap = snapshot(Observed {
+            fleet: "shop",
+            region: "ap-northeast-1",
+            target_group: "tg",
+            history: 10,
+            now,
+            instances: &instances,
+            statuses: &statuses,
+            targets: &targets,
+            endpoint: Some((
+                "db.shop.internal".into(),
+                "ip-10-0-0-2.ec2.internal.".into(),
+            )),
+            free_volumes: Vec::new(),
+            points: &points,
+        });
         assert_eq!(
             snap.instances.len(),
             2,
@@ -245,6 +370,15 @@ mod tests {
             "a master's data volume is the only copy"
         );
         assert_eq!(master.name, "n-i-2");
+        assert_eq!(web.target, Some(TargetHealth::Healthy));
+        assert_eq!(web.latest_p99(), Some(250.0));
+        assert_eq!(
+            snap.db_endpoint.as_ref().map(|e| e.target_id.as_str()),
+            Some("i-2"),
+            "the CNAME names i-2's private DNS name"
+        );
+        let db = master.db.as_ref().unwrap();
+        assert!(db.running && !db.read_only);
     }
 
     #[test]

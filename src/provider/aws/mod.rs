@@ -1,33 +1,33 @@
-//! The real fleet through the AWS SDK. Discovery and health: the instances tagged
-//! `dake:fleet=<name>` (DescribeInstances, 1,000 per page) and their status checks
-//! (DescribeInstanceStatus, 100 ids per call). Side-effecting calls are refused with a reason
-//! until they are implemented: nothing is ever half-done on a real fleet.
+//! The real fleet through the AWS SDK. One refresh reads the instances tagged
+//! `dake:fleet=<name>` (DescribeInstances, 1,000 per page), their status checks
+//! (DescribeInstanceStatus, 100 ids per call), the target group's health, the database
+//! endpoint (Route53 or SSM), the fleet's free volumes and, once a minute, every metric in
+//! GetMetricData batches of 500. Playbook calls are in `actions`.
 
+mod actions;
+mod clients;
 mod map;
+mod metrics;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-use aws_config::BehaviorVersion;
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_sdk_ec2::Client;
-use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_ec2::types::Filter;
+use aws_sdk_ec2::types::{Filter, VolumeState as Ec2VolumeState};
 use tokio::sync::OnceCell;
 
 use super::call::{CallOutcome, ProviderCall, TAG_FLEET, TAG_RUN, TAG_STEP};
 use super::{BoxFuture, Provider, ProviderError};
-use crate::config::Config;
-use crate::domain::FleetSnapshot;
+use crate::config::{AwsConfig, Config, EndpointKind};
+use crate::domain::{FleetSnapshot, FreeVolume, TargetHealth, VolumeState};
+use clients::{Calls, Clients, sdk_error};
 
-/// A real fleet is asked less often than the simulator: EC2 status checks and CloudWatch
-/// metrics change by the minute, and API calls are rate-limited per account.
+/// A real fleet is asked less often than the simulator: EC2 status checks change by the
+/// minute, and API calls are rate-limited per account.
 pub const AWS_REFRESH: Duration = Duration::from_secs(10);
-/// No single API call may take longer, retries included; a step never hangs on one.
-const OPERATION_TIMEOUT: Duration = Duration::from_secs(20);
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(8);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// CloudWatch has one datapoint a minute, and is billed per metric read: asking more often
+/// would cost money and show nothing new.
+const METRICS_REFRESH: Duration = Duration::from_secs(60);
 /// The API's own maximum page size for DescribeInstances.
 const INSTANCES_PER_PAGE: i32 = 1000;
 /// DescribeInstanceStatus takes at most this many instance ids per call.
@@ -42,13 +42,24 @@ pub struct AwsOptions {
     pub endpoint_url: Option<String>,
 }
 
+#[derive(Default)]
+struct MetricsCache {
+    fetched_at: Option<Instant>,
+    /// The instances the points were fetched for: a newcomer triggers a fetch at once.
+    instances: BTreeSet<String>,
+    points: metrics::FleetPoints,
+}
+
 pub struct AwsProvider {
     options: AwsOptions,
     fleet: String,
     target_group: String,
+    db_endpoint: String,
+    aws: AwsConfig,
     history: usize,
-    client: OnceCell<(Client, String)>,
-    calls: AtomicU64,
+    clients: OnceCell<Clients>,
+    target_group_arn: OnceCell<String>,
+    metrics: Mutex<MetricsCache>,
 }
 
 impl AwsProvider {
@@ -57,60 +68,29 @@ impl AwsProvider {
             options,
             fleet: config.fleet.name.clone(),
             target_group: config.fleet.target_group.clone(),
+            db_endpoint: config.fleet.db_endpoint.clone(),
+            aws: config.aws.clone(),
             history: config.sim.history,
-            client: OnceCell::new(),
-            calls: AtomicU64::new(0),
+            clients: OnceCell::new(),
+            target_group_arn: OnceCell::new(),
+            metrics: Mutex::new(MetricsCache::default()),
         }
     }
 
-    /// API calls made so far (every page counts).
-    pub fn calls(&self) -> u64 {
-        self.calls.load(Ordering::Relaxed)
-    }
-
-    async fn client(&self) -> Result<&(Client, String), ProviderError> {
-        self.client
-            .get_or_try_init(|| async {
-                let mut loader = aws_config::defaults(BehaviorVersion::latest())
-                    .retry_config(RetryConfig::standard())
-                    .timeout_config(
-                        TimeoutConfig::builder()
-                            .operation_timeout(OPERATION_TIMEOUT)
-                            .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                            .connect_timeout(CONNECT_TIMEOUT)
-                            .build(),
-                    );
-                if let Some(p) = &self.options.profile {
-                    loader = loader.profile_name(p);
-                }
-                if let Some(r) = &self.options.region {
-                    loader = loader.region(aws_config::Region::new(r.clone()));
-                }
-                if let Some(u) = &self.options.endpoint_url {
-                    loader = loader.endpoint_url(u);
-                }
-                let shared = loader.load().await;
-                // Guessing a region could act on the wrong fleet: refuse instead.
-                let region = shared.region().map(|r| r.to_string()).ok_or_else(|| {
-                    ProviderError::Other(
-                        "no AWS region: pass --region or set AWS_REGION (or a region in your profile)".into(),
-                    )
-                })?;
-                Ok((Client::new(&shared), region))
-            })
+    async fn clients(&self) -> Result<&Clients, ProviderError> {
+        self.clients
+            .get_or_try_init(|| Clients::load(&self.options))
             .await
-    }
-
-    fn count(&self) {
-        self.calls.fetch_add(1, Ordering::Relaxed);
     }
 
     async fn instances_with(
         &self,
         filters: Vec<Filter>,
+        calls: &mut Calls,
     ) -> Result<Vec<aws_sdk_ec2::types::Instance>, ProviderError> {
-        let (ec2, _) = self.client().await?;
-        let mut pages = ec2
+        let c = self.clients().await?;
+        let mut pages = c
+            .ec2
             .describe_instances()
             .set_filters(Some(filters))
             .max_results(INSTANCES_PER_PAGE)
@@ -118,7 +98,7 @@ impl AwsProvider {
             .send();
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
-            self.count();
+            calls.add("DescribeInstances");
             let page = page.map_err(sdk_error)?;
             out.extend(
                 page.reservations()
@@ -128,6 +108,182 @@ impl AwsProvider {
         }
         Ok(out)
     }
+
+    /// `[fleet] target_group` as an ARN: used as is, or looked up once by name.
+    async fn target_group_arn(&self, calls: &mut Calls) -> Result<&str, ProviderError> {
+        if self.target_group.starts_with("arn:") {
+            return Ok(&self.target_group);
+        }
+        let c = self.clients().await?;
+        self.target_group_arn
+            .get_or_try_init(|| async {
+                calls.add("DescribeTargetGroups");
+                let out = c
+                    .elb
+                    .describe_target_groups()
+                    .names(&self.target_group)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        ProviderError::Other(format!(
+                            "target group `{}`: {} (set [fleet] target_group to its name or ARN)",
+                            self.target_group,
+                            sdk_error(e)
+                        ))
+                    })?;
+                out.target_groups()
+                    .first()
+                    .and_then(|g| g.target_group_arn())
+                    .map(String::from)
+                    .ok_or_else(|| {
+                        ProviderError::Other(format!(
+                            "no target group named `{}`",
+                            self.target_group
+                        ))
+                    })
+            })
+            .await
+            .map(String::as_str)
+    }
+
+    async fn target_health(
+        &self,
+        calls: &mut Calls,
+    ) -> Result<HashMap<String, TargetHealth>, ProviderError> {
+        if self.target_group.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let arn = self.target_group_arn(calls).await?.to_string();
+        let c = self.clients().await?;
+        calls.add("DescribeTargetHealth");
+        let out = c
+            .elb
+            .describe_target_health()
+            .target_group_arn(arn)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(out
+            .target_health_descriptions()
+            .iter()
+            .filter_map(|d| {
+                let id = d.target()?.id()?.to_string();
+                let state = d.target_health().and_then(|h| h.state());
+                Some((id, map::target_health(state)?))
+            })
+            .collect())
+    }
+
+    /// The endpoint's name and value, or `None` when it is not configured or not there.
+    async fn endpoint(&self, calls: &mut Calls) -> Result<Option<(String, String)>, ProviderError> {
+        let c = self.clients().await?;
+        let name = self.db_endpoint.clone();
+        let value = match self.aws.db_endpoint_kind {
+            EndpointKind::Route53 if self.aws.hosted_zone_id.is_empty() => return Ok(None),
+            EndpointKind::Route53 => {
+                calls.add("ListResourceRecordSets");
+                let out = c
+                    .route53
+                    .list_resource_record_sets()
+                    .hosted_zone_id(&self.aws.hosted_zone_id)
+                    .start_record_name(&name)
+                    .max_items(1)
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+                out.resource_record_sets()
+                    .iter()
+                    .find(|r| same_dns_name(r.name(), &name))
+                    .and_then(|r| r.resource_records().first())
+                    .map(|r| r.value().to_string())
+            }
+            EndpointKind::Ssm => {
+                calls.add("GetParameter");
+                match c.ssm.get_parameter().name(&name).send().await {
+                    Ok(out) => out.parameter().and_then(|p| p.value()).map(String::from),
+                    Err(e) if clients::error_code(&e) == Some("ParameterNotFound") => None,
+                    Err(e) => return Err(sdk_error(e)),
+                }
+            }
+        };
+        Ok(value.map(|v| (name, v)))
+    }
+
+    /// Fleet volumes attached to nothing (detached from a master, or not yet attached).
+    async fn free_volumes(&self, calls: &mut Calls) -> Result<Vec<FreeVolume>, ProviderError> {
+        let c = self.clients().await?;
+        let mut pages = c
+            .ec2
+            .describe_volumes()
+            .filters(tag_filter(TAG_FLEET, &self.fleet))
+            .filters(
+                Filter::builder()
+                    .name("status")
+                    .values("available")
+                    .values("creating")
+                    .build(),
+            )
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            calls.add("DescribeVolumes");
+            let page = page.map_err(sdk_error)?;
+            out.extend(page.volumes().iter().filter_map(|v| {
+                Some(FreeVolume {
+                    id: v.volume_id()?.to_string(),
+                    az: v.availability_zone().unwrap_or("").to_string(),
+                    state: match v.state()? {
+                        Ec2VolumeState::Creating => VolumeState::Creating,
+                        Ec2VolumeState::Available => VolumeState::Available,
+                        _ => return None,
+                    },
+                    size_gib: v.size().unwrap_or(0).max(0) as u32,
+                    // A fleet volume dake did not make could hold anything: assume the worst.
+                    sole_copy: true,
+                })
+            }));
+        }
+        Ok(out)
+    }
+
+    /// The cached datapoints, fetched again when a minute has passed or an instance is new.
+    async fn fleet_points(
+        &self,
+        fleet: &[(String, crate::domain::Role)],
+        now: i64,
+        calls: &mut Calls,
+    ) -> Result<metrics::FleetPoints, ProviderError> {
+        let ids: BTreeSet<String> = fleet.iter().map(|(id, _)| id.clone()).collect();
+        {
+            let cache = self.metrics.lock().map_err(|_| poisoned())?;
+            let fresh = cache
+                .fetched_at
+                .is_some_and(|t| t.elapsed() < METRICS_REFRESH);
+            if fresh && ids.is_subset(&cache.instances) {
+                return Ok(cache.points.clone());
+            }
+        }
+        let queries = metrics::plan(fleet, &self.aws);
+        let c = self.clients().await?;
+        let points = metrics::fetch(c, &self.aws, &queries, now, self.history, calls).await?;
+        let mut cache = self.metrics.lock().map_err(|_| poisoned())?;
+        *cache = MetricsCache {
+            fetched_at: Some(Instant::now()),
+            instances: ids,
+            points: points.clone(),
+        };
+        Ok(points)
+    }
+}
+
+fn poisoned() -> ProviderError {
+    ProviderError::Other("metrics cache poisoned by an earlier panic".into())
+}
+
+fn same_dns_name(a: &str, b: &str) -> bool {
+    a.trim_end_matches('.')
+        .eq_ignore_ascii_case(b.trim_end_matches('.'))
 }
 
 fn tag_filter(key: &str, value: &str) -> Filter {
@@ -135,29 +291,6 @@ fn tag_filter(key: &str, value: &str) -> Filter {
         .name(format!("tag:{key}"))
         .values(value)
         .build()
-}
-
-/// The SDK's error, said the way an operator reads it; throttling and timeouts keep their kind
-/// so the screen can show them as stale data rather than as a failure.
-fn sdk_error<E: ProvideErrorMetadata + std::fmt::Debug, R>(e: SdkError<E, R>) -> ProviderError {
-    match &e {
-        SdkError::TimeoutError(_) => ProviderError::Timeout(OPERATION_TIMEOUT),
-        SdkError::DispatchFailure(d) => {
-            ProviderError::Other(format!("cannot reach the AWS API: {d:?}"))
-        }
-        _ => {
-            let code = e.code().unwrap_or("error").to_string();
-            let message = e.message().unwrap_or("no message").to_string();
-            if matches!(
-                code.as_str(),
-                "RequestLimitExceeded" | "Throttling" | "ThrottlingException"
-            ) {
-                ProviderError::Throttled(format!("{code}: {message}"))
-            } else {
-                ProviderError::Other(format!("{code}: {message}"))
-            }
-        }
-    }
 }
 
 impl Provider for AwsProvider {
@@ -171,18 +304,21 @@ impl Provider for AwsProvider {
 
     fn snapshot(&self) -> BoxFuture<'_, Result<FleetSnapshot, ProviderError>> {
         Box::pin(async move {
+            let mut calls = Calls::default();
+            let now = chrono::Utc::now().timestamp();
             let instances = self
-                .instances_with(vec![tag_filter(TAG_FLEET, &self.fleet)])
+                .instances_with(vec![tag_filter(TAG_FLEET, &self.fleet)], &mut calls)
                 .await?;
-            let (ec2, region) = self.client().await?;
+            let c = self.clients().await?;
             let ids: Vec<String> = instances
                 .iter()
                 .filter_map(|i| i.instance_id().map(String::from))
                 .collect();
             let mut statuses = Vec::new();
             for chunk in ids.chunks(STATUS_IDS_PER_CALL) {
-                self.count();
-                let out = ec2
+                calls.add("DescribeInstanceStatus");
+                let out = c
+                    .ec2
                     .describe_instance_status()
                     .set_instance_ids(Some(chunk.to_vec()))
                     .include_all_instances(true)
@@ -191,24 +327,34 @@ impl Provider for AwsProvider {
                     .map_err(sdk_error)?;
                 statuses.extend(out.instance_statuses().iter().cloned());
             }
-            Ok(map::snapshot(
-                &self.fleet,
-                region,
-                &self.target_group,
-                self.history,
-                &instances,
-                &statuses,
-            ))
+            let targets = self.target_health(&mut calls).await?;
+            let endpoint = self.endpoint(&mut calls).await?;
+            let free_volumes = self.free_volumes(&mut calls).await?;
+            let members: Vec<(String, crate::domain::Role)> = instances
+                .iter()
+                .filter_map(|i| Some((i.instance_id()?.to_string(), map::role_of(i)?)))
+                .collect();
+            let points = self.fleet_points(&members, now, &mut calls).await?;
+            let mut snap = map::snapshot(map::Observed {
+                fleet: &self.fleet,
+                region: &c.region,
+                target_group: &self.target_group,
+                history: self.history,
+                now,
+                instances: &instances,
+                statuses: &statuses,
+                targets: &targets,
+                endpoint,
+                free_volumes,
+                points: &points,
+            });
+            snap.api_calls = calls.into_map();
+            Ok(snap)
         })
     }
 
     fn execute(&self, call: ProviderCall) -> BoxFuture<'_, Result<CallOutcome, ProviderError>> {
-        Box::pin(async move {
-            Err(ProviderError::Refused(format!(
-                "{} is not available on the AWS provider yet; nothing was done",
-                call.operation()
-            )))
-        })
+        Box::pin(async move { actions::execute(self, call).await })
     }
 
     fn find_created(
@@ -222,7 +368,7 @@ impl Provider for AwsProvider {
             tag_filter(TAG_STEP, &step.to_string()),
         ];
         Box::pin(async move {
-            let found = self.instances_with(filters).await?;
+            let found = self.instances_with(filters, &mut Calls::default()).await?;
             Ok(found
                 .iter()
                 .filter(|i| {

@@ -156,6 +156,7 @@ impl SimFleet {
             user_data,
             tags,
             client_token,
+            ..
         } = call
         else {
             return Err(format!("{} is not RunInstances", call.operation()));

@@ -405,6 +405,7 @@ impl SimFleet {
             }),
             instances: self.instances.iter().map(|s| s.inst.clone()).collect(),
             free_volumes: self.free_volumes.iter().map(|v| v.vol.clone()).collect(),
+            api_calls: Default::default(),
         }
     }
 }

@@ -74,6 +74,7 @@ fn launch_call(template: &Instance, name: &str, role: Role, step: usize) -> Prov
             (TAG_STEP.into(), step.to_string()),
         ],
         client_token: format!("run-1-{step}"),
+        template_id: template.id.clone(),
     }
 }
 

@@ -1,0 +1,135 @@
+//! One SDK client per service, built once from the standard chain, and the SDK's errors said
+//! the way an operator reads them.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+
+use super::AwsOptions;
+use crate::provider::ProviderError;
+
+/// No single API call may take longer, retries included; a step never hangs on one.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(20);
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(8);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+pub struct Clients {
+    pub ec2: aws_sdk_ec2::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub route53: aws_sdk_route53::Client,
+    pub ssm: aws_sdk_ssm::Client,
+    pub region: String,
+}
+
+impl Clients {
+    /// Credentials, region and endpoints as aws-config finds them (`AWS_ENDPOINT_URL_<SERVICE>`
+    /// included), overridden by the command line. Retries are the SDK's standard mode.
+    pub async fn load(options: &AwsOptions) -> Result<Clients, ProviderError> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::standard())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_timeout(OPERATION_TIMEOUT)
+                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .build(),
+            );
+        if let Some(p) = &options.profile {
+            loader = loader.profile_name(p);
+        }
+        if let Some(r) = &options.region {
+            loader = loader.region(aws_config::Region::new(r.clone()));
+        }
+        let shared = loader.load().await;
+        // Guessing a region could act on the wrong fleet: refuse instead.
+        let region = shared.region().map(|r| r.to_string()).ok_or_else(|| {
+            ProviderError::Other(
+                "no AWS region: pass --region or set AWS_REGION (or a region in your profile)"
+                    .into(),
+            )
+        })?;
+        // `--endpoint-url` is every service's default; `AWS_ENDPOINT_URL_<SERVICE>` still wins
+        // for its own service (one emulator may serve EC2 and another CloudWatch).
+        macro_rules! client {
+            ($sdk:ident, $env:literal) => {{
+                let mut conf = $sdk::config::Builder::from(&shared);
+                if let Some(url) = endpoint_override(options, $env) {
+                    conf = conf.endpoint_url(url);
+                }
+                $sdk::Client::from_conf(conf.build())
+            }};
+        }
+        Ok(Clients {
+            ec2: client!(aws_sdk_ec2, "EC2"),
+            cloudwatch: client!(aws_sdk_cloudwatch, "CLOUDWATCH"),
+            elb: client!(aws_sdk_elasticloadbalancingv2, "ELASTIC_LOAD_BALANCING_V2"),
+            route53: client!(aws_sdk_route53, "ROUTE_53"),
+            ssm: client!(aws_sdk_ssm, "SSM"),
+            region,
+        })
+    }
+}
+
+fn endpoint_override(options: &AwsOptions, service: &str) -> Option<String> {
+    let own =
+        std::env::var_os(format!("AWS_ENDPOINT_URL_{service}")).is_some_and(|v| !v.is_empty());
+    if own {
+        None
+    } else {
+        options.endpoint_url.clone()
+    }
+}
+
+/// API calls by operation, counted as they are sent (every page and every batch counts).
+#[derive(Debug, Default, Clone)]
+pub struct Calls(BTreeMap<String, u32>);
+
+impl Calls {
+    pub fn add(&mut self, operation: &str) {
+        *self.0.entry(operation.to_string()).or_default() += 1;
+    }
+
+    pub fn into_map(self) -> BTreeMap<String, u32> {
+        self.0
+    }
+}
+
+/// Error codes AWS uses when it asks the caller to slow down.
+const THROTTLING_CODES: &[&str] = &[
+    "RequestLimitExceeded",
+    "Throttling",
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "PriorRequestNotComplete",
+];
+
+/// Throttling and timeouts keep their kind so the screen shows them as stale data rather than
+/// as a failure; anything else is the service's code and message.
+pub fn sdk_error<E: ProvideErrorMetadata + std::fmt::Debug, R>(e: SdkError<E, R>) -> ProviderError {
+    match &e {
+        SdkError::TimeoutError(_) => ProviderError::Timeout(OPERATION_TIMEOUT),
+        SdkError::DispatchFailure(d) if d.is_timeout() => ProviderError::Timeout(OPERATION_TIMEOUT),
+        SdkError::DispatchFailure(d) => {
+            ProviderError::Other(format!("cannot reach the AWS API: {d:?}"))
+        }
+        _ => {
+            let code = e.code().unwrap_or("error").to_string();
+            let message = e.message().unwrap_or("no message").to_string();
+            if THROTTLING_CODES.contains(&code.as_str()) {
+                ProviderError::Throttled(format!("{code}: {message}"))
+            } else {
+                ProviderError::Other(format!("{code}: {message}"))
+            }
+        }
+    }
+}
+
+/// The error code of a failed call, if the service sent one.
+pub fn error_code<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> Option<&str> {
+    e.code()
+}

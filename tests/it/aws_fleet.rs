@@ -1,0 +1,477 @@
+//! A drill-shaped fleet seeded into the AWS API emulators through the real SDK, the metrics its
+//! hosts would publish, and the real binary pointed at it. Assertions read the end state back
+//! through the SDK here, never through dake.
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_sdk_cloudwatch::primitives::DateTime as CwDateTime;
+use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+use aws_sdk_ec2::types::{Filter, InstanceType, ResourceType, Tag, TagSpecification};
+
+use crate::emulator::{Server, ministack, moto};
+use crate::sandbox::Sandbox;
+
+pub const REGION: &str = "us-east-1";
+pub const FLEET: &str = "drill";
+pub const TARGET_GROUP: &str = "web-tg";
+pub const DB_RECORD: &str = "db.drill.internal";
+/// Device the master's data volume is attached at.
+pub const DATA_DEVICE: &str = "/dev/xvdf";
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Both emulators, reset: every test starts from nothing.
+pub fn fresh_servers() -> (&'static Server, &'static Server) {
+    let (m, c) = (moto(), ministack());
+    m.reset();
+    c.reset();
+    (m, c)
+}
+
+/// SDK clients for the test's own reads and writes (moto for all but CloudWatch).
+pub struct Aws {
+    pub ec2: aws_sdk_ec2::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub route53: aws_sdk_route53::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+}
+
+impl Aws {
+    pub async fn connect() -> Aws {
+        let shared = |endpoint: &str| {
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new(REGION))
+                .endpoint_url(endpoint)
+                .credentials_provider(aws_sdk_ec2::config::Credentials::new(
+                    "test", "test", None, None, "test",
+                ))
+                .load()
+        };
+        let m = shared(&moto().endpoint).await;
+        let c = shared(&ministack().endpoint).await;
+        Aws {
+            ec2: aws_sdk_ec2::Client::new(&m),
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(&m),
+            route53: aws_sdk_route53::Client::new(&m),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&c),
+        }
+    }
+
+    /// Instance id → (state, tags), for every instance of `fleet`.
+    pub async fn fleet(&self, fleet: &str) -> BTreeMap<String, (String, BTreeMap<String, String>)> {
+        let out = self
+            .ec2
+            .describe_instances()
+            .filters(tag(FLEET_TAG, fleet))
+            .send()
+            .await
+            .unwrap();
+        out.reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .map(|i| {
+                let tags = i
+                    .tags()
+                    .iter()
+                    .map(|t| (t.key().unwrap().to_string(), t.value().unwrap().to_string()))
+                    .collect();
+                (
+                    i.instance_id().unwrap().to_string(),
+                    (
+                        i.state().unwrap().name().unwrap().as_str().to_string(),
+                        tags,
+                    ),
+                )
+            })
+            .collect()
+    }
+
+    /// Ids registered in the target group.
+    pub async fn targets(&self, arn: &str) -> Vec<String> {
+        let out = self
+            .elb
+            .describe_target_health()
+            .target_group_arn(arn)
+            .send()
+            .await
+            .unwrap();
+        let mut ids: Vec<String> = out
+            .target_health_descriptions()
+            .iter()
+            .map(|d| d.target().unwrap().id().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// The DB record's value.
+    pub async fn record(&self, zone: &str) -> String {
+        let out = self
+            .route53
+            .list_resource_record_sets()
+            .hosted_zone_id(zone)
+            .send()
+            .await
+            .unwrap();
+        out.resource_record_sets()
+            .iter()
+            .find(|r| r.name().trim_end_matches('.') == DB_RECORD)
+            .and_then(|r| r.resource_records().first())
+            .map(|r| r.value().to_string())
+            .expect("the DB record exists")
+    }
+}
+
+const FLEET_TAG: &str = "dake:fleet";
+
+pub fn tag(key: &str, value: &str) -> Filter {
+    Filter::builder()
+        .name(format!("tag:{key}"))
+        .values(value)
+        .build()
+}
+
+pub struct Seeded {
+    /// Name → instance id, for the fleet only.
+    pub ids: BTreeMap<String, String>,
+    pub target_group_arn: String,
+    pub zone_id: String,
+    pub data_volume: String,
+}
+
+impl Seeded {
+    /// A config file for this fleet, as an operator would write it.
+    pub fn config(&self) -> String {
+        format!(
+            "[fleet]\nname = \"{FLEET}\"\nregion = \"{REGION}\"\ntarget_group = \"{TARGET_GROUP}\"\n\
+             db_endpoint = \"{DB_RECORD}\"\n[aws]\nhosted_zone_id = \"{}\"\n",
+            self.zone_id
+        )
+    }
+}
+
+/// An image the emulator knows.
+async fn image(ec2: &aws_sdk_ec2::Client) -> String {
+    let images = ec2.describe_images().owners("amazon").send().await.unwrap();
+    images
+        .images()
+        .iter()
+        .find_map(|i| i.image_id().map(String::from))
+        .expect("the emulator lists images")
+}
+
+/// The default subnet of each zone.
+async fn subnets(ec2: &aws_sdk_ec2::Client) -> BTreeMap<String, String> {
+    let out = ec2
+        .describe_subnets()
+        .filters(
+            Filter::builder()
+                .name("default-for-az")
+                .values("true")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    out.subnets()
+        .iter()
+        .map(|s| {
+            (
+                s.availability_zone().unwrap().to_string(),
+                s.subnet_id().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+async fn launch(
+    aws: &Aws,
+    ami: &str,
+    subnet: &str,
+    fleet: &str,
+    name: &str,
+    role: &str,
+) -> aws_sdk_ec2::types::Instance {
+    let tags = TagSpecification::builder()
+        .resource_type(ResourceType::Instance)
+        .tags(Tag::builder().key("Name").value(name).build())
+        .tags(Tag::builder().key(FLEET_TAG).value(fleet).build())
+        .tags(Tag::builder().key("dake:role").value(role).build())
+        .build();
+    let out = aws
+        .ec2
+        .run_instances()
+        .image_id(ami)
+        .instance_type(InstanceType::C5Large)
+        .subnet_id(subnet)
+        .user_data(aws_smithy_types::base64::encode(format!(
+            "#!/bin/bash\nrole={role}\n"
+        )))
+        .min_count(1)
+        .max_count(1)
+        .tag_specifications(tags)
+        .send()
+        .await
+        .unwrap();
+    out.instances()[0].clone()
+}
+
+/// The drill's shape: 4 web servers over two zones in a target group, a master with a tagged
+/// data volume, 2 replicas, a private zone whose CNAME names the master; plus one instance of
+/// another fleet that must stay invisible and untouched.
+pub async fn seed(aws: &Aws) -> Seeded {
+    let ami = image(&aws.ec2).await;
+    let subnets = subnets(&aws.ec2).await;
+    let subnet = |az: &str| subnets[az].clone();
+    let mut ids = BTreeMap::new();
+    let mut master = None;
+    for (name, role, az) in [
+        ("web-1", "web", "us-east-1a"),
+        ("web-2", "web", "us-east-1b"),
+        ("web-3", "web", "us-east-1a"),
+        ("web-4", "web", "us-east-1b"),
+        ("db-master", "db-master", "us-east-1a"),
+        ("db-replica-1", "db-replica", "us-east-1b"),
+        ("db-replica-2", "db-replica", "us-east-1a"),
+    ] {
+        let i = launch(aws, &ami, &subnet(az), FLEET, name, role).await;
+        if role == "db-master" {
+            master = Some(i.clone());
+        }
+        ids.insert(name.to_string(), i.instance_id().unwrap().to_string());
+    }
+    launch(
+        aws,
+        &ami,
+        &subnet("us-east-1a"),
+        "someone-else",
+        "not-ours",
+        "web",
+    )
+    .await;
+    let master = master.expect("seeded a master");
+
+    let volume = aws
+        .ec2
+        .create_volume()
+        .availability_zone("us-east-1a")
+        .size(50)
+        .tag_specifications(
+            TagSpecification::builder()
+                .resource_type(ResourceType::Volume)
+                .tags(Tag::builder().key(FLEET_TAG).value(FLEET).build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let data_volume = volume.volume_id().unwrap().to_string();
+    aws.ec2
+        .attach_volume()
+        .volume_id(&data_volume)
+        .instance_id(master.instance_id().unwrap())
+        .device(DATA_DEVICE)
+        .send()
+        .await
+        .unwrap();
+
+    let vpc = master.vpc_id().unwrap().to_string();
+    let tg = aws
+        .elb
+        .create_target_group()
+        .name(TARGET_GROUP)
+        .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
+        .port(80)
+        .vpc_id(&vpc)
+        .target_type(aws_sdk_elasticloadbalancingv2::types::TargetTypeEnum::Instance)
+        .send()
+        .await
+        .unwrap();
+    let target_group_arn = tg.target_groups()[0]
+        .target_group_arn()
+        .unwrap()
+        .to_string();
+    let mut register = aws
+        .elb
+        .register_targets()
+        .target_group_arn(&target_group_arn);
+    for name in ["web-1", "web-2", "web-3", "web-4"] {
+        register = register.targets(
+            aws_sdk_elasticloadbalancingv2::types::TargetDescription::builder()
+                .id(&ids[name])
+                .build(),
+        );
+    }
+    register.send().await.unwrap();
+
+    let zone = aws
+        .route53
+        .create_hosted_zone()
+        .name("drill.internal")
+        .caller_reference(format!("dake-test-{}", epoch()))
+        .hosted_zone_config(
+            aws_sdk_route53::types::HostedZoneConfig::builder()
+                .private_zone(true)
+                .build(),
+        )
+        .vpc(
+            aws_sdk_route53::types::Vpc::builder()
+                .vpc_id(&vpc)
+                .vpc_region(aws_sdk_route53::types::VpcRegion::UsEast1)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let zone_id = zone
+        .hosted_zone()
+        .unwrap()
+        .id()
+        .trim_start_matches("/hostedzone/")
+        .to_string();
+    upsert_cname(aws, &zone_id, master.private_dns_name().unwrap()).await;
+
+    Seeded {
+        ids,
+        target_group_arn,
+        zone_id,
+        data_volume,
+    }
+}
+
+pub async fn upsert_cname(aws: &Aws, zone: &str, value: &str) {
+    use aws_sdk_route53::types::{
+        Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
+    };
+    let record = ResourceRecordSet::builder()
+        .name(DB_RECORD)
+        .r#type(RrType::Cname)
+        .ttl(60)
+        .resource_records(ResourceRecord::builder().value(value).build().unwrap())
+        .build()
+        .unwrap();
+    aws.route53
+        .change_resource_record_sets()
+        .hosted_zone_id(zone)
+        .change_batch(
+            ChangeBatch::builder()
+                .changes(
+                    Change::builder()
+                        .action(ChangeAction::Upsert)
+                        .resource_record_set(record)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+pub fn epoch() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// What one host publishes each minute.
+#[derive(Debug, Clone, Copy)]
+pub enum Host {
+    Web { p99_ms: f64 },
+    Db { lag_secs: f64, read_only: bool },
+}
+
+/// Publishes `minutes` of one host's metrics, one datapoint a minute ending `ago_secs` before
+/// now, as its cron script would have.
+pub async fn publish(aws: &Aws, id: &str, host: Host, minutes: i64, ago_secs: i64) {
+    let now = epoch() - ago_secs;
+    let dim = Dimension::builder().name("InstanceId").value(id).build();
+    let datum = |name: &str, value: f64, t: i64| {
+        MetricDatum::builder()
+            .metric_name(name)
+            .dimensions(dim.clone())
+            .value(value)
+            .timestamp(CwDateTime::from_secs(t))
+            .build()
+    };
+    let mut own = Vec::new();
+    let mut cpu = Vec::new();
+    for k in 0..minutes {
+        let t = now - k * 60;
+        cpu.push(datum("CPUUtilization", 20.0, t));
+        match host {
+            Host::Web { p99_ms } => {
+                own.push(datum("LatencyP99Ms", p99_ms, t));
+                own.push(datum("LatencyP50Ms", p99_ms / 4.0, t));
+            }
+            Host::Db {
+                lag_secs,
+                read_only,
+            } => {
+                own.push(datum("ReplicaLagSeconds", lag_secs, t));
+                own.push(datum("MysqlReadOnly", if read_only { 1.0 } else { 0.0 }, t));
+            }
+        }
+    }
+    for (namespace, data) in [("AWS/EC2", cpu), ("Dake", own)] {
+        aws.cloudwatch
+            .put_metric_data()
+            .namespace(namespace)
+            .set_metric_data(Some(data))
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+/// The seeded fleet's hosts publishing as they would while healthy, except `slow_web` (ten
+/// times its peers' latency) and a silent master when `master_down`.
+pub async fn publish_fleet(aws: &Aws, seeded: &Seeded, slow_web: Option<&str>, master_down: bool) {
+    for (name, id) in &seeded.ids {
+        let host = match name.as_str() {
+            n if n.starts_with("web") => Host::Web {
+                p99_ms: if Some(n) == slow_web { 1500.0 } else { 150.0 },
+            },
+            "db-master" => Host::Db {
+                lag_secs: 0.0,
+                read_only: false,
+            },
+            n => Host::Db {
+                lag_secs: if n == "db-replica-1" { 1.0 } else { 4.0 },
+                read_only: true,
+            },
+        };
+        // A dead master stopped publishing ten minutes ago.
+        let ago = if master_down && name == "db-master" {
+            600
+        } else {
+            0
+        };
+        publish(aws, id, host, 10, ago).await;
+    }
+}
+
+/// The real binary on the emulators: moto for every service, ministack for CloudWatch (through
+/// the per-service endpoint setting), this fleet's config.
+pub fn dake_aws(sandbox: &Sandbox, config: &str) -> assert_cmd::Command {
+    let path = sandbox.write("dake.toml", config);
+    let mut cmd = sandbox.dake();
+    cmd.args(["--provider", "aws", "--region", REGION, "--config"])
+        .arg(path)
+        .env("AWS_ENDPOINT_URL", &moto().endpoint)
+        .env("AWS_ENDPOINT_URL_CLOUDWATCH", &ministack().endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env_remove("AWS_PROFILE")
+        .timeout(std::time::Duration::from_secs(120));
+    cmd
+}
