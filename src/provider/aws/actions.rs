@@ -14,7 +14,7 @@ use aws_sdk_ec2::types::{
 };
 
 use super::AwsProvider;
-use super::clients::{Clients, error_code, sdk_error};
+use super::clients::{Calls, Clients, error_code, find_record, parameter, sdk_error};
 use crate::config::EndpointKind;
 use crate::provider::ProviderError;
 use crate::provider::call::{CallOutcome, ProviderCall, TAG_FLEET, TAG_ROLE, TAG_SOURCE};
@@ -254,10 +254,10 @@ async fn check_blast_radius(
     call: &ProviderCall,
 ) -> Result<HashMap<String, Ec2Instance>, ProviderError> {
     let (instance_ids, volume_ids) = resources(call);
-    let outside = |kind: &str, id: &str, tags: &[(Option<&str>, Option<&str>)]| {
+    let outside = |kind: &str, id: &str, tags: &[Tag]| {
         let in_fleet = tags
             .iter()
-            .any(|(k, v)| *k == Some(TAG_FLEET) && *v == Some(p.fleet.as_str()));
+            .any(|t| t.key() == Some(TAG_FLEET) && t.value() == Some(p.fleet.as_str()));
         (!in_fleet).then(|| {
             refused(format!(
                 "{kind} {id} is not tagged {TAG_FLEET}={}: dake acts only on its own fleet",
@@ -276,8 +276,7 @@ async fn check_blast_radius(
             .map_err(|e| not_found_or(e, "instance"))?;
         for i in out.reservations().iter().flat_map(|r| r.instances()) {
             let id = i.instance_id().unwrap_or("?");
-            let tags: Vec<_> = i.tags().iter().map(|t| (t.key(), t.value())).collect();
-            if let Some(e) = outside("instance", id, &tags) {
+            if let Some(e) = outside("instance", id, i.tags()) {
                 return Err(e);
             }
             members.insert(id.to_string(), i.clone());
@@ -295,8 +294,7 @@ async fn check_blast_radius(
             .await
             .map_err(|e| not_found_or(e, "volume"))?;
         for v in out.volumes() {
-            let tags: Vec<_> = v.tags().iter().map(|t| (t.key(), t.value())).collect();
-            if let Some(e) = outside("volume", v.volume_id().unwrap_or("?"), &tags) {
+            if let Some(e) = outside("volume", v.volume_id().unwrap_or("?"), v.tags()) {
                 return Err(e);
             }
         }
@@ -570,20 +568,7 @@ async fn set_record(
         ));
     }
     let zone = &p.aws.hosted_zone_id;
-    let listed = c
-        .route53
-        .list_resource_record_sets()
-        .hosted_zone_id(zone)
-        .start_record_name(name)
-        .max_items(1)
-        .send()
-        .await
-        .map_err(sdk_error)?;
-    let Some(current) = listed
-        .resource_record_sets()
-        .iter()
-        .find(|r| super::same_dns_name(r.name(), name))
-    else {
+    let Some(current) = find_record(c, zone, name, &mut Calls::default()).await? else {
         return Err(refused(format!("no record {name} in hosted zone {zone}")));
     };
     let value = match current.r#type() {
@@ -658,15 +643,9 @@ async fn notify_replica_added(
                 .into(),
         ));
     }
-    let current = match c.ssm.get_parameter().name(name).send().await {
-        Ok(out) => out
-            .parameter()
-            .and_then(|p| p.value())
-            .unwrap_or("")
-            .to_string(),
-        Err(e) if error_code(&e) == Some("ParameterNotFound") => String::new(),
-        Err(e) => return Err(sdk_error(e)),
-    };
+    let current = parameter(c, name, &mut Calls::default())
+        .await?
+        .unwrap_or_default();
     let mut ids: Vec<&str> = current.split(',').filter(|s| !s.is_empty()).collect();
     if !ids.contains(&instance_id) {
         ids.push(instance_id);

@@ -129,6 +129,49 @@ pub fn sdk_error<E: ProvideErrorMetadata + std::fmt::Debug, R>(e: SdkError<E, R>
     }
 }
 
+/// The record `name` in `zone`, if it exists: read by every refresh and before a switch.
+pub async fn find_record(
+    c: &Clients,
+    zone: &str,
+    name: &str,
+    calls: &mut Calls,
+) -> Result<Option<aws_sdk_route53::types::ResourceRecordSet>, ProviderError> {
+    calls.add("ListResourceRecordSets");
+    let out = c
+        .route53
+        .list_resource_record_sets()
+        .hosted_zone_id(zone)
+        .start_record_name(name)
+        .max_items(1)
+        .send()
+        .await
+        .map_err(sdk_error)?;
+    Ok(out
+        .resource_record_sets()
+        .iter()
+        .find(|r| same_dns_name(r.name(), name))
+        .cloned())
+}
+
+fn same_dns_name(a: &str, b: &str) -> bool {
+    a.trim_end_matches('.')
+        .eq_ignore_ascii_case(b.trim_end_matches('.'))
+}
+
+/// An SSM parameter's value, or `None` when there is no such parameter.
+pub async fn parameter(
+    c: &Clients,
+    name: &str,
+    calls: &mut Calls,
+) -> Result<Option<String>, ProviderError> {
+    calls.add("GetParameter");
+    match c.ssm.get_parameter().name(name).send().await {
+        Ok(out) => Ok(out.parameter().and_then(|p| p.value()).map(String::from)),
+        Err(e) if error_code(&e) == Some("ParameterNotFound") => Ok(None),
+        Err(e) => Err(sdk_error(e)),
+    }
+}
+
 /// The error code of a failed call, if the service sent one.
 pub fn error_code<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> Option<&str> {
     e.code()

@@ -181,30 +181,11 @@ impl AwsProvider {
         let value = match self.aws.db_endpoint_kind {
             EndpointKind::Route53 if self.aws.hosted_zone_id.is_empty() => return Ok(None),
             EndpointKind::Route53 => {
-                calls.add("ListResourceRecordSets");
-                let out = c
-                    .route53
-                    .list_resource_record_sets()
-                    .hosted_zone_id(&self.aws.hosted_zone_id)
-                    .start_record_name(&name)
-                    .max_items(1)
-                    .send()
-                    .await
-                    .map_err(sdk_error)?;
-                out.resource_record_sets()
-                    .iter()
-                    .find(|r| same_dns_name(r.name(), &name))
-                    .and_then(|r| r.resource_records().first())
-                    .map(|r| r.value().to_string())
+                clients::find_record(c, &self.aws.hosted_zone_id, &name, calls)
+                    .await?
+                    .and_then(|r| r.resource_records().first().map(|v| v.value().to_string()))
             }
-            EndpointKind::Ssm => {
-                calls.add("GetParameter");
-                match c.ssm.get_parameter().name(&name).send().await {
-                    Ok(out) => out.parameter().and_then(|p| p.value()).map(String::from),
-                    Err(e) if clients::error_code(&e) == Some("ParameterNotFound") => None,
-                    Err(e) => return Err(sdk_error(e)),
-                }
-            }
+            EndpointKind::Ssm => clients::parameter(c, &name, calls).await?,
         };
         Ok(value.map(|v| (name, v)))
     }
@@ -279,11 +260,6 @@ impl AwsProvider {
 
 fn poisoned() -> ProviderError {
     ProviderError::Other("metrics cache poisoned by an earlier panic".into())
-}
-
-fn same_dns_name(a: &str, b: &str) -> bool {
-    a.trim_end_matches('.')
-        .eq_ignore_ascii_case(b.trim_end_matches('.'))
 }
 
 fn tag_filter(key: &str, value: &str) -> Filter {
