@@ -94,6 +94,20 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check a playbook's permissions on the fleet before an incident: plan every step against
+    /// the fleet as it is and send each EC2 call with DryRun; nothing changes.
+    Preflight {
+        /// web-replace, db-ebs-move or db-promote.
+        playbook: String,
+        /// Instance id or name the playbook would act on.
+        #[arg(long)]
+        target: String,
+        /// Print each call's verdict as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the least-privilege IAM policy the playbooks need on this fleet (JSON).
+    IamPolicy,
     /// Write a Markdown postmortem of a run.
     Report { run_id: String },
     /// Show configuration.

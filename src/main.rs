@@ -156,6 +156,35 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ))?;
             Ok(ExitCode::from(code))
         }
+        Some(Command::Preflight {
+            playbook,
+            target,
+            json,
+        }) => {
+            let config = load_config(&cli)?;
+            let playbooks = model::load_all(model::user_dir().as_deref())?;
+            let provider = provider::build(
+                cli.provider,
+                &config,
+                0.0,
+                &cli.inject,
+                SimState::Ephemeral,
+                &aws_options(&cli),
+            )
+            .map_err(anyhow::Error::msg)?;
+            let code = runtime()?.block_on(commands::preflight(
+                provider, &config, &playbooks, playbook, target, *json,
+            ))?;
+            Ok(ExitCode::from(code))
+        }
+        Some(Command::IamPolicy) => {
+            let config = load_config(&cli)?;
+            let playbooks = model::load_all(model::user_dir().as_deref())?;
+            let policy =
+                dake::provider::aws::iam::policy(&playbooks, &config, cli.region.as_deref());
+            println!("{}", serde_json::to_string_pretty(&policy)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Command::Report { run_id }) => {
             let playbooks = model::load_all(model::user_dir().as_deref())?;
             print!("{}", commands::report(&playbooks, &journal_dir()?, run_id)?);

@@ -1,4 +1,4 @@
-//! The `run`, `resume` and `report` commands: argument checks, journal lookup, output.
+//! The `run`, `resume`, `preflight` and `report` commands: argument checks, journal lookup, output.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -185,6 +185,32 @@ pub async fn resume(
     h.carry(&mut run, fx).await.map_err(anyhow::Error::msg)?;
     let (outcome, message) = h.drive(&mut run).await.map_err(anyhow::Error::msg)?;
     finish(report_of(&run, outcome, message, &summary.path), json)
+}
+
+/// `dake preflight`: exit 0 when nothing the playbook would do is refused, 1 otherwise.
+pub async fn preflight(
+    provider: Arc<dyn Provider>,
+    config: &Config,
+    playbooks: &[Playbook],
+    playbook: &str,
+    target: &str,
+    json: bool,
+) -> anyhow::Result<u8> {
+    let snap = provider
+        .snapshot()
+        .await
+        .map_err(|e| anyhow::anyhow!("provider {}: {e}", provider.name()))?;
+    let (playbook, target) =
+        select(playbooks, &snap, playbook, target).map_err(anyhow::Error::msg)?;
+    let run_id = new_run_id(&playbook.id, provider.now());
+    let ctx = context(config, &run_id, (&target.id, &target.name), false, false);
+    let report = super::preflight::check(provider.as_ref(), playbook, &ctx, &snap).await;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", super::preflight::text(&report));
+    }
+    Ok(report.exit_code())
 }
 
 /// The playbook a journaled run used; refused when it is no longer defined.

@@ -1,6 +1,8 @@
-//! Commands for scripts, monitoring and tests: status, run, resume, report.
+//! Commands for scripts, monitoring and tests: status, run, resume, report,
+//! preflight.
 
 pub mod commands;
+pub mod preflight;
 pub mod report;
 pub mod run;
 mod status;

@@ -48,6 +48,10 @@ pub enum ProviderCall {
     RebootInstances {
         instance_id: String,
     },
+    /// Boot a stopped instance (AWS refuses to reboot one).
+    StartInstances {
+        instance_id: String,
+    },
     CreateTags {
         resource_id: String,
         tags: Vec<(String, String)>,
@@ -98,26 +102,135 @@ pub enum ProviderCall {
     },
 }
 
-impl ProviderCall {
-    /// The AWS API operation this call is, for the timeline and the IAM policy.
-    pub fn operation(&self) -> &'static str {
+/// What kind of call a [`ProviderCall`] is, without its arguments: what a playbook action may
+/// make, and what the IAM policy must allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CallKind {
+    RunInstances,
+    TerminateInstances,
+    StopInstances,
+    RebootInstances,
+    StartInstances,
+    CreateTags,
+    RestartApp,
+    RegisterTarget,
+    DeregisterTarget,
+    DetachVolume,
+    AttachVolume,
+    StartDatabase,
+    PromoteReplica,
+    RepointReplica,
+    SetDbEndpoint,
+    NotifyReplicaAdded,
+}
+
+impl CallKind {
+    /// The AWS API operation this call is, for the timeline.
+    pub fn operation(self) -> &'static str {
         match self {
-            ProviderCall::RunInstances { .. } => "RunInstances",
-            ProviderCall::TerminateInstances { .. } => "TerminateInstances",
-            ProviderCall::StopInstances { .. } => "StopInstances",
-            ProviderCall::RebootInstances { .. } => "RebootInstances",
-            ProviderCall::CreateTags { .. } => "CreateTags",
-            ProviderCall::RestartApp { .. } => "SendCommand",
-            ProviderCall::RegisterTarget { .. } => "RegisterTargets",
-            ProviderCall::DeregisterTarget { .. } => "DeregisterTargets",
-            ProviderCall::DetachVolume { .. } => "DetachVolume",
-            ProviderCall::AttachVolume { .. } => "AttachVolume",
-            ProviderCall::StartDatabase { .. } => "SendCommand",
-            ProviderCall::PromoteReplica { .. } => "SendCommand",
-            ProviderCall::RepointReplica { .. } => "SendCommand",
-            ProviderCall::SetDbEndpoint { .. } => "ChangeResourceRecordSets",
-            ProviderCall::NotifyReplicaAdded { .. } => "PutParameter",
+            CallKind::RunInstances => "RunInstances",
+            CallKind::TerminateInstances => "TerminateInstances",
+            CallKind::StopInstances => "StopInstances",
+            CallKind::RebootInstances => "RebootInstances",
+            CallKind::StartInstances => "StartInstances",
+            CallKind::CreateTags => "CreateTags",
+            CallKind::RegisterTarget => "RegisterTargets",
+            CallKind::DeregisterTarget => "DeregisterTargets",
+            CallKind::DetachVolume => "DetachVolume",
+            CallKind::AttachVolume => "AttachVolume",
+            CallKind::RestartApp
+            | CallKind::StartDatabase
+            | CallKind::PromoteReplica
+            | CallKind::RepointReplica => "SendCommand",
+            CallKind::SetDbEndpoint => "ChangeResourceRecordSets",
+            CallKind::NotifyReplicaAdded => "PutParameter",
         }
+    }
+
+    /// EC2 mutations: the ones AWS can check with `DryRun` before doing them.
+    pub fn has_dry_run(self) -> bool {
+        matches!(
+            self,
+            CallKind::RunInstances
+                | CallKind::TerminateInstances
+                | CallKind::StopInstances
+                | CallKind::RebootInstances
+                | CallKind::StartInstances
+                | CallKind::CreateTags
+                | CallKind::DetachVolume
+                | CallKind::AttachVolume
+        )
+    }
+}
+
+impl ProviderCall {
+    pub fn kind(&self) -> CallKind {
+        match self {
+            ProviderCall::RunInstances { .. } => CallKind::RunInstances,
+            ProviderCall::TerminateInstances { .. } => CallKind::TerminateInstances,
+            ProviderCall::StopInstances { .. } => CallKind::StopInstances,
+            ProviderCall::RebootInstances { .. } => CallKind::RebootInstances,
+            ProviderCall::StartInstances { .. } => CallKind::StartInstances,
+            ProviderCall::CreateTags { .. } => CallKind::CreateTags,
+            ProviderCall::RestartApp { .. } => CallKind::RestartApp,
+            ProviderCall::RegisterTarget { .. } => CallKind::RegisterTarget,
+            ProviderCall::DeregisterTarget { .. } => CallKind::DeregisterTarget,
+            ProviderCall::DetachVolume { .. } => CallKind::DetachVolume,
+            ProviderCall::AttachVolume { .. } => CallKind::AttachVolume,
+            ProviderCall::StartDatabase { .. } => CallKind::StartDatabase,
+            ProviderCall::PromoteReplica { .. } => CallKind::PromoteReplica,
+            ProviderCall::RepointReplica { .. } => CallKind::RepointReplica,
+            ProviderCall::SetDbEndpoint { .. } => CallKind::SetDbEndpoint,
+            ProviderCall::NotifyReplicaAdded { .. } => CallKind::NotifyReplicaAdded,
+        }
+    }
+
+    /// The AWS API operation this call is, for the timeline.
+    pub fn operation(&self) -> &'static str {
+        self.kind().operation()
+    }
+
+    /// Instance and volume ids a call names (templates and masters included).
+    pub fn resources(&self) -> (Vec<&str>, Vec<&str>) {
+        let mut instances = Vec::new();
+        let mut volumes = Vec::new();
+        match self {
+            ProviderCall::RunInstances { template_id, .. } => instances.push(template_id.as_str()),
+            ProviderCall::TerminateInstances { instance_id }
+            | ProviderCall::StopInstances { instance_id, .. }
+            | ProviderCall::RebootInstances { instance_id }
+            | ProviderCall::StartInstances { instance_id }
+            | ProviderCall::RestartApp { instance_id }
+            | ProviderCall::RegisterTarget { instance_id, .. }
+            | ProviderCall::DeregisterTarget { instance_id, .. }
+            | ProviderCall::StartDatabase { instance_id }
+            | ProviderCall::PromoteReplica { instance_id }
+            | ProviderCall::NotifyReplicaAdded { instance_id } => instances.push(instance_id),
+            ProviderCall::RepointReplica {
+                instance_id,
+                master_id,
+            } => instances.extend([instance_id.as_str(), master_id.as_str()]),
+            ProviderCall::SetDbEndpoint { target_id, .. } => instances.push(target_id),
+            ProviderCall::CreateTags { resource_id, .. } if resource_id.starts_with("vol-") => {
+                volumes.push(resource_id.as_str())
+            }
+            ProviderCall::CreateTags { resource_id, .. } => instances.push(resource_id),
+            ProviderCall::DetachVolume {
+                volume_id,
+                instance_id,
+                ..
+            }
+            | ProviderCall::AttachVolume {
+                volume_id,
+                instance_id,
+                ..
+            } => {
+                instances.push(instance_id);
+                volumes.push(volume_id);
+            }
+        }
+        instances.retain(|id| !id.is_empty());
+        (instances, volumes)
     }
 
     /// True for calls that create a resource: on resume they are looked up by tag, never
@@ -159,7 +272,8 @@ impl fmt::Display for ProviderCall {
                     if *force { " force" } else { "" }
                 )
             }
-            ProviderCall::RebootInstances { instance_id } => write!(f, "{op} {instance_id}"),
+            ProviderCall::RebootInstances { instance_id }
+            | ProviderCall::StartInstances { instance_id } => write!(f, "{op} {instance_id}"),
             ProviderCall::CreateTags {
                 resource_id,
                 tags: t,
@@ -234,4 +348,29 @@ pub struct CallOutcome {
     pub created: Vec<String>,
     /// The provider's request id, for the timeline and a support case.
     pub request_id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_resource_a_call_names_is_checked() {
+        let call = ProviderCall::RepointReplica {
+            instance_id: "i-r".into(),
+            master_id: "i-m".into(),
+        };
+        assert_eq!(call.resources(), (vec!["i-r", "i-m"], vec![]));
+        let call = ProviderCall::DetachVolume {
+            volume_id: "vol-1".into(),
+            instance_id: "i-m".into(),
+            force: false,
+        };
+        assert_eq!(call.resources(), (vec!["i-m"], vec!["vol-1"]));
+        let call = ProviderCall::CreateTags {
+            resource_id: "vol-2".into(),
+            tags: vec![],
+        };
+        assert_eq!(call.resources(), (vec![], vec!["vol-2"]));
+    }
 }

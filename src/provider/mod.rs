@@ -27,6 +27,15 @@ pub enum ProviderError {
     Other(String),
 }
 
+/// What a preflight found for one call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Preflight {
+    /// The provider said the call would go through (on AWS: `DryRunOperation`).
+    Allowed,
+    /// The API has no dry run for it; what could be checked without making it passed.
+    NotCheckable(String),
+}
+
 pub trait Provider: Send + Sync {
     /// Short name shown in the header and in `dake status`.
     fn name(&self) -> &'static str;
@@ -45,6 +54,10 @@ pub trait Provider: Send + Sync {
 
     /// Makes one side-effecting call.
     fn execute(&self, call: ProviderCall) -> BoxFuture<'_, Result<CallOutcome, ProviderError>>;
+
+    /// Whether `call` would be allowed, without making it: what `dake preflight` asks. A
+    /// refusal (not permitted, outside the fleet, wrong state) is an `Err`.
+    fn preflight(&self, call: ProviderCall) -> BoxFuture<'_, Result<Preflight, ProviderError>>;
 
     /// Instances tagged `dake:run=<run_id>` and `dake:step=<step>`, in any state but gone:
     /// how a resumed run finds what it created before a crash.

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, IncidentKind, find_key_line, toml_error};
 use crate::domain::Role;
+use crate::provider::call::CallKind;
 
 pub const BUILTIN: &[(&str, &str)] = &[
     (
@@ -46,6 +47,37 @@ pub enum ActionKind {
     PromoteReplica,
     LaunchReplica,
     NotifyApp,
+}
+
+impl ActionKind {
+    /// Every kind of call the action may make (a quarantine, a stopped instance and so on
+    /// included): what the IAM policy is generated from.
+    pub fn makes(self) -> &'static [CallKind] {
+        use CallKind as C;
+        match self {
+            ActionKind::ComparePeers | ActionKind::ConfirmMasterDown | ActionKind::RankReplicas => {
+                &[]
+            }
+            ActionKind::RestartApp => &[C::RestartApp],
+            ActionKind::LaunchReplacement
+            | ActionKind::LaunchDbInstance
+            | ActionKind::LaunchReplica => &[C::RunInstances],
+            ActionKind::RegisterTarget => &[C::RegisterTarget],
+            ActionKind::DeregisterTarget => &[C::DeregisterTarget],
+            ActionKind::DisposeInstance => {
+                &[C::TerminateInstances, C::StopInstances, C::CreateTags]
+            }
+            ActionKind::RebootInstance => &[C::RebootInstances, C::StartInstances],
+            ActionKind::StopInstance => &[C::StopInstances],
+            ActionKind::DetachVolume => &[C::DetachVolume],
+            ActionKind::AttachVolume => &[C::AttachVolume],
+            ActionKind::StartDatabase => &[C::StartDatabase],
+            ActionKind::SwitchEndpoint => &[C::SetDbEndpoint],
+            ActionKind::RepointReplicas => &[C::RepointReplica],
+            ActionKind::PromoteReplica => &[C::PromoteReplica],
+            ActionKind::NotifyApp => &[C::NotifyReplicaAdded],
+        }
+    }
 }
 
 /// What success looks like for a step, checked against each new snapshot.

@@ -238,8 +238,18 @@ pub fn plan(
         }
         ActionKind::RebootInstance => {
             let t = find(snap, target_id)?;
-            p.calls.push(ProviderCall::RebootInstances {
-                instance_id: t.id.clone(),
+            let instance_id = t.id.clone();
+            // AWS reboots only a running instance; a stopped one has to be started.
+            p.calls.push(match t.state {
+                InstanceState::Running => ProviderCall::RebootInstances { instance_id },
+                InstanceState::Stopped => ProviderCall::StartInstances { instance_id },
+                other => {
+                    return Err(format!(
+                        "{} is {}: wait until it is running or stopped to boot it",
+                        t.name,
+                        other.as_str()
+                    ));
+                }
             });
         }
         ActionKind::StopInstance => {

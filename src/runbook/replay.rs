@@ -200,6 +200,10 @@ pub fn already_applied(call: &ProviderCall, snap: &FleetSnapshot) -> bool {
         ProviderCall::StopInstances { instance_id, .. } => snap
             .find(instance_id)
             .is_some_and(|i| matches!(i.state, InstanceState::Stopping | InstanceState::Stopped)),
+        // Start is idempotent: sending it again to one already booting changes nothing.
+        ProviderCall::StartInstances { instance_id } => snap
+            .find(instance_id)
+            .is_some_and(|i| matches!(i.state, InstanceState::Pending | InstanceState::Running)),
         ProviderCall::CreateTags { resource_id, tags } => snap
             .find(resource_id)
             .is_some_and(|i| tags.iter().all(|(k, v)| i.tags.get(k) == Some(v))),

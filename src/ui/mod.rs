@@ -71,7 +71,9 @@ pub fn view(app: &App, frame: &mut Frame) {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DataAge {
     Waiting,
-    Failing,
+    /// The provider's last answer was an error (throttled, timed out, refused); the screen
+    /// still shows the last good data, this old, if there is any.
+    Failing(Option<String>),
     Fresh(String),
     Stale(String),
 }
@@ -79,7 +81,7 @@ pub enum DataAge {
 pub fn data_age(app: &App) -> DataAge {
     match (app.fetched_at, &app.provider_error) {
         (None, None) => DataAge::Waiting,
-        (_, Some(_)) => DataAge::Failing,
+        (t, Some(_)) => DataAge::Failing(t.map(|t| age((app.now - t).num_seconds()))),
         (Some(t), None) => {
             let secs = (app.now - t).num_seconds();
             if secs > STALE_AFTER_REFRESHES * app.refresh_secs.max(1) {
@@ -121,7 +123,10 @@ fn header(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     };
     let data = match data_age(app) {
         DataAge::Waiting => Span::raw(" waiting for data "),
-        DataAge::Failing => Span::styled(" ✗ PROVIDER ERROR ", theme.critical()),
+        DataAge::Failing(None) => Span::styled(" ✗ PROVIDER ERROR ", theme.critical()),
+        DataAge::Failing(Some(label)) => {
+            Span::styled(format!(" ✗ STALE data {label} "), theme.critical())
+        }
         DataAge::Stale(label) => Span::styled(format!(" STALE data {label} "), theme.warning()),
         DataAge::Fresh(label) => Span::raw(format!(" data {label} ")),
     };

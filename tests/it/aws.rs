@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::aws_fleet::{Aws, REGION, dake_aws, fresh_servers, publish_fleet, runtime, seed};
+use crate::aws_fleet::{
+    Aws, REGION, dake_aws, fresh_servers, in_process_provider, publish_fleet, runtime, seed,
+};
 use crate::emulator::{exclusive, moto};
 use crate::sandbox::Sandbox;
 
@@ -166,7 +168,6 @@ fn no_region_is_unknown_not_a_guess() {
 #[test]
 fn playbook_calls_change_the_fleet_and_stay_inside_it() {
     use dake::provider::Provider;
-    use dake::provider::aws::{AwsOptions, AwsProvider};
     use dake::provider::call::ProviderCall;
 
     let _only = exclusive();
@@ -174,26 +175,7 @@ fn playbook_calls_change_the_fleet_and_stay_inside_it() {
     let rt = runtime();
     let aws = rt.block_on(Aws::connect());
     let seeded = rt.block_on(seed(&aws));
-    let config = dake::config::Config::from_user_toml(&seeded.config(), "test.toml").unwrap();
-    // The provider reads credentials from the standard chain, as in production. SAFETY: set
-    // while holding the emulator lock, before any SDK client of this test reads them; other
-    // tests pass the same values to the processes they start.
-    unsafe {
-        std::env::set_var("AWS_ACCESS_KEY_ID", "test");
-        std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
-        std::env::set_var(
-            "AWS_ENDPOINT_URL_CLOUDWATCH",
-            &crate::emulator::ministack().endpoint,
-        );
-    }
-    let provider = AwsProvider::new(
-        &config,
-        AwsOptions {
-            region: Some(REGION.into()),
-            endpoint_url: Some(moto().endpoint.clone()),
-            ..Default::default()
-        },
-    );
+    let provider = in_process_provider(&seeded, &moto().endpoint);
     let run = |call: ProviderCall| rt.block_on(provider.execute(call));
     let id = |name: &str| seeded.ids[name].clone();
 

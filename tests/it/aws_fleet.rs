@@ -475,3 +475,26 @@ pub fn dake_aws(sandbox: &Sandbox, config: &str) -> assert_cmd::Command {
         .timeout(std::time::Duration::from_secs(120));
     cmd
 }
+
+/// The AWS provider in this process, every service at `endpoint` but CloudWatch (ministack).
+/// Call it holding [`exclusive`](crate::emulator::exclusive).
+pub fn in_process_provider(seeded: &Seeded, endpoint: &str) -> dake::provider::aws::AwsProvider {
+    use dake::provider::aws::{AwsOptions, AwsProvider};
+    let config = dake::config::Config::from_user_toml(&seeded.config(), "test.toml").unwrap();
+    // The provider reads credentials from the standard chain, as in production. SAFETY: set
+    // while holding the emulator lock, before any SDK client of this test reads them; other
+    // tests pass the same values to the processes they start.
+    unsafe {
+        std::env::set_var("AWS_ACCESS_KEY_ID", "test");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
+        std::env::set_var("AWS_ENDPOINT_URL_CLOUDWATCH", &ministack().endpoint);
+    }
+    AwsProvider::new(
+        &config,
+        AwsOptions {
+            region: Some(REGION.into()),
+            endpoint_url: Some(endpoint.to_string()),
+            ..Default::default()
+        },
+    )
+}

@@ -62,6 +62,12 @@ impl Provider for Crashing {
     ) -> BoxFuture<'_, Result<Vec<String>, ProviderError>> {
         self.inner.find_created(run_id, step)
     }
+    fn preflight(
+        &self,
+        call: ProviderCall,
+    ) -> BoxFuture<'_, Result<dake::provider::Preflight, ProviderError>> {
+        self.inner.preflight(call)
+    }
     fn execute(&self, call: ProviderCall) -> BoxFuture<'_, Result<CallOutcome, ProviderError>> {
         Box::pin(async move {
             if self.calls.fetch_add(1, Ordering::SeqCst) != self.at {

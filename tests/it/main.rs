@@ -1,10 +1,13 @@
 //! The one integration-test binary (each file under tests/ would link the whole crate again).
 
 mod aws;
+mod aws_faults;
 mod aws_fleet;
 mod cli;
 mod crash;
 mod emulator;
+mod fault_server;
+mod permissions;
 mod playbooks;
 mod run_cli;
 mod run_ui;

@@ -206,10 +206,20 @@ async fn drive(s: &mut Started) -> (&'static str, String) {
         .expect("the journal was written")
 }
 
-/// Every call the journal announced was answered, and the answer came after its intent.
-fn assert_intents_answered(records: &[Record]) {
+/// Every call the journal announced was answered, and the answer came after its intent; and
+/// it is a kind of call its step's action declares, which is what `dake iam-policy` grants.
+fn assert_intents_answered(records: &[Record], playbook: &Playbook) {
     for (n, r) in records.iter().enumerate() {
-        if let Record::Intent { step, index, .. } = r {
+        if let Record::Intent {
+            step, index, call, ..
+        } = r
+        {
+            let action = playbook.steps[*step].action;
+            assert!(
+                action.makes().contains(&call.kind()),
+                "step {} ({action:?}) made {call}, which its action does not declare, so the IAM policy would not grant it",
+                step + 1
+            );
             let answered = records[n + 1..].iter().any(|a| {
                 matches!(a, Record::Result { step: s, index: i, .. } if s == step && i == index)
             });
@@ -287,7 +297,7 @@ async fn web_replace_end_to_end_leaves_exactly_one_replacement_in_service() {
     assert_eq!(created_at_step, vec![new.id.clone()]);
 
     let records = journal::read(&s.journal).unwrap();
-    assert_intents_answered(&records);
+    assert_intents_answered(&records, &s.run.playbook);
     assert!(matches!(records.last(), Some(Record::Finished { .. })));
     let terminates = records
         .iter()
@@ -321,6 +331,7 @@ async fn web_replace_with_quarantine_stops_and_tags_the_bad_server() {
     tokio::time::sleep(StdDuration::from_millis(200)).await;
     let later = d.snap().await;
     assert_eq!(later.find(&bad.id).unwrap().state, InstanceState::Stopped);
+    assert_intents_answered(&journal::read(&s.journal).unwrap(), &s.run.playbook);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -418,7 +429,7 @@ async fn db_promote_end_to_end_promotes_the_least_lagged_replica() {
         incidents.iter().all(|i| i.kind != IncidentKind::MasterDown),
         "{incidents:#?}"
     );
-    assert_intents_answered(&journal::read(&s.journal).unwrap());
+    assert_intents_answered(&journal::read(&s.journal).unwrap(), &s.run.playbook);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -481,7 +492,7 @@ async fn db_ebs_move_end_to_end_moves_the_volume_to_a_new_master_in_its_zone() {
         incidents.iter().all(|i| i.kind != IncidentKind::MasterDown),
         "{incidents:#?}"
     );
-    assert_intents_answered(&journal::read(&s.journal).unwrap());
+    assert_intents_answered(&journal::read(&s.journal).unwrap(), &s.run.playbook);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -655,6 +666,49 @@ fn guard_refuses_a_new_db_instance_outside_the_volume_zone() {
         }
         other => panic!("{other:#?}"),
     }
+}
+
+#[test]
+fn try_start_starts_a_stopped_master_and_waits_for_one_still_stopping() {
+    let mut f = SimFleet::new(&config(), epoch());
+    f.inject(IncidentKind::MasterDown, None).unwrap();
+    let master = f.snapshot().master().unwrap().clone();
+    f.apply(&ProviderCall::StopInstances {
+        instance_id: master.id.clone(),
+        force: false,
+    })
+    .unwrap();
+    let try_start = playbook("db-ebs-move").step_index("try-start").unwrap();
+    let preview = |f: &SimFleet| {
+        let snap = f.snapshot();
+        let target = snap.find(&master.id).unwrap().clone();
+        run_at("db-ebs-move", &target, try_start, false, &[]).preview(&snap)
+    };
+    let stopping = preview(&f);
+    let why = format!("{stopping:?}");
+    assert!(why.contains("stopping"), "{why}");
+
+    f.advance_to(60.0);
+    assert_eq!(
+        f.snapshot().find(&master.id).unwrap().state,
+        InstanceState::Stopped
+    );
+    let p = preview(&f).unwrap().unwrap();
+    assert_eq!(
+        p.calls,
+        [ProviderCall::StartInstances {
+            instance_id: master.id.clone()
+        }],
+        "AWS refuses to reboot a stopped instance"
+    );
+    f.apply(&p.calls[0]).unwrap();
+    f.advance_to(120.0);
+    let started = f.snapshot().find(&master.id).unwrap().clone();
+    assert_eq!(started.state, InstanceState::Running);
+    assert!(
+        started.db.as_ref().is_some_and(|d| d.running),
+        "{started:#?}"
+    );
 }
 
 /// Lag is heartbeat age beyond the master's own silence: put each replica `behind` seconds

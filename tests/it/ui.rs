@@ -603,6 +603,59 @@ fn timeline_records_both_detections_in_order() {
     );
 }
 
+#[test]
+fn a_throttled_refresh_keeps_the_data_marks_it_stale_and_says_why_once() {
+    let mut d = Drill::builtin((80, 24));
+    d.run_to(60);
+    let rows = d.app.rows.len();
+    let error = "provider throttled: RequestLimitExceeded: Request limit exceeded.";
+    for t in [70, 80] {
+        update(
+            &mut d.app,
+            Msg::ProviderFailed {
+                error: error.into(),
+                at: at(t),
+            },
+        );
+        update(&mut d.app, Msg::Tick(at(t)));
+    }
+    let screen = render(&d.app, 80, 24);
+    let header = screen.lines().next().unwrap();
+    assert!(header.contains("✗ STALE data 20s"), "{header}");
+    assert_eq!(
+        d.app.rows.len(),
+        rows,
+        "the last good fleet stays on screen"
+    );
+    assert!(line_with(&screen, "web-1").contains("web-1"));
+    let said: Vec<_> = d
+        .app
+        .timeline
+        .iter()
+        .filter(|e| e.kind == EntryKind::Error)
+        .collect();
+    assert_eq!(said.len(), 1, "one entry per distinct error: {said:#?}");
+    assert!(said[0].text.contains("RequestLimitExceeded"));
+    assert!(
+        screen
+            .lines()
+            .last()
+            .unwrap()
+            .contains("provider throttled"),
+        "the footer names it:\n{screen}"
+    );
+
+    d.feed(90);
+    let header = render(&d.app, 80, 24).lines().next().unwrap().to_string();
+    assert!(!header.contains("STALE"), "{header}");
+    assert!(
+        d.app
+            .timeline
+            .iter()
+            .any(|e| e.text == "provider answering again")
+    );
+}
+
 // ---- 6. a large fleet -----------------------------------------------------------------------
 
 /// Pages through a fleet too big for the screen and checks the selection stays visible.

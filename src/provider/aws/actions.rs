@@ -16,15 +16,50 @@ use aws_sdk_ec2::types::{
 use super::AwsProvider;
 use super::clients::{Calls, Clients, error_code, find_record, parameter, sdk_error};
 use crate::config::EndpointKind;
-use crate::provider::ProviderError;
 use crate::provider::call::{CallOutcome, ProviderCall, TAG_FLEET, TAG_ROLE, TAG_SOURCE};
+use crate::provider::{Preflight, ProviderError};
 
 /// How often a Run Command's status is asked for while it runs.
 const SSM_POLL: Duration = Duration::from_secs(2);
 /// A host command that has not finished by then is failed (SSM cancels it on the host too).
 const SSM_COMMAND_TIMEOUT_SECS: i32 = 600;
 
+/// Makes the call, after its blast-radius check and (EC2) its dry run.
 pub async fn execute(p: &AwsProvider, call: ProviderCall) -> Result<CallOutcome, ProviderError> {
+    perform(p, call, Mode::Execute)
+        .await?
+        .ok_or_else(|| ProviderError::Other("the call was only checked, not made".into()))
+}
+
+/// Checks the call without making it: the blast radius, then the dry run of an EC2 mutation,
+/// or what can be read about any other (its target group, record, parameter).
+pub async fn preflight(p: &AwsProvider, call: ProviderCall) -> Result<Preflight, ProviderError> {
+    let kind = call.kind();
+    perform(p, call, Mode::DryRunOnly).await?;
+    Ok(if kind.has_dry_run() {
+        Preflight::Allowed
+    } else {
+        Preflight::NotCheckable(format!(
+            "{} has no dry run; its target and settings check out, and `dake iam-policy` \
+             lists the permission it needs",
+            kind.operation()
+        ))
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Execute,
+    /// Everything up to the call itself; EC2 mutations are sent with `DryRun=true` only.
+    DryRunOnly,
+}
+
+/// `None` when only checked (`Mode::DryRunOnly`).
+async fn perform(
+    p: &AwsProvider,
+    call: ProviderCall,
+    mode: Mode,
+) -> Result<Option<CallOutcome>, ProviderError> {
     let c = p.clients().await?;
     let members = check_blast_radius(p, c, &call).await?;
     let member = |id: &str| {
@@ -36,30 +71,50 @@ pub async fn execute(p: &AwsProvider, call: ProviderCall) -> Result<CallOutcome,
     let op = call.operation();
     let (request_id, created) = match &call {
         ProviderCall::RunInstances { .. } => {
-            return run_instances(p, c, &call, member).await;
+            return run_instances(p, c, &call, member, mode).await;
         }
         ProviderCall::TerminateInstances { instance_id } => {
             let req = ec2.terminate_instances().instance_ids(instance_id);
-            let out = with_preflight(op, |dry| req.clone().dry_run(dry).send()).await?;
-            (out.request_id().map(String::from), Vec::new())
+            let out = with_preflight(op, mode, |dry| req.clone().dry_run(dry).send()).await?;
+            (
+                out.as_ref().and_then(|o| o.request_id()).map(String::from),
+                Vec::new(),
+            )
         }
         ProviderCall::StopInstances { instance_id, force } => {
             let req = ec2.stop_instances().instance_ids(instance_id).force(*force);
-            let out = with_preflight(op, |dry| req.clone().dry_run(dry).send()).await?;
-            (out.request_id().map(String::from), Vec::new())
+            let out = with_preflight(op, mode, |dry| req.clone().dry_run(dry).send()).await?;
+            (
+                out.as_ref().and_then(|o| o.request_id()).map(String::from),
+                Vec::new(),
+            )
         }
         ProviderCall::RebootInstances { instance_id } => {
             let req = ec2.reboot_instances().instance_ids(instance_id);
-            let out = with_preflight(op, |dry| req.clone().dry_run(dry).send()).await?;
-            (out.request_id().map(String::from), Vec::new())
+            let out = with_preflight(op, mode, |dry| req.clone().dry_run(dry).send()).await?;
+            (
+                out.as_ref().and_then(|o| o.request_id()).map(String::from),
+                Vec::new(),
+            )
+        }
+        ProviderCall::StartInstances { instance_id } => {
+            let req = ec2.start_instances().instance_ids(instance_id);
+            let out = with_preflight(op, mode, |dry| req.clone().dry_run(dry).send()).await?;
+            (
+                out.as_ref().and_then(|o| o.request_id()).map(String::from),
+                Vec::new(),
+            )
         }
         ProviderCall::CreateTags { resource_id, tags } => {
             let req = ec2
                 .create_tags()
                 .resources(resource_id)
                 .set_tags(Some(ec2_tags(tags)));
-            let out = with_preflight(op, |dry| req.clone().dry_run(dry).send()).await?;
-            (out.request_id().map(String::from), Vec::new())
+            let out = with_preflight(op, mode, |dry| req.clone().dry_run(dry).send()).await?;
+            (
+                out.as_ref().and_then(|o| o.request_id()).map(String::from),
+                Vec::new(),
+            )
         }
         ProviderCall::DetachVolume {
             volume_id,
@@ -71,8 +126,11 @@ pub async fn execute(p: &AwsProvider, call: ProviderCall) -> Result<CallOutcome,
                 .volume_id(volume_id)
                 .instance_id(instance_id)
                 .force(*force);
-            let out = with_preflight(op, |dry| req.clone().dry_run(dry).send()).await?;
-            (out.request_id().map(String::from), Vec::new())
+            let out = with_preflight(op, mode, |dry| req.clone().dry_run(dry).send()).await?;
+            (
+                out.as_ref().and_then(|o| o.request_id()).map(String::from),
+                Vec::new(),
+            )
         }
         ProviderCall::AttachVolume {
             volume_id,
@@ -84,8 +142,11 @@ pub async fn execute(p: &AwsProvider, call: ProviderCall) -> Result<CallOutcome,
                 .volume_id(volume_id)
                 .instance_id(instance_id)
                 .device(device);
-            let out = with_preflight(op, |dry| req.clone().dry_run(dry).send()).await?;
-            (out.request_id().map(String::from), Vec::new())
+            let out = with_preflight(op, mode, |dry| req.clone().dry_run(dry).send()).await?;
+            (
+                out.as_ref().and_then(|o| o.request_id()).map(String::from),
+                Vec::new(),
+            )
         }
         ProviderCall::RegisterTarget {
             target_group,
@@ -105,6 +166,9 @@ pub async fn execute(p: &AwsProvider, call: ProviderCall) -> Result<CallOutcome,
                 .target_group_arn(&mut Default::default())
                 .await?
                 .to_string();
+            if mode == Mode::DryRunOnly {
+                return Ok(None);
+            }
             let target = aws_sdk_elasticloadbalancingv2::types::TargetDescription::builder()
                 .id(instance_id)
                 .build();
@@ -130,6 +194,13 @@ pub async fn execute(p: &AwsProvider, call: ProviderCall) -> Result<CallOutcome,
                 out.request_id().map(String::from)
             };
             (id, Vec::new())
+        }
+        ProviderCall::RestartApp { .. }
+        | ProviderCall::StartDatabase { .. }
+        | ProviderCall::PromoteReplica { .. }
+            if mode == Mode::DryRunOnly =>
+        {
+            return Ok(None);
         }
         ProviderCall::RestartApp { instance_id } => {
             let id = run_command(p, c, instance_id, &p.aws.restart_app_command).await?;
@@ -159,24 +230,34 @@ pub async fn execute(p: &AwsProvider, call: ProviderCall) -> Result<CallOutcome,
             if address.is_empty() {
                 return Err(refused(format!("{master_id} has no private address")));
             }
+            if mode == Mode::DryRunOnly {
+                return Ok(None);
+            }
             let command = p.aws.repoint_command.replace("{master}", address);
             let id = run_command(p, c, instance_id, &command).await?;
             tag(c, instance_id, &[(TAG_SOURCE, master_id)]).await?;
             (Some(id), Vec::new())
         }
         ProviderCall::SetDbEndpoint { name, target_id } => {
-            let id = set_endpoint(p, c, name, member(target_id)?).await?;
+            let Some(id) = set_endpoint(p, c, name, member(target_id)?, mode).await? else {
+                return Ok(None);
+            };
             (Some(id), Vec::new())
         }
         ProviderCall::NotifyReplicaAdded { instance_id } => {
-            let id = notify_replica_added(p, c, instance_id).await?;
+            let Some(id) = notify_replica_added(p, c, instance_id, mode).await? else {
+                return Ok(None);
+            };
             (Some(id), Vec::new())
         }
     };
-    Ok(CallOutcome {
+    if mode == Mode::DryRunOnly {
+        return Ok(None);
+    }
+    Ok(Some(CallOutcome {
         created,
         request_id: request_id.unwrap_or_else(|| "-".into()),
-    })
+    }))
 }
 
 fn refused(reason: String) -> ProviderError {
@@ -204,48 +285,6 @@ async fn tag(c: &Clients, id: &str, tags: &[(&str, &str)]) -> Result<(), Provide
     Ok(())
 }
 
-/// Instance and volume ids a call names (templates and masters included).
-pub fn resources(call: &ProviderCall) -> (Vec<&str>, Vec<&str>) {
-    let mut instances = Vec::new();
-    let mut volumes = Vec::new();
-    match call {
-        ProviderCall::RunInstances { template_id, .. } => instances.push(template_id.as_str()),
-        ProviderCall::TerminateInstances { instance_id }
-        | ProviderCall::StopInstances { instance_id, .. }
-        | ProviderCall::RebootInstances { instance_id }
-        | ProviderCall::RestartApp { instance_id }
-        | ProviderCall::RegisterTarget { instance_id, .. }
-        | ProviderCall::DeregisterTarget { instance_id, .. }
-        | ProviderCall::StartDatabase { instance_id }
-        | ProviderCall::PromoteReplica { instance_id }
-        | ProviderCall::NotifyReplicaAdded { instance_id } => instances.push(instance_id),
-        ProviderCall::RepointReplica {
-            instance_id,
-            master_id,
-        } => instances.extend([instance_id.as_str(), master_id.as_str()]),
-        ProviderCall::SetDbEndpoint { target_id, .. } => instances.push(target_id),
-        ProviderCall::CreateTags { resource_id, .. } if resource_id.starts_with("vol-") => {
-            volumes.push(resource_id.as_str())
-        }
-        ProviderCall::CreateTags { resource_id, .. } => instances.push(resource_id),
-        ProviderCall::DetachVolume {
-            volume_id,
-            instance_id,
-            ..
-        }
-        | ProviderCall::AttachVolume {
-            volume_id,
-            instance_id,
-            ..
-        } => {
-            instances.push(instance_id);
-            volumes.push(volume_id);
-        }
-    }
-    instances.retain(|id| !id.is_empty());
-    (instances, volumes)
-}
-
 /// Every instance and volume the call names must carry `dake:fleet=<this fleet>`: dake never
 /// touches what it was not given. Returns the named instances as EC2 describes them.
 async fn check_blast_radius(
@@ -253,7 +292,7 @@ async fn check_blast_radius(
     c: &Clients,
     call: &ProviderCall,
 ) -> Result<HashMap<String, Ec2Instance>, ProviderError> {
-    let (instance_ids, volume_ids) = resources(call);
+    let (instance_ids, volume_ids) = call.resources();
     let outside = |kind: &str, id: &str, tags: &[Tag]| {
         let in_fleet = tags
             .iter()
@@ -317,7 +356,12 @@ fn not_found_or<E: ProvideErrorMetadata + std::fmt::Debug, R>(
 /// Sends an EC2 mutation with `DryRun=true` first. `DryRunOperation` means allowed and the
 /// call is sent for real; `UnauthorizedOperation` is a refusal naming what is missing. An
 /// endpoint that ignores DryRun has already done the call: its answer is kept, never sent twice.
-async fn with_preflight<T, E, R, F, Fut>(operation: &str, send: F) -> Result<T, ProviderError>
+/// In `Mode::DryRunOnly` the answer is `None` once the dry run says allowed.
+async fn with_preflight<T, E, R, F, Fut>(
+    operation: &str,
+    mode: Mode,
+    send: F,
+) -> Result<Option<T>, ProviderError>
 where
     F: Fn(bool) -> Fut,
     Fut: Future<Output = Result<T, SdkError<E, R>>>,
@@ -326,11 +370,20 @@ where
     match send(true).await {
         Ok(done) => {
             tracing::warn!("{operation}: the endpoint ignored DryRun and did the call");
-            return Ok(done);
+            if mode == Mode::DryRunOnly {
+                return Err(ProviderError::Other(format!(
+                    "{operation}: the endpoint ignored DryRun and made the call; \
+                     look at the fleet before anything else"
+                )));
+            }
+            return Ok(Some(done));
         }
         Err(e) => preflight_answer(operation, e)?,
     }
-    send(false).await.map_err(sdk_error)
+    if mode == Mode::DryRunOnly {
+        return Ok(None);
+    }
+    send(false).await.map(Some).map_err(sdk_error)
 }
 
 /// What a dry run's error means: `Ok` when the call would be allowed.
@@ -377,7 +430,8 @@ async fn run_instances<'a>(
     c: &Clients,
     call: &ProviderCall,
     member: impl Fn(&str) -> Result<&'a Ec2Instance, ProviderError>,
-) -> Result<CallOutcome, ProviderError> {
+    mode: Mode,
+) -> Result<Option<CallOutcome>, ProviderError> {
     let ProviderCall::RunInstances {
         role,
         image_id,
@@ -443,15 +497,15 @@ async fn run_instances<'a>(
         .client_token(client_token)
         .tag_specifications(spec(ResourceType::Instance))
         .tag_specifications(spec(ResourceType::Volume));
-    let out = with_preflight("RunInstances", |dry| req.clone().dry_run(dry).send()).await?;
-    Ok(CallOutcome {
+    let out = with_preflight("RunInstances", mode, |dry| req.clone().dry_run(dry).send()).await?;
+    Ok(out.map(|out| CallOutcome {
         created: out
             .instances()
             .iter()
             .filter_map(|i| i.instance_id().map(String::from))
             .collect(),
         request_id: out.request_id().unwrap_or("-").to_string(),
-    })
+    }))
 }
 
 /// Runs `command` on the host through SSM Run Command and waits for it to succeed. The
@@ -522,7 +576,8 @@ async fn set_endpoint(
     c: &Clients,
     name: &str,
     target: &Ec2Instance,
-) -> Result<String, ProviderError> {
+    mode: Mode,
+) -> Result<Option<String>, ProviderError> {
     if name != p.db_endpoint {
         return Err(refused(format!(
             "{name} is not this fleet's database endpoint ({})",
@@ -535,6 +590,9 @@ async fn set_endpoint(
             if address.is_empty() {
                 return Err(refused("the new master has no private address".into()));
             }
+            if mode == Mode::DryRunOnly {
+                return Ok(None);
+            }
             let out = c
                 .ssm
                 .put_parameter()
@@ -544,9 +602,9 @@ async fn set_endpoint(
                 .send()
                 .await
                 .map_err(sdk_error)?;
-            Ok(format!("version {}", out.version()))
+            Ok(Some(format!("version {}", out.version())))
         }
-        EndpointKind::Route53 => set_record(p, c, name, target).await,
+        EndpointKind::Route53 => set_record(p, c, name, target, mode).await,
     }
 }
 
@@ -558,7 +616,8 @@ async fn set_record(
     c: &Clients,
     name: &str,
     target: &Ec2Instance,
-) -> Result<String, ProviderError> {
+    mode: Mode,
+) -> Result<Option<String>, ProviderError> {
     use aws_sdk_route53::types::{
         Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
     };
@@ -592,6 +651,9 @@ async fn set_record(
             }
         )));
     }
+    if mode == Mode::DryRunOnly {
+        return Ok(None);
+    }
     let record = ResourceRecordSet::builder()
         .name(current.name())
         .r#type(current.r#type().clone())
@@ -623,10 +685,11 @@ async fn set_record(
         .send()
         .await
         .map_err(sdk_error)?;
-    Ok(out
-        .change_info()
-        .map(|i| i.id().to_string())
-        .unwrap_or_else(|| "-".into()))
+    Ok(Some(
+        out.change_info()
+            .map(|i| i.id().to_string())
+            .unwrap_or_else(|| "-".into()),
+    ))
 }
 
 /// Adds the replica to the parameter the application watches (a comma-separated id list).
@@ -634,7 +697,8 @@ async fn notify_replica_added(
     p: &AwsProvider,
     c: &Clients,
     instance_id: &str,
-) -> Result<String, ProviderError> {
+    mode: Mode,
+) -> Result<Option<String>, ProviderError> {
     let name = &p.aws.replicas_parameter;
     if name.is_empty() {
         return Err(refused(
@@ -642,6 +706,9 @@ async fn notify_replica_added(
              replica yourself"
                 .into(),
         ));
+    }
+    if mode == Mode::DryRunOnly {
+        return Ok(None);
     }
     let current = parameter(c, name, &mut Calls::default())
         .await?
@@ -660,7 +727,7 @@ async fn notify_replica_added(
         .send()
         .await
         .map_err(sdk_error)?;
-    Ok(format!("version {}", out.version()))
+    Ok(Some(format!("version {}", out.version())))
 }
 
 #[cfg(test)]
@@ -679,25 +746,5 @@ mod tests {
             "#!/bin/bash\necho hi\nrole=web\n"
         );
         assert_eq!(user_data_for(None, "web"), "role=web\n");
-    }
-
-    #[test]
-    fn every_resource_a_call_names_is_checked() {
-        let call = ProviderCall::RepointReplica {
-            instance_id: "i-r".into(),
-            master_id: "i-m".into(),
-        };
-        assert_eq!(resources(&call), (vec!["i-r", "i-m"], vec![]));
-        let call = ProviderCall::DetachVolume {
-            volume_id: "vol-1".into(),
-            instance_id: "i-m".into(),
-            force: false,
-        };
-        assert_eq!(resources(&call), (vec!["i-m"], vec!["vol-1"]));
-        let call = ProviderCall::CreateTags {
-            resource_id: "vol-2".into(),
-            tags: vec![],
-        };
-        assert_eq!(resources(&call), (vec![], vec!["vol-2"]));
     }
 }

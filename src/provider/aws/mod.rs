@@ -6,6 +6,7 @@
 
 mod actions;
 mod clients;
+pub mod iam;
 mod map;
 mod metrics;
 
@@ -17,7 +18,7 @@ use aws_sdk_ec2::types::{Filter, VolumeState as Ec2VolumeState};
 use tokio::sync::OnceCell;
 
 use super::call::{CallOutcome, ProviderCall, TAG_FLEET, TAG_RUN, TAG_STEP};
-use super::{BoxFuture, Provider, ProviderError};
+use super::{BoxFuture, Preflight, Provider, ProviderError};
 use crate::config::{AwsConfig, Config, EndpointKind};
 use crate::domain::{FleetSnapshot, FreeVolume, TargetHealth, VolumeState};
 use clients::{Calls, Clients, sdk_error};
@@ -331,6 +332,10 @@ impl Provider for AwsProvider {
 
     fn execute(&self, call: ProviderCall) -> BoxFuture<'_, Result<CallOutcome, ProviderError>> {
         Box::pin(async move { actions::execute(self, call).await })
+    }
+
+    fn preflight(&self, call: ProviderCall) -> BoxFuture<'_, Result<Preflight, ProviderError>> {
+        Box::pin(async move { actions::preflight(self, call).await })
     }
 
     fn find_created(

@@ -89,6 +89,7 @@ impl SimFleet {
             ProviderCall::TerminateInstances { instance_id } => self.terminate(instance_id)?,
             ProviderCall::StopInstances { instance_id, force } => self.stop(instance_id, *force)?,
             ProviderCall::RebootInstances { instance_id } => self.reboot(instance_id, false)?,
+            ProviderCall::StartInstances { instance_id } => self.start(instance_id)?,
             ProviderCall::RestartApp { instance_id } => self.reboot(instance_id, true)?,
             ProviderCall::CreateTags { resource_id, tags } => {
                 self.create_tags(resource_id, tags)?
@@ -329,6 +330,33 @@ impl SimFleet {
         }
         let secs = if force { FORCE_STOP_SECS } else { STOP_SECS };
         self.schedule(secs, Change::Stopped(id.to_string()));
+        Ok(())
+    }
+
+    /// Boots a stopped instance. MySQL starts at boot; whether that cures a down master is the
+    /// same drill choice as a reboot's.
+    fn start(&mut self, id: &str) -> Result<(), String> {
+        let fixes_master = self.sim.reboot_fixes_master;
+        let s = self.find_mut(id)?;
+        match s.inst.state {
+            InstanceState::Stopped => {}
+            InstanceState::Pending | InstanceState::Running => return Ok(()),
+            _ => {
+                return Err(format!(
+                    "IncorrectInstanceState: The instance '{id}' is {}, not in a state from which it can be started",
+                    state_of(s)
+                ));
+            }
+        }
+        s.inst.state = InstanceState::Pending;
+        let down = s.down_since.is_some();
+        self.schedule(BOOT_SECS, Change::Booted(id.to_string()));
+        if down && fixes_master {
+            self.schedule(
+                BOOT_SECS + MASTER_REBOOT_SECS,
+                Change::MasterRecovered(id.to_string()),
+            );
+        }
         Ok(())
     }
 

@@ -16,7 +16,7 @@ pub use fleet::SimFleet;
 pub use rng::SimRng;
 
 use super::call::{CallOutcome, ProviderCall};
-use super::{BoxFuture, Provider, ProviderError};
+use super::{BoxFuture, Preflight, Provider, ProviderError};
 use crate::config::Config;
 use crate::domain::FleetSnapshot;
 
@@ -131,6 +131,35 @@ impl Provider for SimProvider {
                 Ok(outcome)
             })
             .map_err(ProviderError::Refused)
+        })
+    }
+
+    /// The drill fleet grants every permission; what it can refuse is a call naming an
+    /// instance or volume it does not have. Whether the state allows the call is the run's
+    /// business on the day, as it is on AWS.
+    fn preflight(&self, call: ProviderCall) -> BoxFuture<'_, Result<Preflight, ProviderError>> {
+        Box::pin(async move {
+            let t = self.virtual_now();
+            self.with_fleet(|f| {
+                f.advance_to(t);
+                let snap = f.snapshot();
+                let (instances, volumes) = call.resources();
+                for id in instances {
+                    if snap.find(id).is_none() {
+                        return Err(ProviderError::Refused(format!("no instance {id}")));
+                    }
+                }
+                for id in volumes {
+                    let attached = snap
+                        .instances
+                        .iter()
+                        .any(|i| i.volumes.iter().any(|v| v.id == id));
+                    if !attached && !snap.free_volumes.iter().any(|v| v.id == id) {
+                        return Err(ProviderError::Refused(format!("no volume {id}")));
+                    }
+                }
+                Ok(Preflight::Allowed)
+            })
         })
     }
 

@@ -127,6 +127,12 @@ impl SimFleet {
                     db.sql_thread_running = true;
                     db.source_id = Some(endpoint);
                 }
+                // A stopped master started again: mysqld is enabled at boot.
+                if s.inst.role == Role::DbMaster
+                    && let Some(db) = s.inst.db.as_mut()
+                {
+                    db.running = true;
+                }
                 self.scheduled
                     .push(later(super::CHECKS_SECS, Change::ChecksPassed(id)));
             }

@@ -1,0 +1,204 @@
+//! The AWS provider when things are not fine: a preflight against moto, a permission AWS
+//! refuses (a recorded `UnauthorizedOperation` answer in front of moto), an API that throttles
+//! and one that never answers. Every effect (or its absence) is read back through the SDK.
+
+use std::time::Instant;
+
+use serde_json::Value;
+
+use crate::aws_fleet::{Aws, REGION, dake_aws, fresh_servers, in_process_provider, runtime, seed};
+use crate::emulator::{exclusive, moto};
+use crate::fault_server::{Behaviour, FaultServer, UNAUTHORIZED_TERMINATE};
+use crate::sandbox::Sandbox;
+
+fn json(out: &std::process::Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// Each call of a preflight report with its verdict, keyed by operation (in plan order).
+fn verdicts(report: &Value) -> Vec<(String, String, String)> {
+    report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["calls"].as_array().unwrap())
+        .map(|c| {
+            (
+                c["operation"].as_str().unwrap().to_string(),
+                c["verdict"].as_str().unwrap().to_string(),
+                c["detail"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn preflight_dry_runs_every_ec2_call_and_changes_nothing() {
+    let _only = exclusive();
+    fresh_servers();
+    let rt = runtime();
+    let aws = rt.block_on(Aws::connect());
+    let seeded = rt.block_on(seed(&aws));
+    let before = rt.block_on(aws.fleet("drill"));
+    let targets_before = rt.block_on(aws.targets(&seeded.target_group_arn));
+
+    let sandbox = Sandbox::new();
+    let out = dake_aws(&sandbox, &seeded.config())
+        .args(["preflight", "web-replace", "--target", "web-3", "--json"])
+        .output()
+        .unwrap();
+    let report = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    let v = verdicts(&report);
+    let verdict_of = |op: &str| {
+        v.iter()
+            .find(|(o, ..)| o == op)
+            .unwrap_or_else(|| panic!("no {op} in {v:#?}"))
+            .1
+            .clone()
+    };
+    assert_eq!(verdict_of("RunInstances"), "allowed");
+    assert_eq!(verdict_of("TerminateInstances"), "allowed");
+    assert_eq!(verdict_of("SendCommand"), "not-checkable");
+    assert_eq!(verdict_of("RegisterTargets"), "not-checkable");
+    assert_eq!(report["refused"], 0);
+
+    // DryRun only: no instance launched or terminated, the target group as it was.
+    assert_eq!(rt.block_on(aws.fleet("drill")), before);
+    assert_eq!(
+        rt.block_on(aws.targets(&seeded.target_group_arn)),
+        targets_before
+    );
+
+    // A target outside the fleet is refused before any call.
+    let outsider = rt.block_on(aws.fleet("someone-else"));
+    let (outsider_id, _) = outsider.iter().next().unwrap();
+    let out = dake_aws(&sandbox, &seeded.config())
+        .args(["preflight", "web-replace", "--target", outsider_id])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("only instances tagged dake:fleet=drill"),
+        "{err}"
+    );
+}
+
+/// AWS answers a DryRun the policy does not allow with `UnauthorizedOperation`; the emulators
+/// allow everything, so that answer is replayed from a recording by a proxy in front of moto.
+#[test]
+fn an_unauthorized_operation_is_named_and_nothing_is_done() {
+    let _only = exclusive();
+    fresh_servers();
+    let rt = runtime();
+    let aws = rt.block_on(Aws::connect());
+    let seeded = rt.block_on(seed(&aws));
+    let proxy = FaultServer::start(Behaviour::ProxyExcept {
+        upstream: moto().endpoint.clone(),
+        when: vec!["Action=TerminateInstances"],
+        status: 403,
+        body: UNAUTHORIZED_TERMINATE,
+    });
+    let web3 = seeded.ids["web-3"].clone();
+
+    // The preflight names the refused call and the permission, and checks the others.
+    let sandbox = Sandbox::new();
+    let out = dake_aws(&sandbox, &seeded.config())
+        .env("AWS_ENDPOINT_URL_EC2", &proxy.endpoint)
+        .args(["preflight", "web-replace", "--target", "web-3", "--json"])
+        .output()
+        .unwrap();
+    let report = json(&out);
+    assert_eq!(out.status.code(), Some(1), "{report:#}");
+    let v = verdicts(&report);
+    let (_, verdict, detail) = v.iter().find(|(o, ..)| o == "TerminateInstances").unwrap();
+    assert_eq!(verdict, "refused");
+    assert!(
+        detail.contains("TerminateInstances is not allowed")
+            && detail.contains("not authorized to perform: ec2:TerminateInstances")
+            && detail.contains("dake iam-policy"),
+        "{detail}"
+    );
+    let (_, verdict, _) = v.iter().find(|(o, ..)| o == "RunInstances").unwrap();
+    assert_eq!(
+        verdict, "allowed",
+        "other calls went through the proxy to moto"
+    );
+
+    // The call itself: refused after the dry run, never sent for real.
+    use dake::provider::Provider;
+    use dake::provider::call::ProviderCall;
+    let provider = in_process_provider(&seeded, &proxy.endpoint);
+    let err = rt
+        .block_on(provider.execute(ProviderCall::TerminateInstances {
+            instance_id: web3.clone(),
+        }))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("not allowed") && err.contains("nothing was done"),
+        "{err}"
+    );
+    let terminates: Vec<String> = proxy
+        .seen()
+        .into_iter()
+        .filter(|b| b.contains("Action=TerminateInstances"))
+        .collect();
+    assert!(
+        terminates.iter().all(|b| b.contains("DryRun=true")),
+        "{terminates:#?}"
+    );
+    assert_eq!(rt.block_on(aws.fleet("drill"))[&web3].0, "running");
+}
+
+/// `dake status` against `server` for every service: the UNKNOWN report and how long it took.
+fn status_against(server: &FaultServer) -> (Value, i32, f64) {
+    let sandbox = Sandbox::new();
+    let started = Instant::now();
+    let out = sandbox
+        .dake()
+        .args(["--provider", "aws", "--region", REGION, "status", "--json"])
+        .env("AWS_ENDPOINT_URL", &server.endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env_remove("AWS_PROFILE")
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    let took = started.elapsed().as_secs_f64();
+    (json(&out), out.status.code().unwrap_or(-1), took)
+}
+
+#[test]
+fn a_throttling_api_is_retried_then_reported_not_waited_on() {
+    let server = FaultServer::start(Behaviour::Throttle);
+    let (report, code, took) = status_against(&server);
+    assert_eq!(code, 3, "{report:#}");
+    let error = report["error"].as_str().unwrap();
+    assert!(
+        error.contains("throttled") && error.contains("RequestLimitExceeded"),
+        "{error}"
+    );
+    // The SDK's standard mode: three attempts, backing off in between.
+    let attempts = server.seen().len();
+    assert_eq!(attempts, 3, "{:#?}", server.seen());
+    eprintln!("throttled: {attempts} attempts, answered UNKNOWN after {took:.1} s");
+}
+
+#[test]
+fn an_api_that_never_answers_times_out_with_the_reason() {
+    let server = FaultServer::start(Behaviour::Silent);
+    let (report, code, took) = status_against(&server);
+    assert_eq!(code, 3, "{report:#}");
+    let error = report["error"].as_str().unwrap();
+    assert!(error.contains("timed out"), "{error}");
+    assert!(!server.seen().is_empty(), "the request reached the server");
+    eprintln!("silent API: answered UNKNOWN after {took:.1} s");
+}
