@@ -60,6 +60,8 @@ pub struct AwsConfig {
     pub promote_command: String,
     pub repoint_command: String,
     pub replicas_parameter: String,
+    pub attempt_timeout_secs: u64,
+    pub call_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -254,6 +256,19 @@ impl Config {
         if s.zones.is_empty() {
             return Err(fail("zones", "needs at least one zone".into()));
         }
+        let a = &self.aws;
+        if a.call_timeout_secs == 0 {
+            return Err(fail("call_timeout_secs", "must be at least 1".into()));
+        }
+        if !(1..=a.call_timeout_secs).contains(&a.attempt_timeout_secs) {
+            return Err(fail(
+                "attempt_timeout_secs",
+                format!(
+                    "must be between 1 and call_timeout_secs ({})",
+                    a.call_timeout_secs
+                ),
+            ));
+        }
         if !self.aws.repoint_command.contains("{master}") {
             return Err(fail(
                 "repoint_command",
@@ -380,6 +395,27 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.starts_with("u.toml:2: key `repoint_command`"), "{err}");
+    }
+
+    #[test]
+    fn an_attempt_may_not_outlast_its_call() {
+        let err = Config::from_user_toml(
+            "[aws]\ncall_timeout_secs = 10\nattempt_timeout_secs = 30\n",
+            "u.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("u.toml:3: key `attempt_timeout_secs`"),
+            "{err}"
+        );
+        let err = Config::from_user_toml("[aws]\ncall_timeout_secs = 0\n", "u.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("u.toml:2: key `call_timeout_secs`"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -80,20 +80,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             )
             .map_err(anyhow::Error::msg)?;
             let rt = runtime()?;
-            let snap = rt.block_on(async {
-                tokio::time::timeout(tui::PROVIDER_TIMEOUT, provider.snapshot()).await
-            });
-            let snap = match snap {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
+            let snap = match rt.block_on(tui::snapshot_within_bound(provider.as_ref())) {
+                Ok(s) => s,
+                Err(e) => {
                     return Ok(unknown(
                         &format!("provider {}: {e}", provider.name()),
-                        *json,
-                    ));
-                }
-                Err(_) => {
-                    return Ok(unknown(
-                        &format!("provider {} timed out", provider.name()),
                         *json,
                     ));
                 }

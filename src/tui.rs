@@ -23,8 +23,21 @@ use crate::ui::view;
 pub const CLOCK_TICK: Duration = Duration::from_secs(1);
 /// Room for a burst of keys plus pending provider results; senders wait when it is full.
 pub const MSG_CHANNEL_CAPACITY: usize = 256;
-/// No provider call may hold the refresh loop longer than this.
-pub const PROVIDER_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A snapshot, or a timeout error once the provider's own bound has passed.
+pub async fn snapshot_within_bound(
+    provider: &dyn Provider,
+) -> Result<crate::domain::FleetSnapshot, ProviderError> {
+    let limit = provider.snapshot_timeout();
+    tokio::time::timeout(limit, provider.snapshot())
+        .await
+        .unwrap_or_else(|_| {
+            Err(ProviderError::Timeout(format!(
+                "no snapshot within {} s",
+                limit.as_secs()
+            )))
+        })
+}
 
 /// Asks the provider for a snapshot every refresh interval and sends the result as a message.
 pub fn spawn_provider_poll(
@@ -33,9 +46,7 @@ pub fn spawn_provider_poll(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            let result = tokio::time::timeout(PROVIDER_TIMEOUT, provider.snapshot())
-                .await
-                .unwrap_or(Err(ProviderError::Timeout(PROVIDER_TIMEOUT)));
+            let result = snapshot_within_bound(provider.as_ref()).await;
             let msg = match result {
                 Ok(snapshot) => Msg::Snapshot {
                     snapshot: Box::new(snapshot),

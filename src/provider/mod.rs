@@ -12,12 +12,20 @@ use std::time::Duration;
 use crate::domain::FleetSnapshot;
 use call::{CallOutcome, ProviderCall};
 
+/// No refresh may hold the console or `dake status` longer than this, unless the provider says
+/// its own bound (`Provider::snapshot_timeout`).
+pub const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(20);
+/// No single provider call may hold a step longer than this, unless the provider says otherwise
+/// for that call (`Provider::call_timeout`).
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ProviderError {
-    #[error("provider timed out after {0:?}")]
-    Timeout(Duration),
+    /// What ran out of time, and after how long.
+    #[error("provider timed out: {0}")]
+    Timeout(String),
     #[error("provider throttled: {0}")]
     Throttled(String),
     /// The provider refused the call as it stands (wrong state, unknown id, not allowed).
@@ -47,6 +55,17 @@ pub trait Provider: Send + Sync {
     /// journal and time their waits by it.
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
         chrono::Utc::now()
+    }
+
+    /// How long a snapshot may take before the caller gives up on it.
+    fn snapshot_timeout(&self) -> Duration {
+        SNAPSHOT_TIMEOUT
+    }
+
+    /// How long `call` may take before the run gives up on it (a host command that waits for
+    /// MySQL to start takes longer than an API call).
+    fn call_timeout(&self, _call: &ProviderCall) -> Duration {
+        CALL_TIMEOUT
     }
 
     /// One consistent view of the fleet now.

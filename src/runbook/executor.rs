@@ -3,7 +3,6 @@
 //! headless CLI uses the same task.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use tokio::sync::mpsc::{Receiver, Sender, channel};
 
@@ -13,8 +12,6 @@ use super::journal::Journal;
 use crate::provider::call::{CallOutcome, ProviderCall};
 use crate::provider::{Provider, ProviderError};
 
-/// No single provider call may hold a step longer than this.
-pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// Effects queued for the executor; the engine produces a handful per key.
 const EFFECT_QUEUE: usize = 64;
 
@@ -67,9 +64,15 @@ pub async fn perform(
             }
         }
     }
-    match tokio::time::timeout(CALL_TIMEOUT, provider.execute(call.clone())).await {
+    let limit = provider.call_timeout(call);
+    match tokio::time::timeout(limit, provider.execute(call.clone())).await {
         Ok(result) => result.map_err(|e| e.to_string()),
-        Err(_) => Err(ProviderError::Timeout(CALL_TIMEOUT).to_string()),
+        Err(_) => Err(ProviderError::Timeout(format!(
+            "{} gave no answer within {} s",
+            call.operation(),
+            limit.as_secs()
+        ))
+        .to_string()),
     }
 }
 

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::aws_fleet::{
-    Aws, REGION, dake_aws, fresh_servers, in_process_provider, publish_fleet, runtime, seed,
+    Aws, REGION, dake_aws, fresh_servers, in_process_provider, launch_many, publish_fleet, runtime,
+    seed,
 };
 use crate::emulator::{exclusive, moto};
 use crate::sandbox::Sandbox;
@@ -161,6 +162,42 @@ fn no_region_is_unknown_not_a_guess() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(3), "{text}");
     assert!(text.contains("no AWS region"), "{text}");
+}
+
+/// 1,000 web servers with 3 metrics each: one DescribeInstances page (1,000 per page), ten
+/// DescribeInstanceStatus calls (100 ids each) and ceil(3,000 / 500) = 6 GetMetricData calls,
+/// never a call per instance.
+#[test]
+fn a_thousand_instances_take_one_page_and_six_metric_calls() {
+    let _only = exclusive();
+    fresh_servers();
+    let rt = runtime();
+    let aws = rt.block_on(Aws::connect());
+    let seeded = rt.block_on(seed(&aws));
+    let launched = rt.block_on(launch_many(&aws, "big", "web", 1000));
+    assert_eq!(launched.len(), 1000);
+    // The emulator takes seconds to filter a thousand instances (AWS: well under one), and the
+    // test machine runs other tests meanwhile: the bounds are raised, not the call count.
+    let config = seeded
+        .config()
+        .replace("name = \"drill\"", "name = \"big\"")
+        + "attempt_timeout_secs = 60\ncall_timeout_secs = 60\n";
+    assert!(config.contains("name = \"big\""), "{config}");
+    let sandbox = Sandbox::new();
+    let started = std::time::Instant::now();
+    let out = dake_aws(&sandbox, &config)
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    let took = started.elapsed().as_secs_f64();
+    let json = status_json(&out);
+    let instances = json["instances"].as_array();
+    assert_eq!(instances.map(Vec::len), Some(1000), "{json:#}");
+    let calls = &json["api_calls"];
+    assert_eq!(calls["DescribeInstances"], 1, "{calls:#}");
+    assert_eq!(calls["DescribeInstanceStatus"], 10, "{calls:#}");
+    assert_eq!(calls["GetMetricData"], 6, "{calls:#}");
+    eprintln!("1,000 instances: one refresh in {took:.1} s (whole process, emulators): {calls}");
 }
 
 /// The AWS provider's playbook calls, one by one, on the seeded fleet; every effect is read

@@ -222,6 +222,39 @@ async fn launch(
     out.instances()[0].clone()
 }
 
+/// `count` instances of `fleet` in `role`, in one RunInstances call (named `<fleet>-<role>`).
+pub async fn launch_many(aws: &Aws, fleet: &str, role: &str, count: i32) -> Vec<String> {
+    let ami = image(&aws.ec2).await;
+    let subnet = subnets(&aws.ec2).await.into_values().next().unwrap();
+    let tags = TagSpecification::builder()
+        .resource_type(ResourceType::Instance)
+        .tags(
+            Tag::builder()
+                .key("Name")
+                .value(format!("{fleet}-{role}"))
+                .build(),
+        )
+        .tags(Tag::builder().key(FLEET_TAG).value(fleet).build())
+        .tags(Tag::builder().key("dake:role").value(role).build())
+        .build();
+    let out = aws
+        .ec2
+        .run_instances()
+        .image_id(ami)
+        .instance_type(InstanceType::C5Large)
+        .subnet_id(subnet)
+        .min_count(count)
+        .max_count(count)
+        .tag_specifications(tags)
+        .send()
+        .await
+        .unwrap();
+    out.instances()
+        .iter()
+        .map(|i| i.instance_id().unwrap().to_string())
+        .collect()
+}
+
 /// The drill's shape: 4 web servers over two zones in a target group, a master with a tagged
 /// data volume, 2 replicas, a private zone whose CNAME names the master; plus one instance of
 /// another fleet that must stay invisible and untouched.

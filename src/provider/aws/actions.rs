@@ -22,7 +22,7 @@ use crate::provider::{Preflight, ProviderError};
 /// How often a Run Command's status is asked for while it runs.
 const SSM_POLL: Duration = Duration::from_secs(2);
 /// A host command that has not finished by then is failed (SSM cancels it on the host too).
-const SSM_COMMAND_TIMEOUT_SECS: i32 = 600;
+pub const SSM_COMMAND_TIMEOUT_SECS: i32 = 600;
 
 /// Makes the call, after its blast-radius check and (EC2) its dry run.
 pub async fn execute(p: &AwsProvider, call: ProviderCall) -> Result<CallOutcome, ProviderError> {
@@ -562,8 +562,8 @@ async fn run_command(
                 )));
             }
             _ if tokio::time::Instant::now() > deadline => {
-                return Err(ProviderError::Timeout(Duration::from_secs(
-                    SSM_COMMAND_TIMEOUT_SECS as u64,
+                return Err(ProviderError::Timeout(format!(
+                    "command {id} on {instance_id} not finished after {SSM_COMMAND_TIMEOUT_SECS} s"
                 )));
             }
             _ => tokio::time::sleep(SSM_POLL).await,

@@ -10,12 +10,12 @@ use aws_config::timeout::TimeoutConfig;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 
 use super::AwsOptions;
+use crate::config::AwsConfig;
 use crate::provider::ProviderError;
 
-/// No single API call may take longer, retries included; a step never hangs on one.
-pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(20);
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(8);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+const TIMED_OUT: &str = "the AWS API did not answer in time ([aws] attempt_timeout_secs, \
+                         call_timeout_secs)";
 
 pub struct Clients {
     pub ec2: aws_sdk_ec2::Client,
@@ -29,13 +29,15 @@ pub struct Clients {
 impl Clients {
     /// Credentials, region and endpoints as aws-config finds them (`AWS_ENDPOINT_URL_<SERVICE>`
     /// included), overridden by the command line. Retries are the SDK's standard mode.
-    pub async fn load(options: &AwsOptions) -> Result<Clients, ProviderError> {
+    /// Every call is bounded by `[aws] attempt_timeout_secs` per attempt and
+    /// `call_timeout_secs` in all, so no step or refresh hangs on one.
+    pub async fn load(options: &AwsOptions, aws: &AwsConfig) -> Result<Clients, ProviderError> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(RetryConfig::standard())
             .timeout_config(
                 TimeoutConfig::builder()
-                    .operation_timeout(OPERATION_TIMEOUT)
-                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                    .operation_timeout(Duration::from_secs(aws.call_timeout_secs))
+                    .operation_attempt_timeout(Duration::from_secs(aws.attempt_timeout_secs))
                     .connect_timeout(CONNECT_TIMEOUT)
                     .build(),
             );
@@ -112,8 +114,8 @@ const THROTTLING_CODES: &[&str] = &[
 /// as a failure; anything else is the service's code and message.
 pub fn sdk_error<E: ProvideErrorMetadata + std::fmt::Debug, R>(e: SdkError<E, R>) -> ProviderError {
     match &e {
-        SdkError::TimeoutError(_) => ProviderError::Timeout(OPERATION_TIMEOUT),
-        SdkError::DispatchFailure(d) if d.is_timeout() => ProviderError::Timeout(OPERATION_TIMEOUT),
+        SdkError::TimeoutError(_) => ProviderError::Timeout(TIMED_OUT.into()),
+        SdkError::DispatchFailure(d) if d.is_timeout() => ProviderError::Timeout(TIMED_OUT.into()),
         SdkError::DispatchFailure(d) => {
             ProviderError::Other(format!("cannot reach the AWS API: {d:?}"))
         }

@@ -80,7 +80,7 @@ impl AwsProvider {
 
     async fn clients(&self) -> Result<&Clients, ProviderError> {
         self.clients
-            .get_or_try_init(|| Clients::load(&self.options))
+            .get_or_try_init(|| Clients::load(&self.options, &self.aws))
             .await
     }
 
@@ -332,6 +332,23 @@ impl Provider for AwsProvider {
 
     fn execute(&self, call: ProviderCall) -> BoxFuture<'_, Result<CallOutcome, ProviderError>> {
         Box::pin(async move { actions::execute(self, call).await })
+    }
+
+    /// A refresh is a few sequential calls (more on a large fleet), each bounded on its own.
+    fn snapshot_timeout(&self) -> Duration {
+        Duration::from_secs(3 * self.aws.call_timeout_secs)
+    }
+
+    /// The blast-radius check, the dry run and the call; a host command also waits for SSM.
+    fn call_timeout(&self, call: &ProviderCall) -> Duration {
+        use super::call::CallKind as K;
+        let api = Duration::from_secs(3 * self.aws.call_timeout_secs);
+        match call.kind() {
+            K::RestartApp | K::StartDatabase | K::PromoteReplica | K::RepointReplica => {
+                api + Duration::from_secs(actions::SSM_COMMAND_TIMEOUT_SECS as u64 + 60)
+            }
+            _ => api,
+        }
     }
 
     fn preflight(&self, call: ProviderCall) -> BoxFuture<'_, Result<Preflight, ProviderError>> {
