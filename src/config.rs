@@ -62,6 +62,8 @@ pub struct AwsConfig {
     pub replicas_parameter: String,
     pub attempt_timeout_secs: u64,
     pub call_timeout_secs: u64,
+    pub refresh_secs: u64,
+    pub metrics_refresh_secs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -257,6 +259,12 @@ impl Config {
             return Err(fail("zones", "needs at least one zone".into()));
         }
         let a = &self.aws;
+        if a.refresh_secs == 0 {
+            return Err(fail("refresh_secs", "must be at least 1".into()));
+        }
+        if a.metrics_refresh_secs == 0 {
+            return Err(fail("metrics_refresh_secs", "must be at least 1".into()));
+        }
         if a.call_timeout_secs == 0 {
             return Err(fail("call_timeout_secs", "must be at least 1".into()));
         }

@@ -16,6 +16,7 @@ pub enum Action {
     SortNext,
     SortReverse,
     Help,
+    ApiCalls,
     Cancel,
 }
 
@@ -99,6 +100,13 @@ pub const KEYMAP: &[Binding] = &[
         label: "Esc",
         help: "close help, clear the filter",
         action: Action::Cancel,
+        footer: None,
+    },
+    Binding {
+        keys: &[KeyCode::Char('D')],
+        label: "D",
+        help: "show or hide the API calls of the last refresh",
+        action: Action::ApiCalls,
         footer: None,
     },
     Binding {

@@ -151,6 +151,8 @@ pub struct App {
     pub filter: String,
     pub input: InputMode,
     pub show_help: bool,
+    /// The debug line: what the last refresh asked the provider's API, by operation.
+    pub show_api_calls: bool,
     /// False when NO_COLOR asks for a monochrome screen.
     pub color: bool,
     /// The provider's refresh interval in whole seconds (at least 1): data is stale after a few.
@@ -198,6 +200,7 @@ impl App {
             filter: String::new(),
             input: InputMode::Normal,
             show_help: false,
+            show_api_calls: false,
             color: true,
             refresh_secs: 1,
             local_offset: chrono::FixedOffset::east_opt(0).expect("zero is a valid UTC offset"),

@@ -242,6 +242,10 @@ fn on_key(app: &mut App, key: KeyEvent) -> bool {
             recompute_rows(app, keep.as_deref());
         }
         Action::Help => app.show_help = true,
+        Action::ApiCalls => {
+            app.show_api_calls = !app.show_api_calls;
+            clamp_scroll(app);
+        }
         Action::Cancel => {
             if app.filter.is_empty() {
                 return false;

@@ -20,6 +20,8 @@ pub struct Areas {
     pub timeline: Rect,
     /// The run panel; zero height when no run is on screen.
     pub run: Rect,
+    /// The API calls of the last refresh (`D`); zero height when hidden.
+    pub debug: Rect,
     pub footer: Rect,
 }
 
@@ -43,7 +45,8 @@ const TABLE_ROWS_DURING_RUN: u16 = 3;
 pub fn areas(app: &App, area: Rect) -> Areas {
     let h = area.height;
     let banner = banner_lines(app, h);
-    let avail = h.saturating_sub(1 + banner + 1);
+    let debug = u16::from(app.show_api_calls);
+    let avail = h.saturating_sub(1 + banner + 1 + debug);
     let wanted_table = 2 + app.rows.len().max(1) as u16;
     let (table, replicas, run, timeline) = match &app.run {
         None => {
@@ -89,6 +92,7 @@ pub fn areas(app: &App, area: Rect) -> Areas {
         run: take(run),
         replicas: take(replicas),
         timeline: take(timeline),
+        debug: take(debug),
         footer: take(1),
     }
 }

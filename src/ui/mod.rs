@@ -59,6 +59,9 @@ pub fn view(app: &App, frame: &mut Frame) {
     if a.timeline.height > 0 {
         timeline::render(app, frame, a.timeline, &theme);
     }
+    if a.debug.height > 0 {
+        api_calls(app, frame, a.debug, &theme);
+    }
     footer(app, frame, a.footer, &theme);
     if app.show_help {
         help::render(app, frame, area, &theme);
@@ -197,6 +200,24 @@ fn run_key_applies(action: keymap::RunAction, run: &crate::runbook::engine::Run)
         RunAction::Abort => !run.is_over(),
         RunAction::Close => run.is_over(),
     }
+}
+
+/// `D`: what the last refresh cost in API calls, e.g. to check a large fleet stays batched.
+fn api_calls(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
+    let calls = app.snapshot.as_ref().map(|s| &s.api_calls);
+    let text = match calls {
+        None => " API calls: no refresh yet".to_string(),
+        Some(c) if c.is_empty() => format!(" API calls: none ({} reads no API)", app.provider),
+        Some(c) => {
+            let total: u32 = c.values().sum();
+            let each: Vec<String> = c.iter().map(|(op, n)| format!("{op} {n}")).collect();
+            format!(" API calls, last refresh: {total} · {}", each.join(" · "))
+        }
+    };
+    frame.render_widget(
+        Paragraph::new(Line::styled(fit(&text, area.width as usize), theme.dim())),
+        area,
+    );
 }
 
 fn footer(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::aws_fleet::{
-    Aws, REGION, dake_aws, fresh_servers, in_process_provider, launch_many, publish_fleet, runtime,
-    seed,
+    Aws, REGION, dake_aws, fresh_servers, in_process_provider, launch_many, runtime, seed,
 };
 use crate::emulator::{exclusive, moto};
+use crate::host_metrics::publish_fleet;
 use crate::sandbox::Sandbox;
 
 fn status_json(out: &std::process::Output) -> Value {

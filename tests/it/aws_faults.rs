@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::aws_fleet::{Aws, REGION, dake_aws, fresh_servers, in_process_provider, runtime, seed};
 use crate::emulator::{exclusive, moto};
-use crate::fault_server::{Behaviour, FaultServer, UNAUTHORIZED_TERMINATE};
+use crate::fault_server::{Behaviour, FaultServer, Rule, RuleAnswer, UNAUTHORIZED_TERMINATE};
 use crate::sandbox::Sandbox;
 
 fn json(out: &std::process::Output) -> Value {
@@ -102,9 +102,14 @@ fn an_unauthorized_operation_is_named_and_nothing_is_done() {
     let seeded = rt.block_on(seed(&aws));
     let proxy = FaultServer::start(Behaviour::ProxyExcept {
         upstream: moto().endpoint.clone(),
-        when: vec!["Action=TerminateInstances"],
-        status: 403,
-        body: UNAUTHORIZED_TERMINATE,
+        rule: Rule {
+            when: vec!["Action=TerminateInstances"],
+            unless: vec![],
+            answer: RuleAnswer::Recorded {
+                status: 403,
+                body: UNAUTHORIZED_TERMINATE,
+            },
+        },
     });
     let web3 = seeded.ids["web-3"].clone();
 

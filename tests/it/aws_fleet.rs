@@ -3,10 +3,7 @@
 //! through the SDK here, never through dake.
 
 use std::collections::BTreeMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use aws_sdk_cloudwatch::primitives::DateTime as CwDateTime;
-use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
 use aws_sdk_ec2::types::{Filter, InstanceType, ResourceType, Tag, TagSpecification};
 
 use crate::emulator::{Server, ministack, moto};
@@ -34,12 +31,16 @@ pub fn fresh_servers() -> (&'static Server, &'static Server) {
     (m, c)
 }
 
+/// Instance id → (state, tags), as EC2 describes them.
+pub type FleetView = BTreeMap<String, (String, BTreeMap<String, String>)>;
+
 /// SDK clients for the test's own reads and writes (moto for all but CloudWatch).
 pub struct Aws {
     pub ec2: aws_sdk_ec2::Client,
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
     pub route53: aws_sdk_route53::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub ssm: aws_sdk_ssm::Client,
 }
 
 impl Aws {
@@ -60,11 +61,12 @@ impl Aws {
             elb: aws_sdk_elasticloadbalancingv2::Client::new(&m),
             route53: aws_sdk_route53::Client::new(&m),
             cloudwatch: aws_sdk_cloudwatch::Client::new(&c),
+            ssm: aws_sdk_ssm::Client::new(&m),
         }
     }
 
     /// Instance id → (state, tags), for every instance of `fleet`.
-    pub async fn fleet(&self, fleet: &str) -> BTreeMap<String, (String, BTreeMap<String, String>)> {
+    pub async fn fleet(&self, fleet: &str) -> FleetView {
         let out = self
             .ec2
             .describe_instances()
@@ -347,7 +349,7 @@ pub async fn seed(aws: &Aws) -> Seeded {
         .route53
         .create_hosted_zone()
         .name("drill.internal")
-        .caller_reference(format!("dake-test-{}", epoch()))
+        .caller_reference(format!("dake-test-{}", crate::host_metrics::epoch()))
         .hosted_zone_config(
             aws_sdk_route53::types::HostedZoneConfig::builder()
                 .private_zone(true)
@@ -409,103 +411,25 @@ pub async fn upsert_cname(aws: &Aws, zone: &str, value: &str) {
         .unwrap();
 }
 
-pub fn epoch() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-/// What one host publishes each minute.
-#[derive(Debug, Clone, Copy)]
-pub enum Host {
-    Web { p99_ms: f64 },
-    Db { lag_secs: f64, read_only: bool },
-}
-
-/// Publishes `minutes` of one host's metrics, one datapoint a minute ending `ago_secs` before
-/// now, as its cron script would have.
-pub async fn publish(aws: &Aws, id: &str, host: Host, minutes: i64, ago_secs: i64) {
-    let now = epoch() - ago_secs;
-    let dim = Dimension::builder().name("InstanceId").value(id).build();
-    let datum = |name: &str, value: f64, t: i64| {
-        MetricDatum::builder()
-            .metric_name(name)
-            .dimensions(dim.clone())
-            .value(value)
-            .timestamp(CwDateTime::from_secs(t))
-            .build()
-    };
-    let mut own = Vec::new();
-    let mut cpu = Vec::new();
-    for k in 0..minutes {
-        let t = now - k * 60;
-        cpu.push(datum("CPUUtilization", 20.0, t));
-        match host {
-            Host::Web { p99_ms } => {
-                own.push(datum("LatencyP99Ms", p99_ms, t));
-                own.push(datum("LatencyP50Ms", p99_ms / 4.0, t));
-            }
-            Host::Db {
-                lag_secs,
-                read_only,
-            } => {
-                own.push(datum("ReplicaLagSeconds", lag_secs, t));
-                own.push(datum("MysqlReadOnly", if read_only { 1.0 } else { 0.0 }, t));
-            }
-        }
-    }
-    for (namespace, data) in [("AWS/EC2", cpu), ("Dake", own)] {
-        aws.cloudwatch
-            .put_metric_data()
-            .namespace(namespace)
-            .set_metric_data(Some(data))
-            .send()
-            .await
-            .unwrap();
-    }
-}
-
-/// The seeded fleet's hosts publishing as they would while healthy, except `slow_web` (ten
-/// times its peers' latency) and a silent master when `master_down`.
-pub async fn publish_fleet(aws: &Aws, seeded: &Seeded, slow_web: Option<&str>, master_down: bool) {
-    for (name, id) in &seeded.ids {
-        let host = match name.as_str() {
-            n if n.starts_with("web") => Host::Web {
-                p99_ms: if Some(n) == slow_web { 1500.0 } else { 150.0 },
-            },
-            "db-master" => Host::Db {
-                lag_secs: 0.0,
-                read_only: false,
-            },
-            n => Host::Db {
-                lag_secs: if n == "db-replica-1" { 1.0 } else { 4.0 },
-                read_only: true,
-            },
-        };
-        // A dead master stopped publishing ten minutes ago.
-        let ago = if master_down && name == "db-master" {
-            600
-        } else {
-            0
-        };
-        publish(aws, id, host, 10, ago).await;
-    }
-}
-
 /// The real binary on the emulators: moto for every service, ministack for CloudWatch (through
 /// the per-service endpoint setting), this fleet's config.
 pub fn dake_aws(sandbox: &Sandbox, config: &str) -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::from_std(dake_aws_process(sandbox, config));
+    cmd.timeout(std::time::Duration::from_secs(120));
+    cmd
+}
+
+/// [`dake_aws`] as a plain process.
+pub fn dake_aws_process(sandbox: &Sandbox, config: &str) -> std::process::Command {
     let path = sandbox.write("dake.toml", config);
-    let mut cmd = sandbox.dake();
+    let mut cmd = sandbox.dake_process();
     cmd.args(["--provider", "aws", "--region", REGION, "--config"])
         .arg(path)
         .env("AWS_ENDPOINT_URL", &moto().endpoint)
         .env("AWS_ENDPOINT_URL_CLOUDWATCH", &ministack().endpoint)
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env_remove("AWS_PROFILE")
-        .timeout(std::time::Duration::from_secs(120));
+        .env_remove("AWS_PROFILE");
     cmd
 }
 

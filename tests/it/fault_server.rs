@@ -18,14 +18,28 @@ pub enum Behaviour {
     Throttle,
     /// Reads the request and never answers.
     Silent,
-    /// Forwards to `upstream`, except requests whose body contains every one of `when`, which
-    /// get `status` and `body`.
-    ProxyExcept {
-        upstream: String,
-        when: Vec<&'static str>,
-        status: u16,
-        body: &'static str,
-    },
+    /// Forwards to `upstream`, except requests the rule matches.
+    ProxyExcept { upstream: String, rule: Rule },
+}
+
+/// Requests whose body contains every one of `when` and none of `unless`.
+pub struct Rule {
+    pub when: Vec<&'static str>,
+    pub unless: Vec<&'static str>,
+    pub answer: RuleAnswer,
+}
+
+pub enum RuleAnswer {
+    /// This HTTP status and body instead of the upstream's.
+    Recorded { status: u16, body: &'static str },
+    /// Sent on to the upstream, which acts on it, but never answered: the caller dies waiting.
+    ForwardThenHang,
+}
+
+impl Rule {
+    fn matches(&self, body: &str) -> bool {
+        self.when.iter().all(|w| body.contains(w)) && !self.unless.iter().any(|u| body.contains(u))
+    }
 }
 
 pub struct FaultServer {
@@ -96,9 +110,14 @@ fn serve(stream: TcpStream, behaviour: &Behaviour, log: &Mutex<Vec<String>>) {
             std::thread::sleep(Duration::from_secs(3600));
             return;
         }
-        Behaviour::ProxyExcept {
-            when, status, body, ..
-        } if when.iter().all(|w| text.contains(w)) => respond(*status, body),
+        Behaviour::ProxyExcept { upstream, rule } if rule.matches(&text) => match &rule.answer {
+            RuleAnswer::Recorded { status, body } => respond(*status, body),
+            RuleAnswer::ForwardThenHang => {
+                let _ = forward(upstream, &head, &body);
+                std::thread::sleep(Duration::from_secs(3600));
+                return;
+            }
+        },
         Behaviour::ProxyExcept { upstream, .. } => match forward(upstream, &head, &body) {
             Some(bytes) => bytes,
             None => return,

@@ -3,10 +3,12 @@
 mod aws;
 mod aws_faults;
 mod aws_fleet;
+mod aws_playbooks;
 mod cli;
 mod crash;
 mod emulator;
 mod fault_server;
+mod host_metrics;
 mod permissions;
 mod playbooks;
 mod run_cli;

@@ -37,7 +37,12 @@ impl Sandbox {
 
     /// The `dake` binary with HOME and every XDG base dir inside this sandbox.
     pub fn dake(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dake"));
+        Command::from_std(self.dake_process())
+    }
+
+    /// The same, as a plain process, for a test that starts it and kills it.
+    pub fn dake_process(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dake"));
         cmd.env("HOME", self.path().join("home"))
             .env("XDG_CONFIG_HOME", self.config_home())
             .env("XDG_STATE_HOME", self.state_home())

@@ -656,6 +656,45 @@ fn a_throttled_refresh_keeps_the_data_marks_it_stale_and_says_why_once() {
     );
 }
 
+#[test]
+fn shift_d_shows_the_api_calls_of_the_last_refresh_above_the_footer() {
+    let mut d = Drill::builtin((80, 24));
+    d.run_to(30);
+    let before = render(&d.app, 80, 24);
+    assert!(!before.contains("API calls"), "{before}");
+    d.key(KeyCode::Char('D'));
+    let screen = render(&d.app, 80, 24);
+    let lines: Vec<&str> = screen.lines().collect();
+    assert_eq!(lines.len(), 24);
+    assert!(
+        lines[22].contains("API calls: none (sim reads no API)"),
+        "{screen}"
+    );
+    assert!(
+        lines[23].contains("q quit"),
+        "the footer stays last: {screen}"
+    );
+
+    let mut snap = d.fleet.snapshot();
+    snap.api_calls.insert("DescribeInstances".into(), 1);
+    snap.api_calls.insert("GetMetricData".into(), 6);
+    update(
+        &mut d.app,
+        Msg::Snapshot {
+            snapshot: Box::new(snap),
+            fetched_at: at(40),
+        },
+    );
+    let screen = render(&d.app, 80, 24);
+    let line = line_with(&screen, "API calls");
+    assert!(
+        line.contains("last refresh: 7 · DescribeInstances 1 · GetMetricData 6"),
+        "{line}"
+    );
+    d.key(KeyCode::Char('D'));
+    assert!(!render(&d.app, 80, 24).contains("API calls"));
+}
+
 // ---- 6. a large fleet -----------------------------------------------------------------------
 
 /// Pages through a fleet too big for the screen and checks the selection stays visible.

@@ -23,12 +23,6 @@ use crate::config::{AwsConfig, Config, EndpointKind};
 use crate::domain::{FleetSnapshot, FreeVolume, TargetHealth, VolumeState};
 use clients::{Calls, Clients, sdk_error};
 
-/// A real fleet is asked less often than the simulator: EC2 status checks change by the
-/// minute, and API calls are rate-limited per account.
-pub const AWS_REFRESH: Duration = Duration::from_secs(10);
-/// CloudWatch has one datapoint a minute, and is billed per metric read: asking more often
-/// would cost money and show nothing new.
-const METRICS_REFRESH: Duration = Duration::from_secs(60);
 /// The API's own maximum page size for DescribeInstances.
 const INSTANCES_PER_PAGE: i32 = 1000;
 /// DescribeInstanceStatus takes at most this many instance ids per call.
@@ -241,7 +235,7 @@ impl AwsProvider {
             let cache = self.metrics.lock().map_err(|_| poisoned())?;
             let fresh = cache
                 .fetched_at
-                .is_some_and(|t| t.elapsed() < METRICS_REFRESH);
+                .is_some_and(|t| t.elapsed() < Duration::from_secs(self.aws.metrics_refresh_secs));
             if fresh && ids.is_subset(&cache.instances) {
                 return Ok(cache.points.clone());
             }
@@ -275,8 +269,10 @@ impl Provider for AwsProvider {
         "aws"
     }
 
+    /// `[aws] refresh_secs`: a real fleet is asked less often than the simulator, since EC2
+    /// status checks change by the minute and API calls are rate-limited per account.
     fn refresh_interval(&self) -> Duration {
-        AWS_REFRESH
+        Duration::from_secs(self.aws.refresh_secs)
     }
 
     fn snapshot(&self) -> BoxFuture<'_, Result<FleetSnapshot, ProviderError>> {

@@ -1,0 +1,356 @@
+//! Playbooks run headless to the end by the real binary against the emulators, and a run killed
+//! in the middle of its launch resumed; the end state read back through the SDK, never through
+//! dake.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use dake::provider::call::ProviderCall;
+use dake::runbook::journal;
+use dake::runbook::record::Record;
+
+use crate::aws_fleet::{Aws, Seeded, dake_aws, dake_aws_process, fresh_servers, runtime, seed};
+use crate::emulator::{exclusive, moto};
+use crate::fault_server::{Behaviour, FaultServer, Rule, RuleAnswer};
+use crate::host_metrics::{HostAgent, publish_fleet};
+use crate::sandbox::Sandbox;
+
+/// The seeded fleet's config, read often so that a wait notices a change within a second.
+fn quick_config(seeded: &Seeded) -> String {
+    seeded.config() + "refresh_secs = 1\nmetrics_refresh_secs = 2\n"
+}
+
+/// web-replace with the restart's wait cut from two minutes to three seconds (the slow server
+/// stays slow: the emulator has no host to restart), as a user's own playbook.
+fn short_web_replace(sandbox: &Sandbox) {
+    let builtin = include_str!("../../assets/runbooks/web-replace.toml");
+    let short = builtin.replacen(
+        "# Not recovered by then: stop hoping and replace it.\ntimeout_secs = 120",
+        "timeout_secs = 3",
+        1,
+    );
+    assert_ne!(short, builtin, "the restart step's timeout moved");
+    sandbox.write("config/dake/runbooks/web-replace.toml", &short);
+}
+
+fn report(out: &std::process::Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// Instances (any state) tagged with the run: what it launched.
+fn launched_by(fleet: &crate::aws_fleet::FleetView, run_id: &str) -> Vec<String> {
+    fleet
+        .iter()
+        .filter(|(_, (_, tags))| tags.get("dake:run").map(String::as_str) == Some(run_id))
+        .map(|(id, _)| id.clone())
+        .collect()
+}
+
+/// After web-replace: one replacement, running and in the target group with web-1, -2, -4;
+/// web-3 terminated.
+fn assert_replaced(aws: &Aws, seeded: &Seeded, run_id: &str, rt: &tokio::runtime::Runtime) {
+    let fleet = rt.block_on(aws.fleet("drill"));
+    let made = launched_by(&fleet, run_id);
+    assert_eq!(made.len(), 1, "exactly one replacement: {fleet:#?}");
+    let new = &made[0];
+    let (state, tags) = &fleet[new];
+    assert_eq!(state, "running");
+    assert_eq!(tags["dake:role"], "web");
+    assert_eq!(tags["dake:step"], "2");
+    let web3 = &seeded.ids["web-3"];
+    let old_state = &fleet[web3].0;
+    assert!(
+        old_state == "terminated" || old_state == "shutting-down",
+        "{old_state}"
+    );
+    let mut want: Vec<String> = ["web-1", "web-2", "web-4"]
+        .iter()
+        .map(|n| seeded.ids[*n].clone())
+        .chain([new.clone()])
+        .collect();
+    want.sort();
+    assert_eq!(rt.block_on(aws.targets(&seeded.target_group_arn)), want);
+}
+
+#[test]
+fn web_replace_runs_headless_to_the_end_on_aws() {
+    let _only = exclusive();
+    fresh_servers();
+    let rt = runtime();
+    let aws = rt.block_on(Aws::connect());
+    let seeded = rt.block_on(seed(&aws));
+    rt.block_on(publish_fleet(&aws, &seeded, Some("web-3"), false));
+    let sandbox = Sandbox::new();
+    short_web_replace(&sandbox);
+
+    let started = Instant::now();
+    let out = dake_aws(&sandbox, &quick_config(&seeded))
+        .args(["run", "web-replace", "--target", "web-3", "--yes", "--json"])
+        .output()
+        .unwrap();
+    let r = finished(&out, &["done", "timed-out", "done", "done", "done", "done"]);
+    assert_replaced(&aws, &seeded, r["run_id"].as_str().unwrap(), &rt);
+    eprintln!(
+        "web-replace on the emulators: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// The process dies while AWS launches the replacement: the request reached EC2 (through a
+/// proxy that passes it on and never answers), the journal has the intent and no result.
+/// The resumed run finds the instance by its run and step tags instead of launching another.
+#[test]
+fn a_run_killed_during_the_launch_resumes_without_a_second_replacement() {
+    let _only = exclusive();
+    fresh_servers();
+    let rt = runtime();
+    let aws = rt.block_on(Aws::connect());
+    let seeded = rt.block_on(seed(&aws));
+    rt.block_on(publish_fleet(&aws, &seeded, Some("web-3"), false));
+    let proxy = FaultServer::start(Behaviour::ProxyExcept {
+        upstream: moto().endpoint.clone(),
+        rule: Rule {
+            when: vec!["Action=RunInstances"],
+            unless: vec!["DryRun=true"],
+            answer: RuleAnswer::ForwardThenHang,
+        },
+    });
+    let sandbox = Sandbox::new();
+    short_web_replace(&sandbox);
+    let config = quick_config(&seeded);
+
+    let mut child = dake_aws_process(&sandbox, &config)
+        .env("AWS_ENDPOINT_URL_EC2", &proxy.endpoint)
+        .args(["run", "web-replace", "--target", "web-3", "--yes"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed once EC2 has the launch: before the SDK gives up on the silent answer and retries.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let launched = loop {
+        let fleet = rt.block_on(aws.fleet("drill"));
+        let tagged: Vec<String> = fleet
+            .iter()
+            .filter(|(_, (_, tags))| tags.contains_key("dake:run"))
+            .map(|(id, _)| id.clone())
+            .collect();
+        if !tagged.is_empty() {
+            break tagged;
+        }
+        assert!(Instant::now() < deadline, "the launch never reached EC2");
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the run ended ({status}) before its launch");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(launched.len(), 1);
+    // The crash window itself: the launch announced in the journal, its answer never written.
+    let runs = journal::list(&sandbox.runs());
+    assert_eq!(runs.len(), 1);
+    let records = journal::read(&runs[0].path).unwrap();
+    let launch = |r: &&Record| matches!(r, Record::Intent { call, .. } if matches!(call, ProviderCall::RunInstances { .. }));
+    let intent = records
+        .iter()
+        .find(launch)
+        .expect("the launch was journaled");
+    let Record::Intent { step, .. } = intent else {
+        unreachable!()
+    };
+    assert!(
+        !records
+            .iter()
+            .any(|r| matches!(r, Record::Result { step: s, .. } if s == step)),
+        "{records:#?}"
+    );
+
+    let out = dake_aws(&sandbox, &config)
+        .args(["resume", "--yes", "--json"])
+        .output()
+        .unwrap();
+    let r = report(&out);
+    assert_eq!(out.status.code(), Some(0), "{r:#}");
+    let run_id = r["run_id"].as_str().unwrap();
+    assert_replaced(&aws, &seeded, run_id, &rt);
+    let fleet = rt.block_on(aws.fleet("drill"));
+    assert_eq!(
+        launched_by(&fleet, run_id),
+        launched,
+        "the one launched before the kill"
+    );
+    let real_launches = proxy
+        .seen()
+        .iter()
+        .filter(|b| b.contains("Action=RunInstances") && !b.contains("DryRun=true"))
+        .count();
+    assert_eq!(real_launches, 1);
+}
+
+/// The run's JSON report, after checking it finished with these step statuses.
+fn finished(out: &std::process::Output, statuses: &[&str]) -> Value {
+    let r = report(out);
+    assert_eq!(out.status.code(), Some(0), "{r:#}");
+    let seen: Vec<&str> = r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(seen, statuses, "{r:#}");
+    r
+}
+
+/// The private DNS name the DB record must name once `id` is the master.
+fn dns_of(aws: &Aws, id: &str, rt: &tokio::runtime::Runtime) -> String {
+    let out = rt
+        .block_on(aws.ec2.describe_instances().instance_ids(id).send())
+        .unwrap();
+    let i = &out.reservations()[0].instances()[0];
+    i.private_dns_name().unwrap().to_string()
+}
+
+#[test]
+fn db_promote_runs_headless_to_the_end_on_aws() {
+    let _only = exclusive();
+    fresh_servers();
+    let rt = runtime();
+    let aws = rt.block_on(Aws::connect());
+    let seeded = rt.block_on(seed(&aws));
+    rt.block_on(publish_fleet(&aws, &seeded, None, true));
+    let id = |name: &str| seeded.ids[name].clone();
+    let _hosts = HostAgent::start(
+        None,
+        BTreeSet::from([id("db-master")]),
+        BTreeMap::from([(id("db-replica-2"), 4.0)]),
+    );
+    let sandbox = Sandbox::new();
+    let config = quick_config(&seeded) + "replicas_parameter = \"/drill/db-replicas\"\n";
+
+    let started = Instant::now();
+    let out = dake_aws(&sandbox, &config)
+        .args([
+            "run",
+            "db-promote",
+            "--target",
+            "db-master",
+            "--yes",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let r = finished(&out, &["done"; 7]);
+    let run_id = r["run_id"].as_str().unwrap();
+
+    let fleet = rt.block_on(aws.fleet("drill"));
+    let (_, promoted) = &fleet[&id("db-replica-1")];
+    assert_eq!(
+        promoted["dake:role"], "db-master",
+        "the least-lagged replica"
+    );
+    assert!(!promoted.contains_key("dake:source"));
+    assert_eq!(
+        fleet[&id("db-replica-2")].1["dake:source"],
+        id("db-replica-1")
+    );
+    assert_eq!(
+        rt.block_on(aws.record(&seeded.zone_id))
+            .trim_end_matches('.'),
+        dns_of(&aws, &id("db-replica-1"), &rt)
+    );
+    let made = launched_by(&fleet, run_id);
+    assert_eq!(made.len(), 1, "{fleet:#?}");
+    let (state, tags) = &fleet[&made[0]];
+    assert_eq!(
+        (state.as_str(), tags["dake:role"].as_str()),
+        ("running", "db-replica")
+    );
+    let listed = rt
+        .block_on(aws.ssm.get_parameter().name("/drill/db-replicas").send())
+        .unwrap();
+    assert_eq!(listed.parameter().unwrap().value(), Some(made[0].as_str()));
+    assert_eq!(
+        fleet[&id("db-master")].0,
+        "running",
+        "db-promote leaves the old master be"
+    );
+    eprintln!(
+        "db-promote on the emulators: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn db_ebs_move_runs_headless_to_the_end_on_aws() {
+    let _only = exclusive();
+    fresh_servers();
+    let rt = runtime();
+    let aws = rt.block_on(Aws::connect());
+    let seeded = rt.block_on(seed(&aws));
+    rt.block_on(publish_fleet(&aws, &seeded, None, true));
+    let id = |name: &str| seeded.ids[name].clone();
+    let _hosts = HostAgent::start(None, BTreeSet::from([id("db-master")]), BTreeMap::new());
+    let sandbox = Sandbox::new();
+    // The reboot does not bring the master back here: three seconds, not three minutes.
+    let builtin = include_str!("../../assets/runbooks/db-ebs-move.toml");
+    let short = builtin.replacen("timeout_secs = 180", "timeout_secs = 3", 1);
+    assert_ne!(short, builtin);
+    sandbox.write("config/dake/runbooks/db-ebs-move.toml", &short);
+
+    let started = Instant::now();
+    let out = dake_aws(&sandbox, &quick_config(&seeded))
+        .args([
+            "run",
+            "db-ebs-move",
+            "--target",
+            "db-master",
+            "--yes",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let mut want = ["done"; 10];
+    want[1] = "timed-out";
+    let r = finished(&out, &want);
+    let run_id = r["run_id"].as_str().unwrap();
+
+    let fleet = rt.block_on(aws.fleet("drill"));
+    let made = launched_by(&fleet, run_id);
+    assert_eq!(made.len(), 1, "{fleet:#?}");
+    let new = &made[0];
+    assert_eq!(fleet[new].1["dake:role"], "db-master");
+    let vols = rt
+        .block_on(
+            aws.ec2
+                .describe_volumes()
+                .volume_ids(&seeded.data_volume)
+                .send(),
+        )
+        .unwrap();
+    let attachment = &vols.volumes()[0].attachments()[0];
+    assert_eq!(attachment.instance_id(), Some(new.as_str()));
+    assert_eq!(attachment.device(), Some(crate::aws_fleet::DATA_DEVICE));
+    let old = &fleet[&id("db-master")].0;
+    assert!(old == "terminated" || old == "shutting-down", "{old}");
+    assert_eq!(
+        rt.block_on(aws.record(&seeded.zone_id))
+            .trim_end_matches('.'),
+        dns_of(&aws, new, &rt)
+    );
+    for replica in ["db-replica-1", "db-replica-2"] {
+        assert_eq!(&fleet[&id(replica)].1["dake:source"], new);
+    }
+    eprintln!(
+        "db-ebs-move on the emulators: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
