@@ -8,6 +8,8 @@ pub const MIN_WIDTH: u16 = 80;
 pub const MIN_HEIGHT: u16 = 24;
 /// Width from which the table grows a latency sparkline and full zone names.
 pub const WIDE: u16 = 110;
+/// The most lines the `D` line of API calls wraps over.
+pub const API_CALL_LINES: u16 = 3;
 /// The timeline keeps at least its title and this many entries.
 const TIMELINE_MIN_ENTRIES: u16 = 2;
 
@@ -45,7 +47,12 @@ const TABLE_ROWS_DURING_RUN: u16 = 3;
 pub fn areas(app: &App, area: Rect) -> Areas {
     let h = area.height;
     let banner = banner_lines(app, h);
-    let debug = u16::from(app.show_api_calls);
+    let debug = if app.show_api_calls {
+        let lines = super::api_call_lines(app, area.width as usize).len();
+        (lines as u16).clamp(1, API_CALL_LINES)
+    } else {
+        0
+    };
     let avail = h.saturating_sub(1 + banner + 1 + debug);
     let wanted_table = 2 + app.rows.len().max(1) as u16;
     let (table, replicas, run, timeline) = match &app.run {

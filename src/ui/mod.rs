@@ -203,21 +203,46 @@ fn run_key_applies(action: keymap::RunAction, run: &crate::runbook::engine::Run)
 }
 
 /// `D`: what the last refresh cost in API calls, e.g. to check a large fleet stays batched.
-fn api_calls(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
-    let calls = app.snapshot.as_ref().map(|s| &s.api_calls);
-    let text = match calls {
-        None => " API calls: no refresh yet".to_string(),
-        Some(c) if c.is_empty() => format!(" API calls: none ({} reads no API)", app.provider),
-        Some(c) => {
-            let total: u32 = c.values().sum();
-            let each: Vec<String> = c.iter().map(|(op, n)| format!("{op} {n}")).collect();
-            format!(" API calls, last refresh: {total} · {}", each.join(" · "))
-        }
+/// Operations by their API names, packed into lines of `width`, never split inside one.
+pub fn api_call_lines(app: &App, width: usize) -> Vec<String> {
+    let (head, items): (String, Vec<String>) = match app.snapshot.as_ref().map(|s| &s.api_calls) {
+        None => ("API calls: no refresh yet".into(), Vec::new()),
+        Some(c) if c.is_empty() => (
+            format!("API calls: none ({} reads no API)", app.provider),
+            Vec::new(),
+        ),
+        Some(c) => (
+            format!("API calls, last refresh: {}", c.values().sum::<u32>()),
+            c.iter().map(|(op, n)| format!("{op} {n}")).collect(),
+        ),
     };
-    frame.render_widget(
-        Paragraph::new(Line::styled(fit(&text, area.width as usize), theme.dim())),
-        area,
-    );
+    let mut lines = vec![format!(" {head}")];
+    for item in items {
+        let last = lines.last_mut().expect("starts with the head line");
+        if last.chars().count() + 3 + item.chars().count() <= width {
+            last.push_str(" · ");
+            last.push_str(&item);
+        } else {
+            lines.push(format!("   {item}"));
+        }
+    }
+    lines
+}
+
+fn api_calls(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
+    let width = area.width as usize;
+    let mut lines = api_call_lines(app, width);
+    if lines.len() > area.height as usize {
+        lines.truncate(area.height as usize);
+        if let Some(last) = lines.last_mut() {
+            *last = fit(&format!("{last} · …"), width);
+        }
+    }
+    let text: Vec<Line> = lines
+        .into_iter()
+        .map(|l| Line::styled(fit(&l, width), theme.dim()))
+        .collect();
+    frame.render_widget(Paragraph::new(text), area);
 }
 
 fn footer(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {

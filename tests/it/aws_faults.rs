@@ -207,3 +207,31 @@ fn an_api_that_never_answers_times_out_with_the_reason() {
     assert!(!server.seen().is_empty(), "the request reached the server");
     eprintln!("silent API: answered UNKNOWN after {took:.1} s");
 }
+
+#[test]
+fn an_api_nobody_listens_on_is_said_in_one_readable_line() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let sandbox = Sandbox::new();
+    let out = sandbox
+        .dake()
+        .args(["--provider", "aws", "--region", REGION, "status"])
+        .args(["--endpoint-url", &format!("http://127.0.0.1:{port}")])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains("cannot reach the AWS API") && text.contains("Connection refused"),
+        "{text}"
+    );
+    assert!(!text.contains("ConnectorError {"), "no Debug dump: {text}");
+}

@@ -676,8 +676,16 @@ fn shift_d_shows_the_api_calls_of_the_last_refresh_above_the_footer() {
     );
 
     let mut snap = d.fleet.snapshot();
-    snap.api_calls.insert("DescribeInstances".into(), 1);
-    snap.api_calls.insert("GetMetricData".into(), 6);
+    for (op, n) in [
+        ("DescribeInstances", 1),
+        ("DescribeInstanceStatus", 10),
+        ("DescribeTargetHealth", 1),
+        ("DescribeVolumes", 1),
+        ("ListResourceRecordSets", 1),
+        ("GetMetricData", 6),
+    ] {
+        snap.api_calls.insert(op.into(), n);
+    }
     update(
         &mut d.app,
         Msg::Snapshot {
@@ -686,11 +694,25 @@ fn shift_d_shows_the_api_calls_of_the_last_refresh_above_the_footer() {
         },
     );
     let screen = render(&d.app, 80, 24);
-    let line = line_with(&screen, "API calls");
+    let lines: Vec<&str> = screen.lines().map(|l| l.trim_matches('"')).collect();
+    // Wrapped between operations, over as many lines as it needs (at most three).
     assert!(
-        line.contains("last refresh: 7 · DescribeInstances 1 · GetMetricData 6"),
-        "{line}"
+        lines[20].starts_with(" API calls, last refresh: 20 · DescribeInstanceStatus 10 ·"),
+        "{screen}"
     );
+    assert!(
+        lines[21].starts_with("   D") && lines[22].starts_with("   L"),
+        "{screen}"
+    );
+    assert!(lines[22].contains("ListResourceRecordSets 1"), "{screen}");
+    for op in [
+        "DescribeInstances 1",
+        "GetMetricData 6",
+        "DescribeVolumes 1",
+    ] {
+        assert!(screen.contains(op), "{op}: {screen}");
+    }
+    assert!(lines[23].contains("q quit"), "{screen}");
     d.key(KeyCode::Char('D'));
     assert!(!render(&d.app, 80, 24).contains("API calls"));
 }

@@ -110,15 +110,31 @@ const THROTTLING_CODES: &[&str] = &[
     "PriorRequestNotComplete",
 ];
 
+/// An error and its causes on one line, each said once ("io error: tcp connect error:
+/// Connection refused (os error 111)").
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = cause.source();
+    }
+    parts.join(": ")
+}
+
 /// Throttling and timeouts keep their kind so the screen shows them as stale data rather than
 /// as a failure; anything else is the service's code and message.
 pub fn sdk_error<E: ProvideErrorMetadata + std::fmt::Debug, R>(e: SdkError<E, R>) -> ProviderError {
     match &e {
         SdkError::TimeoutError(_) => ProviderError::Timeout(TIMED_OUT.into()),
         SdkError::DispatchFailure(d) if d.is_timeout() => ProviderError::Timeout(TIMED_OUT.into()),
-        SdkError::DispatchFailure(d) => {
-            ProviderError::Other(format!("cannot reach the AWS API: {d:?}"))
-        }
+        SdkError::DispatchFailure(d) => ProviderError::Other(match d.as_connector_error() {
+            Some(c) => format!("cannot reach the AWS API: {}", causes(c)),
+            None => format!("cannot reach the AWS API: {d:?}"),
+        }),
         _ => {
             let code = e.code().unwrap_or("error").to_string();
             let message = e.message().unwrap_or("no message").to_string();
