@@ -106,17 +106,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             quarantine,
             json,
         }) => {
-            let config = load_config(&cli)?;
-            let playbooks = model::load_all(model::user_dir().as_deref())?;
-            let provider = provider::build(
-                cli.provider,
-                &config,
-                0.0,
-                &cli.inject,
-                SimState::Fresh,
-                &aws_options(&cli),
-            )
-            .map_err(anyhow::Error::msg)?;
+            let (config, playbooks, provider) = for_playbooks(&cli, SimState::Fresh)?;
             let dir = journal_dir()?;
             let args = commands::RunArgs {
                 playbook,
@@ -152,17 +142,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             target,
             json,
         }) => {
-            let config = load_config(&cli)?;
-            let playbooks = model::load_all(model::user_dir().as_deref())?;
-            let provider = provider::build(
-                cli.provider,
-                &config,
-                0.0,
-                &cli.inject,
-                SimState::Ephemeral,
-                &aws_options(&cli),
-            )
-            .map_err(anyhow::Error::msg)?;
+            let (config, playbooks, provider) = for_playbooks(&cli, SimState::Ephemeral)?;
             let code = runtime()?.block_on(commands::preflight(
                 provider, &config, &playbooks, playbook, target, *json,
             ))?;
@@ -183,6 +163,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         None => run_console(&cli),
     }
+}
+
+/// What `run` and `preflight` work with: the config, the playbooks (the user's own included)
+/// and the provider.
+fn for_playbooks(
+    cli: &Cli,
+    state: SimState<'_>,
+) -> anyhow::Result<(
+    Config,
+    Vec<model::Playbook>,
+    std::sync::Arc<dyn dake::provider::Provider>,
+)> {
+    let config = load_config(cli)?;
+    let playbooks = model::load_all(model::user_dir().as_deref())?;
+    let provider = provider::build(
+        cli.provider,
+        &config,
+        0.0,
+        &cli.inject,
+        state,
+        &aws_options(cli),
+    )
+    .map_err(anyhow::Error::msg)?;
+    Ok((config, playbooks, provider))
 }
 
 /// The console and `dake resume` continue on the fleet an unfinished run left behind (the drill

@@ -52,6 +52,13 @@ fn finish(report: RunReport, json: bool) -> anyhow::Result<u8> {
     Ok(code)
 }
 
+async fn snapshot(provider: &dyn Provider) -> anyhow::Result<crate::domain::FleetSnapshot> {
+    provider
+        .snapshot()
+        .await
+        .map_err(|e| anyhow::anyhow!("provider {}: {e}", provider.name()))
+}
+
 pub async fn run(
     provider: Arc<dyn Provider>,
     config: &Config,
@@ -59,10 +66,7 @@ pub async fn run(
     dir: &Path,
     args: RunArgs<'_>,
 ) -> anyhow::Result<u8> {
-    let snap = provider
-        .snapshot()
-        .await
-        .map_err(|e| anyhow::anyhow!("provider {}: {e}", provider.name()))?;
+    let snap = snapshot(provider.as_ref()).await?;
     let (playbook, target) =
         select(playbooks, &snap, args.playbook, args.target).map_err(anyhow::Error::msg)?;
     let now = provider.now();
@@ -196,10 +200,7 @@ pub async fn preflight(
     target: &str,
     json: bool,
 ) -> anyhow::Result<u8> {
-    let snap = provider
-        .snapshot()
-        .await
-        .map_err(|e| anyhow::anyhow!("provider {}: {e}", provider.name()))?;
+    let snap = snapshot(provider.as_ref()).await?;
     let (playbook, target) =
         select(playbooks, &snap, playbook, target).map_err(anyhow::Error::msg)?;
     let run_id = new_run_id(&playbook.id, provider.now());

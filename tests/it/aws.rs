@@ -5,39 +5,20 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::aws_fleet::{
-    Aws, REGION, dake_aws, fresh_servers, in_process_provider, launch_many, runtime, seed,
-};
+use crate::aws_fleet::{Emulated, REGION, dake_aws, in_process_provider, launch_many};
 use crate::emulator::{exclusive, moto};
-use crate::host_metrics::publish_fleet;
-use crate::sandbox::Sandbox;
-
-fn status_json(out: &std::process::Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{e}: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
+use crate::sandbox::{Sandbox, stdout_json};
 
 #[test]
 fn status_sees_the_fleet_its_health_and_the_slow_web_server() {
-    let _only = exclusive();
-    fresh_servers();
-    let seeded = runtime().block_on(async {
-        let aws = Aws::connect().await;
-        let seeded = seed(&aws).await;
-        publish_fleet(&aws, &seeded, Some("web-3"), false).await;
-        seeded
-    });
+    let e = Emulated::publishing(Some("web-3"), false);
+    let seeded = &e.seeded;
     let sandbox = Sandbox::new();
     let out = dake_aws(&sandbox, &seeded.config())
         .args(["status", "--json"])
         .output()
         .unwrap();
-    let json = status_json(&out);
+    let json = stdout_json(&out);
     assert_eq!(json["provider"], "aws");
     assert_eq!(json["region"], REGION);
     let instances = json["instances"].as_array().unwrap();
@@ -98,31 +79,21 @@ fn status_sees_the_fleet_its_health_and_the_slow_web_server() {
 
 #[test]
 fn a_silent_master_and_a_stopped_master_are_critical() {
-    let _only = exclusive();
-    fresh_servers();
-    let seeded = runtime().block_on(async {
-        let aws = Aws::connect().await;
-        let seeded = seed(&aws).await;
-        publish_fleet(&aws, &seeded, None, true).await;
-        seeded
-    });
     let sandbox = Sandbox::new();
-    assert_master_down(&sandbox, &seeded, "its heartbeat stopped ten minutes ago");
-
-    fresh_servers();
-    let seeded = runtime().block_on(async {
-        let aws = Aws::connect().await;
-        let seeded = seed(&aws).await;
-        publish_fleet(&aws, &seeded, None, false).await;
-        aws.ec2
+    {
+        let e = Emulated::publishing(None, true);
+        assert_master_down(&sandbox, &e.seeded, "its heartbeat stopped ten minutes ago");
+    }
+    let e = Emulated::publishing(None, false);
+    e.rt.block_on(
+        e.aws
+            .ec2
             .stop_instances()
-            .instance_ids(&seeded.ids["db-master"])
-            .send()
-            .await
-            .unwrap();
-        seeded
-    });
-    assert_master_down(&sandbox, &seeded, "it is stopped");
+            .instance_ids(&e.seeded.ids["db-master"])
+            .send(),
+    )
+    .unwrap();
+    assert_master_down(&sandbox, &e.seeded, "it is stopped");
 }
 
 fn assert_master_down(sandbox: &Sandbox, seeded: &crate::aws_fleet::Seeded, why: &str) {
@@ -169,12 +140,9 @@ fn no_region_is_unknown_not_a_guess() {
 /// never a call per instance.
 #[test]
 fn a_thousand_instances_take_one_page_and_six_metric_calls() {
-    let _only = exclusive();
-    fresh_servers();
-    let rt = runtime();
-    let aws = rt.block_on(Aws::connect());
-    let seeded = rt.block_on(seed(&aws));
-    let launched = rt.block_on(launch_many(&aws, "big", "web", 1000));
+    let e = Emulated::seeded();
+    let (rt, aws, seeded) = (&e.rt, &e.aws, &e.seeded);
+    let launched = rt.block_on(launch_many(aws, "big", "web", 1000));
     assert_eq!(launched.len(), 1000);
     // The emulator takes seconds to filter a thousand instances (AWS: well under one), and the
     // test machine runs other tests meanwhile: the bounds are raised, not the call count.
@@ -190,7 +158,7 @@ fn a_thousand_instances_take_one_page_and_six_metric_calls() {
         .output()
         .unwrap();
     let took = started.elapsed().as_secs_f64();
-    let json = status_json(&out);
+    let json = stdout_json(&out);
     let instances = json["instances"].as_array();
     assert_eq!(instances.map(Vec::len), Some(1000), "{json:#}");
     let calls = &json["api_calls"];
@@ -207,12 +175,9 @@ fn playbook_calls_change_the_fleet_and_stay_inside_it() {
     use dake::provider::Provider;
     use dake::provider::call::ProviderCall;
 
-    let _only = exclusive();
-    fresh_servers();
-    let rt = runtime();
-    let aws = rt.block_on(Aws::connect());
-    let seeded = rt.block_on(seed(&aws));
-    let provider = in_process_provider(&seeded, &moto().endpoint);
+    let e = Emulated::seeded();
+    let (rt, aws, seeded) = (&e.rt, &e.aws, &e.seeded);
+    let provider = in_process_provider(seeded, &moto().endpoint);
     let run = |call: ProviderCall| rt.block_on(provider.execute(call));
     let id = |name: &str| seeded.ids[name].clone();
 
@@ -311,19 +276,10 @@ fn playbook_calls_change_the_fleet_and_stay_inside_it() {
         device: "/dev/xvdg".into(),
     })
     .unwrap();
-    let vols = rt
-        .block_on(
-            aws.ec2
-                .describe_volumes()
-                .volume_ids(&seeded.data_volume)
-                .send(),
-        )
-        .unwrap();
-    let attached = vols.volumes()[0].attachments()[0]
-        .instance_id()
-        .unwrap()
-        .to_string();
-    assert_eq!(attached, id("db-replica-2"));
+    assert_eq!(
+        rt.block_on(aws.attachment(&seeded.data_volume)).0,
+        id("db-replica-2")
+    );
 
     let out = run(ProviderCall::PromoteReplica {
         instance_id: id("db-replica-1"),

@@ -6,20 +6,10 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use crate::aws_fleet::{Aws, REGION, dake_aws, fresh_servers, in_process_provider, runtime, seed};
-use crate::emulator::{exclusive, moto};
+use crate::aws_fleet::{Emulated, REGION, dake_aws, in_process_provider};
+use crate::emulator::moto;
 use crate::fault_server::{Behaviour, FaultServer, Rule, RuleAnswer, UNAUTHORIZED_TERMINATE};
-use crate::sandbox::Sandbox;
-
-fn json(out: &std::process::Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{e}: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
+use crate::sandbox::{Sandbox, stdout_json};
 
 /// Each call of a preflight report with its verdict, keyed by operation (in plan order).
 fn verdicts(report: &Value) -> Vec<(String, String, String)> {
@@ -40,11 +30,8 @@ fn verdicts(report: &Value) -> Vec<(String, String, String)> {
 
 #[test]
 fn preflight_dry_runs_every_ec2_call_and_changes_nothing() {
-    let _only = exclusive();
-    fresh_servers();
-    let rt = runtime();
-    let aws = rt.block_on(Aws::connect());
-    let seeded = rt.block_on(seed(&aws));
+    let e = Emulated::seeded();
+    let (rt, aws, seeded) = (&e.rt, &e.aws, &e.seeded);
     let before = rt.block_on(aws.fleet("drill"));
     let targets_before = rt.block_on(aws.targets(&seeded.target_group_arn));
 
@@ -53,7 +40,7 @@ fn preflight_dry_runs_every_ec2_call_and_changes_nothing() {
         .args(["preflight", "web-replace", "--target", "web-3", "--json"])
         .output()
         .unwrap();
-    let report = json(&out);
+    let report = stdout_json(&out);
     assert_eq!(out.status.code(), Some(0), "{report:#}");
     let v = verdicts(&report);
     let verdict_of = |op: &str| {
@@ -95,11 +82,8 @@ fn preflight_dry_runs_every_ec2_call_and_changes_nothing() {
 /// allow everything, so that answer is replayed from a recording by a proxy in front of moto.
 #[test]
 fn an_unauthorized_operation_is_named_and_nothing_is_done() {
-    let _only = exclusive();
-    fresh_servers();
-    let rt = runtime();
-    let aws = rt.block_on(Aws::connect());
-    let seeded = rt.block_on(seed(&aws));
+    let e = Emulated::seeded();
+    let (rt, aws, seeded) = (&e.rt, &e.aws, &e.seeded);
     let proxy = FaultServer::start(Behaviour::ProxyExcept {
         upstream: moto().endpoint.clone(),
         rule: Rule {
@@ -120,7 +104,7 @@ fn an_unauthorized_operation_is_named_and_nothing_is_done() {
         .args(["preflight", "web-replace", "--target", "web-3", "--json"])
         .output()
         .unwrap();
-    let report = json(&out);
+    let report = stdout_json(&out);
     assert_eq!(out.status.code(), Some(1), "{report:#}");
     let v = verdicts(&report);
     let (_, verdict, detail) = v.iter().find(|(o, ..)| o == "TerminateInstances").unwrap();
@@ -140,7 +124,7 @@ fn an_unauthorized_operation_is_named_and_nothing_is_done() {
     // The call itself: refused after the dry run, never sent for real.
     use dake::provider::Provider;
     use dake::provider::call::ProviderCall;
-    let provider = in_process_provider(&seeded, &proxy.endpoint);
+    let provider = in_process_provider(seeded, &proxy.endpoint);
     let err = rt
         .block_on(provider.execute(ProviderCall::TerminateInstances {
             instance_id: web3.clone(),
@@ -178,7 +162,7 @@ fn status_against(server: &FaultServer) -> (Value, i32, f64) {
         .output()
         .unwrap();
     let took = started.elapsed().as_secs_f64();
-    (json(&out), out.status.code().unwrap_or(-1), took)
+    (stdout_json(&out), out.status.code().unwrap_or(-1), took)
 }
 
 #[test]

@@ -31,6 +31,44 @@ pub fn fresh_servers() -> (&'static Server, &'static Server) {
     (m, c)
 }
 
+/// The emulators for one test, reset and seeded with the drill fleet; other tests wait until
+/// it is dropped (the lock goes last).
+pub struct Emulated {
+    pub rt: tokio::runtime::Runtime,
+    pub aws: Aws,
+    pub seeded: Seeded,
+    _only: std::sync::MutexGuard<'static, ()>,
+}
+
+impl Emulated {
+    pub fn seeded() -> Emulated {
+        let only = crate::emulator::exclusive();
+        fresh_servers();
+        let rt = runtime();
+        let aws = rt.block_on(Aws::connect());
+        let seeded = rt.block_on(seed(&aws));
+        Emulated {
+            rt,
+            aws,
+            seeded,
+            _only: only,
+        }
+    }
+
+    /// Seeded, with ten minutes of metrics: `slow_web` ten times slower than its peers, the
+    /// master silent when `master_down`.
+    pub fn publishing(slow_web: Option<&str>, master_down: bool) -> Emulated {
+        let e = Emulated::seeded();
+        e.rt.block_on(crate::host_metrics::publish_fleet(
+            &e.aws,
+            &e.seeded,
+            slow_web,
+            master_down,
+        ));
+        e
+    }
+}
+
 /// Instance id → (state, tags), as EC2 describes them.
 pub type FleetView = BTreeMap<String, (String, BTreeMap<String, String>)>;
 
@@ -63,6 +101,22 @@ impl Aws {
             cloudwatch: aws_sdk_cloudwatch::Client::new(&c),
             ssm: aws_sdk_ssm::Client::new(&m),
         }
+    }
+
+    /// The instance and device `volume` is attached to.
+    pub async fn attachment(&self, volume: &str) -> (String, String) {
+        let out = self
+            .ec2
+            .describe_volumes()
+            .volume_ids(volume)
+            .send()
+            .await
+            .unwrap();
+        let a = &out.volumes()[0].attachments()[0];
+        (
+            a.instance_id().unwrap().to_string(),
+            a.device().unwrap().to_string(),
+        )
     }
 
     /// Instance id → (state, tags), for every instance of `fleet`.
@@ -200,6 +254,31 @@ async fn launch(
     name: &str,
     role: &str,
 ) -> aws_sdk_ec2::types::Instance {
+    launch_tagged(aws, ami, subnet, (fleet, name, role), 1)
+        .await
+        .remove(0)
+}
+
+/// `count` instances of `fleet` in `role`, in one RunInstances call (named `<fleet>-<role>`).
+pub async fn launch_many(aws: &Aws, fleet: &str, role: &str, count: i32) -> Vec<String> {
+    let ami = image(&aws.ec2).await;
+    let subnet = subnets(&aws.ec2).await.into_values().next().unwrap();
+    let name = format!("{fleet}-{role}");
+    launch_tagged(aws, &ami, &subnet, (fleet, &name, role), count)
+        .await
+        .iter()
+        .map(|i| i.instance_id().unwrap().to_string())
+        .collect()
+}
+
+/// Instances tagged (fleet, Name, role) at launch, with a user data that names the role.
+async fn launch_tagged(
+    aws: &Aws,
+    ami: &str,
+    subnet: &str,
+    (fleet, name, role): (&str, &str, &str),
+    count: i32,
+) -> Vec<aws_sdk_ec2::types::Instance> {
     let tags = TagSpecification::builder()
         .resource_type(ResourceType::Instance)
         .tags(Tag::builder().key("Name").value(name).build())
@@ -215,46 +294,13 @@ async fn launch(
         .user_data(aws_smithy_types::base64::encode(format!(
             "#!/bin/bash\nrole={role}\n"
         )))
-        .min_count(1)
-        .max_count(1)
-        .tag_specifications(tags)
-        .send()
-        .await
-        .unwrap();
-    out.instances()[0].clone()
-}
-
-/// `count` instances of `fleet` in `role`, in one RunInstances call (named `<fleet>-<role>`).
-pub async fn launch_many(aws: &Aws, fleet: &str, role: &str, count: i32) -> Vec<String> {
-    let ami = image(&aws.ec2).await;
-    let subnet = subnets(&aws.ec2).await.into_values().next().unwrap();
-    let tags = TagSpecification::builder()
-        .resource_type(ResourceType::Instance)
-        .tags(
-            Tag::builder()
-                .key("Name")
-                .value(format!("{fleet}-{role}"))
-                .build(),
-        )
-        .tags(Tag::builder().key(FLEET_TAG).value(fleet).build())
-        .tags(Tag::builder().key("dake:role").value(role).build())
-        .build();
-    let out = aws
-        .ec2
-        .run_instances()
-        .image_id(ami)
-        .instance_type(InstanceType::C5Large)
-        .subnet_id(subnet)
         .min_count(count)
         .max_count(count)
         .tag_specifications(tags)
         .send()
         .await
         .unwrap();
-    out.instances()
-        .iter()
-        .map(|i| i.instance_id().unwrap().to_string())
-        .collect()
+    out.instances().to_vec()
 }
 
 /// The drill's shape: 4 web servers over two zones in a target group, a master with a tagged

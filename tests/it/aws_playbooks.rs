@@ -3,6 +3,7 @@
 //! dake.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -11,11 +12,11 @@ use dake::provider::call::ProviderCall;
 use dake::runbook::journal;
 use dake::runbook::record::Record;
 
-use crate::aws_fleet::{Aws, Seeded, dake_aws, dake_aws_process, fresh_servers, runtime, seed};
-use crate::emulator::{exclusive, moto};
+use crate::aws_fleet::{Aws, Emulated, Seeded, dake_aws, dake_aws_process};
+use crate::emulator::moto;
 use crate::fault_server::{Behaviour, FaultServer, Rule, RuleAnswer};
-use crate::host_metrics::{HostAgent, publish_fleet};
-use crate::sandbox::Sandbox;
+use crate::host_metrics::HostAgent;
+use crate::sandbox::{Sandbox, stdout_json};
 
 /// The seeded fleet's config, read often so that a wait notices a change within a second.
 fn quick_config(seeded: &Seeded) -> String {
@@ -33,16 +34,6 @@ fn short_web_replace(sandbox: &Sandbox) {
     );
     assert_ne!(short, builtin, "the restart step's timeout moved");
     sandbox.write("config/dake/runbooks/web-replace.toml", &short);
-}
-
-fn report(out: &std::process::Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{e}: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
 }
 
 /// Instances (any state) tagged with the run: what it launched.
@@ -82,22 +73,15 @@ fn assert_replaced(aws: &Aws, seeded: &Seeded, run_id: &str, rt: &tokio::runtime
 
 #[test]
 fn web_replace_runs_headless_to_the_end_on_aws() {
-    let _only = exclusive();
-    fresh_servers();
-    let rt = runtime();
-    let aws = rt.block_on(Aws::connect());
-    let seeded = rt.block_on(seed(&aws));
-    rt.block_on(publish_fleet(&aws, &seeded, Some("web-3"), false));
+    let e = Emulated::publishing(Some("web-3"), false);
+    let (rt, aws, seeded) = (&e.rt, &e.aws, &e.seeded);
     let sandbox = Sandbox::new();
     short_web_replace(&sandbox);
 
     let started = Instant::now();
-    let out = dake_aws(&sandbox, &quick_config(&seeded))
-        .args(["run", "web-replace", "--target", "web-3", "--yes", "--json"])
-        .output()
-        .unwrap();
+    let out = run_to_the_end(&sandbox, &quick_config(seeded), "web-replace", "web-3");
     let r = finished(&out, &["done", "timed-out", "done", "done", "done", "done"]);
-    assert_replaced(&aws, &seeded, r["run_id"].as_str().unwrap(), &rt);
+    assert_replaced(aws, seeded, r["run_id"].as_str().unwrap(), rt);
     eprintln!(
         "web-replace on the emulators: {:.1} s",
         started.elapsed().as_secs_f64()
@@ -109,12 +93,8 @@ fn web_replace_runs_headless_to_the_end_on_aws() {
 /// The resumed run finds the instance by its run and step tags instead of launching another.
 #[test]
 fn a_run_killed_during_the_launch_resumes_without_a_second_replacement() {
-    let _only = exclusive();
-    fresh_servers();
-    let rt = runtime();
-    let aws = rt.block_on(Aws::connect());
-    let seeded = rt.block_on(seed(&aws));
-    rt.block_on(publish_fleet(&aws, &seeded, Some("web-3"), false));
+    let e = Emulated::publishing(Some("web-3"), false);
+    let (rt, aws, seeded) = (&e.rt, &e.aws, &e.seeded);
     let proxy = FaultServer::start(Behaviour::ProxyExcept {
         upstream: moto().endpoint.clone(),
         rule: Rule {
@@ -125,7 +105,7 @@ fn a_run_killed_during_the_launch_resumes_without_a_second_replacement() {
     });
     let sandbox = Sandbox::new();
     short_web_replace(&sandbox);
-    let config = quick_config(&seeded);
+    let config = quick_config(seeded);
 
     let mut child = dake_aws_process(&sandbox, &config)
         .env("AWS_ENDPOINT_URL_EC2", &proxy.endpoint)
@@ -178,10 +158,10 @@ fn a_run_killed_during_the_launch_resumes_without_a_second_replacement() {
         .args(["resume", "--yes", "--json"])
         .output()
         .unwrap();
-    let r = report(&out);
+    let r = stdout_json(&out);
     assert_eq!(out.status.code(), Some(0), "{r:#}");
     let run_id = r["run_id"].as_str().unwrap();
-    assert_replaced(&aws, &seeded, run_id, &rt);
+    assert_replaced(aws, seeded, run_id, rt);
     let fleet = rt.block_on(aws.fleet("drill"));
     assert_eq!(
         launched_by(&fleet, run_id),
@@ -196,9 +176,17 @@ fn a_run_killed_during_the_launch_resumes_without_a_second_replacement() {
     assert_eq!(real_launches, 1);
 }
 
+/// `dake run <playbook> --target <target> --yes --json` on the emulators.
+fn run_to_the_end(sandbox: &Sandbox, config: &str, playbook: &str, target: &str) -> Output {
+    dake_aws(sandbox, config)
+        .args(["run", playbook, "--target", target, "--yes", "--json"])
+        .output()
+        .unwrap()
+}
+
 /// The run's JSON report, after checking it finished with these step statuses.
-fn finished(out: &std::process::Output, statuses: &[&str]) -> Value {
-    let r = report(out);
+fn finished(out: &Output, statuses: &[&str]) -> Value {
+    let r = stdout_json(out);
     assert_eq!(out.status.code(), Some(0), "{r:#}");
     let seen: Vec<&str> = r["steps"]
         .as_array()
@@ -221,12 +209,8 @@ fn dns_of(aws: &Aws, id: &str, rt: &tokio::runtime::Runtime) -> String {
 
 #[test]
 fn db_promote_runs_headless_to_the_end_on_aws() {
-    let _only = exclusive();
-    fresh_servers();
-    let rt = runtime();
-    let aws = rt.block_on(Aws::connect());
-    let seeded = rt.block_on(seed(&aws));
-    rt.block_on(publish_fleet(&aws, &seeded, None, true));
+    let e = Emulated::publishing(None, true);
+    let (rt, aws, seeded) = (&e.rt, &e.aws, &e.seeded);
     let id = |name: &str| seeded.ids[name].clone();
     let _hosts = HostAgent::start(
         None,
@@ -234,20 +218,10 @@ fn db_promote_runs_headless_to_the_end_on_aws() {
         BTreeMap::from([(id("db-replica-2"), 4.0)]),
     );
     let sandbox = Sandbox::new();
-    let config = quick_config(&seeded) + "replicas_parameter = \"/drill/db-replicas\"\n";
+    let config = quick_config(seeded) + "replicas_parameter = \"/drill/db-replicas\"\n";
 
     let started = Instant::now();
-    let out = dake_aws(&sandbox, &config)
-        .args([
-            "run",
-            "db-promote",
-            "--target",
-            "db-master",
-            "--yes",
-            "--json",
-        ])
-        .output()
-        .unwrap();
+    let out = run_to_the_end(&sandbox, &config, "db-promote", "db-master");
     let r = finished(&out, &["done"; 7]);
     let run_id = r["run_id"].as_str().unwrap();
 
@@ -265,7 +239,7 @@ fn db_promote_runs_headless_to_the_end_on_aws() {
     assert_eq!(
         rt.block_on(aws.record(&seeded.zone_id))
             .trim_end_matches('.'),
-        dns_of(&aws, &id("db-replica-1"), &rt)
+        dns_of(aws, &id("db-replica-1"), rt)
     );
     let made = launched_by(&fleet, run_id);
     assert_eq!(made.len(), 1, "{fleet:#?}");
@@ -291,12 +265,8 @@ fn db_promote_runs_headless_to_the_end_on_aws() {
 
 #[test]
 fn db_ebs_move_runs_headless_to_the_end_on_aws() {
-    let _only = exclusive();
-    fresh_servers();
-    let rt = runtime();
-    let aws = rt.block_on(Aws::connect());
-    let seeded = rt.block_on(seed(&aws));
-    rt.block_on(publish_fleet(&aws, &seeded, None, true));
+    let e = Emulated::publishing(None, true);
+    let (rt, aws, seeded) = (&e.rt, &e.aws, &e.seeded);
     let id = |name: &str| seeded.ids[name].clone();
     let _hosts = HostAgent::start(None, BTreeSet::from([id("db-master")]), BTreeMap::new());
     let sandbox = Sandbox::new();
@@ -307,17 +277,7 @@ fn db_ebs_move_runs_headless_to_the_end_on_aws() {
     sandbox.write("config/dake/runbooks/db-ebs-move.toml", &short);
 
     let started = Instant::now();
-    let out = dake_aws(&sandbox, &quick_config(&seeded))
-        .args([
-            "run",
-            "db-ebs-move",
-            "--target",
-            "db-master",
-            "--yes",
-            "--json",
-        ])
-        .output()
-        .unwrap();
+    let out = run_to_the_end(&sandbox, &quick_config(seeded), "db-ebs-move", "db-master");
     let mut want = ["done"; 10];
     want[1] = "timed-out";
     let r = finished(&out, &want);
@@ -328,23 +288,16 @@ fn db_ebs_move_runs_headless_to_the_end_on_aws() {
     assert_eq!(made.len(), 1, "{fleet:#?}");
     let new = &made[0];
     assert_eq!(fleet[new].1["dake:role"], "db-master");
-    let vols = rt
-        .block_on(
-            aws.ec2
-                .describe_volumes()
-                .volume_ids(&seeded.data_volume)
-                .send(),
-        )
-        .unwrap();
-    let attachment = &vols.volumes()[0].attachments()[0];
-    assert_eq!(attachment.instance_id(), Some(new.as_str()));
-    assert_eq!(attachment.device(), Some(crate::aws_fleet::DATA_DEVICE));
+    assert_eq!(
+        rt.block_on(aws.attachment(&seeded.data_volume)),
+        (new.clone(), crate::aws_fleet::DATA_DEVICE.to_string())
+    );
     let old = &fleet[&id("db-master")].0;
     assert!(old == "terminated" || old == "shutting-down", "{old}");
     assert_eq!(
         rt.block_on(aws.record(&seeded.zone_id))
             .trim_end_matches('.'),
-        dns_of(&aws, new, &rt)
+        dns_of(aws, new, rt)
     );
     for replica in ["db-replica-1", "db-replica-2"] {
         assert_eq!(&fleet[&id(replica)].1["dake:source"], new);

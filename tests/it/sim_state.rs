@@ -1,18 +1,8 @@
 //! The drill fleet outlives the process that runs it: a run stopped in one `dake` process is
 //! resumed in another, which must see the instances the first one made.
 
-use crate::sandbox::Sandbox;
+use crate::sandbox::{Sandbox, stdout_json};
 use serde_json::Value;
-
-fn json_of(out: &std::process::Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
 
 /// Where the built-in fleet (`drill`) is saved.
 fn saved_fleet(sandbox: &Sandbox) -> String {
@@ -31,7 +21,7 @@ fn run_until_destructive_step(sandbox: &Sandbox) -> String {
         .args(["--inject", "slow-web", "--speed", "500", "--json"])
         .output()
         .unwrap();
-    let report = json_of(&first);
+    let report = stdout_json(&first);
     assert_eq!(first.status.code(), Some(1), "{report:#}");
     assert_eq!(report["outcome"], "refused", "{report:#}");
     assert!(
@@ -59,7 +49,7 @@ fn resume(sandbox: &Sandbox) -> (Option<i32>, Value) {
         .args(["resume", "--yes", "--speed", "500", "--json"])
         .output()
         .unwrap();
-    (second.status.code(), json_of(&second))
+    (second.status.code(), stdout_json(&second))
 }
 
 fn step_status(report: &Value, name: &str) -> Value {
