@@ -6,7 +6,10 @@
 
 mod actions;
 mod clients;
+mod endpoint;
+mod host;
 pub mod iam;
+mod launch;
 mod map;
 mod metrics;
 
@@ -341,7 +344,7 @@ impl Provider for AwsProvider {
         let api = Duration::from_secs(3 * self.aws.call_timeout_secs);
         match call.kind() {
             K::RestartApp | K::StartDatabase | K::PromoteReplica | K::RepointReplica => {
-                api + Duration::from_secs(actions::SSM_COMMAND_TIMEOUT_SECS as u64 + 60)
+                api + Duration::from_secs(host::SSM_COMMAND_TIMEOUT_SECS as u64 + 60)
             }
             _ => api,
         }
