@@ -65,46 +65,31 @@ async fn perform(
         }
         ProviderCall::TerminateInstances { instance_id } => {
             let req = ec2.terminate_instances().instance_ids(instance_id);
-            let out = with_preflight(op, mode, |dry| req.clone().dry_run(dry).send()).await?;
-            (
-                out.as_ref().and_then(|o| o.request_id()).map(String::from),
-                Vec::new(),
-            )
+            let id = ec2_mutation(op, mode, |dry| req.clone().dry_run(dry).send()).await?;
+            (id, Vec::new())
         }
         ProviderCall::StopInstances { instance_id, force } => {
             let req = ec2.stop_instances().instance_ids(instance_id).force(*force);
-            let out = with_preflight(op, mode, |dry| req.clone().dry_run(dry).send()).await?;
-            (
-                out.as_ref().and_then(|o| o.request_id()).map(String::from),
-                Vec::new(),
-            )
+            let id = ec2_mutation(op, mode, |dry| req.clone().dry_run(dry).send()).await?;
+            (id, Vec::new())
         }
         ProviderCall::RebootInstances { instance_id } => {
             let req = ec2.reboot_instances().instance_ids(instance_id);
-            let out = with_preflight(op, mode, |dry| req.clone().dry_run(dry).send()).await?;
-            (
-                out.as_ref().and_then(|o| o.request_id()).map(String::from),
-                Vec::new(),
-            )
+            let id = ec2_mutation(op, mode, |dry| req.clone().dry_run(dry).send()).await?;
+            (id, Vec::new())
         }
         ProviderCall::StartInstances { instance_id } => {
             let req = ec2.start_instances().instance_ids(instance_id);
-            let out = with_preflight(op, mode, |dry| req.clone().dry_run(dry).send()).await?;
-            (
-                out.as_ref().and_then(|o| o.request_id()).map(String::from),
-                Vec::new(),
-            )
+            let id = ec2_mutation(op, mode, |dry| req.clone().dry_run(dry).send()).await?;
+            (id, Vec::new())
         }
         ProviderCall::CreateTags { resource_id, tags } => {
             let req = ec2
                 .create_tags()
                 .resources(resource_id)
                 .set_tags(Some(ec2_tags(tags)));
-            let out = with_preflight(op, mode, |dry| req.clone().dry_run(dry).send()).await?;
-            (
-                out.as_ref().and_then(|o| o.request_id()).map(String::from),
-                Vec::new(),
-            )
+            let id = ec2_mutation(op, mode, |dry| req.clone().dry_run(dry).send()).await?;
+            (id, Vec::new())
         }
         ProviderCall::DetachVolume {
             volume_id,
@@ -116,11 +101,8 @@ async fn perform(
                 .volume_id(volume_id)
                 .instance_id(instance_id)
                 .force(*force);
-            let out = with_preflight(op, mode, |dry| req.clone().dry_run(dry).send()).await?;
-            (
-                out.as_ref().and_then(|o| o.request_id()).map(String::from),
-                Vec::new(),
-            )
+            let id = ec2_mutation(op, mode, |dry| req.clone().dry_run(dry).send()).await?;
+            (id, Vec::new())
         }
         ProviderCall::AttachVolume {
             volume_id,
@@ -132,11 +114,8 @@ async fn perform(
                 .volume_id(volume_id)
                 .instance_id(instance_id)
                 .device(device);
-            let out = with_preflight(op, mode, |dry| req.clone().dry_run(dry).send()).await?;
-            (
-                out.as_ref().and_then(|o| o.request_id()).map(String::from),
-                Vec::new(),
-            )
+            let id = ec2_mutation(op, mode, |dry| req.clone().dry_run(dry).send()).await?;
+            (id, Vec::new())
         }
         ProviderCall::RegisterTarget {
             target_group,
@@ -375,6 +354,22 @@ where
         return Ok(None);
     }
     send(false).await.map(Some).map_err(sdk_error)
+}
+
+/// [`with_preflight`] for a mutation whose answer is only its request id.
+async fn ec2_mutation<T, E, R, F, Fut>(
+    operation: &str,
+    mode: Mode,
+    send: F,
+) -> Result<Option<String>, ProviderError>
+where
+    T: RequestId,
+    F: Fn(bool) -> Fut,
+    Fut: Future<Output = Result<T, SdkError<E, R>>>,
+    E: ProvideErrorMetadata + std::fmt::Debug,
+{
+    let out = with_preflight(operation, mode, send).await?;
+    Ok(out.as_ref().and_then(|o| o.request_id()).map(String::from))
 }
 
 /// What a dry run's error means: `Ok` when the call would be allowed.
