@@ -147,6 +147,11 @@ impl CallKind {
         }
     }
 
+    /// Host steps, sent through SSM Run Command: they wait on the host, not only on an API.
+    pub fn runs_on_host(self) -> bool {
+        self.operation() == "SendCommand"
+    }
+
     /// EC2 mutations: the ones AWS can check with `DryRun` before doing them.
     pub fn has_dry_run(self) -> bool {
         matches!(

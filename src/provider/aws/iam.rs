@@ -38,13 +38,9 @@ enum Statement {
 
 use Statement as S;
 
-/// What one kind of call needs, as the AWS provider sends it (with the reads it makes first).
+/// What one kind of call needs, as the AWS provider sends it (with the reads it makes first;
+/// the blast-radius describe is among every refresh's reads).
 fn grants(kind: CallKind, endpoint: EndpointKind) -> Vec<(Statement, &'static str)> {
-    let command = [
-        (S::RunHostCommandDocument, "ssm:SendCommand"),
-        (S::RunHostCommandOnFleet, "ssm:SendCommand"),
-        (S::ReadCommandStatus, "ssm:GetCommandInvocation"),
-    ];
     let mut g = match kind {
         CallKind::RunInstances => vec![
             (S::LaunchIntoFleet, "ec2:RunInstances"),
@@ -73,18 +69,13 @@ fn grants(kind: CallKind, endpoint: EndpointKind) -> Vec<(Statement, &'static st
                 "elasticloadbalancing:DeregisterTargets",
             )]
         }
-        CallKind::RestartApp | CallKind::StartDatabase => command.to_vec(),
-        CallKind::PromoteReplica => {
-            let mut g = command.to_vec();
-            g.push((S::TagFleetResources, "ec2:CreateTags"));
-            g.push((S::TagFleetResources, "ec2:DeleteTags"));
-            g
-        }
-        CallKind::RepointReplica => {
-            let mut g = command.to_vec();
-            g.push((S::TagFleetResources, "ec2:CreateTags"));
-            g
-        }
+        CallKind::RestartApp | CallKind::StartDatabase => Vec::new(),
+        // The new master's role and the replica's source are tagged after the command.
+        CallKind::PromoteReplica => vec![
+            (S::TagFleetResources, "ec2:CreateTags"),
+            (S::TagFleetResources, "ec2:DeleteTags"),
+        ],
+        CallKind::RepointReplica => vec![(S::TagFleetResources, "ec2:CreateTags")],
         CallKind::SetDbEndpoint => match endpoint {
             EndpointKind::Route53 => {
                 vec![(S::SwitchDbEndpoint, "route53:ChangeResourceRecordSets")]
@@ -96,12 +87,18 @@ fn grants(kind: CallKind, endpoint: EndpointKind) -> Vec<(Statement, &'static st
             (S::NotifyReplicas, "ssm:PutParameter"),
         ],
     };
-    // Every mutation first checks the blast radius by describing what it names.
-    g.push((S::ReadFleet, "ec2:DescribeInstances"));
+    if kind.runs_on_host() {
+        g.extend([
+            (S::RunHostCommandDocument, "ssm:SendCommand"),
+            (S::RunHostCommandOnFleet, "ssm:SendCommand"),
+            (S::ReadCommandStatus, "ssm:GetCommandInvocation"),
+        ]);
+    }
     g
 }
 
-/// What every refresh reads, whatever the playbooks do.
+/// What every refresh reads, whatever the playbooks do (DescribeInstances also serves every
+/// call's blast-radius check).
 fn refresh_grants(endpoint: EndpointKind) -> Vec<(Statement, &'static str)> {
     let mut g = vec![
         (S::ReadFleet, "ec2:DescribeInstances"),

@@ -75,6 +75,11 @@ impl AwsProvider {
         }
     }
 
+    /// Three API calls' worth of `[aws] call_timeout_secs`, retries included.
+    fn three_calls(&self) -> Duration {
+        Duration::from_secs(3 * self.aws.call_timeout_secs)
+    }
+
     async fn clients(&self) -> Result<&Clients, ProviderError> {
         self.clients
             .get_or_try_init(|| Clients::load(&self.options, &self.aws))
@@ -335,18 +340,15 @@ impl Provider for AwsProvider {
 
     /// A refresh is a few sequential calls (more on a large fleet), each bounded on its own.
     fn snapshot_timeout(&self) -> Duration {
-        Duration::from_secs(3 * self.aws.call_timeout_secs)
+        self.three_calls()
     }
 
     /// The blast-radius check, the dry run and the call; a host command also waits for SSM.
     fn call_timeout(&self, call: &ProviderCall) -> Duration {
-        use super::call::CallKind as K;
-        let api = Duration::from_secs(3 * self.aws.call_timeout_secs);
-        match call.kind() {
-            K::RestartApp | K::StartDatabase | K::PromoteReplica | K::RepointReplica => {
-                api + Duration::from_secs(host::SSM_COMMAND_TIMEOUT_SECS as u64 + 60)
-            }
-            _ => api,
+        if call.kind().runs_on_host() {
+            self.three_calls() + Duration::from_secs(host::SSM_COMMAND_TIMEOUT_SECS as u64 + 60)
+        } else {
+            self.three_calls()
         }
     }
 
