@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::provider::ProviderKind;
+use crate::provider::aws::AwsOptions;
+use crate::provider::sim::SimOptions;
+use crate::provider::{ProviderKind, ProviderSpec};
 
 #[derive(Debug, Parser)]
 #[command(name = "dake", version, about = "Terminal incident console for small EC2 fleets", long_about = None)]
@@ -48,6 +50,21 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+impl Cli {
+    /// The provider `--provider` names, with its own options from the command line.
+    pub fn provider_spec(&self) -> Result<ProviderSpec, String> {
+        let aws = AwsOptions {
+            profile: self.profile.clone(),
+            region: self.region.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+        };
+        let sim = SimOptions {
+            inject: self.inject.clone(),
+        };
+        ProviderSpec::new(self.provider, aws, sim)
+    }
 }
 
 #[derive(Debug, Subcommand)]

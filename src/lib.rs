@@ -3,11 +3,12 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod detect;
 pub mod domain;
 pub mod headless;
 pub mod provider;
 pub mod replicas;
 pub mod runbook;
-pub mod tui;
+pub mod text;
 pub mod ui;

@@ -2,17 +2,17 @@
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
 
-use dake::app::{App, Mode, Msg};
 use dake::cli::{Cli, Command};
 use dake::config::{Config, DEFAULT_CONFIG};
+use dake::console;
 use dake::headless::{self, commands};
-use dake::provider::{self, ProviderKind, SimState};
+use dake::provider::{self, Provider, Session};
 use dake::runbook::{journal, model};
-use dake::tui;
 
 /// `status --at` steps the simulated fleet sample by sample; a week is plenty for any drill.
 const MAX_AT_SECS: f64 = 7.0 * 24.0 * 3600.0;
@@ -70,17 +70,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 at.is_finite() && (0.0..=MAX_AT_SECS).contains(at),
                 "--at must be a number of seconds between 0 and {MAX_AT_SECS} (a week)"
             );
-            let provider = provider::build(
-                cli.provider,
-                &config,
-                *at,
-                &cli.inject,
-                SimState::Ephemeral,
-                &aws_options(&cli),
-            )
-            .map_err(anyhow::Error::msg)?;
+            let provider = build(&cli, &config, Session::Look { at_secs: *at })?;
             let rt = runtime()?;
-            let snap = match rt.block_on(tui::snapshot_within_bound(provider.as_ref())) {
+            let snap = match rt.block_on(provider::snapshot_within_bound(provider.as_ref())) {
                 Ok(s) => s,
                 Err(e) => {
                     return Ok(unknown(
@@ -106,7 +98,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             quarantine,
             json,
         }) => {
-            let (config, playbooks, provider) = for_playbooks(&cli, SimState::Fresh)?;
+            let (config, playbooks, provider) = for_playbooks(&cli, Session::NewRun)?;
             let dir = journal_dir()?;
             let args = commands::RunArgs {
                 playbook,
@@ -142,7 +134,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             target,
             json,
         }) => {
-            let (config, playbooks, provider) = for_playbooks(&cli, SimState::Ephemeral)?;
+            let (config, playbooks, provider) =
+                for_playbooks(&cli, Session::Look { at_secs: 0.0 })?;
             let code = runtime()?.block_on(commands::preflight(
                 provider, &config, &playbooks, playbook, target, *json,
             ))?;
@@ -151,8 +144,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::IamPolicy) => {
             let config = load_config(&cli)?;
             let playbooks = model::load_all(model::user_dir().as_deref())?;
-            let policy =
-                dake::provider::aws::iam::policy(&playbooks, &config, cli.region.as_deref());
+            let kinds = model::call_kinds(&playbooks);
+            let policy = dake::provider::aws::iam::policy(&kinds, &config, cli.region.as_deref());
             println!("{}", serde_json::to_string_pretty(&policy)?);
             Ok(ExitCode::SUCCESS)
         }
@@ -169,51 +162,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// and the provider.
 fn for_playbooks(
     cli: &Cli,
-    state: SimState<'_>,
-) -> anyhow::Result<(
-    Config,
-    Vec<model::Playbook>,
-    std::sync::Arc<dyn dake::provider::Provider>,
-)> {
+    session: Session,
+) -> anyhow::Result<(Config, Vec<model::Playbook>, Arc<dyn Provider>)> {
     let config = load_config(cli)?;
     let playbooks = model::load_all(model::user_dir().as_deref())?;
-    let provider = provider::build(
-        cli.provider,
-        &config,
-        0.0,
-        &cli.inject,
-        state,
-        &aws_options(cli),
-    )
-    .map_err(anyhow::Error::msg)?;
+    let provider = build(cli, &config, session)?;
     Ok((config, playbooks, provider))
 }
 
-/// The console and `dake resume` continue on the fleet an unfinished run left behind (the drill
-/// fleet is restored from its saved state); with no unfinished run they start afresh.
-fn resumable_provider(
-    cli: &Cli,
-    config: &Config,
-) -> anyhow::Result<std::sync::Arc<dyn dake::provider::Provider>> {
-    let journals = journal::default_dir();
-    let state = SimState::ResumeUnfinished(journals.as_deref());
-    provider::build(
-        cli.provider,
-        config,
-        0.0,
-        &cli.inject,
-        state,
-        &aws_options(cli),
-    )
-    .map_err(anyhow::Error::msg)
+fn build(cli: &Cli, config: &Config, session: Session) -> anyhow::Result<Arc<dyn Provider>> {
+    let spec = cli.provider_spec().map_err(anyhow::Error::msg)?;
+    provider::build(&spec, config, session).map_err(anyhow::Error::msg)
 }
 
-fn aws_options(cli: &Cli) -> dake::provider::aws::AwsOptions {
-    dake::provider::aws::AwsOptions {
-        profile: cli.profile.clone(),
-        region: cli.region.clone(),
-        endpoint_url: cli.endpoint_url.clone(),
-    }
+/// The console and `dake resume` carry on where an unfinished run left the fleet (the drill
+/// fleet is restored from its saved state); with no unfinished run they start afresh.
+fn resumable_provider(cli: &Cli, config: &Config) -> anyhow::Result<Arc<dyn Provider>> {
+    let newest_unfinished = journal::default_dir()
+        .as_deref()
+        .and_then(journal::newest_unfinished);
+    build(cli, config, Session::CarryOn { newest_unfinished })
 }
 
 fn journal_dir() -> anyhow::Result<std::path::PathBuf> {
@@ -248,44 +216,14 @@ fn run_console(cli: &Cli) -> anyhow::Result<ExitCode> {
             "stdout is not a terminal, so the console cannot draw; for a one-shot snapshot use `dake status` (or `dake status --json`)"
         );
     }
-    let mode = match cli.provider {
-        ProviderKind::Sim => Mode::Drill,
-        // A real fleet: nothing acts until the operator arms the console.
-        ProviderKind::Aws => Mode::ReadOnly,
-    };
     let playbooks = model::load_all(model::user_dir().as_deref())?;
     let provider = resumable_provider(cli, &config)?;
-    let journal_dir = journal::default_dir();
-    let past_runs = journal_dir
-        .as_deref()
-        .map(journal::list)
-        .unwrap_or_default();
-    let rt = runtime()?;
-    let mut app = App::new(config, provider.name(), mode, chrono::Utc::now());
-    app.color = dake::ui::theme::Theme::color_from_env();
-    app.local_offset = *chrono::Local::now().offset();
-    app.refresh_secs = provider.refresh_interval().as_secs().max(1) as i64;
-    app.playbooks = playbooks;
-    app.operator = headless::run::operator();
-    let exit_after_first = cli.exit_after_first_frame;
-    rt.block_on(async move {
-        let (tx, mut rx) = tokio::sync::mpsc::channel(tui::MSG_CHANNEL_CAPACITY);
-        let mut io = tui::RunIo::new(provider.clone(), tx.clone(), journal_dir);
-        // The journal list goes first: an unfinished run is offered for resume at once.
-        let _ = tx.send(Msg::Runs(past_runs)).await;
-        // ratatui::init enters raw mode and the alternate screen, and installs a panic hook
-        // that leaves both before the panic report is printed.
-        let mut terminal = ratatui::init();
-        tui::spawn_input_thread(tx.clone());
-        tui::spawn_clock(tx.clone());
-        tui::spawn_provider_poll(provider, tx);
-        let result = tui::drive(&mut terminal, &mut app, &mut rx, Some(&mut io), |_| {
-            !exit_after_first
-        })
-        .await;
-        ratatui::restore();
-        result
-    })?;
+    runtime()?.block_on(console::run(
+        config,
+        playbooks,
+        provider,
+        cli.exit_after_first_frame,
+    ))?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -6,13 +6,14 @@ use chrono::{DateTime, Duration, Utc};
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
 use super::keymap::{RunAction, run_action_for};
-use super::state::{App, EntryKind, Mode};
-use crate::headless::run::{context, new_run_id};
-use crate::runbook::engine::{Effect, Event, Phase, Run};
+use super::state::{App, Arming, EntryKind};
+use crate::runbook::engine::{Phase, Run};
+use crate::runbook::event::{Effect, Event};
 use crate::runbook::executor::Answer;
 use crate::runbook::journal::{RunSummary, recent_failover};
-use crate::runbook::model::{Confirm, Playbook};
+use crate::runbook::model::{Confirm, Playbook, find};
 use crate::runbook::record::Record;
+use crate::runbook::setup::{context, incident_event, playbook_of, resume_context};
 
 /// What `update` asks the event loop to do: it may touch disks and the network, `update` may not.
 #[derive(Debug, Clone, PartialEq)]
@@ -143,12 +144,8 @@ impl App {
 
     pub(super) fn on_resumed(&mut self, summary: RunSummary, records: Result<Vec<Record>, String>) {
         let replayed = records.and_then(|records| {
-            let pb = self
-                .playbooks
-                .iter()
-                .find(|p| p.id == summary.playbook)
-                .ok_or_else(|| format!("playbook {} is not defined any more", summary.playbook))?;
-            let ctx = context(&self.config, &summary.run_id, ("", ""), false, false);
+            let pb = playbook_of(&self.playbooks, &summary)?;
+            let ctx = resume_context(&self.config, &summary.run_id);
             Run::replay(&records, pb.clone(), ctx)
         });
         match replayed {
@@ -186,7 +183,7 @@ impl App {
             self.notice = Some("a run is in progress; finish or abort it (x) first".into());
             return true;
         }
-        if self.mode == Mode::ReadOnly {
+        if self.arming == Arming::ReadOnly {
             self.notice =
                 Some("read-only: press A to arm the console before running a playbook".into());
             return true;
@@ -233,7 +230,7 @@ impl App {
 
     fn start_run(&mut self, playbook: &str, target_id: &str, quarantine: bool, force: bool) {
         let (Some(pb), Some(snap)) = (
-            self.playbooks.iter().find(|p| p.id == playbook).cloned(),
+            find(&self.playbooks, playbook).cloned(),
             self.snapshot.as_ref(),
         ) else {
             return;
@@ -243,7 +240,7 @@ impl App {
             return;
         };
         let now = self.fleet_now();
-        let run_id = new_run_id(&pb.id, now);
+        let run_id = self.run_ids.next(&pb.id, now);
         let ctx = context(
             &self.config,
             &run_id,
@@ -253,13 +250,7 @@ impl App {
         );
         let (mut run, mut fx) = Run::start(ctx, pb, self.operator.clone(), now);
         if let Some(inc) = self.incidents.iter().find(|i| i.instance_id == target.id) {
-            let window = Duration::seconds(i64::from(self.config.detect.slow_web_window_secs));
-            let ev = Event::Incident {
-                summary: inc.summary.clone(),
-                detected_at: inc.since,
-                onset_at: inc.since - window,
-            };
-            fx.extend(run.advance(ev, now));
+            fx.extend(run.advance(incident_event(inc, &self.config.detect), now));
         }
         self.run = Some(run);
         self.notice = None;
@@ -321,7 +312,7 @@ impl App {
             }
             (Prompt::Arm, KeyCode::Enter) => {
                 self.prompt = None;
-                self.mode = Mode::Armed;
+                self.arming = Arming::Armed;
                 let now = self.fleet_now();
                 self.push_timeline(
                     now,

@@ -9,12 +9,28 @@ use crate::config::Config;
 use crate::detect::Incident;
 use crate::domain::{FleetSnapshot, Role};
 use crate::replicas::Candidate;
+use crate::text::age;
 
 /// The timeline keeps this many entries; older ones scroll away.
 pub const TIMELINE_CAPACITY: usize = 500;
+/// Data is stale once this many refresh intervals have passed without a new snapshot.
+const STALE_AFTER_REFRESHES: i64 = 3;
 
+/// What the header says about the data's freshness. A clock tick redraws only when this
+/// changes, so an idle console does not repaint for nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataAge {
+    Waiting,
+    /// The provider's last answer was an error (throttled, timed out, refused); the screen
+    /// still shows the last good data, this old, if there is any.
+    Failing(Option<String>),
+    Fresh(String),
+    Stale(String),
+}
+
+/// What the console may do to the fleet: the header's badge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub enum Arming {
     /// The simulated fleet: nothing real can be harmed.
     Drill,
     /// A real fleet before the operator arms the console.
@@ -23,18 +39,20 @@ pub enum Mode {
     Armed,
 }
 
-impl Mode {
+impl Arming {
     pub fn label(self) -> &'static str {
         match self {
-            Mode::Drill => "DRILL",
-            Mode::ReadOnly => "READ-ONLY",
-            Mode::Armed => "ARMED",
+            Arming::Drill => "DRILL",
+            Arming::ReadOnly => "READ-ONLY",
+            Arming::Armed => "ARMED",
         }
     }
 }
 
+/// Where keys go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InputMode {
+pub enum Focus {
+    /// To the keymap: move, sort, start playbooks, step runs.
     Normal,
     /// Keys go into the filter until Enter or Esc.
     Filter,
@@ -126,8 +144,9 @@ impl DbIndex {
 #[derive(Debug, Clone)]
 pub struct App {
     pub config: Config,
-    pub provider: &'static str,
-    pub mode: Mode,
+    /// The provider's short name, for the header and the timeline.
+    pub provider_name: &'static str,
+    pub arming: Arming,
     /// Wall clock, advanced by ticks so that `view` never reads the clock itself.
     pub now: DateTime<Utc>,
     pub snapshot: Option<FleetSnapshot>,
@@ -149,7 +168,7 @@ pub struct App {
     pub sort: SortColumn,
     pub reverse: bool,
     pub filter: String,
-    pub input: InputMode,
+    pub focus: Focus,
     pub show_help: bool,
     /// The debug line: what the last refresh asked the provider's API, by operation.
     pub show_api_calls: bool,
@@ -171,6 +190,8 @@ pub struct App {
     pub outbox: Vec<super::runs::Outgoing>,
     /// `user@host`, for journals and postmortems.
     pub operator: String,
+    /// Where the ids of runs started here come from.
+    pub run_ids: crate::runbook::setup::RunIds,
     /// The fleet's clock in the newest snapshot (virtual time for the simulator).
     pub fleet_clock: Option<DateTime<Utc>>,
     /// Terminal size, kept so `update` can page and scroll by what the screen shows.
@@ -179,11 +200,16 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(config: Config, provider: &'static str, mode: Mode, now: DateTime<Utc>) -> App {
+    pub fn new(
+        config: Config,
+        provider_name: &'static str,
+        arming: Arming,
+        now: DateTime<Utc>,
+    ) -> App {
         App {
             config,
-            provider,
-            mode,
+            provider_name,
+            arming,
             now,
             snapshot: None,
             fetched_at: None,
@@ -198,7 +224,7 @@ impl App {
             sort: SortColumn::Role,
             reverse: false,
             filter: String::new(),
-            input: InputMode::Normal,
+            focus: Focus::Normal,
             show_help: false,
             show_api_calls: false,
             color: true,
@@ -211,6 +237,7 @@ impl App {
             notice: None,
             outbox: Vec::new(),
             operator: String::from("unknown"),
+            run_ids: crate::runbook::setup::RunIds::from_clock(),
             fleet_clock: None,
             size: (80, 24),
             should_quit: false,
@@ -226,6 +253,21 @@ impl App {
             kind,
             text: text.into(),
         });
+    }
+
+    pub fn data_age(&self) -> DataAge {
+        match (self.fetched_at, &self.provider_error) {
+            (None, None) => DataAge::Waiting,
+            (t, Some(_)) => DataAge::Failing(t.map(|t| age((self.now - t).num_seconds()))),
+            (Some(t), None) => {
+                let secs = (self.now - t).num_seconds();
+                if secs > STALE_AFTER_REFRESHES * self.refresh_secs.max(1) {
+                    DataAge::Stale(age(secs))
+                } else {
+                    DataAge::Fresh(age(secs))
+                }
+            }
+        }
     }
 
     pub fn selected_instance(&self) -> Option<&crate::domain::Instance> {

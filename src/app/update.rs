@@ -5,16 +5,15 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::keymap::{ARM_KEY, Action, action_for};
 use super::runs::Prompt;
-use super::state::{App, EntryKind, InputMode, Mode};
+use super::state::{App, Arming, EntryKind, Focus};
 use super::table::visible_order;
+use super::viewport::fleet_table_rows;
 use crate::detect::detect;
 use crate::domain::FleetSnapshot;
 use crate::replicas::rank_replicas;
 use crate::runbook::executor::Answer;
 use crate::runbook::journal::RunSummary;
 use crate::runbook::record::Record;
-use crate::ui::data_age;
-use crate::ui::layout::fleet_table_rows;
 
 #[derive(Debug)]
 pub enum Msg {
@@ -51,9 +50,9 @@ pub fn update(app: &mut App, msg: Msg) -> bool {
             true
         }
         Msg::Tick(now) => {
-            let before = data_age(app);
+            let before = app.data_age();
             app.now = now;
-            data_age(app) != before
+            app.data_age() != before
         }
         Msg::Snapshot {
             snapshot,
@@ -147,7 +146,7 @@ fn on_snapshot(app: &mut App, snap: FleetSnapshot, fetched_at: DateTime<Utc>) {
     // What happens in the fleet during a run belongs in its journal and its postmortem.
     if app.run.as_ref().is_some_and(|r| !r.is_over()) {
         for text in new_detections {
-            app.advance_run(crate::runbook::engine::Event::Note(format!(
+            app.advance_run(crate::runbook::event::Event::Note(format!(
                 "detected: {text}"
             )));
         }
@@ -190,7 +189,7 @@ fn on_key(app: &mut App, key: KeyEvent) -> bool {
     if app.prompt.is_some() {
         return app.on_prompt_key(key);
     }
-    if app.input == InputMode::Filter {
+    if app.focus == Focus::Filter {
         return on_filter_key(app, key);
     }
     if app.show_help {
@@ -209,10 +208,10 @@ fn on_key(app: &mut App, key: KeyEvent) -> bool {
         && key.modifiers.difference(KeyModifiers::SHIFT).is_empty()
     {
         if c == ARM_KEY {
-            match app.mode {
-                Mode::ReadOnly => app.prompt = Some(Prompt::Arm),
-                Mode::Drill => app.notice = Some("the drill fleet is always armed".into()),
-                Mode::Armed => app.notice = Some("already armed".into()),
+            match app.arming {
+                Arming::ReadOnly => app.prompt = Some(Prompt::Arm),
+                Arming::Drill => app.notice = Some("the drill fleet is always armed".into()),
+                Arming::Armed => app.notice = Some("already armed".into()),
             }
             return true;
         }
@@ -232,7 +231,7 @@ fn on_key(app: &mut App, key: KeyEvent) -> bool {
         Action::PageUp => app.selected = app.selected.saturating_sub(page(app)),
         Action::Top => app.selected = 0,
         Action::Bottom => app.selected = app.rows.len().saturating_sub(1),
-        Action::Filter => app.input = InputMode::Filter,
+        Action::Filter => app.focus = Focus::Filter,
         Action::SortNext => {
             app.sort = app.sort.next();
             recompute_rows(app, keep.as_deref());
@@ -265,9 +264,9 @@ fn on_filter_key(app: &mut App, key: KeyEvent) -> bool {
     }
     let keep = app.selected_instance().map(|i| i.id.clone());
     match key.code {
-        KeyCode::Enter => app.input = InputMode::Normal,
+        KeyCode::Enter => app.focus = Focus::Normal,
         KeyCode::Esc => {
-            app.input = InputMode::Normal;
+            app.focus = Focus::Normal;
             app.filter.clear();
         }
         KeyCode::Backspace => {

@@ -1,5 +1,7 @@
-//! The fleet as dake models it, independent of where the data comes from.
+//! The fleet as dake models it, independent of where the data comes from, and the vocabulary
+//! of the calls a playbook makes: what both the runbook engine and the providers speak.
 
+pub mod call;
 mod instance;
 mod series;
 mod snapshot;

@@ -6,15 +6,16 @@ use std::sync::Arc;
 use chrono::Duration;
 
 use super::report::postmortem;
-use super::run::{
-    Headless, RunReport, context, dry_run_lines, incident_event, new_run_id, operator, report_of,
-    select,
-};
+use super::run::{Headless, RunReport, dry_run_lines, report_of, select};
 use crate::config::Config;
 use crate::provider::Provider;
-use crate::runbook::engine::{Event, Run};
+use crate::runbook::engine::Run;
+use crate::runbook::event::Event;
 use crate::runbook::journal::{self, Journal};
 use crate::runbook::model::Playbook;
+use crate::runbook::setup::{
+    RunIds, context, incident_event_on, operator, playbook_of, resume_context,
+};
 
 /// Exit codes: 0 the run finished; 1 it stopped (failed, refused, aborted); 2 bad input.
 pub const EXIT_STOPPED: u8 = 1;
@@ -85,7 +86,7 @@ pub async fn run(
     {
         anyhow::bail!("refused: {why}. Use --force if you are sure");
     }
-    let run_id = new_run_id(&playbook.id, now);
+    let run_id = RunIds::from_clock().next(&playbook.id, now);
     let ctx = context(
         config,
         &run_id,
@@ -118,7 +119,7 @@ pub async fn run(
     }
     let mut h = Headless::new(provider.clone(), journal, &run_id, args.yes, say);
     let mut fx = start_fx;
-    if let Some(ev) = incident_event(&snap, config, &target.id) {
+    if let Some(ev) = incident_event_on(&snap, &config.detect, &target.id) {
         fx.extend(run.advance(ev, now));
     }
     fx.extend(run.advance(
@@ -163,9 +164,8 @@ pub async fn resume(
         );
     }
     let records = journal::read(&summary.path)?;
-    let playbook = playbook_of(playbooks, &summary)?;
-    // The run's target and options come from its journal; the settings from this console.
-    let ctx = context(config, &summary.run_id, ("", ""), false, false);
+    let playbook = playbook_of(playbooks, &summary).map_err(anyhow::Error::msg)?;
+    let ctx = resume_context(config, &summary.run_id);
     let mut run = Run::replay(&records, playbook.clone(), ctx)
         .map_err(|e| anyhow::anyhow!("{}: {e}", summary.path.display()))?;
     let journal = Journal::open(dir, &summary.run_id)?;
@@ -203,7 +203,7 @@ pub async fn preflight(
     let snap = snapshot(provider.as_ref()).await?;
     let (playbook, target) =
         select(playbooks, &snap, playbook, target).map_err(anyhow::Error::msg)?;
-    let run_id = new_run_id(&playbook.id, provider.now());
+    let run_id = RunIds::from_clock().next(&playbook.id, provider.now());
     let ctx = context(config, &run_id, (&target.id, &target.name), false, false);
     let report = super::preflight::check(provider.as_ref(), playbook, &ctx, &snap).await;
     if json {
@@ -214,26 +214,9 @@ pub async fn preflight(
     Ok(report.exit_code())
 }
 
-/// The playbook a journaled run used; refused when it is no longer defined.
-fn playbook_of<'a>(
-    playbooks: &'a [Playbook],
-    run: &journal::RunSummary,
-) -> anyhow::Result<&'a Playbook> {
-    playbooks
-        .iter()
-        .find(|p| p.id == run.playbook)
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "run {} used playbook {}, which is not defined any more",
-                run.run_id,
-                run.playbook
-            )
-        })
-}
-
 pub fn report(playbooks: &[Playbook], dir: &Path, run_id: &str) -> anyhow::Result<String> {
     let summary = journal::find(dir, run_id)?;
     let records = journal::read(&summary.path)?;
-    let playbook = playbook_of(playbooks, &summary)?;
+    let playbook = playbook_of(playbooks, &summary).map_err(anyhow::Error::msg)?;
     Ok(postmortem(&records, playbook))
 }

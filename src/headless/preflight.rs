@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::domain::FleetSnapshot;
-use crate::provider::call::ProviderCall;
+use crate::domain::call::ProviderCall;
 use crate::provider::{Preflight, Provider};
 use crate::runbook::model::Playbook;
 use crate::runbook::plan::{RunContext, plan};

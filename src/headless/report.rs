@@ -24,7 +24,7 @@ fn stamp(t: DateTime<Utc>) -> String {
 }
 
 fn span(from: DateTime<Utc>, to: DateTime<Utc>) -> String {
-    crate::ui::format::age((to - from).num_seconds())
+    crate::text::age((to - from).num_seconds())
 }
 
 /// Writes the postmortem. `playbook` supplies step names and which step restores service.

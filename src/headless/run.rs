@@ -4,61 +4,19 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use tokio::sync::mpsc::{Receiver, Sender};
 
-use crate::config::Config;
-use crate::detect::detect_once;
 use crate::domain::{FleetSnapshot, Instance};
 use crate::provider::Provider;
-use crate::runbook::engine::{Effect, Event, Phase, Run};
+use crate::runbook::confirm::confirm_suffix;
+use crate::runbook::engine::{Phase, Run};
+use crate::runbook::event::{Effect, Event};
 use crate::runbook::executor::{self, Answer};
 use crate::runbook::journal::Journal;
-use crate::runbook::model::{Confirm, Playbook};
-use crate::runbook::plan::{RunContext, plan};
+use crate::runbook::model::{Confirm, Playbook, find};
+use crate::runbook::plan::plan;
 use crate::runbook::record::StepStatus;
-
-/// `user@host`, for the journal and the postmortem.
-pub fn operator() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .ok()
-        .filter(|u| !u.is_empty())
-        .or_else(user_from_passwd)
-        .unwrap_or_else(|| "unknown".into());
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into());
-    format!("{user}@{host}")
-}
-
-/// The login name of this process's uid, for when USER and LOGNAME are not set (cron, sudo -i).
-fn user_from_passwd() -> Option<String> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let uid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))?
-        .split_whitespace()
-        .next()?
-        .to_string();
-    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-    passwd.lines().find_map(|l| {
-        let mut f = l.split(':');
-        let name = f.next()?;
-        (f.nth(1)? == uid).then(|| name.to_string())
-    })
-}
-
-/// Run ids sort by start time and say what ran: `20261126T054400Z-web-replace-3f2a`.
-pub fn new_run_id(playbook: &str, now: DateTime<Utc>) -> String {
-    // The fleet clock may be coarse (the simulator's is in milliseconds): salt with the wall
-    // clock's nanoseconds and the process id. A clash is refused when the journal is created.
-    let salt = (Utc::now().timestamp_subsec_nanos() ^ std::process::id()) & 0xffff;
-    format!("{}-{playbook}-{salt:04x}", now.format("%Y%m%dT%H%M%SZ"))
-}
 
 /// Finds the playbook and the target, refusing with the reason when either does not fit.
 pub fn select<'a>(
@@ -67,7 +25,7 @@ pub fn select<'a>(
     playbook: &str,
     target: &str,
 ) -> Result<(&'a Playbook, &'a Instance), String> {
-    let pb = playbooks.iter().find(|p| p.id == playbook).ok_or_else(|| {
+    let pb = find(playbooks, playbook).ok_or_else(|| {
         let ids: Vec<&str> = playbooks.iter().map(|p| p.id.as_str()).collect();
         format!(
             "unknown playbook `{playbook}` (available: {})",
@@ -87,31 +45,6 @@ pub fn select<'a>(
         ));
     }
     Ok((pb, inst))
-}
-
-/// `target` is (id, name).
-pub fn context(
-    config: &Config,
-    run_id: &str,
-    target: (&str, &str),
-    quarantine: bool,
-    force: bool,
-) -> RunContext {
-    RunContext {
-        run_id: run_id.to_string(),
-        fleet: config.fleet.name.clone(),
-        target_id: target.0.to_string(),
-        target_name: target.1.to_string(),
-        target_group: config.fleet.target_group.clone(),
-        db_endpoint: config.fleet.db_endpoint.clone(),
-        replica_max_lag_secs: config.detect.replica_max_lag_secs,
-        master_heartbeat_secs: config.detect.master_heartbeat_secs,
-        slow_web_clear_factor: config.detect.slow_web_clear_factor,
-        slow_web_window_secs: config.detect.slow_web_window_secs,
-        quarantine,
-        force,
-        vars: Default::default(),
-    }
 }
 
 /// The plan of every step as it would be made now, for `--dry-run`. Steps whose plan depends
@@ -197,23 +130,6 @@ pub fn report_of(run: &Run, outcome: &'static str, message: String, journal: &Pa
             })
             .collect(),
     }
-}
-
-/// Records the incident the target is in, if detection sees one, for the postmortem.
-pub fn incident_event(
-    snap: &FleetSnapshot,
-    config: &Config,
-    target_id: &str,
-) -> Option<Event<'static>> {
-    let inc = detect_once(snap, &config.detect)
-        .into_iter()
-        .find(|i| i.instance_id == target_id)?;
-    let window = Duration::seconds(i64::from(config.detect.slow_web_window_secs));
-    Some(Event::Incident {
-        summary: inc.summary,
-        detected_at: inc.since,
-        onset_at: inc.since - window,
-    })
 }
 
 /// Drives a run to its end (or to a step it may not take) with no screen.
@@ -379,7 +295,7 @@ impl Headless {
                     let mut fx = Vec::new();
                     if plan.confirm == Confirm::TypeId {
                         let id = plan.confirm_id.clone().unwrap_or_default();
-                        for c in id.chars().skip(id.chars().count().saturating_sub(4)) {
+                        for c in confirm_suffix(&id).chars() {
                             fx.extend(run.advance(Event::TypeChar(c), now));
                         }
                     }

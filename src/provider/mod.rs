@@ -1,8 +1,7 @@
-//! Where fleet data comes from. Every provider answers the same async trait; the TUI and the
-//! headless commands pick one at run time and never know which.
+//! Where fleet data comes from. Every provider answers the same async trait; the console and
+//! the headless commands are handed one built from a [`ProviderSpec`] and never ask which.
 
 pub mod aws;
-pub mod call;
 pub mod sim;
 
 use std::future::Future;
@@ -10,7 +9,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use crate::domain::FleetSnapshot;
-use call::{CallOutcome, ProviderCall};
+use crate::domain::call::{CallOutcome, ProviderCall};
 
 /// No refresh may hold the console or `dake status` longer than this, unless the provider says
 /// its own bound (`Provider::snapshot_timeout`).
@@ -47,6 +46,9 @@ pub enum Preflight {
 pub trait Provider: Send + Sync {
     /// Short name shown in the header and in `dake status`.
     fn name(&self) -> &'static str;
+
+    /// A drill: nothing real can be harmed, so the console starts armed.
+    fn is_drill(&self) -> bool;
 
     /// How often the console asks for a fresh snapshot.
     fn refresh_interval(&self) -> Duration;
@@ -96,148 +98,74 @@ pub enum ProviderKind {
     Aws,
 }
 
-/// Parses `--inject`: `slow-web[:<name>]` (default: the configured slow-web target, else
-/// web-1), or `master-down`.
-pub fn parse_injection(
-    text: &str,
-    config: &crate::config::Config,
-) -> Result<(crate::config::IncidentKind, Option<String>), String> {
-    use crate::config::IncidentKind;
-    let (kind, name) = match text.split_once(':') {
-        Some((k, n)) => (k, Some(n.to_string())),
-        None => (text, None),
-    };
-    match kind {
-        "slow-web" => {
-            let default = config
-                .sim
-                .incidents
-                .iter()
-                .find(|i| i.kind == IncidentKind::SlowWeb)
-                .and_then(|i| i.target.clone())
-                .unwrap_or_else(|| "web-1".into());
-            Ok((IncidentKind::SlowWeb, Some(name.unwrap_or(default))))
+/// Which provider, with the options of that provider alone.
+#[derive(Debug, Clone)]
+pub enum ProviderSpec {
+    Sim(sim::SimOptions),
+    Aws(aws::AwsOptions),
+}
+
+impl ProviderSpec {
+    /// The provider `--provider` names, refusing an option only the other one takes.
+    pub fn new(
+        kind: ProviderKind,
+        aws: aws::AwsOptions,
+        sim: sim::SimOptions,
+    ) -> Result<ProviderSpec, String> {
+        match kind {
+            ProviderKind::Sim => Ok(ProviderSpec::Sim(sim)),
+            ProviderKind::Aws if !sim.inject.is_empty() => Err(
+                "--inject works on the simulated fleet only; a real fleet's incidents are its own"
+                    .into(),
+            ),
+            ProviderKind::Aws => Ok(ProviderSpec::Aws(aws)),
         }
-        "master-down" if name.is_none() => Ok((IncidentKind::MasterDown, None)),
-        _ => Err(format!(
-            "--inject {text}: expected `slow-web`, `slow-web:<web server name>` or `master-down`"
-        )),
     }
 }
 
-/// What becomes of the simulated fleet's state file ([`sim_state_path`]).
-#[derive(Debug, Clone, Copy)]
-pub enum SimState<'a> {
-    /// Never read or written: a one-shot look (`dake status`).
-    Ephemeral,
-    /// A fresh fleet, saved after every call over whatever was saved before (`dake run`).
-    Fresh,
-    /// The saved fleet when a run in this journal dir is unfinished (the instances it made
-    /// live there); otherwise a fresh one, and a stale saved fleet is removed (the console,
-    /// `dake resume`).
-    ResumeUnfinished(Option<&'a std::path::Path>),
+/// What a command does with the fleet, in words every provider understands: a real fleet simply
+/// is where it is; the simulated one is started, saved and restored to match.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Session {
+    /// One look, nothing kept (`dake status`, `dake preflight`); a fresh drill fleet starts
+    /// `at_secs` virtual seconds in (`dake status --at`).
+    Look { at_secs: f64 },
+    /// A new run: a fresh drill fleet, saved after every call (`dake run`).
+    NewRun,
+    /// Carry on where unfinished runs left the fleet (the console, `dake resume`).
+    /// `newest_unfinished` is the newest record any unfinished run journaled: the drill fleet
+    /// they made is restored and caught up with it. `None`: no run is unfinished, so a saved
+    /// drill fleet is stale and a fresh one starts.
+    CarryOn {
+        newest_unfinished: Option<chrono::DateTime<chrono::Utc>>,
+    },
 }
 
-/// `<XDG state dir>/dake/sim-<fleet name>.json` (the data dir where there is no state dir).
-pub fn sim_state_path(fleet_name: &str) -> Option<std::path::PathBuf> {
-    let safe: String = fleet_name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let dir = dirs::state_dir().or_else(dirs::data_dir)?;
-    Some(dir.join("dake").join(format!("sim-{safe}.json")))
-}
-
-/// Builds the provider `kind` names. `sim_offset_secs` starts a fresh simulated fleet that many
-/// virtual seconds in (for `dake status --at`); `inject` starts a fresh one with incidents
-/// present (a restored fleet carries on as it was); `state` says whether the simulated fleet
-/// is restored from, and saved to, its state file.
+/// Builds the provider `spec` names for `session`.
 pub fn build(
-    kind: ProviderKind,
+    spec: &ProviderSpec,
     config: &crate::config::Config,
-    sim_offset_secs: f64,
-    inject: &[String],
-    state: SimState<'_>,
-    aws: &aws::AwsOptions,
+    session: Session,
 ) -> Result<std::sync::Arc<dyn Provider>, String> {
-    match kind {
-        ProviderKind::Aws => {
-            if !inject.is_empty() {
-                return Err("--inject works on the simulated fleet only; a real fleet's incidents are its own".into());
-            }
-            Ok(std::sync::Arc::new(aws::AwsProvider::new(
-                config,
-                aws.clone(),
+    Ok(match spec {
+        ProviderSpec::Aws(options) => {
+            std::sync::Arc::new(aws::AwsProvider::new(config, options.clone()))
+        }
+        ProviderSpec::Sim(options) => std::sync::Arc::new(sim::start(config, options, session)?),
+    })
+}
+
+/// A snapshot, or a timeout error once the provider's own bound has passed.
+pub async fn snapshot_within_bound(
+    provider: &dyn Provider,
+) -> Result<FleetSnapshot, ProviderError> {
+    let limit = provider.snapshot_timeout();
+    tokio::time::timeout(limit, provider.snapshot())
+        .await
+        .unwrap_or_else(|_| {
+            Err(ProviderError::Timeout(format!(
+                "no snapshot within {} s",
+                limit.as_secs()
             )))
-        }
-        ProviderKind::Sim => {
-            let path = match state {
-                SimState::Ephemeral => None,
-                SimState::Fresh | SimState::ResumeUnfinished(_) => {
-                    sim_state_path(&config.fleet.name)
-                }
-            };
-            if let (SimState::ResumeUnfinished(dir), Some(path)) = (state, &path)
-                && let Some(provider) = restore_unfinished(config, path, dir, inject)?
-            {
-                return Ok(std::sync::Arc::new(provider));
-            }
-            use chrono::SubsecRound;
-            // Whole seconds: the simulated clock then reads like the sample timestamps it makes.
-            let epoch = chrono::Utc::now().trunc_subsecs(0);
-            let mut provider = sim::SimProvider::new(config, epoch, sim_offset_secs);
-            for text in inject {
-                let (kind, target) = parse_injection(text, config)?;
-                provider.with_fleet(|f| f.inject(kind, target.as_deref()))?;
-            }
-            if let Some(path) = path {
-                provider = provider.with_state_file(path);
-            }
-            Ok(std::sync::Arc::new(provider))
-        }
-    }
-}
-
-/// The saved drill fleet when a run in `dir` is unfinished (the instances it made live there),
-/// caught up with the newest record any such run journaled (see `SimProvider::resume_at`).
-/// `None` when there is none to restore; with no unfinished run a saved fleet is stale and
-/// removed.
-fn restore_unfinished(
-    config: &crate::config::Config,
-    path: &std::path::Path,
-    dir: Option<&std::path::Path>,
-    inject: &[String],
-) -> Result<Option<sim::SimProvider>, String> {
-    let runs = dir.map(crate::runbook::journal::unfinished);
-    let Some(last) = runs.unwrap_or_default().iter().map(|r| r.last).max() else {
-        remove_stale(path);
-        return Ok(None);
-    };
-    let Some(provider) = sim::SimProvider::restore(config, path)
-        .map_err(|e| format!("{e} (delete it to start a fresh drill fleet)"))?
-    else {
-        return Ok(None);
-    };
-    if !inject.is_empty() {
-        tracing::info!("--inject ignored: the restored drill fleet carries on");
-    }
-    Ok(Some(provider.resume_at(last)))
-}
-
-/// No run needs the saved fleet any more: the next drill starts fresh.
-fn remove_stale(path: &std::path::Path) {
-    match std::fs::remove_file(path) {
-        Ok(()) => tracing::info!(
-            "{}: no unfinished run; stale drill fleet removed",
-            path.display()
-        ),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => tracing::warn!("{}: removing the stale drill fleet: {e}", path.display()),
-    }
+        })
 }

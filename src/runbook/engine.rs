@@ -1,16 +1,18 @@
 //! The runbook engine: a pure state machine. `advance(event)` changes the run and returns the
-//! effects a driver must carry out, journal records first. The console, the headless CLI and
-//! tests all drive this one engine.
+//! effects a driver must carry out, journal records first (`event`). The console, the headless
+//! CLI and tests all drive this one engine; a waiting step's side is in `wait`, rebuilding a
+//! run from its journal in `replay`.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::model::{Confirm, OnTimeout, Playbook, WaitKind};
+use super::confirm::with_typed;
+use super::event::{Effect, Event};
+use super::model::{Confirm, Playbook, WaitKind};
 use super::plan::{Plan, RunContext, plan};
 use super::record::{Record, StepStatus};
-use super::wait::evaluate;
 use crate::domain::FleetSnapshot;
-use crate::provider::call::{CallOutcome, ProviderCall};
+use crate::domain::call::{CallOutcome, ProviderCall};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CallState {
@@ -59,70 +61,6 @@ pub enum Phase {
     Aborted {
         reason: String,
     },
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Event<'a> {
-    /// The operator asks for the next step (Enter).
-    Proceed {
-        snap: &'a FleetSnapshot,
-    },
-    /// The second key of a confirmation.
-    Confirm,
-    TypeChar(char),
-    Backspace,
-    /// Leave a pending confirmation (Esc); nothing is done.
-    Cancel,
-    CallDone {
-        index: usize,
-        outcome: CallOutcome,
-    },
-    CallFailed {
-        index: usize,
-        error: String,
-    },
-    /// A fresh snapshot: waits are checked against it.
-    Observe {
-        snap: &'a FleetSnapshot,
-    },
-    Retry,
-    Abort {
-        reason: String,
-    },
-    /// A line for the timeline (a key pressed, a detection).
-    Note(String),
-    /// The incident this run answers, recorded once at the start for the postmortem.
-    Incident {
-        summary: String,
-        detected_at: DateTime<Utc>,
-        onset_at: DateTime<Utc>,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Effect {
-    /// Append to the journal (and fsync) before carrying out any effect after it.
-    Journal(Record),
-    /// Send this call; answer with `CallDone` or `CallFailed`.
-    Call {
-        step: usize,
-        index: usize,
-        call: ProviderCall,
-        token: String,
-    },
-    /// The console died after this call's intent was journaled and before its answer was: find
-    /// out whether it took effect (by tag, or by the fleet's state) before sending it again.
-    Resolve {
-        step: usize,
-        index: usize,
-        call: ProviderCall,
-        token: String,
-    },
-    /// Said to the operator; nothing changed.
-    Refused(String),
-    /// Answer `Synced` once every effect before it is done: the last thing sent before the
-    /// process exits, so no journal record is lost.
-    Sync,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -207,12 +145,12 @@ impl Run {
         Some(plan(step, self.cursor, &self.ctx, snap))
     }
 
-    fn journal(&mut self, fx: &mut Vec<Effect>, rec: Record) {
+    pub(super) fn journal(&mut self, fx: &mut Vec<Effect>, rec: Record) {
         self.records.push(rec.clone());
         fx.push(Effect::Journal(rec));
     }
 
-    fn note(&mut self, fx: &mut Vec<Effect>, now: DateTime<Utc>, text: String) {
+    pub(super) fn note(&mut self, fx: &mut Vec<Effect>, now: DateTime<Utc>, text: String) {
         let step = (self.cursor < self.steps.len()).then_some(self.cursor);
         self.journal(
             fx,
@@ -255,11 +193,11 @@ impl Run {
             (Event::Proceed { snap }, Phase::Ready) => self.proceed(&mut fx, snap, now),
             (Event::Proceed { .. }, Phase::Confirming { .. }) => self.confirm(&mut fx, now),
             (Event::Confirm, Phase::Confirming { .. }) => self.confirm(&mut fx, now),
-            (Event::TypeChar(c), Phase::Confirming { plan, mut typed }) => {
-                if typed.chars().count() < 4 {
-                    typed.push(c);
-                }
-                self.phase = Phase::Confirming { plan, typed };
+            (Event::TypeChar(c), Phase::Confirming { plan, typed }) => {
+                self.phase = Phase::Confirming {
+                    plan,
+                    typed: with_typed(typed, c),
+                };
             }
             (Event::Backspace, Phase::Confirming { plan, mut typed }) => {
                 typed.pop();
@@ -350,40 +288,7 @@ impl Run {
         }
     }
 
-    fn confirm(&mut self, fx: &mut Vec<Effect>, now: DateTime<Utc>) {
-        let Phase::Confirming { plan, typed } = self.phase.clone() else {
-            return;
-        };
-        if plan.confirm == Confirm::TypeId {
-            let id = plan.confirm_id.clone().unwrap_or_default();
-            let want: String = id
-                .chars()
-                .rev()
-                .take(4)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect();
-            if typed != want {
-                self.phase = Phase::Confirming {
-                    plan,
-                    typed: String::new(),
-                };
-                fx.push(Effect::Refused(format!(
-                    "type the last 4 characters of {id} to confirm"
-                )));
-                return;
-            }
-        }
-        self.note(
-            fx,
-            now,
-            format!("confirmed {}", self.playbook.steps[self.cursor].name),
-        );
-        self.start_step(fx, plan, now);
-    }
-
-    fn start_step(&mut self, fx: &mut Vec<Effect>, plan: Plan, now: DateTime<Utc>) {
+    pub(super) fn start_step(&mut self, fx: &mut Vec<Effect>, plan: Plan, now: DateTime<Utc>) {
         let step = self.cursor;
         self.steps[step].status = StepStatus::Active;
         self.steps[step].started.get_or_insert(now);
@@ -489,100 +394,6 @@ impl Run {
         self.next_call(fx, plan, now);
     }
 
-    fn after_calls(&mut self, fx: &mut Vec<Effect>, now: DateTime<Utc>) {
-        let step = self.playbook.steps[self.cursor].clone();
-        match step.wait {
-            Some(wait) => {
-                let deadline = now + Duration::seconds(step.timeout_secs as i64);
-                self.phase = Phase::Waiting {
-                    wait,
-                    since: now,
-                    deadline,
-                    detail: String::new(),
-                };
-                self.journal(
-                    fx,
-                    Record::WaitStarted {
-                        at: now,
-                        step: self.cursor,
-                    },
-                );
-            }
-            None => {
-                let note = self.steps[self.cursor].note.clone();
-                self.finish_step(fx, StepStatus::Done, note, now);
-            }
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn observe(
-        &mut self,
-        fx: &mut Vec<Effect>,
-        snap: &FleetSnapshot,
-        wait: WaitKind,
-        since: DateTime<Utc>,
-        deadline: DateTime<Utc>,
-        detail: String,
-        now: DateTime<Utc>,
-    ) {
-        let step = self.playbook.steps[self.cursor].clone();
-        let check = evaluate(wait, &self.ctx, snap);
-        if check.done {
-            if step.finish_on_success {
-                let outcome = format!(
-                    "recovered at step {} ({}): {}",
-                    self.cursor + 1,
-                    step.name,
-                    check.detail
-                );
-                self.finish_step(fx, StepStatus::Done, Some(check.detail), now);
-                self.skip_pending();
-                self.phase = Phase::Finished {
-                    outcome: outcome.clone(),
-                };
-                self.journal(fx, Record::Finished { at: now, outcome });
-            } else {
-                self.finish_step(fx, StepStatus::Done, Some(check.detail), now);
-            }
-            return;
-        }
-        if now >= deadline {
-            let secs = step.timeout_secs;
-            match step.on_timeout {
-                OnTimeout::Continue => {
-                    let note = format!(
-                        "not done within {secs} s ({}): cut your losses and go on",
-                        check.detail
-                    );
-                    self.finish_step(fx, StepStatus::TimedOut, Some(note), now);
-                }
-                OnTimeout::Fail => {
-                    self.fail_step(
-                        fx,
-                        now,
-                        format!("timed out after {secs} s: {}", check.detail),
-                    );
-                }
-            }
-            return;
-        }
-        // Journal a wait's progress when what it shows changes, not every time a number moves.
-        if shape(&check.detail) != shape(&detail) {
-            self.note(
-                fx,
-                now,
-                format!("waiting for {}: {}", step.name, check.detail),
-            );
-        }
-        self.phase = Phase::Waiting {
-            wait,
-            since,
-            deadline,
-            detail: check.detail,
-        };
-    }
-
     pub(super) fn fail_step(&mut self, fx: &mut Vec<Effect>, now: DateTime<Utc>, error: String) {
         let step = self.cursor;
         self.steps[step].status = StepStatus::Failed;
@@ -601,7 +412,7 @@ impl Run {
         );
     }
 
-    fn finish_step(
+    pub(super) fn finish_step(
         &mut self,
         fx: &mut Vec<Effect>,
         status: StepStatus,
@@ -678,13 +489,4 @@ impl Run {
             }
         )
     }
-}
-
-/// A wait's detail with its numbers taken out: "p99 824 ms (6.0x)" and "p99 790 ms (5.8x)" say
-/// the same thing.
-fn shape(detail: &str) -> String {
-    detail
-        .chars()
-        .filter(|c| !c.is_ascii_digit() && *c != '.')
-        .collect()
 }

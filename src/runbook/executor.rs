@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc::{Receiver, Sender, channel};
 
 use super::already_applied;
-use super::engine::Effect;
+use super::event::Effect;
 use super::journal::Journal;
-use crate::provider::call::{CallOutcome, ProviderCall};
+use crate::domain::call::{CallOutcome, ProviderCall};
 use crate::provider::{Provider, ProviderError};
 
 /// Effects queued for the executor; the engine produces a handful per key.

@@ -191,7 +191,7 @@ fn summarise(records: &[Record], path: PathBuf) -> Option<RunSummary> {
 impl RunSummary {
     /// "run <id> (<playbook> on <target>) started 4m10s ago".
     pub fn started_ago(&self, now: DateTime<Utc>) -> String {
-        let ago = crate::ui::format::age((now - self.started).num_seconds());
+        let ago = crate::text::age((now - self.started).num_seconds());
         format!(
             "run {} ({} on {}) started {ago} ago",
             self.run_id, self.playbook, self.target_name
@@ -231,6 +231,12 @@ pub fn unfinished(dir: &Path) -> Vec<RunSummary> {
         .into_iter()
         .filter(|r| r.ended.is_none())
         .collect()
+}
+
+/// When any unfinished run in `dir` last journaled something: how far along the fleet it acted
+/// on must be when it is picked up again. `None` when no run is unfinished.
+pub fn newest_unfinished(dir: &Path) -> Option<DateTime<Utc>> {
+    unfinished(dir).iter().map(|r| r.last).max()
 }
 
 #[cfg(test)]

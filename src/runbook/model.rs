@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, IncidentKind, find_key_line, toml_error};
 use crate::domain::Role;
-use crate::provider::call::CallKind;
+use crate::domain::call::CallKind;
 
 pub const BUILTIN: &[(&str, &str)] = &[
     (
@@ -130,7 +130,7 @@ pub enum Confirm {
     Auto,
     /// A second key press.
     Key,
-    /// Type the last 4 characters of the instance or volume id.
+    /// Type the last characters of the instance or volume id (`setup::confirm_suffix`).
     TypeId,
 }
 
@@ -274,6 +274,20 @@ pub fn load_all(user_dir: Option<&Path>) -> Result<Vec<Playbook>, ConfigError> {
         }
     }
     Ok(out)
+}
+
+/// The playbook with this id.
+pub fn find<'a>(playbooks: &'a [Playbook], id: &str) -> Option<&'a Playbook> {
+    playbooks.iter().find(|p| p.id == id)
+}
+
+/// Every kind of call `playbooks` may make: what the IAM policy grants.
+pub fn call_kinds(playbooks: &[Playbook]) -> std::collections::BTreeSet<CallKind> {
+    playbooks
+        .iter()
+        .flat_map(|p| p.steps.iter())
+        .flat_map(|s| s.action.makes().iter().copied())
+        .collect()
 }
 
 /// Where user playbooks live: `dake/runbooks/` in the XDG config dir.

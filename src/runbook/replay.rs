@@ -4,12 +4,13 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::engine::{CallState, Effect, Phase, Run, StepRun};
+use super::engine::{CallState, Phase, Run, StepRun};
+use super::event::Effect;
 use super::model::Playbook;
 use super::plan::RunContext;
 use super::record::{Record, StepStatus};
+use crate::domain::call::ProviderCall;
 use crate::domain::{FleetSnapshot, InstanceState, VolumeState};
-use crate::provider::call::ProviderCall;
 
 impl Run {
     /// Rebuilds a run from its records. `ctx` carries the settings of the console resuming it

@@ -1,7 +1,13 @@
-//! What success looks like for each step, checked against every new snapshot. Pure.
+//! Waits: what success looks like for each step, checked against every new snapshot (pure),
+//! and how a waiting run moves on: done, cut its losses, or fails at its timeout.
 
-use super::model::WaitKind;
+use chrono::{DateTime, Duration, Utc};
+
+use super::engine::{Phase, Run};
+use super::event::Effect;
+use super::model::{OnTimeout, WaitKind};
 use super::plan::{RunContext, var};
+use super::record::{Record, StepStatus};
 use crate::domain::{CheckStatus, FleetSnapshot, InstanceState, Role, TargetHealth, VolumeState};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -27,58 +33,18 @@ pub fn evaluate(wait: WaitKind, ctx: &RunContext, snap: &FleetSnapshot) -> WaitC
     match wait {
         WaitKind::LatencyRecovered => latency_recovered(ctx, snap),
         WaitKind::InstanceReady => instance_ready(snap, instance_for_ready(ctx)),
-        WaitKind::TargetHealthy => {
-            let id = var_or(ctx, var::REPLACEMENT);
-            match snap.find(id).and_then(|i| i.target) {
-                Some(h) => check(h == TargetHealth::Healthy, format!("target {}", h.as_str())),
-                None => check(false, "not registered"),
-            }
-        }
+        WaitKind::TargetHealthy => target_healthy(snap, var_or(ctx, var::REPLACEMENT)),
         WaitKind::TargetDrained => match snap.find(target).and_then(|i| i.target) {
             Some(h) => check(false, format!("target {}", h.as_str())),
             None => check(true, "out of the target group"),
         },
-        WaitKind::InstanceGone => match snap.find(target) {
-            None => check(true, "gone"),
-            Some(i) if ctx.quarantine => check(
-                i.state == InstanceState::Stopped,
-                format!("{} (quarantine)", i.state.as_str()),
-            ),
-            Some(i) => check(i.state == InstanceState::Terminated, i.state.as_str()),
-        },
-        WaitKind::MasterAnswering => match snap.find(target) {
-            None => check(false, "not in the fleet"),
-            Some(i) => {
-                let hb =
-                    i.db.as_ref()
-                        .map_or(f32::INFINITY, |d| d.heartbeat_age_secs);
-                let ok = !i.health.checks.any_impaired()
-                    && i.state == InstanceState::Running
-                    && hb < ctx.master_heartbeat_secs;
-                check(
-                    ok,
-                    format!(
-                        "{}, checks {}/2, heartbeat {hb:.0} s",
-                        i.state.as_str(),
-                        i.health.checks.passed()
-                    ),
-                )
-            }
-        },
+        WaitKind::InstanceGone => instance_gone(ctx, snap),
+        WaitKind::MasterAnswering => master_answering(ctx, snap),
         WaitKind::InstanceStopped => match snap.find(target) {
             None => check(false, "not in the fleet"),
             Some(i) => check(i.state == InstanceState::Stopped, i.state.as_str()),
         },
-        WaitKind::VolumeAvailable => {
-            let vol = var_or(ctx, var::VOLUME);
-            match snap.free_volumes.iter().find(|v| v.id == vol) {
-                Some(v) => check(
-                    v.state == VolumeState::Available,
-                    format!("{vol} {:?}", v.state).to_lowercase(),
-                ),
-                None => check(false, format!("{vol} still attached")),
-            }
-        }
+        WaitKind::VolumeAvailable => volume_available(snap, var_or(ctx, var::VOLUME)),
         WaitKind::VolumeAttached => {
             let vol = var_or(ctx, var::VOLUME);
             let new = var_or(ctx, var::NEW_MASTER);
@@ -99,52 +65,96 @@ pub fn evaluate(wait: WaitKind, ctx: &RunContext, snap: &FleetSnapshot) -> WaitC
                 None => check(false, "no endpoint reported"),
             }
         }
-        WaitKind::ReplicasFollowing => {
-            let new = var_or(ctx, var::NEW_MASTER);
-            let lagging: Vec<&str> = snap
-                .by_role(Role::DbReplica)
-                .filter(|r| r.id != new && r.id != target && r.state == InstanceState::Running)
-                .filter(|r| {
-                    !r.db
-                        .as_ref()
-                        .is_some_and(|d| d.source_id.as_deref() == Some(new) && d.io_thread_running)
-                })
-                .map(|r| r.name.as_str())
-                .collect();
-            check(
-                lagging.is_empty(),
-                if lagging.is_empty() {
-                    "all following".to_string()
-                } else {
-                    format!("waiting for {}", lagging.join(", "))
-                },
-            )
-        }
-        WaitKind::ReplicaFollowing => {
-            let id = var_or(ctx, var::NEW_REPLICA);
-            let master = snap.master().map(|m| m.id.as_str());
-            match snap.find(id) {
-                None => check(false, "not in the fleet yet"),
-                Some(r) => {
-                    let following = r.db.as_ref().is_some_and(|d| {
-                        d.source_id.as_deref() == master && d.io_thread_running && d.running
-                    });
-                    check(
-                        following,
-                        format!(
-                            "{}, {}",
-                            r.state.as_str(),
-                            if following {
-                                "following"
-                            } else {
-                                "not following yet"
-                            }
-                        ),
-                    )
-                }
-            }
-        }
+        WaitKind::ReplicasFollowing => replicas_following(ctx, snap),
+        WaitKind::ReplicaFollowing => replica_following(snap, var_or(ctx, var::NEW_REPLICA)),
     }
+}
+
+fn target_healthy(snap: &FleetSnapshot, id: &str) -> WaitCheck {
+    match snap.find(id).and_then(|i| i.target) {
+        Some(h) => check(h == TargetHealth::Healthy, format!("target {}", h.as_str())),
+        None => check(false, "not registered"),
+    }
+}
+
+/// Terminated and gone, or stopped when quarantined.
+fn instance_gone(ctx: &RunContext, snap: &FleetSnapshot) -> WaitCheck {
+    match snap.find(&ctx.target_id) {
+        None => check(true, "gone"),
+        Some(i) if ctx.quarantine => check(
+            i.state == InstanceState::Stopped,
+            format!("{} (quarantine)", i.state.as_str()),
+        ),
+        Some(i) => check(i.state == InstanceState::Terminated, i.state.as_str()),
+    }
+}
+
+fn master_answering(ctx: &RunContext, snap: &FleetSnapshot) -> WaitCheck {
+    let Some(i) = snap.find(&ctx.target_id) else {
+        return check(false, "not in the fleet");
+    };
+    let hb =
+        i.db.as_ref()
+            .map_or(f32::INFINITY, |d| d.heartbeat_age_secs);
+    let ok = !i.health.checks.any_impaired()
+        && i.state == InstanceState::Running
+        && hb < ctx.master_heartbeat_secs;
+    check(
+        ok,
+        format!(
+            "{}, checks {}/2, heartbeat {hb:.0} s",
+            i.state.as_str(),
+            i.health.checks.passed()
+        ),
+    )
+}
+
+fn volume_available(snap: &FleetSnapshot, vol: &str) -> WaitCheck {
+    match snap.free_volumes.iter().find(|v| v.id == vol) {
+        Some(v) => check(
+            v.state == VolumeState::Available,
+            format!("{vol} {:?}", v.state).to_lowercase(),
+        ),
+        None => check(false, format!("{vol} still attached")),
+    }
+}
+
+/// Every other running replica reads from the new master.
+fn replicas_following(ctx: &RunContext, snap: &FleetSnapshot) -> WaitCheck {
+    let new = var_or(ctx, var::NEW_MASTER);
+    let target = ctx.target_id.as_str();
+    let lagging: Vec<&str> = snap
+        .by_role(Role::DbReplica)
+        .filter(|r| r.id != new && r.id != target && r.state == InstanceState::Running)
+        .filter(|r| {
+            !r.db
+                .as_ref()
+                .is_some_and(|d| d.source_id.as_deref() == Some(new) && d.io_thread_running)
+        })
+        .map(|r| r.name.as_str())
+        .collect();
+    if lagging.is_empty() {
+        check(true, "all following")
+    } else {
+        check(false, format!("waiting for {}", lagging.join(", ")))
+    }
+}
+
+/// The new replica runs MySQL and reads from the master.
+fn replica_following(snap: &FleetSnapshot, id: &str) -> WaitCheck {
+    let master = snap.master().map(|m| m.id.as_str());
+    let Some(r) = snap.find(id) else {
+        return check(false, "not in the fleet yet");
+    };
+    let following =
+        r.db.as_ref()
+            .is_some_and(|d| d.source_id.as_deref() == master && d.io_thread_running && d.running);
+    let how = if following {
+        "following"
+    } else {
+        "not following yet"
+    };
+    check(following, format!("{}, {how}", r.state.as_str()))
 }
 
 /// Recovered means back among its peers for a whole detection window, not one lucky sample.
@@ -229,4 +239,109 @@ fn db_state(snap: &FleetSnapshot, id: &str, writable: bool) -> WaitCheck {
             check(ok, detail)
         }
     }
+}
+
+impl Run {
+    pub(super) fn after_calls(&mut self, fx: &mut Vec<Effect>, now: DateTime<Utc>) {
+        let step = self.playbook.steps[self.cursor].clone();
+        match step.wait {
+            Some(wait) => {
+                let deadline = now + Duration::seconds(step.timeout_secs as i64);
+                self.phase = Phase::Waiting {
+                    wait,
+                    since: now,
+                    deadline,
+                    detail: String::new(),
+                };
+                self.journal(
+                    fx,
+                    Record::WaitStarted {
+                        at: now,
+                        step: self.cursor,
+                    },
+                );
+            }
+            None => {
+                let note = self.steps[self.cursor].note.clone();
+                self.finish_step(fx, StepStatus::Done, note, now);
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn observe(
+        &mut self,
+        fx: &mut Vec<Effect>,
+        snap: &FleetSnapshot,
+        wait: WaitKind,
+        since: DateTime<Utc>,
+        deadline: DateTime<Utc>,
+        detail: String,
+        now: DateTime<Utc>,
+    ) {
+        let step = self.playbook.steps[self.cursor].clone();
+        let check = evaluate(wait, &self.ctx, snap);
+        if check.done {
+            if step.finish_on_success {
+                let outcome = format!(
+                    "recovered at step {} ({}): {}",
+                    self.cursor + 1,
+                    step.name,
+                    check.detail
+                );
+                self.finish_step(fx, StepStatus::Done, Some(check.detail), now);
+                self.skip_pending();
+                self.phase = Phase::Finished {
+                    outcome: outcome.clone(),
+                };
+                self.journal(fx, Record::Finished { at: now, outcome });
+            } else {
+                self.finish_step(fx, StepStatus::Done, Some(check.detail), now);
+            }
+            return;
+        }
+        if now >= deadline {
+            let secs = step.timeout_secs;
+            match step.on_timeout {
+                OnTimeout::Continue => {
+                    let note = format!(
+                        "not done within {secs} s ({}): cut your losses and go on",
+                        check.detail
+                    );
+                    self.finish_step(fx, StepStatus::TimedOut, Some(note), now);
+                }
+                OnTimeout::Fail => {
+                    self.fail_step(
+                        fx,
+                        now,
+                        format!("timed out after {secs} s: {}", check.detail),
+                    );
+                }
+            }
+            return;
+        }
+        // Journal a wait's progress when what it shows changes, not every time a number moves.
+        if shape(&check.detail) != shape(&detail) {
+            self.note(
+                fx,
+                now,
+                format!("waiting for {}: {}", step.name, check.detail),
+            );
+        }
+        self.phase = Phase::Waiting {
+            wait,
+            since,
+            deadline,
+            detail: check.detail,
+        };
+    }
+}
+
+/// A wait's detail with its numbers taken out: "p99 824 ms (6.0x)" and "p99 790 ms (5.8x)" say
+/// the same thing.
+fn shape(detail: &str) -> String {
+    detail
+        .chars()
+        .filter(|c| !c.is_ascii_digit() && *c != '.')
+        .collect()
 }

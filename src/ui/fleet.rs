@@ -7,12 +7,13 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Row, Table};
 
-use super::format::{fit, ms, pct, sparkline};
-use super::layout::WIDE;
+use super::sparkline::sparkline;
 use super::theme::Theme;
+use crate::app::viewport::WIDE;
 use crate::app::{App, SortColumn};
 use crate::detect::Severity;
 use crate::domain::{CheckStatus, Instance, InstanceState, Role};
+use crate::text::{fit, ms, pct};
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     let total = app.snapshot.as_ref().map_or(0, |s| s.instances.len());

@@ -46,7 +46,7 @@ pub fn render(app: &crate::app::App, frame: &mut Frame, area: Rect, theme: &Them
         " DISP yes: holds no data that exists only on it",
         theme.dim(),
     ));
-    let r = super::layout::centered(area, 76, lines.len() as u16 + 2);
+    let r = super::centered(area, 76, lines.len() as u16 + 2);
     frame.render_widget(Clear, r);
     let block = Block::new()
         .borders(Borders::ALL)

@@ -113,7 +113,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
             ],
         ),
     };
-    let r = super::layout::centered(area, 72, lines.len() as u16 + 2);
+    let r = super::centered(area, 72, lines.len() as u16 + 2);
     frame.render_widget(Clear, r);
     let block = Block::new()
         .borders(Borders::ALL)

@@ -5,13 +5,14 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
-use super::format::fit;
 use super::theme::Theme;
+use crate::app::viewport::WIDE;
 use crate::app::{App, EntryKind};
+use crate::text::fit;
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     // Local time only where it differs from UTC and there is room for it.
-    let local = app.local_offset.local_minus_utc() != 0 && area.width >= super::layout::WIDE;
+    let local = app.local_offset.local_minus_utc() != 0 && area.width >= WIDE;
     let block = Block::new().borders(Borders::TOP).title(Span::styled(
         if local {
             " Timeline (UTC, local in brackets) "

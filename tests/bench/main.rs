@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use chrono::{DateTime, Utc};
-use dake::app::{App, Mode, Msg, update};
+use dake::app::{App, Arming, Msg, update};
 use dake::config::Config;
+use dake::console::{MSG_CHANNEL_CAPACITY, drive, spawn_provider_poll};
 use dake::provider::Provider;
 use dake::provider::sim::{SimFleet, SimProvider};
-use dake::tui::{MSG_CHANNEL_CAPACITY, drive, spawn_provider_poll};
 use dake::ui::view;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -132,7 +132,7 @@ fn render_and_update() -> Result<()> {
         let mut fleet = SimFleet::new(&config, epoch());
         let build = ms(t.elapsed());
         fleet.advance_to(FEED_FROM_SECS);
-        let mut app = App::new(config, "sim", Mode::Drill, epoch());
+        let mut app = App::new(config, "sim", Arming::Drill, epoch());
         let (mut updates, mut clones) = (Vec::new(), Vec::new());
         let started = Instant::now();
         for k in 1..=feeds {
@@ -203,7 +203,7 @@ fn key_latency() -> Result<()> {
     // both the call in flight and the snapshot it delivers being applied.
     const KEYS: usize = 600;
     const SPACING: Duration = Duration::from_millis(5);
-    println!("  SimProvider with_delay(2 s) polled into the key channel; tui::drive on 80x24");
+    println!("  SimProvider with_delay(2 s) polled into the key channel; console::drive on 80x24");
     println!("  {KEYS} j/k keys {SPACING:?} apart once the first snapshot is on screen (~3 s,");
     println!("  a whole poll cycle); latency = key sent -> end of the next frame drawn");
     for total in [7, 1_000] {
@@ -226,7 +226,7 @@ fn latency_run(config: Config, keys: usize, gap: Duration) -> Result<Latencies> 
         .build()?;
     let sim = SimProvider::new(&config, epoch(), 0.0).with_delay(Duration::from_secs(2));
     let provider: Arc<dyn Provider> = Arc::new(sim);
-    let mut app = App::new(config, "sim", Mode::Drill, Utc::now());
+    let mut app = App::new(config, "sim", Arming::Drill, Utc::now());
     let (sent, frames, snaps) = rt.block_on(async {
         let (tx, mut rx) = tokio::sync::mpsc::channel(MSG_CHANNEL_CAPACITY);
         let mut term = Terminal::new(TestBackend::new(80, 24))?;
@@ -381,7 +381,7 @@ fn startup() -> Result<()> {
     let t = Instant::now();
     let config = Config::builtin();
     let fleet = SimFleet::new(&config, epoch());
-    let mut app = App::new(config, "sim", Mode::Drill, epoch());
+    let mut app = App::new(config, "sim", Arming::Drill, epoch());
     update(&mut app, snapshot_msg(&fleet));
     Terminal::new(TestBackend::new(160, 48))?.draw(|f| view(&app, f))?;
     let took = ms(t.elapsed());

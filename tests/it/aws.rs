@@ -172,8 +172,8 @@ fn a_thousand_instances_take_one_page_and_six_metric_calls() {
 /// back through the SDK.
 #[test]
 fn playbook_calls_change_the_fleet_and_stay_inside_it() {
+    use dake::domain::call::ProviderCall;
     use dake::provider::Provider;
-    use dake::provider::call::ProviderCall;
 
     let e = Emulated::seeded();
     let (rt, aws, seeded) = (&e.rt, &e.aws, &e.seeded);

@@ -122,8 +122,8 @@ fn an_unauthorized_operation_is_named_and_nothing_is_done() {
     );
 
     // The call itself: refused after the dry run, never sent for real.
+    use dake::domain::call::ProviderCall;
     use dake::provider::Provider;
-    use dake::provider::call::ProviderCall;
     let provider = in_process_provider(seeded, &proxy.endpoint);
     let err = rt
         .block_on(provider.execute(ProviderCall::TerminateInstances {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use dake::provider::call::ProviderCall;
+use dake::domain::call::ProviderCall;
 use dake::runbook::journal;
 use dake::runbook::record::Record;
 

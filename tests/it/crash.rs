@@ -10,14 +10,15 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use dake::config::{Config, IncidentKind};
+use dake::domain::call::{CallOutcome, ProviderCall, TAG_RUN};
 use dake::domain::{InstanceState, Role};
-use dake::headless::run::{Headless, context, select};
-use dake::provider::call::{CallOutcome, ProviderCall, TAG_RUN};
+use dake::headless::run::{Headless, select};
 use dake::provider::sim::SimProvider;
 use dake::provider::{BoxFuture, Provider, ProviderError};
 use dake::runbook::engine::Run;
 use dake::runbook::journal::{self, Journal};
 use dake::runbook::model::load_all;
+use dake::runbook::setup::context;
 use tokio::sync::Notify;
 
 /// Fast enough that every wait passes in milliseconds of real time.
@@ -45,6 +46,9 @@ struct Crashing {
 impl Provider for Crashing {
     fn name(&self) -> &'static str {
         "sim"
+    }
+    fn is_drill(&self) -> bool {
+        self.inner.is_drill()
     }
     fn refresh_interval(&self) -> Duration {
         self.inner.refresh_interval()

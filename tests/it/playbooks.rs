@@ -17,19 +17,21 @@ use tempfile::TempDir;
 
 use dake::config::{Config, IncidentKind};
 use dake::detect::detect;
+use dake::domain::call::{ProviderCall, TAG_QUARANTINE, TAG_RUN, TAG_STEP};
 use dake::domain::{FleetSnapshot, FreeVolume, Instance, InstanceState, Role, TargetHealth};
 use dake::domain::{TimeSeries, VolumeState};
 use dake::headless::commands::{self, RunArgs};
 use dake::headless::report::postmortem;
-use dake::headless::run::{Headless, context, incident_event, new_run_id, select};
+use dake::headless::run::{Headless, select};
 use dake::provider::Provider;
-use dake::provider::call::{ProviderCall, TAG_QUARANTINE, TAG_RUN, TAG_STEP};
 use dake::provider::sim::{SimFleet, SimProvider};
-use dake::runbook::engine::{Effect, Event, Phase, Run};
+use dake::runbook::engine::{Phase, Run};
+use dake::runbook::event::{Effect, Event};
 use dake::runbook::journal::{self, Journal};
 use dake::runbook::model::{self, Confirm, Playbook};
 use dake::runbook::plan::var;
 use dake::runbook::record::{Record, StepStatus};
+use dake::runbook::setup::{RunIds, context, incident_event_on};
 
 /// No run here needs more than a few seconds of real time; a hang fails instead of blocking.
 const RUN_TIMEOUT: StdDuration = StdDuration::from_secs(60);
@@ -167,7 +169,7 @@ impl Drill {
         let snap = self.snap().await;
         let (pb, inst) = select(&self.playbooks, &snap, playbook, target).unwrap();
         let now = self.provider.now();
-        let run_id = new_run_id(&pb.id, now);
+        let run_id = RunIds::from_clock().next(&pb.id, now);
         let ctx = context(
             &self.config,
             &run_id,
@@ -176,7 +178,7 @@ impl Drill {
             force,
         );
         let (mut run, mut fx) = Run::start(ctx, pb.clone(), "tester@drill".into(), now);
-        if let Some(ev) = incident_event(&snap, &self.config, &inst.id) {
+        if let Some(ev) = incident_event_on(&snap, &self.config.detect, &inst.id) {
             fx.extend(run.advance(ev, now));
         }
         let journal = Journal::create(self.dir.path(), &run_id).unwrap();
@@ -1204,7 +1206,7 @@ fn postmortem_snapshot_of_a_deterministic_web_replace_run() {
     let now = fleet.epoch() + Duration::seconds(fleet.now_secs());
     let (mut run, mut fx) = Run::start(ctx, pb.clone(), "tester@drill".into(), now);
     fx.extend(run.advance(
-        incident_event(&snap, &config, &web3.id).expect("slow-web is detected"),
+        incident_event_on(&snap, &config.detect, &web3.id).expect("slow-web is detected"),
         now,
     ));
     drive_deterministically(&mut fleet, &mut run, fx);

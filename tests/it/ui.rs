@@ -6,10 +6,10 @@
 //! hysteresis it sees live. Clocks are derived from a fixed epoch, so the header is stable.
 
 use chrono::{DateTime, Duration, Utc};
-use dake::app::{App, EntryKind, InputMode, Mode, Msg, SortColumn, update, visible_order};
+use dake::app::viewport::fleet_table_rows;
+use dake::app::{App, Arming, EntryKind, Focus, Msg, SortColumn, update, visible_order};
 use dake::config::Config;
 use dake::provider::sim::SimFleet;
-use dake::ui::layout::fleet_table_rows;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
@@ -39,7 +39,7 @@ struct Drill {
 impl Drill {
     fn new(config: Config, size: (u16, u16)) -> Drill {
         let fleet = SimFleet::new(&config, epoch());
-        let mut app = App::new(config, "sim", Mode::Drill, epoch());
+        let mut app = App::new(config, "sim", Arming::Drill, epoch());
         // The console starts with the built-in playbooks (no user directory: deterministic).
         app.playbooks = dake::runbook::model::load_all(None).expect("built-in playbooks parse");
         update(&mut app, Msg::Resize(size.0, size.1));
@@ -428,7 +428,7 @@ fn filter_narrows_keeps_and_clears() {
     let mut d = Drill::builtin((80, 24));
     d.run_to(20);
     d.keys("/");
-    assert_eq!(d.app.input, InputMode::Filter);
+    assert_eq!(d.app.focus, Focus::Filter);
     assert!(render(&d.app, 80, 24).contains("filter:"));
     d.keys("db");
     assert_eq!(d.app.filter, "db");
@@ -438,7 +438,7 @@ fn filter_narrows_keeps_and_clears() {
         "filter \"db\" keeps the three database instances"
     );
     d.key(KeyCode::Enter);
-    assert_eq!(d.app.input, InputMode::Normal);
+    assert_eq!(d.app.focus, Focus::Normal);
     assert_eq!(d.app.filter, "db");
     assert_eq!(d.app.rows.len(), 3);
     let screen = render(&d.app, 80, 24);
@@ -461,7 +461,7 @@ fn filter_narrows_keeps_and_clears() {
     d.key(KeyCode::Backspace).key(KeyCode::Backspace);
     assert_eq!(d.app.filter, "w");
     d.key(KeyCode::Esc);
-    assert_eq!(d.app.input, InputMode::Normal);
+    assert_eq!(d.app.focus, Focus::Normal);
     assert_eq!(d.app.filter, "");
     assert_eq!(d.app.rows.len(), 7);
     // Case does not matter.
@@ -557,7 +557,7 @@ fn quit_keys() {
     d.keys("/q");
     assert!(!d.app.should_quit);
     assert_eq!(d.app.filter, "q");
-    assert_eq!(d.app.input, InputMode::Filter);
+    assert_eq!(d.app.focus, Focus::Filter);
     assert!(d.app.rows.is_empty());
     let screen = render(&d.app, 80, 24);
     assert!(line_with(&screen, "Fleet").contains("0/7"), "{screen}");
@@ -834,12 +834,12 @@ fn key_msg(c: char) -> Msg {
 #[tokio::test]
 async fn drive_draws_the_fleet_and_quits_on_q() {
     let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
-    let mut app = App::new(Config::builtin(), "sim", Mode::Drill, at(20));
-    let (tx, mut rx) = tokio::sync::mpsc::channel(dake::tui::MSG_CHANNEL_CAPACITY);
+    let mut app = App::new(Config::builtin(), "sim", Arming::Drill, at(20));
+    let (tx, mut rx) = tokio::sync::mpsc::channel(dake::console::MSG_CHANNEL_CAPACITY);
     tx.send(snapshot_msg(20)).await.unwrap();
     let mut frames = 0;
     // Quit once a frame with the fleet has been drawn, as an operator would.
-    let result = dake::tui::drive(&mut terminal, &mut app, &mut rx, None, |app| {
+    let result = dake::console::drive(&mut terminal, &mut app, &mut rx, None, |app| {
         frames += 1;
         if app.snapshot.is_some() {
             tx.try_send(key_msg('q')).unwrap();
@@ -860,12 +860,12 @@ async fn drive_draws_the_fleet_and_quits_on_q() {
 #[tokio::test]
 async fn drive_applies_a_queued_burst_then_quits() {
     let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
-    let mut app = App::new(Config::builtin(), "sim", Mode::Drill, at(20));
-    let (tx, mut rx) = tokio::sync::mpsc::channel(dake::tui::MSG_CHANNEL_CAPACITY);
+    let mut app = App::new(Config::builtin(), "sim", Arming::Drill, at(20));
+    let (tx, mut rx) = tokio::sync::mpsc::channel(dake::console::MSG_CHANNEL_CAPACITY);
     tx.send(snapshot_msg(20)).await.unwrap();
     tx.send(key_msg('q')).await.unwrap();
     let mut frames = 0;
-    let result = dake::tui::drive(&mut terminal, &mut app, &mut rx, None, |_| {
+    let result = dake::console::drive(&mut terminal, &mut app, &mut rx, None, |_| {
         frames += 1;
         true
     })
@@ -882,11 +882,11 @@ async fn drive_applies_a_queued_burst_then_quits() {
 #[tokio::test]
 async fn drive_stops_when_every_sender_is_gone() {
     let mut terminal = Terminal::new(TestBackend::new(160, 48)).unwrap();
-    let mut app = App::new(Config::builtin(), "sim", Mode::Drill, at(90));
-    let (tx, mut rx) = tokio::sync::mpsc::channel(dake::tui::MSG_CHANNEL_CAPACITY);
+    let mut app = App::new(Config::builtin(), "sim", Arming::Drill, at(90));
+    let (tx, mut rx) = tokio::sync::mpsc::channel(dake::console::MSG_CHANNEL_CAPACITY);
     tx.send(snapshot_msg(90)).await.unwrap();
     drop(tx);
-    let result = dake::tui::drive(&mut terminal, &mut app, &mut rx, None, |_| true).await;
+    let result = dake::console::drive(&mut terminal, &mut app, &mut rx, None, |_| true).await;
     assert!(result.is_ok(), "{result:?}");
     assert!(!app.should_quit);
     let screen = terminal.backend().to_string();

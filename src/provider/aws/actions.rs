@@ -11,12 +11,12 @@ use aws_sdk_ec2::types::{Instance as Ec2Instance, Tag};
 
 use super::clients::{Clients, error_code, sdk_error};
 use super::{AwsProvider, endpoint, host, launch};
-use crate::provider::call::{CallOutcome, ProviderCall, TAG_FLEET, TAG_ROLE, TAG_SOURCE};
+use crate::domain::call::{CallOutcome, ProviderCall, TAG_FLEET, TAG_ROLE, TAG_SOURCE};
 use crate::provider::{Preflight, ProviderError};
 
 /// Makes the call, after its blast-radius check and (EC2) its dry run.
 pub async fn execute(p: &AwsProvider, call: ProviderCall) -> Result<CallOutcome, ProviderError> {
-    perform(p, call, Mode::Execute)
+    perform(p, call, Execution::Real)
         .await?
         .ok_or_else(|| ProviderError::Other("the call was only checked, not made".into()))
 }
@@ -25,7 +25,7 @@ pub async fn execute(p: &AwsProvider, call: ProviderCall) -> Result<CallOutcome,
 /// or what can be read about any other (its target group, record, parameter).
 pub async fn preflight(p: &AwsProvider, call: ProviderCall) -> Result<Preflight, ProviderError> {
     let kind = call.kind();
-    perform(p, call, Mode::DryRunOnly).await?;
+    perform(p, call, Execution::DryRunOnly).await?;
     Ok(if kind.has_dry_run() {
         Preflight::Allowed
     } else {
@@ -37,18 +37,20 @@ pub async fn preflight(p: &AwsProvider, call: ProviderCall) -> Result<Preflight,
     })
 }
 
+/// How far a call goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Mode {
-    Execute,
+pub(super) enum Execution {
+    /// Checked, then made.
+    Real,
     /// Everything up to the call itself; EC2 mutations are sent with `DryRun=true` only.
     DryRunOnly,
 }
 
-/// `None` when only checked (`Mode::DryRunOnly`).
+/// `None` when only checked (`Execution::DryRunOnly`).
 async fn perform(
     p: &AwsProvider,
     call: ProviderCall,
-    mode: Mode,
+    execution: Execution,
 ) -> Result<Option<CallOutcome>, ProviderError> {
     let c = p.clients().await?;
     let members = check_blast_radius(p, c, &call).await?;
@@ -61,26 +63,26 @@ async fn perform(
     let op = call.operation();
     let (request_id, created) = match &call {
         ProviderCall::RunInstances { .. } => {
-            return launch::run_instances(p, c, &call, member, mode).await;
+            return launch::run_instances(p, c, &call, member, execution).await;
         }
         ProviderCall::TerminateInstances { instance_id } => {
             let req = ec2.terminate_instances().instance_ids(instance_id);
-            let id = ec2_mutation(op, mode, |dry| req.clone().dry_run(dry).send()).await?;
+            let id = ec2_mutation(op, execution, |dry| req.clone().dry_run(dry).send()).await?;
             (id, Vec::new())
         }
         ProviderCall::StopInstances { instance_id, force } => {
             let req = ec2.stop_instances().instance_ids(instance_id).force(*force);
-            let id = ec2_mutation(op, mode, |dry| req.clone().dry_run(dry).send()).await?;
+            let id = ec2_mutation(op, execution, |dry| req.clone().dry_run(dry).send()).await?;
             (id, Vec::new())
         }
         ProviderCall::RebootInstances { instance_id } => {
             let req = ec2.reboot_instances().instance_ids(instance_id);
-            let id = ec2_mutation(op, mode, |dry| req.clone().dry_run(dry).send()).await?;
+            let id = ec2_mutation(op, execution, |dry| req.clone().dry_run(dry).send()).await?;
             (id, Vec::new())
         }
         ProviderCall::StartInstances { instance_id } => {
             let req = ec2.start_instances().instance_ids(instance_id);
-            let id = ec2_mutation(op, mode, |dry| req.clone().dry_run(dry).send()).await?;
+            let id = ec2_mutation(op, execution, |dry| req.clone().dry_run(dry).send()).await?;
             (id, Vec::new())
         }
         ProviderCall::CreateTags { resource_id, tags } => {
@@ -88,7 +90,7 @@ async fn perform(
                 .create_tags()
                 .resources(resource_id)
                 .set_tags(Some(ec2_tags(tags)));
-            let id = ec2_mutation(op, mode, |dry| req.clone().dry_run(dry).send()).await?;
+            let id = ec2_mutation(op, execution, |dry| req.clone().dry_run(dry).send()).await?;
             (id, Vec::new())
         }
         ProviderCall::DetachVolume {
@@ -101,7 +103,7 @@ async fn perform(
                 .volume_id(volume_id)
                 .instance_id(instance_id)
                 .force(*force);
-            let id = ec2_mutation(op, mode, |dry| req.clone().dry_run(dry).send()).await?;
+            let id = ec2_mutation(op, execution, |dry| req.clone().dry_run(dry).send()).await?;
             (id, Vec::new())
         }
         ProviderCall::AttachVolume {
@@ -114,7 +116,7 @@ async fn perform(
                 .volume_id(volume_id)
                 .instance_id(instance_id)
                 .device(device);
-            let id = ec2_mutation(op, mode, |dry| req.clone().dry_run(dry).send()).await?;
+            let id = ec2_mutation(op, execution, |dry| req.clone().dry_run(dry).send()).await?;
             (id, Vec::new())
         }
         ProviderCall::RegisterTarget {
@@ -135,7 +137,7 @@ async fn perform(
                 .target_group_arn(&mut Default::default())
                 .await?
                 .to_string();
-            if mode == Mode::DryRunOnly {
+            if execution == Execution::DryRunOnly {
                 return Ok(None);
             }
             let target = aws_sdk_elasticloadbalancingv2::types::TargetDescription::builder()
@@ -167,7 +169,7 @@ async fn perform(
         ProviderCall::RestartApp { .. }
         | ProviderCall::StartDatabase { .. }
         | ProviderCall::PromoteReplica { .. }
-            if mode == Mode::DryRunOnly =>
+            if execution == Execution::DryRunOnly =>
         {
             return Ok(None);
         }
@@ -199,7 +201,7 @@ async fn perform(
             if address.is_empty() {
                 return Err(refused(format!("{master_id} has no private address")));
             }
-            if mode == Mode::DryRunOnly {
+            if execution == Execution::DryRunOnly {
                 return Ok(None);
             }
             let command = p.aws.repoint_command.replace("{master}", address);
@@ -208,20 +210,22 @@ async fn perform(
             (Some(id), Vec::new())
         }
         ProviderCall::SetDbEndpoint { name, target_id } => {
-            let Some(id) = endpoint::set_endpoint(p, c, name, member(target_id)?, mode).await?
+            let Some(id) =
+                endpoint::set_endpoint(p, c, name, member(target_id)?, execution).await?
             else {
                 return Ok(None);
             };
             (Some(id), Vec::new())
         }
         ProviderCall::NotifyReplicaAdded { instance_id } => {
-            let Some(id) = endpoint::notify_replica_added(p, c, instance_id, mode).await? else {
+            let Some(id) = endpoint::notify_replica_added(p, c, instance_id, execution).await?
+            else {
                 return Ok(None);
             };
             (Some(id), Vec::new())
         }
     };
-    if mode == Mode::DryRunOnly {
+    if execution == Execution::DryRunOnly {
         return Ok(None);
     }
     Ok(Some(CallOutcome {
@@ -326,10 +330,10 @@ fn not_found_or<E: ProvideErrorMetadata + std::fmt::Debug, R>(
 /// Sends an EC2 mutation with `DryRun=true` first. `DryRunOperation` means allowed and the
 /// call is sent for real; `UnauthorizedOperation` is a refusal naming what is missing. An
 /// endpoint that ignores DryRun has already done the call: its answer is kept, never sent twice.
-/// In `Mode::DryRunOnly` the answer is `None` once the dry run says allowed.
+/// In `Execution::DryRunOnly` the answer is `None` once the dry run says allowed.
 pub(super) async fn with_preflight<T, E, R, F, Fut>(
     operation: &str,
-    mode: Mode,
+    execution: Execution,
     send: F,
 ) -> Result<Option<T>, ProviderError>
 where
@@ -340,7 +344,7 @@ where
     match send(true).await {
         Ok(done) => {
             tracing::warn!("{operation}: the endpoint ignored DryRun and did the call");
-            if mode == Mode::DryRunOnly {
+            if execution == Execution::DryRunOnly {
                 return Err(ProviderError::Other(format!(
                     "{operation}: the endpoint ignored DryRun and made the call; \
                      look at the fleet before anything else"
@@ -350,7 +354,7 @@ where
         }
         Err(e) => preflight_answer(operation, e)?,
     }
-    if mode == Mode::DryRunOnly {
+    if execution == Execution::DryRunOnly {
         return Ok(None);
     }
     send(false).await.map(Some).map_err(sdk_error)
@@ -359,7 +363,7 @@ where
 /// [`with_preflight`] for a mutation whose answer is only its request id.
 async fn ec2_mutation<T, E, R, F, Fut>(
     operation: &str,
-    mode: Mode,
+    execution: Execution,
     send: F,
 ) -> Result<Option<String>, ProviderError>
 where
@@ -368,7 +372,7 @@ where
     Fut: Future<Output = Result<T, SdkError<E, R>>>,
     E: ProvideErrorMetadata + std::fmt::Debug,
 {
-    let out = with_preflight(operation, mode, send).await?;
+    let out = with_preflight(operation, execution, send).await?;
     Ok(out.as_ref().and_then(|o| o.request_id()).map(String::from))
 }
 

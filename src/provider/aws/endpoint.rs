@@ -4,7 +4,7 @@
 use aws_sdk_ec2::types::Instance as Ec2Instance;
 
 use super::AwsProvider;
-use super::actions::{Mode, refused};
+use super::actions::{Execution, refused};
 use super::clients::{Calls, Clients, find_record, parameter, sdk_error};
 use crate::config::EndpointKind;
 use crate::provider::ProviderError;
@@ -14,7 +14,7 @@ pub(super) async fn set_endpoint(
     c: &Clients,
     name: &str,
     target: &Ec2Instance,
-    mode: Mode,
+    execution: Execution,
 ) -> Result<Option<String>, ProviderError> {
     if name != p.db_endpoint {
         return Err(refused(format!(
@@ -28,7 +28,7 @@ pub(super) async fn set_endpoint(
             if address.is_empty() {
                 return Err(refused("the new master has no private address".into()));
             }
-            if mode == Mode::DryRunOnly {
+            if execution == Execution::DryRunOnly {
                 return Ok(None);
             }
             let out = c
@@ -42,7 +42,7 @@ pub(super) async fn set_endpoint(
                 .map_err(sdk_error)?;
             Ok(Some(format!("version {}", out.version())))
         }
-        EndpointKind::Route53 => set_record(p, c, name, target, mode).await,
+        EndpointKind::Route53 => set_record(p, c, name, target, execution).await,
     }
 }
 
@@ -54,7 +54,7 @@ async fn set_record(
     c: &Clients,
     name: &str,
     target: &Ec2Instance,
-    mode: Mode,
+    execution: Execution,
 ) -> Result<Option<String>, ProviderError> {
     use aws_sdk_route53::types::{
         Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
@@ -89,7 +89,7 @@ async fn set_record(
             }
         )));
     }
-    if mode == Mode::DryRunOnly {
+    if execution == Execution::DryRunOnly {
         return Ok(None);
     }
     let record = ResourceRecordSet::builder()
@@ -135,7 +135,7 @@ pub(super) async fn notify_replica_added(
     p: &AwsProvider,
     c: &Clients,
     instance_id: &str,
-    mode: Mode,
+    execution: Execution,
 ) -> Result<Option<String>, ProviderError> {
     let name = &p.aws.replicas_parameter;
     if name.is_empty() {
@@ -145,7 +145,7 @@ pub(super) async fn notify_replica_added(
                 .into(),
         ));
     }
-    if mode == Mode::DryRunOnly {
+    if execution == Execution::DryRunOnly {
         return Ok(None);
     }
     let current = parameter(c, name, &mut Calls::default())

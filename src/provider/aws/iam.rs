@@ -1,6 +1,7 @@
-//! The least-privilege IAM policy for running dake on a fleet, generated from the playbooks:
-//! each step's action names the calls it may make, each call the API actions the AWS provider
-//! sends for it. A playbook step removed takes its permissions with it.
+//! The least-privilege IAM policy for running dake on a fleet, generated from the kinds of call
+//! the playbooks make (each step's action names them; `runbook::model::call_kinds` collects
+//! them): each kind the API actions the AWS provider sends for it. A playbook step removed
+//! takes its permissions with it.
 //!
 //! Mutations are scoped to the fleet: instances and volumes by their `dake:fleet` tag, tags by
 //! key (dake can not retag something into the fleet), launches only with the fleet's tag, the
@@ -12,8 +13,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::config::{Config, EndpointKind};
-use crate::provider::call::{CallKind, TAG_FLEET, TAG_QUARANTINE, TAG_ROLE, TAG_SOURCE};
-use crate::runbook::model::Playbook;
+use crate::domain::call::{CallKind, TAG_FLEET, TAG_QUARANTINE, TAG_ROLE, TAG_SOURCE};
 
 /// The statements, in the order they are printed. Each groups actions that share resources
 /// and conditions.
@@ -115,15 +115,10 @@ fn refresh_grants(endpoint: EndpointKind) -> Vec<(Statement, &'static str)> {
     g
 }
 
-/// The policy document for `playbooks` on the fleet `config` describes. `region` narrows the
-/// resource ARNs (`*` when unknown).
-pub fn policy(playbooks: &[Playbook], config: &Config, region: Option<&str>) -> PolicyDocument {
+/// The policy document for playbooks that make `kinds` of call, on the fleet `config`
+/// describes. `region` narrows the resource ARNs (`*` when unknown).
+pub fn policy(kinds: &BTreeSet<CallKind>, config: &Config, region: Option<&str>) -> PolicyDocument {
     let aws = &config.aws;
-    let kinds: BTreeSet<CallKind> = playbooks
-        .iter()
-        .flat_map(|p| p.steps.iter())
-        .flat_map(|s| s.action.makes().iter().copied())
-        .collect();
     let mut actions: BTreeMap<Statement, BTreeSet<&'static str>> = BTreeMap::new();
     let all = refresh_grants(aws.db_endpoint_kind)
         .into_iter()
@@ -277,10 +272,10 @@ impl Scope<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runbook::model::load_all;
+    use crate::runbook::model::{Playbook, call_kinds, load_all};
 
     fn policy(playbooks: &[Playbook], config: &Config, region: Option<&str>) -> Value {
-        serde_json::to_value(super::policy(playbooks, config, region)).unwrap()
+        serde_json::to_value(super::policy(&call_kinds(playbooks), config, region)).unwrap()
     }
 
     fn actions_of(policy: &Value) -> BTreeSet<String> {

@@ -9,10 +9,10 @@ use aws_sdk_ec2::types::{
 };
 
 use super::AwsProvider;
-use super::actions::{Mode, ec2_tags, with_preflight};
+use super::actions::{Execution, ec2_tags, with_preflight};
 use super::clients::{Clients, sdk_error};
+use crate::domain::call::{CallOutcome, ProviderCall, TAG_FLEET, TAG_ROLE};
 use crate::provider::ProviderError;
-use crate::provider::call::{CallOutcome, ProviderCall, TAG_FLEET, TAG_ROLE};
 
 /// The template's user data with its `role=` line set to `role` (added when it has none).
 pub fn user_data_for(template: Option<&str>, role: &str) -> String {
@@ -42,7 +42,7 @@ pub(super) async fn run_instances<'a>(
     c: &Clients,
     call: &ProviderCall,
     member: impl Fn(&str) -> Result<&'a Ec2Instance, ProviderError>,
-    mode: Mode,
+    execution: Execution,
 ) -> Result<Option<CallOutcome>, ProviderError> {
     let ProviderCall::RunInstances {
         role,
@@ -109,7 +109,10 @@ pub(super) async fn run_instances<'a>(
         .client_token(client_token)
         .tag_specifications(spec(ResourceType::Instance))
         .tag_specifications(spec(ResourceType::Volume));
-    let out = with_preflight("RunInstances", mode, |dry| req.clone().dry_run(dry).send()).await?;
+    let out = with_preflight("RunInstances", execution, |dry| {
+        req.clone().dry_run(dry).send()
+    })
+    .await?;
     Ok(out.map(|out| CallOutcome {
         created: out
             .instances()

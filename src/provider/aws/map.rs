@@ -10,11 +10,11 @@ use chrono::Utc;
 use std::collections::HashMap;
 
 use super::metrics::{self, FleetPoints, Metric};
+use crate::domain::call::TAG_ROLE;
 use crate::domain::{
     CheckStatus, DbEndpoint, FleetSnapshot, FreeVolume, Health, Instance, InstanceState,
     LaunchParams, Role, StatusChecks, TargetHealth, TimeSeries, Volume,
 };
-use crate::provider::call::TAG_ROLE;
 
 fn state(s: Option<&InstanceStateName>) -> InstanceState {
     match s {

@@ -9,9 +9,9 @@ use aws_sdk_cloudwatch::types::{Dimension, Metric as CwMetric, MetricDataQuery, 
 
 use super::clients::{Calls, Clients, sdk_error};
 use crate::config::AwsConfig;
+use crate::domain::call::TAG_SOURCE;
 use crate::domain::{DbStatus, Role, TimeSeries};
 use crate::provider::ProviderError;
-use crate::provider::call::TAG_SOURCE;
 
 /// GetMetricData takes at most this many queries per call.
 pub const QUERIES_PER_CALL: usize = 500;

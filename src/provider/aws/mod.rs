@@ -20,9 +20,9 @@ use std::time::{Duration, Instant};
 use aws_sdk_ec2::types::{Filter, VolumeState as Ec2VolumeState};
 use tokio::sync::OnceCell;
 
-use super::call::{CallOutcome, ProviderCall, TAG_FLEET, TAG_RUN, TAG_STEP};
 use super::{BoxFuture, Preflight, Provider, ProviderError};
 use crate::config::{AwsConfig, Config, EndpointKind};
+use crate::domain::call::{CallOutcome, ProviderCall, TAG_FLEET, TAG_RUN, TAG_STEP};
 use crate::domain::{FleetSnapshot, FreeVolume, TargetHealth, VolumeState};
 use clients::{Calls, Clients, sdk_error};
 
@@ -275,6 +275,10 @@ fn tag_filter(key: &str, value: &str) -> Filter {
 impl Provider for AwsProvider {
     fn name(&self) -> &'static str {
         "aws"
+    }
+
+    fn is_drill(&self) -> bool {
+        false
     }
 
     /// `[aws] refresh_secs`: a real fleet is asked less often than the simulator, since EC2

@@ -13,11 +13,11 @@ use std::collections::BTreeMap;
 
 use super::SimFleet;
 use super::fleet::{SimInstance, baseline};
+use crate::domain::call::{CallOutcome, ProviderCall, TAG_FLEET, TAG_ROLE};
 use crate::domain::{
     CheckStatus, DbStatus, Health, Instance, InstanceState, LaunchParams, Role, StatusChecks,
     TargetHealth, TimeSeries, Volume,
 };
-use crate::provider::call::{CallOutcome, ProviderCall, TAG_FLEET, TAG_ROLE};
 use transitions::{Change, DATA_DEVICE, ROOT_DEVICE};
 pub(super) use transitions::{Scheduled, SimVolume};
 

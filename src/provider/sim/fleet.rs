@@ -175,11 +175,11 @@ impl SimFleet {
                 tags: [
                     ("Name".to_string(), name.clone()),
                     (
-                        crate::provider::call::TAG_FLEET.to_string(),
+                        crate::domain::call::TAG_FLEET.to_string(),
                         config.fleet.name.clone(),
                     ),
                     (
-                        crate::provider::call::TAG_ROLE.to_string(),
+                        crate::domain::call::TAG_ROLE.to_string(),
                         role.as_str().to_string(),
                     ),
                 ]
@@ -383,9 +383,9 @@ impl SimFleet {
             .filter(|s| {
                 s.inst
                     .tags
-                    .get(crate::provider::call::TAG_RUN)
+                    .get(crate::domain::call::TAG_RUN)
                     .is_some_and(|r| r == run_id)
-                    && s.inst.tags.get(crate::provider::call::TAG_STEP) == Some(&step)
+                    && s.inst.tags.get(crate::domain::call::TAG_STEP) == Some(&step)
             })
             .map(|s| s.inst.id.clone())
             .collect()

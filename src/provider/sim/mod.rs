@@ -4,6 +4,7 @@ mod actions;
 mod fleet;
 mod incidents;
 mod rng;
+mod start;
 mod state;
 
 use std::path::PathBuf;
@@ -14,11 +15,12 @@ use chrono::{DateTime, Utc};
 
 pub use fleet::SimFleet;
 pub use rng::SimRng;
+pub use start::{SimOptions, parse_injection, start, state_path};
 
-use super::call::{CallOutcome, ProviderCall};
 use super::{BoxFuture, Preflight, Provider, ProviderError};
 use crate::config::Config;
 use crate::domain::FleetSnapshot;
+use crate::domain::call::{CallOutcome, ProviderCall};
 
 /// The simulator makes a new sample every sample interval; asking more often only copies the
 /// same fleet again (at 1,000 instances that copy is most of an idle console's CPU). This caps
@@ -82,6 +84,10 @@ impl SimProvider {
 impl Provider for SimProvider {
     fn name(&self) -> &'static str {
         "sim"
+    }
+
+    fn is_drill(&self) -> bool {
+        true
     }
 
     /// One sample interval of virtual time, between the floor and the cap: nothing new exists

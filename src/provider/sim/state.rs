@@ -197,8 +197,8 @@ impl SimProvider {
 mod tests {
     use super::*;
     use crate::config::IncidentKind;
+    use crate::domain::call::ProviderCall;
     use crate::provider::Provider;
-    use crate::provider::call::ProviderCall;
 
     fn epoch() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-11-26T09:00:00Z")

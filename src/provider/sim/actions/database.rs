@@ -2,8 +2,8 @@
 
 use super::transitions::{Change, DATA_DEVICE};
 use super::{DB_START_SECS, ssm_reachable, state_of};
+use crate::domain::call::TAG_ROLE;
 use crate::domain::{InstanceState, Role};
-use crate::provider::call::TAG_ROLE;
 use crate::provider::sim::SimFleet;
 use crate::provider::sim::fleet::SimInstance;
 

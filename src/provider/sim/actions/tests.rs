@@ -4,8 +4,8 @@ use chrono::DateTime;
 
 use crate::config::{Config, IncidentKind};
 use crate::detect::{Incident, detect};
+use crate::domain::call::{ProviderCall, TAG_FLEET, TAG_ROLE, TAG_RUN, TAG_STEP};
 use crate::domain::{FleetSnapshot, Instance, InstanceState, Role, TargetHealth, VolumeState};
-use crate::provider::call::{ProviderCall, TAG_FLEET, TAG_ROLE, TAG_RUN, TAG_STEP};
 use crate::provider::sim::SimFleet;
 
 /// The default fleet without its scheduled incidents: each test injects what it needs.

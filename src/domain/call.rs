@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::Role;
+use super::Role;
 
 /// Tags every resource dake creates carries, so a resumed run finds what it already made.
 pub const TAG_RUN: &str = "dake:run";

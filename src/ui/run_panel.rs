@@ -6,15 +6,14 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Gauge, Paragraph};
 
-use super::format::{age, fit, wrap};
 use super::theme::Theme;
 use crate::app::App;
+use crate::domain::call::ProviderCall;
+use crate::runbook::confirm::CONFIRM_SUFFIX_LEN;
 use crate::runbook::engine::{Phase, Run};
 use crate::runbook::model::Confirm;
 use crate::runbook::record::StepStatus;
-
-/// Lines the panel needs below its step list, at most.
-pub const DETAIL_LINES: u16 = 7;
+use crate::text::{age, fit, wrap};
 
 fn status_mark(s: StepStatus) -> &'static str {
     match s {
@@ -133,7 +132,7 @@ fn detail_lines<'a>(app: &App, run: &Run, theme: &Theme, width: usize) -> Vec<Li
     let mut out = vec![Line::raw("")];
     // The exact calls, whole: an operator must be able to read what a step will do before
     // pressing the key, so they wrap instead of being cut.
-    let calls = |calls: &[crate::provider::call::ProviderCall]| -> Vec<Line<'a>> {
+    let calls = |calls: &[ProviderCall]| -> Vec<Line<'a>> {
         calls
             .iter()
             .take(3)
@@ -183,7 +182,8 @@ fn detail_lines<'a>(app: &App, run: &Run, theme: &Theme, width: usize) -> Vec<Li
             }
             let prompt = if plan.confirm == Confirm::TypeId {
                 let id = plan.confirm_id.as_deref().unwrap_or("");
-                format!(" Type the last 4 of {id}: [{typed:_<4}]  Enter confirms · Esc cancels")
+                let n = CONFIRM_SUFFIX_LEN;
+                format!(" Type the last {n} of {id}: [{typed:_<n$}]  Enter confirms · Esc cancels")
             } else {
                 " Enter again confirms · Esc cancels".to_string()
             };

@@ -1,6 +1,5 @@
-//! Number and text formatting shared by every pane. A missing datapoint (NaN) prints as "—".
-
-const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+//! Plain text every layer writes the same way: durations, ages, metric values, and text cut or
+//! wrapped to a width. A missing datapoint (NaN) prints as "—". Imports nothing of the crate.
 
 fn present(v: Option<f32>) -> Option<f32> {
     v.filter(|v| v.is_finite())
@@ -43,32 +42,6 @@ pub fn age(secs: i64) -> String {
     }
 }
 
-/// The newest `width` samples as bar characters scaled to `max`; gaps (NaN) print as spaces.
-pub fn sparkline(
-    values: impl DoubleEndedIterator<Item = f32> + ExactSizeIterator,
-    width: usize,
-    max: f32,
-) -> String {
-    let skip = values.len().saturating_sub(width);
-    let mut out: String = values
-        .skip(skip)
-        .map(|v| {
-            if !v.is_finite() || max <= 0.0 {
-                ' '
-            } else {
-                let level = ((v / max) * (BARS.len() as f32 - 1.0))
-                    .round()
-                    .clamp(0.0, 7.0);
-                BARS[level as usize]
-            }
-        })
-        .collect();
-    // Right-align so the newest sample is always in the same column.
-    let pad = width.saturating_sub(out.chars().count());
-    out.insert_str(0, &" ".repeat(pad));
-    out
-}
-
 /// Breaks `s` into lines of at most `width` characters, at spaces where it can; continuation
 /// lines start with `indent`.
 pub fn wrap(s: &str, width: usize, indent: &str) -> Vec<String> {
@@ -96,6 +69,12 @@ pub fn wrap(s: &str, width: usize, indent: &str) -> Vec<String> {
         lines.push(line);
     }
     lines
+}
+
+/// The last `n` characters of `s` (all of it when shorter).
+pub fn tail(s: &str, n: usize) -> &str {
+    let skip = s.chars().count().saturating_sub(n);
+    s.char_indices().nth(skip).map_or("", |(at, _)| &s[at..])
 }
 
 /// Cuts `s` to `width` characters, marking the cut with an ellipsis.
@@ -126,10 +105,11 @@ mod tests {
     }
 
     #[test]
-    fn sparkline_is_right_aligned_and_scaled() {
-        assert_eq!(sparkline([0.0, 10.0].into_iter(), 4, 10.0), "  ▁█");
-        assert_eq!(sparkline([1.0, 2.0, 3.0].into_iter(), 2, 3.0), "▆█");
+    fn fit_and_tail_count_characters() {
         assert_eq!(fit("db-replica-1", 6), "db-re…");
+        assert_eq!(tail("i-0cb435c8", 4), "35c8");
+        assert_eq!(tail("ab", 4), "ab");
+        assert_eq!(tail("東京1a", 2), "1a");
     }
 
     #[test]

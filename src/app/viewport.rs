@@ -1,8 +1,9 @@
-//! Where each pane goes. `update` uses the same arithmetic to page and scroll the table.
+//! Where each pane goes, in terminal cells: `view` draws into these areas, and `update` pages
+//! and scrolls the fleet table by the same arithmetic.
 
 use ratatui::layout::Rect;
 
-use crate::app::App;
+use super::App;
 
 pub const MIN_WIDTH: u16 = 80;
 pub const MIN_HEIGHT: u16 = 24;
@@ -10,6 +11,8 @@ pub const MIN_HEIGHT: u16 = 24;
 pub const WIDE: u16 = 110;
 /// The most lines the `D` line of API calls wraps over.
 pub const API_CALL_LINES: u16 = 3;
+/// Lines the run panel needs below its step list, at most.
+pub const RUN_DETAIL_LINES: u16 = 7;
 /// The timeline keeps at least its title and this many entries.
 const TIMELINE_MIN_ENTRIES: u16 = 2;
 
@@ -48,7 +51,7 @@ pub fn areas(app: &App, area: Rect) -> Areas {
     let h = area.height;
     let banner = banner_lines(app, h);
     let debug = if app.show_api_calls {
-        let lines = super::api_call_lines(app, area.width as usize).len();
+        let lines = api_call_lines(app, area.width as usize).len();
         (lines as u16).clamp(1, API_CALL_LINES)
     } else {
         0
@@ -67,7 +70,7 @@ pub fn areas(app: &App, area: Rect) -> Areas {
         Some(run) => {
             // The run comes first: every step, its detail and a gauge, then what room is left
             // goes to the fleet, the replicas and the timeline, in that order.
-            let wanted_run = 1 + run.steps.len() as u16 + super::runbook::DETAIL_LINES + 1;
+            let wanted_run = 1 + run.steps.len() as u16 + RUN_DETAIL_LINES + 1;
             let min_table = 2 + TABLE_ROWS_DURING_RUN;
             let run_h = wanted_run.min(avail.saturating_sub(min_table));
             let rest = avail.saturating_sub(run_h);
@@ -111,13 +114,29 @@ pub fn fleet_table_rows(app: &App) -> usize {
     a.table.height.saturating_sub(2) as usize
 }
 
-/// A box of at most `width` x `height` in the middle of `area`, for overlays.
-pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
-    let (width, height) = (width.min(area.width), height.min(area.height));
-    Rect {
-        x: area.x + (area.width - width) / 2,
-        y: area.y + (area.height - height) / 2,
-        width,
-        height,
+/// `D`: what the last refresh cost in API calls, e.g. to check a large fleet stays batched.
+/// Operations by their API names, packed into lines of `width`, never split inside one.
+pub fn api_call_lines(app: &App, width: usize) -> Vec<String> {
+    let (head, items): (String, Vec<String>) = match app.snapshot.as_ref().map(|s| &s.api_calls) {
+        None => ("API calls: no refresh yet".into(), Vec::new()),
+        Some(c) if c.is_empty() => (
+            format!("API calls: none ({} reads no API)", app.provider_name),
+            Vec::new(),
+        ),
+        Some(c) => (
+            format!("API calls, last refresh: {}", c.values().sum::<u32>()),
+            c.iter().map(|(op, n)| format!("{op} {n}")).collect(),
+        ),
+    };
+    let mut lines = vec![format!(" {head}")];
+    for item in items {
+        let last = lines.last_mut().expect("starts with the head line");
+        if last.chars().count() + 3 + item.chars().count() <= width {
+            last.push_str(" · ");
+            last.push_str(&item);
+        } else {
+            lines.push(format!("   {item}"));
+        }
     }
+    lines
 }

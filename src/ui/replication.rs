@@ -6,11 +6,12 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
-use super::format::{fit, secs, sparkline};
+use super::sparkline::sparkline;
 use super::theme::Theme;
 use crate::app::App;
 use crate::domain::Instance;
 use crate::replicas::Candidate;
+use crate::text::{fit, secs};
 
 /// Width of the lag column in its plain form: "lag " and a right-aligned duration.
 const PLAIN_LAG: usize = 10;
@@ -185,7 +186,7 @@ mod tests {
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
 
-    use crate::app::{App, Mode, Msg, update};
+    use crate::app::{App, Arming, Msg, update};
     use crate::config::Config;
     use crate::provider::sim::SimFleet;
 
@@ -197,7 +198,7 @@ mod tests {
         let config = Config::builtin();
         let mut fleet = SimFleet::new(&config, epoch);
         fleet.advance_to(t);
-        let mut app = App::new(config, "sim", Mode::Drill, epoch);
+        let mut app = App::new(config, "sim", Arming::Drill, epoch);
         update(&mut app, Msg::Resize(size.0, size.1));
         let snapshot = Box::new(fleet.snapshot());
         let fetched_at = snapshot.taken_at;

@@ -1,5 +1,6 @@
 //! The console's event loop: input, clock and provider results arrive as messages on one
-//! bounded channel; the loop applies them with `update` and redraws only when something changed.
+//! bounded channel; the loop applies them with `update`, carries out what `update` asked for
+//! (journals, run executors) and redraws only when something changed.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,32 +13,19 @@ use tokio::sync::mpsc::{Receiver, Sender};
 
 use std::path::PathBuf;
 
-use crate::app::{App, Msg, Outgoing, update};
-use crate::provider::{Provider, ProviderError};
-use crate::runbook::engine::Effect;
+use crate::app::{App, Arming, Msg, Outgoing, update};
+use crate::config::Config;
+use crate::provider::{Provider, snapshot_within_bound};
+use crate::runbook::event::Effect;
 use crate::runbook::executor::{self, Answer};
 use crate::runbook::journal::{self, Journal};
+use crate::runbook::model::Playbook;
 use crate::ui::view;
 
 /// The header clock and data age change once a second.
 pub const CLOCK_TICK: Duration = Duration::from_secs(1);
 /// Room for a burst of keys plus pending provider results; senders wait when it is full.
 pub const MSG_CHANNEL_CAPACITY: usize = 256;
-
-/// A snapshot, or a timeout error once the provider's own bound has passed.
-pub async fn snapshot_within_bound(
-    provider: &dyn Provider,
-) -> Result<crate::domain::FleetSnapshot, ProviderError> {
-    let limit = provider.snapshot_timeout();
-    tokio::time::timeout(limit, provider.snapshot())
-        .await
-        .unwrap_or_else(|_| {
-            Err(ProviderError::Timeout(format!(
-                "no snapshot within {} s",
-                limit.as_secs()
-            )))
-        })
-}
 
 /// Asks the provider for a snapshot every refresh interval and sends the result as a message.
 pub fn spawn_provider_poll(
@@ -263,4 +251,48 @@ where
         }
     }
     Ok(())
+}
+
+/// Runs the console on `provider` until the operator quits: a drill starts armed, a real fleet
+/// read-only. With `exit_after_first_frame` it quits once the first frame is drawn (to measure
+/// startup).
+pub async fn run(
+    config: Config,
+    playbooks: Vec<Playbook>,
+    provider: Arc<dyn Provider>,
+    exit_after_first_frame: bool,
+) -> anyhow::Result<()> {
+    let arming = if provider.is_drill() {
+        Arming::Drill
+    } else {
+        // A real fleet: nothing acts until the operator arms the console.
+        Arming::ReadOnly
+    };
+    let journal_dir = journal::default_dir();
+    let past_runs = journal_dir
+        .as_deref()
+        .map(journal::list)
+        .unwrap_or_default();
+    let mut app = App::new(config, provider.name(), arming, Utc::now());
+    app.color = crate::ui::theme::Theme::color_from_env();
+    app.local_offset = *chrono::Local::now().offset();
+    app.refresh_secs = provider.refresh_interval().as_secs().max(1) as i64;
+    app.playbooks = playbooks;
+    app.operator = crate::runbook::setup::operator();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(MSG_CHANNEL_CAPACITY);
+    let mut io = RunIo::new(provider.clone(), tx.clone(), journal_dir);
+    // The journal list goes first: an unfinished run is offered for resume at once.
+    let _ = tx.send(Msg::Runs(past_runs)).await;
+    // ratatui::init enters raw mode and the alternate screen, and installs a panic hook that
+    // leaves both before the panic report is printed.
+    let mut terminal = ratatui::init();
+    spawn_input_thread(tx.clone());
+    spawn_clock(tx.clone());
+    spawn_provider_poll(provider, tx);
+    let result = drive(&mut terminal, &mut app, &mut rx, Some(&mut io), |_| {
+        !exit_after_first_frame
+    })
+    .await;
+    ratatui::restore();
+    result
 }

@@ -1,0 +1,195 @@
+//! The database tier's actions: confirm the master is down, try to boot it, move its volume to a
+//! new instance or promote the least-lagged replica, switch the endpoint, repoint the replicas,
+//! add a replica and tell the application.
+
+use super::guards::rejected_for_lag_only;
+use super::{Plan, Planning, var};
+use crate::domain::call::ProviderCall;
+use crate::domain::{InstanceState, Role};
+use crate::runbook::model::Confirm;
+
+pub(super) fn confirm_master_down(at: &Planning, p: &mut Plan) -> Result<(), String> {
+    let t = at.target()?;
+    let heartbeat = t.db.as_ref().map_or(f32::NAN, |d| d.heartbeat_age_secs);
+    let down = t.health.checks.any_impaired()
+        || t.state != InstanceState::Running
+        || heartbeat > at.ctx.master_heartbeat_secs;
+    let facts = format!(
+        "{}: state {}, checks {}/2, heartbeat {heartbeat:.0} s old",
+        t.name,
+        t.state.as_str(),
+        t.health.checks.passed()
+    );
+    if !down && !at.ctx.force {
+        return Err(format!(
+            "{facts}: it answers, so there is nothing to fail over"
+        ));
+    }
+    p.finding = Some(format!("{facts}: down"));
+    Ok(())
+}
+
+pub(super) fn reboot_instance(at: &Planning, p: &mut Plan) -> Result<(), String> {
+    let t = at.target()?;
+    let instance_id = t.id.clone();
+    // AWS reboots only a running instance; a stopped one has to be started.
+    p.calls.push(match t.state {
+        InstanceState::Running => ProviderCall::RebootInstances { instance_id },
+        InstanceState::Stopped => ProviderCall::StartInstances { instance_id },
+        other => {
+            return Err(format!(
+                "{} is {}: wait until it is running or stopped to boot it",
+                t.name,
+                other.as_str()
+            ));
+        }
+    });
+    Ok(())
+}
+
+pub(super) fn stop_instance(at: &Planning, p: &mut Plan) -> Result<(), String> {
+    let t = at.target()?;
+    p.calls.push(ProviderCall::StopInstances {
+        instance_id: t.id.clone(),
+        force: false,
+    });
+    Ok(())
+}
+
+/// Forced only when the instance will not stop, with a file-system-check warning; always
+/// confirmed by typing the volume id's end.
+pub(super) fn detach_volume(at: &Planning, p: &mut Plan) -> Result<(), String> {
+    let t = at.target()?;
+    let vol = t
+        .volumes
+        .iter()
+        .find(|v| v.sole_copy)
+        .ok_or_else(|| format!("{} has no data volume attached", t.name))?;
+    let force = t.state != InstanceState::Stopped;
+    if force {
+        p.warnings.push(format!(
+            "{} is {}, so the detach is FORCED: check the file system (fsck) before MySQL starts on it",
+            t.name,
+            t.state.as_str()
+        ));
+    }
+    p.confirm = Confirm::TypeId;
+    p.confirm_id = Some(vol.id.clone());
+    p.decided.push((var::VOLUME.into(), vol.id.clone()));
+    p.decided.push((var::DEVICE.into(), vol.device.clone()));
+    p.calls.push(ProviderCall::DetachVolume {
+        volume_id: vol.id.clone(),
+        instance_id: t.id.clone(),
+        force,
+    });
+    Ok(())
+}
+
+pub(super) fn launch_db_instance(at: &Planning, p: &mut Plan) -> Result<(), String> {
+    let t = at.target()?;
+    let name = format!("db-master-{}", at.name_suffix());
+    p.calls.push(at.launch_like(t, name, Role::DbMaster));
+    p.creates_var = Some(var::NEW_MASTER.into());
+    Ok(())
+}
+
+pub(super) fn attach_volume(at: &Planning, p: &mut Plan) -> Result<(), String> {
+    let vol = at.ctx.get(var::VOLUME)?;
+    let device = at.ctx.get(var::DEVICE)?;
+    let new = at.recorded(var::NEW_MASTER)?;
+    p.calls.push(ProviderCall::AttachVolume {
+        volume_id: vol.into(),
+        instance_id: new.id.clone(),
+        device: device.into(),
+    });
+    Ok(())
+}
+
+pub(super) fn start_database(at: &Planning, p: &mut Plan) -> Result<(), String> {
+    let new = at.recorded(var::NEW_MASTER)?;
+    p.calls.push(ProviderCall::StartDatabase {
+        instance_id: new.id.clone(),
+    });
+    Ok(())
+}
+
+pub(super) fn switch_endpoint(at: &Planning, p: &mut Plan) -> Result<(), String> {
+    let new = at.recorded(var::NEW_MASTER)?;
+    p.calls.push(ProviderCall::SetDbEndpoint {
+        name: at.ctx.db_endpoint.clone(),
+        target_id: new.id.clone(),
+    });
+    Ok(())
+}
+
+/// Every running replica but the new master and the old one follows the new master.
+pub(super) fn repoint_replicas(at: &Planning, p: &mut Plan) -> Result<(), String> {
+    let new = at.ctx.get(var::NEW_MASTER)?;
+    for r in at.snap.by_role(Role::DbReplica) {
+        if r.id != new && r.id != at.ctx.target_id && r.state == InstanceState::Running {
+            p.calls.push(ProviderCall::RepointReplica {
+                instance_id: r.id.clone(),
+                master_id: new.into(),
+            });
+        }
+    }
+    if p.calls.is_empty() {
+        p.finding = Some("no other replicas to repoint".into());
+    }
+    Ok(())
+}
+
+/// Chooses the best promotable replica, saying why every other one was not; forced, the
+/// least-behind one that fails on lag alone.
+pub(super) fn rank_replicas(at: &Planning, p: &mut Plan) -> Result<(), String> {
+    let ranked = crate::replicas::rank_replicas(at.snap, at.ctx.replica_max_lag_secs);
+    let lines: Vec<String> = ranked
+        .iter()
+        .map(|c| match &c.rejection {
+            None if c.best => {
+                format!("{} best ({:.1}s behind)", c.name, c.behind_master_secs)
+            }
+            None => format!(
+                "{} promotable ({:.1}s behind)",
+                c.name, c.behind_master_secs
+            ),
+            Some(why) => format!("{} rejected: {why}", c.name),
+        })
+        .collect();
+    let chosen = ranked.iter().find(|c| c.best).or_else(|| {
+        ranked
+            .iter()
+            .filter(|c| at.ctx.force && rejected_for_lag_only(c))
+            .min_by(|a, b| a.behind_master_secs.total_cmp(&b.behind_master_secs))
+    });
+    let chosen =
+        chosen.ok_or_else(|| format!("no replica can be promoted: {}", lines.join("; ")))?;
+    p.decided
+        .push((var::NEW_MASTER.into(), chosen.instance_id.clone()));
+    p.finding = Some(format!("chose {}; {}", chosen.name, lines.join("; ")));
+    Ok(())
+}
+
+pub(super) fn promote_replica(at: &Planning, p: &mut Plan) -> Result<(), String> {
+    let new = at.recorded(var::NEW_MASTER)?;
+    p.calls.push(ProviderCall::PromoteReplica {
+        instance_id: new.id.clone(),
+    });
+    Ok(())
+}
+
+pub(super) fn launch_replica(at: &Planning, p: &mut Plan) -> Result<(), String> {
+    let new = at.recorded(var::NEW_MASTER)?;
+    let name = format!("db-replica-{}", at.name_suffix());
+    p.calls.push(at.launch_like(new, name, Role::DbReplica));
+    p.creates_var = Some(var::NEW_REPLICA.into());
+    Ok(())
+}
+
+pub(super) fn notify_app(at: &Planning, p: &mut Plan) -> Result<(), String> {
+    let id = at.ctx.get(var::NEW_REPLICA)?;
+    p.calls.push(ProviderCall::NotifyReplicaAdded {
+        instance_id: id.into(),
+    });
+    Ok(())
+}

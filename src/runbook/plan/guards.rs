@@ -1,0 +1,82 @@
+//! Guards: checked against the fleet as it is now before an action is planned. A guard refuses
+//! with its reason, or only warns (a zone left without a healthy web server).
+
+use super::{Plan, Planning, var};
+use crate::domain::{Role, TargetHealth};
+use crate::replicas::{Candidate, rank_replicas};
+use crate::runbook::model::GuardKind;
+
+/// Rejected for its lag and nothing else: what `--force` may promote anyway.
+pub(super) fn rejected_for_lag_only(c: &Candidate) -> bool {
+    c.rejection
+        .as_deref()
+        .is_some_and(|r| r.contains("behind the master"))
+}
+
+pub(super) fn check(guard: GuardKind, at: &Planning, p: &mut Plan) -> Result<(), String> {
+    let (ctx, snap) = (at.ctx, at.snap);
+    let target_id = ctx.target_id.as_str();
+    match guard {
+        GuardKind::KeepsAHealthyTarget => {
+            let others = snap
+                .by_role(Role::Web)
+                .filter(|i| i.id != target_id && i.target == Some(TargetHealth::Healthy))
+                .count();
+            if others == 0 {
+                return Err(format!(
+                    "{} is the last healthy target in {}; taking it out would leave no web server serving",
+                    ctx.target_name, ctx.target_group
+                ));
+            }
+        }
+        GuardKind::ZoneBalance => {
+            if let Some(t) = snap.find(target_id) {
+                let same_zone = snap
+                    .by_role(Role::Web)
+                    .filter(|i| {
+                        i.id != target_id && i.az == t.az && i.target == Some(TargetHealth::Healthy)
+                    })
+                    .count();
+                if same_zone == 0 {
+                    p.warnings
+                        .push(format!("{} will have no healthy web server left", t.az));
+                }
+            }
+        }
+        GuardKind::SameZoneAsVolume => {
+            let t = at.target()?;
+            let vol = ctx.get(var::VOLUME)?;
+            let vol_az = snap
+                .free_volumes
+                .iter()
+                .find(|v| v.id == vol)
+                .map(|v| v.az.as_str())
+                .unwrap_or(t.az.as_str());
+            if vol_az != t.az {
+                return Err(format!(
+                    "volume {vol} is in {vol_az} but the new instance would launch in {}; EBS volumes attach only within their zone",
+                    t.az
+                ));
+            }
+        }
+        GuardKind::PromotableReplica => {
+            let ranked = rank_replicas(snap, ctx.replica_max_lag_secs);
+            let forced = ctx.force && ranked.iter().any(rejected_for_lag_only);
+            if !forced && !ranked.iter().any(|c| c.best) {
+                let why: Vec<String> = ranked
+                    .iter()
+                    .map(|c| format!("{}: {}", c.name, c.rejection.as_deref().unwrap_or("?")))
+                    .collect();
+                return Err(format!(
+                    "every replica is rejected ({}); force with --force only if losing those writes is acceptable",
+                    if why.is_empty() {
+                        "there are none".to_string()
+                    } else {
+                        why.join("; ")
+                    }
+                ));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! The web tier's actions: compare with peers, restart, replace, swap in the load balancer,
+//! throw the bad one away.
+
+use super::{Plan, Planning, var};
+use crate::detect::median;
+use crate::domain::call::{ProviderCall, TAG_QUARANTINE};
+use crate::domain::{FleetSnapshot, InstanceState, Role};
+
+fn peers_median_p99(snap: &FleetSnapshot, except: &str) -> Option<f32> {
+    let mut v: Vec<f32> = snap
+        .by_role(Role::Web)
+        .filter(|i| i.id != except && i.state == InstanceState::Running)
+        .filter_map(|i| i.latest_p99())
+        .filter(|v| v.is_finite())
+        .collect();
+    median(&mut v)
+}
+
+pub(super) fn compare_peers(at: &Planning, p: &mut Plan) -> Result<(), String> {
+    let t = at.target()?;
+    let median = peers_median_p99(at.snap, &t.id);
+    let p99 = t.latest_p99().unwrap_or(f32::NAN);
+    p.finding = Some(match median {
+        Some(m) if m > 0.0 => format!(
+            "{} p99 {p99:.0} ms vs peers' median {m:.0} ms ({:.1}x); CPU {:.0}%; checks {}/2",
+            t.name,
+            p99 / m,
+            t.latest_cpu().unwrap_or(f32::NAN),
+            t.health.checks.passed()
+        ),
+        _ => format!("{} has no running peers to compare with", t.name),
+    });
+    Ok(())
+}
+
+pub(super) fn restart_app(at: &Planning, p: &mut Plan) -> Result<(), String> {
+    let t = at.target()?;
+    if t.state != InstanceState::Running {
+        return Err(format!("{} is {}, not running", t.name, t.state.as_str()));
+    }
+    p.calls.push(ProviderCall::RestartApp {
+        instance_id: t.id.clone(),
+    });
+    Ok(())
+}
+
+pub(super) fn launch_replacement(at: &Planning, p: &mut Plan) -> Result<(), String> {
+    let t = at.target()?;
+    let name = format!("{}-{}", t.name, at.name_suffix());
+    p.calls.push(at.launch_like(t, name, t.role));
+    p.creates_var = Some(var::REPLACEMENT.into());
+    Ok(())
+}
+
+pub(super) fn register_target(at: &Planning, p: &mut Plan) -> Result<(), String> {
+    let new = at.recorded(var::REPLACEMENT)?;
+    p.calls.push(ProviderCall::RegisterTarget {
+        target_group: at.ctx.target_group.clone(),
+        instance_id: new.id.clone(),
+    });
+    Ok(())
+}
+
+pub(super) fn deregister_target(at: &Planning, p: &mut Plan) -> Result<(), String> {
+    let t = at.target()?;
+    p.calls.push(ProviderCall::DeregisterTarget {
+        target_group: at.ctx.target_group.clone(),
+        instance_id: t.id.clone(),
+    });
+    Ok(())
+}
+
+/// Terminate it, or quarantine it (stop and tag) for forensics; never while it still serves as
+/// the database or holds the only copy of data.
+pub(super) fn dispose_instance(at: &Planning, p: &mut Plan) -> Result<(), String> {
+    let t = at.target()?;
+    if at
+        .snap
+        .db_endpoint
+        .as_ref()
+        .is_some_and(|e| e.target_id == t.id)
+    {
+        return Err(format!(
+            "{} is still where the database endpoint points; switch the endpoint first",
+            t.name
+        ));
+    }
+    if t.volumes.iter().any(|v| v.sole_copy) {
+        return Err(format!(
+            "{} still holds the only copy of its data; detach it first",
+            t.name
+        ));
+    }
+    p.confirm_id = Some(t.id.clone());
+    if at.ctx.quarantine {
+        p.calls.push(ProviderCall::StopInstances {
+            instance_id: t.id.clone(),
+            force: false,
+        });
+        p.calls.push(ProviderCall::CreateTags {
+            resource_id: t.id.clone(),
+            tags: vec![(TAG_QUARANTINE.into(), at.ctx.run_id.clone())],
+        });
+    } else {
+        p.calls.push(ProviderCall::TerminateInstances {
+            instance_id: t.id.clone(),
+        });
+    }
+    Ok(())
+}

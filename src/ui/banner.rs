@@ -1,0 +1,59 @@
+//! The incident banner: `✓ OK`, or one line per incident with the keys of its playbooks.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::theme::Theme;
+use crate::app::App;
+use crate::app::viewport::WIDE;
+use crate::detect::Severity;
+use crate::text::fit;
+
+pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
+    let width = area.width as usize;
+    let lines: Vec<Line> = if app.snapshot.is_none() {
+        vec![Line::styled(
+            format!(
+                " … waiting for the first snapshot from {}",
+                app.provider_name
+            ),
+            theme.dim(),
+        )]
+    } else if app.incidents.is_empty() {
+        vec![Line::styled(" ✓ OK  no incidents detected", theme.ok())]
+    } else {
+        app.incidents
+            .iter()
+            .take(area.height as usize)
+            .map(|inc| {
+                let (label, style) = match inc.severity {
+                    Severity::Critical => (" ✖ CRITICAL ", theme.critical()),
+                    Severity::Warning => (" ▲ WARNING  ", theme.warning()),
+                };
+                // Narrow screens get the short headline, so the playbooks stay named in full.
+                let wide = width >= usize::from(WIDE);
+                let keyed: Vec<String> = inc
+                    .suggested_playbooks
+                    .iter()
+                    .map(|id| match app.playbooks.iter().find(|p| p.id == *id) {
+                        Some(p) => format!("{} {id}", p.key),
+                        None => id.to_string(),
+                    })
+                    .collect();
+                let playbook = format!(" → {}", keyed.join(if wide { " | " } else { "/" }));
+                let room =
+                    width.saturating_sub(label.chars().count() + playbook.chars().count() + 1);
+                let text = if wide { &inc.summary } else { &inc.headline };
+                Line::from(vec![
+                    Span::styled(label, style),
+                    Span::raw(" "),
+                    Span::raw(fit(text, room)),
+                    Span::styled(playbook, theme.key()),
+                ])
+            })
+            .collect()
+    };
+    frame.render_widget(Paragraph::new(lines), area);
+}

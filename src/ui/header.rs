@@ -1,0 +1,61 @@
+//! The header line: fleet, provider and region, the fleet's clock, the arming badge and how
+//! fresh the data is.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::theme::Theme;
+use crate::app::{App, Arming, DataAge};
+use crate::text::fit;
+
+pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
+    let fleet = app
+        .snapshot
+        .as_ref()
+        .map_or(app.config.fleet.name.as_str(), |s| s.fleet.as_str());
+    let region = app
+        .snapshot
+        .as_ref()
+        .map_or(app.config.fleet.region.as_str(), |s| s.region.as_str());
+    let clock = app.snapshot.as_ref().map_or(app.now, |s| s.taken_at);
+    let local = if app.local_offset.local_minus_utc() == 0 {
+        String::new()
+    } else {
+        format!(
+            " ({} local)",
+            clock.with_timezone(&app.local_offset).format("%H:%M")
+        )
+    };
+    let left = format!(
+        " dake │ {fleet} │ {} {region} │ {} UTC{local} ",
+        app.provider_name,
+        clock.format("%H:%M:%S")
+    );
+    let badge_style = match app.arming {
+        Arming::Drill => theme.badge_drill(),
+        Arming::ReadOnly => theme.badge_read_only(),
+        Arming::Armed => theme.badge_armed(),
+    };
+    let badge = Span::styled(format!(" {} ", app.arming.label()), badge_style);
+    let data = match app.data_age() {
+        DataAge::Waiting => Span::raw(" waiting for data "),
+        DataAge::Failing(None) => Span::styled(" ✗ PROVIDER ERROR ", theme.critical()),
+        DataAge::Failing(Some(label)) => {
+            Span::styled(format!(" ✗ STALE data {label} "), theme.critical())
+        }
+        DataAge::Stale(label) => Span::styled(format!(" STALE data {label} "), theme.warning()),
+        DataAge::Fresh(label) => Span::raw(format!(" data {label} ")),
+    };
+    let right_width = badge.width() + data.width();
+    let left = fit(&left, (area.width as usize).saturating_sub(right_width));
+    let pad = (area.width as usize).saturating_sub(left.chars().count() + right_width);
+    let line = Line::from(vec![
+        Span::raw(left),
+        Span::raw(" ".repeat(pad)),
+        badge,
+        data,
+    ]);
+    frame.render_widget(Paragraph::new(line).style(theme.header()), area);
+}
