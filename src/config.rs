@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_CONFIG: &str = include_str!("../assets/fleet.default.toml");
 const DEFAULT_SOURCE: &str = "<built-in assets/fleet.default.toml>";
+/// The most one-minute datapoints a series on AWS keeps: every metric refresh reads them all.
+const MAX_AWS_HISTORY: usize = 1440;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -64,6 +66,8 @@ pub struct AwsConfig {
     pub call_timeout_secs: u64,
     pub refresh_secs: u64,
     pub metrics_refresh_secs: u64,
+    /// One-minute datapoints each series keeps (the sparklines, the lag history).
+    pub history: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -264,6 +268,12 @@ impl Config {
         }
         if a.metrics_refresh_secs == 0 {
             return Err(fail("metrics_refresh_secs", "must be at least 1".into()));
+        }
+        if !(2..=MAX_AWS_HISTORY).contains(&a.history) {
+            return Err(fail(
+                "history",
+                format!("must be between 2 and {MAX_AWS_HISTORY} (a day of minutes)"),
+            ));
         }
         if a.call_timeout_secs == 0 {
             return Err(fail("call_timeout_secs", "must be at least 1".into()));

@@ -1,4 +1,5 @@
 //! dake: parse the command line, set up logging, run the console or a headless command.
+#![deny(clippy::unwrap_used)]
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -64,31 +65,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             clap_complete::generate(*shell, &mut Cli::command(), "dake", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Status { json, at }) => {
-            let config = load_config(&cli)?;
-            anyhow::ensure!(
-                at.is_finite() && (0.0..=MAX_AT_SECS).contains(at),
-                "--at must be a number of seconds between 0 and {MAX_AT_SECS} (a week)"
-            );
-            let provider = build(&cli, &config, Session::Look { at_secs: *at })?;
-            let rt = runtime()?;
-            let snap = match rt.block_on(provider::snapshot_within_bound(provider.as_ref())) {
-                Ok(s) => s,
-                Err(e) => {
-                    return Ok(unknown(
-                        &format!("provider {}: {e}", provider.name()),
-                        *json,
-                    ));
-                }
-            };
-            let report = headless::status_report(&snap, &config);
-            if *json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                print!("{}", headless::status_text(&report));
-            }
-            Ok(ExitCode::from(report.exit_code))
-        }
+        Some(Command::Status { json, at }) => status(&cli, *json, *at),
         Some(Command::Run {
             playbook,
             target,
@@ -156,6 +133,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         None => run_console(&cli),
     }
+}
+
+/// `dake status`: one snapshot, UNKNOWN (3) when the provider does not answer in time.
+fn status(cli: &Cli, json: bool, at: f64) -> anyhow::Result<ExitCode> {
+    let config = load_config(cli)?;
+    let playbooks = model::load_all(model::user_dir().as_deref())?;
+    anyhow::ensure!(
+        at.is_finite() && (0.0..=MAX_AT_SECS).contains(&at),
+        "--at must be a number of seconds between 0 and {MAX_AT_SECS} (a week)"
+    );
+    let provider = build(cli, &config, Session::Look { at_secs: at })?;
+    let snap = match runtime()?.block_on(provider::snapshot_within_bound(provider.as_ref())) {
+        Ok(s) => s,
+        Err(e) => return Ok(unknown(&format!("provider {}: {e}", provider.name()), json)),
+    };
+    let report = headless::status_report(&snap, &config, &playbooks);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", headless::status_text(&report));
+    }
+    Ok(ExitCode::from(report.exit_code))
 }
 
 /// What `run` and `preflight` work with: the config, the playbooks (the user's own included)

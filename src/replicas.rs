@@ -88,17 +88,7 @@ fn assess(replica: &Instance, master_silence: f32, max_lag_secs: f32) -> Candida
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
-    use crate::provider::sim::SimFleet;
-
-    fn fleet_at(t: f64) -> FleetSnapshot {
-        let epoch = chrono::DateTime::parse_from_rfc3339("2026-11-26T09:00:00Z")
-            .unwrap()
-            .to_utc();
-        let mut f = SimFleet::new(&Config::builtin(), epoch);
-        f.advance_to(t);
-        f.snapshot()
-    }
+    use crate::test_support::fleet_at;
 
     fn set(snap: &mut FleetSnapshot, name: &str, edit: impl FnOnce(&mut crate::domain::DbStatus)) {
         let i = snap.instances.iter_mut().find(|i| i.name == name).unwrap();

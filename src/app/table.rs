@@ -3,7 +3,7 @@
 
 use std::cmp::Ordering;
 
-use crate::domain::{Instance, Role};
+use crate::domain::Instance;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SortColumn {
@@ -34,25 +34,27 @@ impl SortColumn {
         SortColumn::ALL[(i + 1) % SortColumn::ALL.len()]
     }
 
-    pub fn label(self) -> &'static str {
+    /// (the word in "sort role ↑", the column's heading in the table).
+    fn names(self) -> (&'static str, &'static str) {
         match self {
-            SortColumn::Role => "role",
-            SortColumn::Name => "name",
-            SortColumn::Id => "id",
-            SortColumn::Zone => "zone",
-            SortColumn::State => "state",
-            SortColumn::Checks => "checks",
-            SortColumn::Cpu => "cpu",
-            SortColumn::P99 => "p99",
+            SortColumn::Role => ("role", "ROLE"),
+            SortColumn::Name => ("name", "NAME"),
+            SortColumn::Id => ("id", "ID"),
+            SortColumn::Zone => ("zone", "AZ"),
+            SortColumn::State => ("state", "STATE"),
+            SortColumn::Checks => ("checks", "CHK"),
+            SortColumn::Cpu => ("cpu", "CPU"),
+            SortColumn::P99 => ("p99", "P99"),
         }
     }
-}
 
-fn role_rank(r: Role) -> u8 {
-    match r {
-        Role::Web => 0,
-        Role::DbMaster => 1,
-        Role::DbReplica => 2,
+    pub fn label(self) -> &'static str {
+        self.names().0
+    }
+
+    /// The column's heading in the fleet table, whose columns follow [`SortColumn::ALL`].
+    pub fn heading(self) -> &'static str {
+        self.names().1
     }
 }
 
@@ -64,7 +66,7 @@ fn metric(v: Option<f32>) -> f32 {
 fn compare(a: &Instance, b: &Instance, col: SortColumn) -> Ordering {
     let by_name = || a.name.cmp(&b.name);
     match col {
-        SortColumn::Role => role_rank(a.role).cmp(&role_rank(b.role)).then_with(by_name),
+        SortColumn::Role => a.role.cmp(&b.role).then_with(by_name),
         SortColumn::Name => by_name(),
         SortColumn::Id => a.id.cmp(&b.id),
         SortColumn::Zone => a.az.cmp(&b.az).then_with(by_name),

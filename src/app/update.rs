@@ -13,6 +13,7 @@ use crate::domain::FleetSnapshot;
 use crate::replicas::rank_replicas;
 use crate::runbook::executor::Answer;
 use crate::runbook::journal::RunSummary;
+use crate::runbook::model::suggestion;
 use crate::runbook::record::Record;
 
 #[derive(Debug)]
@@ -118,7 +119,7 @@ fn on_snapshot(app: &mut App, snap: FleetSnapshot, fetched_at: DateTime<Utc>) {
             .iter()
             .any(|p| p.kind == inc.kind && p.instance_id == inc.instance_id)
         {
-            let text = format!("{} → {}", inc.summary, inc.suggested_playbooks.join(" or "));
+            let text = format!("{} → {}", inc.summary, suggestion(&app.playbooks, inc.kind));
             app.push_timeline(at, EntryKind::Detected, text.clone());
             new_detections.push(text);
         }

@@ -26,14 +26,6 @@ impl IncidentKind {
             IncidentKind::MasterDown => Severity::Critical,
         }
     }
-
-    /// Playbook names, preferred first.
-    pub fn playbooks(&self) -> &'static [&'static str] {
-        match self {
-            IncidentKind::SlowWeb => &["web-replace"],
-            IncidentKind::MasterDown => &["db-promote", "db-ebs-move"],
-        }
-    }
 }
 
 /// Declaration order is the severity order, so `Critical > Warning`.
@@ -68,7 +60,6 @@ pub struct Incident {
     pub instance_id: String,
     pub instance_name: String,
     pub summary: String,
-    pub suggested_playbooks: Vec<&'static str>,
     /// When it was first detected; carried over from the previous result while it stays active.
     pub since: DateTime<Utc>,
     /// The summary cut to what a banner line at 80 columns can hold. Not part of the JSON.
@@ -83,7 +74,6 @@ impl Incident {
             severity: kind.severity(),
             instance_id: inst.id.clone(),
             instance_name: inst.name.clone(),
-            suggested_playbooks: kind.playbooks().to_vec(),
             since,
             headline: headline(&summary),
             summary,

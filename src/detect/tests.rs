@@ -122,7 +122,6 @@ fn sustained_latency_over_peers_is_slow_web() {
     let inc = &out[0];
     assert_eq!((inc.kind, inc.severity), (SlowWeb, Severity::Warning));
     assert_eq!((inc.instance_id.as_str(), inc.since), ("i-web-3", at(0)));
-    assert_eq!(inc.suggested_playbooks, ["web-replace"]);
     let summary = "slow web server web-3: p99 500 ms vs peers' median 100 ms (5.0x) for 30 s";
     assert_eq!(inc.summary, summary);
 }
@@ -214,7 +213,6 @@ fn master_down_enters_holds_and_clears() {
         (out[0].kind, out[0].severity),
         (MasterDown, Severity::Critical)
     );
-    assert_eq!(out[0].suggested_playbooks, ["db-promote", "db-ebs-move"]);
     let summary = "master DB down: db-master (instance status check impaired)";
     assert_eq!(out[0].summary, summary);
     let out = run(master(Some(42.0), Impaired, Impaired), &[]);
@@ -358,7 +356,7 @@ fn helpers_and_json_shape() {
     let expected = serde_json::json!({
         "kind": "slow-web", "severity": "warning", "instance_id": "i-web-3",
         "instance_name": "web-3", "summary": inc.summary,
-        "suggested_playbooks": ["web-replace"], "since": "2023-11-14T22:13:20Z",
+        "since": "2023-11-14T22:13:20Z",
     });
     assert_eq!(serde_json::to_value(inc).unwrap(), expected);
 }

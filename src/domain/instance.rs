@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::TimeSeries;
 
+/// Declaration order is the fleet's listing order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
@@ -13,6 +14,15 @@ pub enum Role {
 }
 
 impl Role {
+    /// Every role, in the order the fleet is listed (also `Ord`'s): the web servers, the
+    /// master, its replicas.
+    pub const ALL: [Role; 3] = [Role::Web, Role::DbMaster, Role::DbReplica];
+
+    /// Position in [`Role::ALL`], for tables indexed by role.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Web => "web",

@@ -27,34 +27,81 @@ fn span(from: DateTime<Utc>, to: DateTime<Utc>) -> String {
     crate::text::age((to - from).num_seconds())
 }
 
-/// Writes the postmortem. `playbook` supplies step names and which step restores service.
-pub fn postmortem(records: &[Record], playbook: &Playbook) -> String {
-    let mut out = String::new();
-    let Some(Record::Started {
-        at: started,
-        run_id,
-        target_id,
-        target_name,
-        operator,
-        ..
-    }) = records.first()
-    else {
-        return "# Postmortem\n\nThe journal has no start record.\n".into();
-    };
-    let ended = records.iter().find_map(|r| match r {
-        Record::Finished { at, outcome } => Some((*at, format!("finished: {outcome}"))),
-        Record::Aborted { at, reason } => Some((*at, format!("aborted: {reason}"))),
-        _ => None,
-    });
-    let incident = records.iter().find_map(|r| match r {
-        Record::Incident {
-            summary,
-            detected_at,
-            onset_at,
+/// What the journal says about the run, read once for every section.
+struct Facts<'a> {
+    run_id: &'a str,
+    target_id: &'a str,
+    target_name: &'a str,
+    operator: &'a str,
+    started: DateTime<Utc>,
+    /// When and how it ended: "finished: …" or "aborted: …".
+    ended: Option<(DateTime<Utc>, String)>,
+    /// The incident's summary, when it was detected and when it began.
+    incident: Option<(String, DateTime<Utc>, DateTime<Utc>)>,
+    steps: Vec<StepTimes>,
+    /// When the step that restores service finished.
+    mitigated: Option<DateTime<Utc>>,
+}
+
+impl<'a> Facts<'a> {
+    fn read(records: &'a [Record], playbook: &Playbook) -> Option<Facts<'a>> {
+        let Some(Record::Started {
+            at: started,
+            run_id,
+            target_id,
+            target_name,
+            operator,
             ..
-        } => Some((summary.clone(), *detected_at, *onset_at)),
-        _ => None,
-    });
+        }) = records.first()
+        else {
+            return None;
+        };
+        let ended = records.iter().find_map(|r| match r {
+            Record::Finished { at, outcome } => Some((*at, format!("finished: {outcome}"))),
+            Record::Aborted { at, reason } => Some((*at, format!("aborted: {reason}"))),
+            _ => None,
+        });
+        let incident = records.iter().find_map(|r| match r {
+            Record::Incident {
+                summary,
+                detected_at,
+                onset_at,
+                ..
+            } => Some((summary.clone(), *detected_at, *onset_at)),
+            _ => None,
+        });
+        let finished = matches!(ended, Some((_, ref o)) if o.starts_with("finished"));
+        let steps = step_times(records, playbook, finished);
+        let mitigated = playbook
+            .steps
+            .iter()
+            .zip(&steps)
+            .find(|(spec, s)| spec.mitigates && s.2 == StepStatus::Done)
+            .and_then(|(_, s)| s.1);
+        Some(Facts {
+            run_id,
+            target_id,
+            target_name,
+            operator,
+            started: *started,
+            ended,
+            incident,
+            steps,
+            mitigated,
+        })
+    }
+
+    fn recovered(&self) -> Option<DateTime<Utc>> {
+        self.ended
+            .as_ref()
+            .filter(|(_, o)| o.starts_with("finished"))
+            .map(|(at, _)| *at)
+    }
+}
+
+/// Each step's times, status and note from its records; a finished run's unreached steps
+/// were skipped.
+fn step_times(records: &[Record], playbook: &Playbook, finished: bool) -> Vec<StepTimes> {
     let mut steps: Vec<StepTimes> = playbook
         .steps
         .iter()
@@ -83,28 +130,48 @@ pub fn postmortem(records: &[Record], playbook: &Playbook) -> String {
             _ => {}
         }
     }
-    if matches!(ended, Some((_, ref o)) if o.starts_with("finished")) {
+    if finished {
         for s in steps.iter_mut().filter(|s| s.2 == StepStatus::Pending) {
             s.2 = StepStatus::Skipped;
         }
     }
-    let mitigated = playbook
-        .steps
-        .iter()
-        .zip(&steps)
-        .find(|(spec, s)| spec.mitigates && s.2 == StepStatus::Done)
-        .and_then(|(_, s)| s.1);
+    steps
+}
 
+/// Writes the postmortem. `playbook` supplies step names and which step restores service.
+pub fn postmortem(records: &[Record], playbook: &Playbook) -> String {
+    let Some(facts) = Facts::read(records, playbook) else {
+        return "# Postmortem\n\nThe journal has no start record.\n".into();
+    };
+    let mut out = String::new();
+    summary(&mut out, &facts, playbook);
+    times(&mut out, &facts);
+    steps(&mut out, &facts, playbook);
+    let _ = writeln!(out, "\n## Timeline (UTC)\n");
+    for r in records {
+        let _ = writeln!(
+            out,
+            "- {} {}",
+            r.at().format("%H:%M:%S"),
+            r.describe().replace('\n', " ")
+        );
+    }
+    out
+}
+
+fn summary(out: &mut String, f: &Facts, playbook: &Playbook) {
+    let target_name = f.target_name;
+    let run_id = f.run_id;
     let _ = writeln!(out, "# Postmortem: {} on {target_name}\n", playbook.title);
     let _ = writeln!(out, "## Summary\n");
     let _ = writeln!(out, "- Run: `{run_id}` (playbook `{}`)", playbook.id);
-    let _ = writeln!(out, "- Target: {target_name} (`{target_id}`)");
-    let _ = writeln!(out, "- Run by: {operator}");
-    if let Some((summary, _, _)) = &incident {
+    let _ = writeln!(out, "- Target: {target_name} (`{}`)", f.target_id);
+    let _ = writeln!(out, "- Run by: {}", f.operator);
+    if let Some((summary, _, _)) = &f.incident {
         let _ = writeln!(out, "- Incident: {summary}");
     }
-    let _ = writeln!(out, "- Started: {}", stamp(*started));
-    match &ended {
+    let _ = writeln!(out, "- Started: {}", stamp(f.started));
+    match &f.ended {
         Some((at, outcome)) => {
             let _ = writeln!(out, "- Ended: {} — {outcome}", stamp(*at));
         }
@@ -115,9 +182,14 @@ pub fn postmortem(records: &[Record], playbook: &Playbook) -> String {
             );
         }
     }
+}
+
+fn times(out: &mut String, f: &Facts) {
     let _ = writeln!(out, "\n## Times\n");
     let _ = writeln!(out, "| measure | value |\n| --- | --- |");
-    match &incident {
+    let since =
+        |from: DateTime<Utc>, to: Option<DateTime<Utc>>| to.map_or("—".into(), |t| span(from, t));
+    match &f.incident {
         Some((_, detected, onset)) => {
             let _ = writeln!(
                 out,
@@ -127,16 +199,12 @@ pub fn postmortem(records: &[Record], playbook: &Playbook) -> String {
             let _ = writeln!(
                 out,
                 "| time to mitigate (detection to service restored) | {} |",
-                mitigated.map_or("—".into(), |m| span(*detected, m))
+                since(*detected, f.mitigated)
             );
-            let recovered = ended
-                .as_ref()
-                .filter(|(_, o)| o.starts_with("finished"))
-                .map(|(at, _)| *at);
             let _ = writeln!(
                 out,
                 "| time to recover (detection to run finished) | {} |",
-                recovered.map_or("—".into(), |r| span(*detected, r))
+                since(*detected, f.recovered())
             );
         }
         None => {
@@ -147,16 +215,19 @@ pub fn postmortem(records: &[Record], playbook: &Playbook) -> String {
             let _ = writeln!(
                 out,
                 "| time to mitigate (run start to service restored) | {} |",
-                mitigated.map_or("—".into(), |m| span(*started, m))
+                since(f.started, f.mitigated)
             );
         }
     }
+}
+
+fn steps(out: &mut String, f: &Facts, playbook: &Playbook) {
     let _ = writeln!(out, "\n## Steps\n");
     let _ = writeln!(
         out,
         "| # | step | status | duration | note |\n| --- | --- | --- | --- | --- |"
     );
-    for (i, (spec, (from, to, status, note))) in playbook.steps.iter().zip(&steps).enumerate() {
+    for (i, (spec, (from, to, status, note))) in playbook.steps.iter().zip(&f.steps).enumerate() {
         let duration = match (from, to) {
             (Some(f), Some(t)) => span(*f, *t),
             _ => "—".into(),
@@ -170,14 +241,4 @@ pub fn postmortem(records: &[Record], playbook: &Playbook) -> String {
             status.label()
         );
     }
-    let _ = writeln!(out, "\n## Timeline (UTC)\n");
-    for r in records {
-        let _ = writeln!(
-            out,
-            "- {} {}",
-            r.at().format("%H:%M:%S"),
-            r.describe().replace('\n', " ")
-        );
-    }
-    out
 }

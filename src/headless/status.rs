@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::detect::{Incident, Severity, detect_once, worst_severity};
 use crate::domain::{FleetSnapshot, Role};
 use crate::replicas::{Candidate, rank_replicas};
+use crate::runbook::model::{Playbook, for_incident};
 
 /// Version of the JSON shape below; bumped only on incompatible changes.
 pub const STATUS_SCHEMA: u32 = 1;
@@ -59,12 +60,20 @@ pub struct StatusReport {
     pub provider: String,
     pub region: String,
     pub taken_at: chrono::DateTime<chrono::Utc>,
-    pub incidents: Vec<Incident>,
+    pub incidents: Vec<IncidentReport>,
     pub instances: Vec<InstanceReport>,
     pub replication: ReplicationReport,
     /// The API calls the refresh made, by operation (real providers only).
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub api_calls: std::collections::BTreeMap<String, u32>,
+}
+
+/// An incident as detection saw it, with the playbooks that answer it, preferred first.
+#[derive(Debug, Serialize)]
+pub struct IncidentReport {
+    #[serde(flatten)]
+    pub incident: Incident,
+    pub suggested_playbooks: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -96,7 +105,11 @@ fn finite(v: Option<f32>) -> Option<f32> {
     v.filter(|v| v.is_finite())
 }
 
-pub fn status_report(snap: &FleetSnapshot, config: &Config) -> StatusReport {
+pub fn status_report(
+    snap: &FleetSnapshot,
+    config: &Config,
+    playbooks: &[Playbook],
+) -> StatusReport {
     let incidents = detect_once(snap, &config.detect);
     let status = Status::from_incidents(&incidents);
     let master = snap.master();
@@ -137,7 +150,16 @@ pub fn status_report(snap: &FleetSnapshot, config: &Config) -> StatusReport {
             ),
             replicas: rank_replicas(snap, config.detect.replica_max_lag_secs),
         },
-        incidents,
+        incidents: incidents
+            .into_iter()
+            .map(|incident| IncidentReport {
+                suggested_playbooks: for_incident(playbooks, incident.kind)
+                    .iter()
+                    .map(|p| p.id.clone())
+                    .collect(),
+                incident,
+            })
+            .collect(),
         api_calls: snap.api_calls.clone(),
     }
 }
@@ -150,7 +172,7 @@ pub fn status_text(r: &StatusReport) -> String {
     } else {
         r.incidents
             .iter()
-            .map(|i| i.summary.as_str())
+            .map(|i| i.incident.summary.as_str())
             .collect::<Vec<_>>()
             .join("; ")
     };
@@ -167,8 +189,8 @@ pub fn status_text(r: &StatusReport) -> String {
         let _ = writeln!(
             out,
             "  {} {} → {}",
-            i.severity.label(),
-            i.summary,
+            i.incident.severity.label(),
+            i.incident.summary,
             i.suggested_playbooks.join(" or ")
         );
     }

@@ -16,7 +16,7 @@ pub fn confirm_suffix(id: &str) -> &str {
 }
 
 /// `typed` with `c` added, while there is room for it.
-pub(super) fn with_typed(mut typed: String, c: char) -> String {
+fn with_typed(mut typed: String, c: char) -> String {
     if typed.chars().count() < CONFIRM_SUFFIX_LEN {
         typed.push(c);
     }
@@ -24,6 +24,18 @@ pub(super) fn with_typed(mut typed: String, c: char) -> String {
 }
 
 impl Run {
+    /// A character of the id typed (`Some`), or the last one taken back (`None`).
+    pub(super) fn type_char(&mut self, c: Option<char>) {
+        if let Phase::Confirming { typed, .. } = &mut self.phase {
+            match c {
+                Some(c) => *typed = with_typed(std::mem::take(typed), c),
+                None => {
+                    typed.pop();
+                }
+            }
+        }
+    }
+
     /// The second key: the step starts, unless the id it needs typed does not match.
     pub(super) fn confirm(&mut self, fx: &mut Vec<Effect>, now: DateTime<Utc>) {
         let Phase::Confirming { plan, typed } = self.phase.clone() else {

@@ -6,7 +6,6 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::confirm::with_typed;
 use super::event::{Effect, Event};
 use super::model::{Confirm, Playbook, WaitKind};
 use super::plan::{Plan, RunContext, plan};
@@ -193,16 +192,8 @@ impl Run {
             (Event::Proceed { snap }, Phase::Ready) => self.proceed(&mut fx, snap, now),
             (Event::Proceed { .. }, Phase::Confirming { .. }) => self.confirm(&mut fx, now),
             (Event::Confirm, Phase::Confirming { .. }) => self.confirm(&mut fx, now),
-            (Event::TypeChar(c), Phase::Confirming { plan, typed }) => {
-                self.phase = Phase::Confirming {
-                    plan,
-                    typed: with_typed(typed, c),
-                };
-            }
-            (Event::Backspace, Phase::Confirming { plan, mut typed }) => {
-                typed.pop();
-                self.phase = Phase::Confirming { plan, typed };
-            }
+            (Event::TypeChar(c), Phase::Confirming { .. }) => self.type_char(Some(c)),
+            (Event::Backspace, Phase::Confirming { .. }) => self.type_char(None),
             (Event::Cancel, Phase::Confirming { .. }) => {
                 self.phase = Phase::Ready;
                 self.note(&mut fx, now, "confirmation cancelled; nothing done".into());
@@ -211,20 +202,7 @@ impl Run {
                 self.call_done(&mut fx, &plan, index, outcome, now);
             }
             (Event::CallFailed { index, error }, Phase::Calling { .. }) => {
-                let step = self.cursor;
-                if let Some(c) = self.steps[step].calls.get_mut(index) {
-                    c.outcome = Some(Err(error.clone()));
-                }
-                self.journal(
-                    &mut fx,
-                    Record::Result {
-                        at: now,
-                        step,
-                        index,
-                        outcome: Err(error.clone()),
-                    },
-                );
-                self.fail_step(&mut fx, now, error);
+                self.call_failed(&mut fx, index, error, now);
             }
             (
                 Event::Observe { snap },
@@ -242,18 +220,15 @@ impl Run {
                 self.phase = Phase::Ready;
                 self.note(&mut fx, now, format!("retrying step {}", self.cursor + 1));
             }
-            (Event::Abort { reason }, phase) => {
-                if matches!(phase, Phase::Calling { .. }) {
-                    fx.push(Effect::Refused(
-                        "a call is in flight; abort once it has answered".into(),
-                    ));
-                } else {
-                    let reason = format!("{reason}; {}", self.state_summary());
-                    self.phase = Phase::Aborted {
-                        reason: reason.clone(),
-                    };
-                    self.journal(&mut fx, Record::Aborted { at: now, reason });
-                }
+            (Event::Abort { .. }, Phase::Calling { .. }) => fx.push(Effect::Refused(
+                "a call is in flight; abort once it has answered".into(),
+            )),
+            (Event::Abort { reason }, _) => {
+                let reason = format!("{reason}; {}", self.state_summary());
+                self.phase = Phase::Aborted {
+                    reason: reason.clone(),
+                };
+                self.journal(&mut fx, Record::Aborted { at: now, reason });
             }
             (Event::Observe { .. }, _) => {}
             (Event::Proceed { .. }, Phase::Calling { .. } | Phase::Waiting { .. }) => {
@@ -392,6 +367,29 @@ impl Run {
             );
         }
         self.next_call(fx, plan, now);
+    }
+
+    fn call_failed(
+        &mut self,
+        fx: &mut Vec<Effect>,
+        index: usize,
+        error: String,
+        now: DateTime<Utc>,
+    ) {
+        let step = self.cursor;
+        if let Some(c) = self.steps[step].calls.get_mut(index) {
+            c.outcome = Some(Err(error.clone()));
+        }
+        self.journal(
+            fx,
+            Record::Result {
+                at: now,
+                step,
+                index,
+                outcome: Err(error.clone()),
+            },
+        );
+        self.fail_step(fx, now, error);
     }
 
     pub(super) fn fail_step(&mut self, fx: &mut Vec<Effect>, now: DateTime<Utc>, error: String) {

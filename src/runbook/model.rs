@@ -187,7 +187,11 @@ pub struct Playbook {
     pub title: String,
     /// The console key that starts it (upper case, so no single slip of a finger does).
     pub key: char,
+    /// The incident it answers: the banner suggests it when detection sees one.
     pub incident: IncidentKind,
+    /// Among the playbooks for the same incident, the lowest rank is offered first.
+    #[serde(default)]
+    pub rank: u8,
     pub target_role: Role,
     #[serde(rename = "step")]
     pub steps: Vec<Step>,
@@ -281,6 +285,25 @@ pub fn find<'a>(playbooks: &'a [Playbook], id: &str) -> Option<&'a Playbook> {
     playbooks.iter().find(|p| p.id == id)
 }
 
+/// The playbooks that answer `incident`, the preferred (lowest rank) first.
+pub fn for_incident(playbooks: &[Playbook], incident: IncidentKind) -> Vec<&Playbook> {
+    let mut out: Vec<&Playbook> = playbooks
+        .iter()
+        .filter(|p| p.incident == incident)
+        .collect();
+    out.sort_by_key(|p| p.rank);
+    out
+}
+
+/// "db-promote or db-ebs-move": the playbooks for `incident`, for a line of text.
+pub fn suggestion(playbooks: &[Playbook], incident: IncidentKind) -> String {
+    let ids: Vec<&str> = for_incident(playbooks, incident)
+        .iter()
+        .map(|p| p.id.as_str())
+        .collect();
+    ids.join(" or ")
+}
+
 /// Every kind of call `playbooks` may make: what the IAM policy grants.
 pub fn call_kinds(playbooks: &[Playbook]) -> std::collections::BTreeSet<CallKind> {
     playbooks
@@ -306,15 +329,16 @@ mod tests {
         assert_eq!(ids, ["web-replace", "db-ebs-move", "db-promote"]);
         let keys: std::collections::HashSet<_> = all.iter().map(|p| p.key).collect();
         assert_eq!(keys.len(), all.len(), "every playbook has its own key");
-        for pb in &all {
-            let wanted: &[&str] = pb.incident.playbooks();
-            assert!(
-                wanted.contains(&pb.id.as_str()),
-                "{} not suggested for {:?}",
-                pb.id,
-                pb.incident
-            );
-        }
+        let suggested = |kind| {
+            let found = for_incident(&all, kind);
+            found.iter().map(|p| p.id.as_str()).collect::<Vec<_>>()
+        };
+        assert_eq!(suggested(IncidentKind::SlowWeb), ["web-replace"]);
+        assert_eq!(
+            suggested(IncidentKind::MasterDown),
+            ["db-promote", "db-ebs-move"],
+            "the physical way first, as the talk tells it"
+        );
         let web = &all[0];
         let dispose = &web.steps[web.step_index("dispose").unwrap()];
         assert_eq!(dispose.confirmation(), Confirm::TypeId);

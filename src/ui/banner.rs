@@ -9,6 +9,7 @@ use super::theme::Theme;
 use crate::app::App;
 use crate::app::viewport::WIDE;
 use crate::detect::Severity;
+use crate::runbook::model::for_incident;
 use crate::text::fit;
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
@@ -34,13 +35,9 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
                 };
                 // Narrow screens get the short headline, so the playbooks stay named in full.
                 let wide = width >= usize::from(WIDE);
-                let keyed: Vec<String> = inc
-                    .suggested_playbooks
+                let keyed: Vec<String> = for_incident(&app.playbooks, inc.kind)
                     .iter()
-                    .map(|id| match app.playbooks.iter().find(|p| p.id == *id) {
-                        Some(p) => format!("{} {id}", p.key),
-                        None => id.to_string(),
-                    })
+                    .map(|p| format!("{} {}", p.key, p.id))
                     .collect();
                 let playbook = format!(" → {}", keyed.join(if wide { " | " } else { "/" }));
                 let room =

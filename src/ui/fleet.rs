@@ -49,7 +49,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     let scales = if wide {
         spark_scales(shown.iter().map(|&i| &snap.instances[i]), spark_width)
     } else {
-        [0.0; 3]
+        [0.0; Role::ALL.len()]
     };
     let rows: Vec<Row> = shown
         .iter()
@@ -57,7 +57,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         .map(|(n, &idx)| {
             let pos = start + n;
             let inst = &snap.instances[idx];
-            let max = scales[role_slot(inst.role)];
+            let max = scales[inst.role.index()];
             let row = build_row(app, inst, wide, spark_width, max, theme);
             if pos == app.selected {
                 row.style(theme.selected())
@@ -77,14 +77,18 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         Constraint::Length(4),
         Constraint::Length(6),
     ];
-    let mut header = vec!["", "ROLE", "NAME", "ID", "AZ", "STATE", "CHK", "CPU", "P99"];
+    // The mark column, then one column per sort column, in their order.
+    let mut header: Vec<&str> = [""]
+        .into_iter()
+        .chain(SortColumn::ALL.map(SortColumn::heading))
+        .collect();
     if wide {
         widths.push(Constraint::Length(spark_width as u16));
         header.push("P99 HISTORY");
     }
     widths.push(Constraint::Length(4));
     header.push("DISP");
-    let sorted = sort_header(app.sort);
+    let sorted = app.sort.heading();
     let header = Row::new(header.into_iter().map(|h| {
         let style = if !h.is_empty() && h == sorted {
             theme.title()
@@ -103,15 +107,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
 /// Highest drawn samples of one row that may be noise without setting its role's scale.
 const SPIKE_SAMPLES: usize = 2;
 
-fn role_slot(role: Role) -> usize {
-    match role {
-        Role::Web => 0,
-        Role::DbMaster => 1,
-        Role::DbReplica => 2,
-    }
-}
-
-/// The p99 sparkline scale per role (indexed by `role_slot`) for the rows on screen.
+/// The p99 sparkline scale per role (indexed by `Role::index`) for the rows on screen.
 ///
 /// Rows of a role share a scale so a slow server stands out against its peers. Each row
 /// contributes its third-highest drawn sample (its 97th percentile at the full 60 columns),
@@ -120,8 +116,11 @@ fn role_slot(role: Role) -> usize {
 /// scale draw as the top bar. A pooled percentile over all rows would not do: with one slow
 /// server among twenty or more rows its samples are under 5% of the pool and the scale would
 /// settle on the healthy servers, drawing them as high as the slow one.
-fn spark_scales<'a>(rows: impl Iterator<Item = &'a Instance>, width: usize) -> [f32; 3] {
-    let (mut robust, mut max) = ([0.0f32; 3], [0.0f32; 3]);
+fn spark_scales<'a>(
+    rows: impl Iterator<Item = &'a Instance>,
+    width: usize,
+) -> [f32; Role::ALL.len()] {
+    let (mut robust, mut max) = ([0.0f32; Role::ALL.len()], [0.0f32; Role::ALL.len()]);
     let mut samples = Vec::with_capacity(width);
     for inst in rows {
         samples.clear();
@@ -129,7 +128,7 @@ fn spark_scales<'a>(rows: impl Iterator<Item = &'a Instance>, width: usize) -> [
         let Some(top) = samples.iter().copied().reduce(f32::max) else {
             continue;
         };
-        let slot = role_slot(inst.role);
+        let slot = inst.role.index();
         // Index of the (SPIKE_SAMPLES + 1)-th highest, or the lowest of a short series.
         let nth = samples.len().saturating_sub(SPIKE_SAMPLES + 1);
         let (_, peak, _) = samples.select_nth_unstable_by(nth, f32::total_cmp);
@@ -138,19 +137,6 @@ fn spark_scales<'a>(rows: impl Iterator<Item = &'a Instance>, width: usize) -> [
     }
     // All-zero peaks with a few spikes above: scale to the spikes rather than draw nothing.
     std::array::from_fn(|i| if robust[i] > 0.0 { robust[i] } else { max[i] })
-}
-
-fn sort_header(col: SortColumn) -> &'static str {
-    match col {
-        SortColumn::Role => "ROLE",
-        SortColumn::Name => "NAME",
-        SortColumn::Id => "ID",
-        SortColumn::Zone => "AZ",
-        SortColumn::State => "STATE",
-        SortColumn::Checks => "CHK",
-        SortColumn::Cpu => "CPU",
-        SortColumn::P99 => "P99",
-    }
 }
 
 fn build_row<'a>(

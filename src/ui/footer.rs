@@ -9,6 +9,7 @@ use ratatui::widgets::Paragraph;
 use super::theme::Theme;
 use crate::app::{App, Focus, keymap};
 use crate::runbook::engine::Run;
+use crate::runbook::model::for_incident;
 use crate::text::fit;
 
 /// Whether a run key does anything in the run's current phase (only those are hinted).
@@ -56,10 +57,8 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
             hints.push(("q".into(), quit.into(), 1));
         } else {
             for inc in &app.incidents {
-                for id in &inc.suggested_playbooks {
-                    if let Some(p) = app.playbooks.iter().find(|p| p.id == *id) {
-                        hints.push((p.key.to_string(), id.to_string(), 0));
-                    }
+                for p in for_incident(&app.playbooks, inc.kind) {
+                    hints.push((p.key.to_string(), p.id.clone(), 0));
                 }
             }
             for (keys, words) in keymap::footer_hints() {

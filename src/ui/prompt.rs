@@ -7,10 +7,10 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use super::theme::Theme;
 use crate::app::{App, FORCE_WORD, Prompt};
+use crate::runbook::model::find;
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     let Some(prompt) = &app.prompt else { return };
-    let key = |k: &str| Span::styled(format!("[{k}]"), theme.key());
     let (title, lines): (&str, Vec<Line>) = match prompt {
         Prompt::Start {
             playbook,
@@ -19,49 +19,16 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
             flapping,
             typed,
         } => {
-            let pb = app.playbooks.iter().find(|p| &p.id == playbook);
-            let target = app.snapshot.as_ref().and_then(|s| s.find(target_id));
-            let mut l = vec![
-                Line::styled(
-                    pb.map_or(playbook.clone(), |p| format!("{} ({})", p.title, p.id)),
-                    theme.title(),
-                ),
-                Line::raw(match target {
-                    Some(t) => format!("target {} ({}) in {}", t.name, t.id, t.az),
-                    None => format!("target {target_id}"),
-                }),
-                Line::raw(format!(
-                    "{} steps, one key each; destructive steps ask again",
-                    pb.map_or(0, |p| p.steps.len())
-                )),
-                Line::from(vec![
-                    key("Tab"),
-                    Span::raw(format!(
-                        " dispose of the bad instance by: {}",
-                        if *quarantine {
-                            "QUARANTINE (stop and tag)"
-                        } else {
-                            "terminate"
-                        }
-                    )),
-                ]),
-            ];
-            if let Some(prev) = flapping {
-                l.push(Line::styled(
-                    format!("⚠ refused: {prev}, inside the anti-flapping window"),
-                    theme.warning(),
-                ));
-                l.push(Line::raw(format!(
-                    "type {FORCE_WORD} to start anyway: [{typed:_<5}]"
-                )));
-            }
-            l.push(Line::from(vec![
-                key("Enter"),
-                Span::raw(" start  "),
-                key("Esc"),
-                Span::raw(" cancel"),
-            ]));
-            ("Start playbook", l)
+            let lines = start_lines(
+                app,
+                theme,
+                playbook,
+                target_id,
+                *quarantine,
+                flapping.as_deref(),
+                typed,
+            );
+            ("Start playbook", lines)
         }
         Prompt::Resume(runs) => {
             let mut l = vec![Line::raw(
@@ -73,12 +40,13 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
                     theme.title(),
                 ));
             }
-            l.push(Line::from(vec![
-                key("Enter"),
-                Span::raw(" resume the first  "),
-                key("Esc"),
-                Span::raw(" later (`dake resume`)"),
-            ]));
+            l.push(keys(
+                theme,
+                &[
+                    ("Enter", "resume the first"),
+                    ("Esc", "later (`dake resume`)"),
+                ],
+            ));
             ("Unfinished run", l)
         }
         Prompt::Abort => {
@@ -91,12 +59,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
                 vec![
                     Line::raw("Nothing is undone: the fleet stays as it is now."),
                     Line::raw(state),
-                    Line::from(vec![
-                        key("x/Enter"),
-                        Span::raw(" abort  "),
-                        key("Esc"),
-                        Span::raw(" keep going"),
-                    ]),
+                    keys(theme, &[("x/Enter", "abort"), ("Esc", "keep going")]),
                 ],
             )
         }
@@ -104,12 +67,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
             "Arm the console?",
             vec![
                 Line::raw("Armed, playbooks act on the real fleet."),
-                Line::from(vec![
-                    key("Enter"),
-                    Span::raw(" arm  "),
-                    key("Esc"),
-                    Span::raw(" stay read-only"),
-                ]),
+                keys(theme, &[("Enter", "arm"), ("Esc", "stay read-only")]),
             ],
         ),
     };
@@ -124,4 +82,67 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
             .block(block),
         r,
     );
+}
+
+/// `[key] words  [key] words`: what the prompt's keys do.
+fn keys<'a>(theme: &Theme, pairs: &[(&str, &str)]) -> Line<'a> {
+    let mut spans = Vec::new();
+    for (i, (key, words)) in pairs.iter().enumerate() {
+        let gap = if i + 1 < pairs.len() { "  " } else { "" };
+        spans.push(Span::styled(format!("[{key}]"), theme.key()));
+        spans.push(Span::raw(format!(" {words}{gap}")));
+    }
+    Line::from(spans)
+}
+
+/// About to start a playbook: what, on which instance, how the bad one is disposed of, and
+/// inside the anti-flapping window what must be typed to start anyway.
+fn start_lines<'a>(
+    app: &App,
+    theme: &Theme,
+    playbook: &str,
+    target_id: &str,
+    quarantine: bool,
+    flapping: Option<&str>,
+    typed: &str,
+) -> Vec<Line<'a>> {
+    let pb = find(&app.playbooks, playbook);
+    let target = app.snapshot.as_ref().and_then(|s| s.find(target_id));
+    let mut l = vec![
+        Line::styled(
+            pb.map_or(playbook.to_string(), |p| format!("{} ({})", p.title, p.id)),
+            theme.title(),
+        ),
+        Line::raw(match target {
+            Some(t) => format!("target {} ({}) in {}", t.name, t.id, t.az),
+            None => format!("target {target_id}"),
+        }),
+        Line::raw(format!(
+            "{} steps, one key each; destructive steps ask again",
+            pb.map_or(0, |p| p.steps.len())
+        )),
+        Line::from(vec![
+            Span::styled("[Tab]", theme.key()),
+            Span::raw(format!(
+                " dispose of the bad instance by: {}",
+                if quarantine {
+                    "QUARANTINE (stop and tag)"
+                } else {
+                    "terminate"
+                }
+            )),
+        ]),
+    ];
+    if let Some(prev) = flapping {
+        l.push(Line::styled(
+            format!("⚠ refused: {prev}, inside the anti-flapping window"),
+            theme.warning(),
+        ));
+        let n = FORCE_WORD.len();
+        l.push(Line::raw(format!(
+            "type {FORCE_WORD} to start anyway: [{typed:_<n$}]"
+        )));
+    }
+    l.push(keys(theme, &[("Enter", "start"), ("Esc", "cancel")]));
+    l
 }

@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 use super::sparkline::sparkline;
 use super::theme::Theme;
 use crate::app::App;
-use crate::domain::Instance;
+use crate::domain::{DbStatus, Instance};
 use crate::replicas::Candidate;
 use crate::text::{fit, secs};
 
@@ -60,28 +60,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         ));
     }
     let width = area.width as usize;
-    let mut lines = Vec::new();
-    match master {
-        None => lines.push(Line::styled("  no master in this fleet", theme.warn())),
-        Some(m) => {
-            let hb = m.db.as_ref().map(|d| d.heartbeat_age_secs);
-            let down = app.incidents.iter().any(|i| i.instance_id == m.id);
-            let (word, style) = if down {
-                ("✖ DOWN", theme.bad())
-            } else if hb.is_none() {
-                // No heartbeat reported: dake cannot say the master is up.
-                ("? no replication data", theme.warn())
-            } else {
-                ("✓ up", theme.ok())
-            };
-            lines.push(Line::from(vec![
-                Span::raw(format!("  {:<16}", fit(&m.name, 16))),
-                Span::raw(format!("{:<12}", "master")),
-                Span::raw(format!("heartbeat {:>6}  ", hb.map_or("—".into(), secs))),
-                Span::styled(word, style),
-            ]));
-        }
-    }
+    let mut lines = vec![master_line(app, master, theme)];
     if app.replicas.is_empty() {
         lines.push(Line::styled(
             "  └ no replicas: nothing to promote",
@@ -103,41 +82,77 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         .filter_map(|&i| i?.db.as_ref()?.lag_history.max())
         .filter(|v| v.is_finite())
         .fold(1.0f32, f32::max);
+    let verdict_width = width.saturating_sub(FIXED + lag_width + spark_width);
     for ((c, inst), lag) in app.replicas.iter().zip(&instances).zip(&lags) {
         let db = inst.and_then(|i| i.db.as_ref());
-        let history = db.map(|d| &d.lag_history);
-        let spark =
-            history.map_or_else(String::new, |h| sparkline(h.iter(), spark_width, lag_scale));
-        let thread = |on: bool| {
-            if on {
-                ("✓", theme.ok())
-            } else {
-                ("✗", theme.bad())
-            }
-        };
-        let (io, io_style) = thread(db.is_some_and(|d| d.io_thread_running));
-        let (sql, sql_style) = thread(db.is_some_and(|d| d.sql_thread_running));
-        let verdict = match &c.rejection {
-            None if c.best => ("promote: yes, best".to_string(), theme.ok()),
-            None => ("promote: yes".to_string(), theme.ok()),
-            Some(reason) => (format!("promote: no, {reason}"), theme.warn()),
-        };
-        let used = FIXED + lag_width + spark_width;
-        let verdict_text = fit(&verdict.0, width.saturating_sub(used));
-        lines.push(Line::from(vec![
-            Span::raw(format!("  └ {:<14}", fit(&c.name, 14))),
-            Span::raw(format!("{lag:<lag_width$} ")),
-            Span::styled(spark, theme.dim()),
-            Span::raw("  io "),
-            Span::styled(io, io_style),
-            Span::raw(" sql "),
-            Span::styled(sql, sql_style),
-            Span::raw("  "),
-            Span::styled(verdict_text, verdict.1),
-        ]));
+        let spark = db.map_or_else(String::new, |d| {
+            sparkline(d.lag_history.iter(), spark_width, lag_scale)
+        });
+        let lag = format!("{lag:<lag_width$} ");
+        lines.push(replica_line(c, db, lag, spark, verdict_width, theme));
     }
     let block = Block::new().borders(Borders::TOP).title(Line::from(title));
     frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+/// The master's name and heartbeat, and whether it is down, up, or cannot be told.
+fn master_line<'a>(app: &App, master: Option<&Instance>, theme: &Theme) -> Line<'a> {
+    let Some(m) = master else {
+        return Line::styled("  no master in this fleet", theme.warn());
+    };
+    let hb = m.db.as_ref().map(|d| d.heartbeat_age_secs);
+    let down = app.incidents.iter().any(|i| i.instance_id == m.id);
+    let (word, style) = if down {
+        ("✖ DOWN", theme.bad())
+    } else if hb.is_none() {
+        // No heartbeat reported: dake cannot say the master is up.
+        ("? no replication data", theme.warn())
+    } else {
+        ("✓ up", theme.ok())
+    };
+    Line::from(vec![
+        Span::raw(format!("  {:<16}", fit(&m.name, 16))),
+        Span::raw(format!("{:<12}", "master")),
+        Span::raw(format!("heartbeat {:>6}  ", hb.map_or("—".into(), secs))),
+        Span::styled(word, style),
+    ])
+}
+
+/// One replica: its lag (already laid out) and history, its threads, and whether it could be
+/// promoted, with the reason when not.
+fn replica_line<'a>(
+    c: &Candidate,
+    db: Option<&DbStatus>,
+    lag: String,
+    spark: String,
+    verdict_width: usize,
+    theme: &Theme,
+) -> Line<'a> {
+    let thread = |on: bool| {
+        if on {
+            ("✓", theme.ok())
+        } else {
+            ("✗", theme.bad())
+        }
+    };
+    let (io, io_style) = thread(db.is_some_and(|d| d.io_thread_running));
+    let (sql, sql_style) = thread(db.is_some_and(|d| d.sql_thread_running));
+    let (verdict, verdict_style) = match &c.rejection {
+        None if c.best => ("promote: yes, best".to_string(), theme.ok()),
+        None => ("promote: yes".to_string(), theme.ok()),
+        Some(reason) => (format!("promote: no, {reason}"), theme.warn()),
+    };
+    Line::from(vec![
+        Span::raw(format!("  └ {:<14}", fit(&c.name, 14))),
+        Span::raw(lag),
+        Span::styled(spark, theme.dim()),
+        Span::raw("  io "),
+        Span::styled(io, io_style),
+        Span::raw(" sql "),
+        Span::styled(sql, sql_style),
+        Span::raw("  "),
+        Span::styled(fit(&verdict, verdict_width), verdict_style),
+    ])
 }
 
 /// Each replica's lag text and the sparkline width that leaves room for the verdict.
@@ -182,19 +197,17 @@ fn lag_column(replicas: &[Candidate], master_silent: bool, width: usize) -> (Vec
 
 #[cfg(test)]
 mod tests {
-    use chrono::DateTime;
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
 
     use crate::app::{App, Arming, Msg, update};
     use crate::config::Config;
     use crate::provider::sim::SimFleet;
+    use crate::test_support::epoch;
 
     /// The whole screen at `size` after one snapshot of the built-in fleet at virtual `t`.
     fn screen(t: f64, size: (u16, u16)) -> Vec<String> {
-        let epoch = DateTime::parse_from_rfc3339("2026-11-26T09:00:00Z")
-            .unwrap()
-            .to_utc();
+        let epoch = epoch();
         let config = Config::builtin();
         let mut fleet = SimFleet::new(&config, epoch);
         fleet.advance_to(t);

@@ -1,6 +1,7 @@
 //! The run panel: the playbook's steps with their state, and for the current step what it will
 //! do (the exact calls), the confirmation it needs, or the wait in progress.
 
+use chrono::{DateTime, Utc};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -49,47 +50,9 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         .cursor
         .saturating_sub(step_rows / 2)
         .min(run.steps.len().saturating_sub(step_rows));
-    let mut lines: Vec<Line> = Vec::new();
-    for (i, (spec, state)) in run
-        .playbook
-        .steps
-        .iter()
-        .zip(&run.steps)
-        .enumerate()
-        .skip(first)
-        .take(step_rows)
-    {
-        let current = i == run.cursor && !run.is_over();
-        let status = if current && state.status == StepStatus::Pending {
-            "next".to_string()
-        } else {
-            state.status.label().to_string()
-        };
-        let style = match state.status {
-            StepStatus::Done => theme.ok(),
-            StepStatus::Failed => theme.bad(),
-            StepStatus::TimedOut => theme.warn(),
-            _ if current => theme.key(),
-            _ => theme.dim(),
-        };
-        let flag = if spec.destructive { "!" } else { " " };
-        let note = state
-            .note
-            .as_deref()
-            .unwrap_or(if current { spec.why.as_str() } else { "" });
-        let head = format!(
-            " {} {:>2} {flag}{:<19} {:<9} ",
-            status_mark(state.status),
-            i + 1,
-            fit(&spec.name, 19),
-            status
-        );
-        let room = width.saturating_sub(head.chars().count());
-        lines.push(Line::from(vec![
-            Span::styled(head, style),
-            Span::styled(fit(note, room), theme.dim()),
-        ]));
-    }
+    let mut lines: Vec<Line> = (first..run.steps.len().min(first + step_rows))
+        .map(|i| step_line(run, i, width, theme))
+        .collect();
     let list_height = lines.len() as u16;
     lines.extend(detail);
     frame.render_widget(Paragraph::new(lines), inner);
@@ -100,19 +63,6 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         ..
     } = &run.phase
     {
-        let now = app.fleet_now();
-        let total = (*deadline - *since).num_seconds().max(1);
-        let elapsed = (now - *since).num_seconds().clamp(0, total);
-        let label = format!(
-            "waiting {} / {} · {}",
-            age(elapsed),
-            age(total),
-            if detail.is_empty() {
-                "checking"
-            } else {
-                detail
-            }
-        );
         let y = inner.y + (list_height + 1).min(inner.height.saturating_sub(1));
         let r = Rect {
             x: inner.x + 1,
@@ -120,63 +70,126 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
             width: inner.width.saturating_sub(2),
             height: 1,
         };
-        let gauge = Gauge::default()
-            .gauge_style(theme.warn())
-            .ratio(elapsed as f64 / total as f64)
-            .label(fit(&label, r.width as usize));
-        frame.render_widget(gauge, r);
+        let now = app.fleet_now();
+        frame.render_widget(
+            wait_gauge(now, *since, *deadline, detail, r.width, theme),
+            r,
+        );
     }
+}
+
+/// Step `i`: its mark, number, destructive flag, name, status and note (or, for the next
+/// step, why it is there).
+fn step_line<'a>(run: &Run, i: usize, width: usize, theme: &Theme) -> Line<'a> {
+    let (spec, state) = (&run.playbook.steps[i], &run.steps[i]);
+    let current = i == run.cursor && !run.is_over();
+    let status = if current && state.status == StepStatus::Pending {
+        "next"
+    } else {
+        state.status.label()
+    };
+    let style = match state.status {
+        StepStatus::Done => theme.ok(),
+        StepStatus::Failed => theme.bad(),
+        StepStatus::TimedOut => theme.warn(),
+        _ if current => theme.key(),
+        _ => theme.dim(),
+    };
+    let flag = if spec.destructive { "!" } else { " " };
+    let note = state
+        .note
+        .as_deref()
+        .unwrap_or(if current { spec.why.as_str() } else { "" });
+    let head = format!(
+        " {} {:>2} {flag}{:<19} {:<9} ",
+        status_mark(state.status),
+        i + 1,
+        fit(&spec.name, 19),
+        status
+    );
+    let room = width.saturating_sub(head.chars().count());
+    Line::from(vec![
+        Span::styled(head, style),
+        Span::styled(fit(note, room), theme.dim()),
+    ])
+}
+
+/// How long the step has waited of its timeout, and what the fleet shows now.
+fn wait_gauge<'a>(
+    now: DateTime<Utc>,
+    since: DateTime<Utc>,
+    deadline: DateTime<Utc>,
+    detail: &str,
+    width: u16,
+    theme: &Theme,
+) -> Gauge<'a> {
+    let total = (deadline - since).num_seconds().max(1);
+    let elapsed = (now - since).num_seconds().clamp(0, total);
+    let detail = if detail.is_empty() {
+        "checking"
+    } else {
+        detail
+    };
+    let label = format!("waiting {} / {} · {detail}", age(elapsed), age(total));
+    Gauge::default()
+        .gauge_style(theme.warn())
+        .ratio(elapsed as f64 / total as f64)
+        .label(fit(&label, width as usize))
+}
+
+/// The exact calls, whole: an operator must be able to read what a step will do before
+/// pressing the key, so they wrap instead of being cut.
+fn call_lines<'a>(calls: &[ProviderCall], width: usize, theme: &Theme) -> Vec<Line<'a>> {
+    calls
+        .iter()
+        .take(3)
+        .flat_map(|c| wrap(&c.to_string(), width.saturating_sub(4), "     "))
+        .map(|l| Line::styled(format!("   {l}"), theme.key()))
+        .collect()
+}
+
+/// What Enter will do next: the calls the step makes, its warnings, or why it would be
+/// refused now.
+fn next_step_lines<'a>(app: &App, run: &Run, theme: &Theme, width: usize) -> Vec<Line<'a>> {
+    let name = run.current_step().map_or("", |s| s.name.as_str());
+    let mut out = Vec::new();
+    match app.snapshot.as_ref().and_then(|s| run.preview(s)) {
+        Some(Ok(plan)) => {
+            if plan.calls.is_empty() {
+                out.push(Line::raw(fit(
+                    &format!(" Enter runs {name}: looks and decides, no API calls"),
+                    width,
+                )));
+            } else {
+                out.push(Line::raw(fit(
+                    &format!(" Enter runs {name}, which calls:"),
+                    width,
+                )));
+                out.extend(call_lines(&plan.calls, width, theme));
+            }
+            for w in plan.warnings.iter().take(2) {
+                out.push(Line::styled(fit(&format!(" ⚠ {w}"), width), theme.warn()));
+            }
+        }
+        Some(Err(why)) => out.push(Line::styled(
+            fit(&format!(" ✗ {name} would be refused: {why}"), width),
+            theme.bad(),
+        )),
+        None => out.push(Line::raw(" waiting for fleet data")),
+    }
+    out
 }
 
 fn detail_lines<'a>(app: &App, run: &Run, theme: &Theme, width: usize) -> Vec<Line<'a>> {
     let mut out = vec![Line::raw("")];
-    // The exact calls, whole: an operator must be able to read what a step will do before
-    // pressing the key, so they wrap instead of being cut.
-    let calls = |calls: &[ProviderCall]| -> Vec<Line<'a>> {
-        calls
-            .iter()
-            .take(3)
-            .flat_map(|c| wrap(&c.to_string(), width.saturating_sub(4), "     "))
-            .map(|l| Line::styled(format!("   {l}"), theme.key()))
-            .collect()
-    };
     match &run.phase {
-        Phase::Ready => {
-            let name = run
-                .current_step()
-                .map_or("", |s| s.name.as_str())
-                .to_string();
-            match app.snapshot.as_ref().and_then(|s| run.preview(s)) {
-                Some(Ok(plan)) => {
-                    if plan.calls.is_empty() {
-                        out.push(Line::raw(fit(
-                            &format!(" Enter runs {name}: looks and decides, no API calls"),
-                            width,
-                        )));
-                    } else {
-                        out.push(Line::raw(fit(
-                            &format!(" Enter runs {name}, which calls:"),
-                            width,
-                        )));
-                        out.extend(calls(&plan.calls));
-                    }
-                    for w in plan.warnings.iter().take(2) {
-                        out.push(Line::styled(fit(&format!(" ⚠ {w}"), width), theme.warn()));
-                    }
-                }
-                Some(Err(why)) => out.push(Line::styled(
-                    fit(&format!(" ✗ {name} would be refused: {why}"), width),
-                    theme.bad(),
-                )),
-                None => out.push(Line::raw(" waiting for fleet data")),
-            }
-        }
+        Phase::Ready => out.extend(next_step_lines(app, run, theme, width)),
         Phase::Confirming { plan, typed } => {
             out.push(Line::styled(
                 " DESTRUCTIVE: this step will call",
                 theme.critical(),
             ));
-            out.extend(calls(&plan.calls));
+            out.extend(call_lines(&plan.calls, width, theme));
             for w in plan.warnings.iter().take(1) {
                 out.push(Line::styled(fit(&format!(" ⚠ {w}"), width), theme.warn()));
             }

@@ -7,14 +7,18 @@ use std::process::{Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[path = "../it/fixtures.rs"]
+mod fixtures;
+
 use anyhow::{Context, Result, ensure};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use dake::app::{App, Arming, Msg, update};
 use dake::config::Config;
 use dake::console::{MSG_CHANNEL_CAPACITY, drive, spawn_provider_poll};
 use dake::provider::Provider;
 use dake::provider::sim::{SimFleet, SimProvider};
 use dake::ui::view;
+use fixtures::epoch;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -94,11 +98,6 @@ fn thread_cpu() -> Duration {
         return Duration::ZERO;
     }
     Duration::new(t.sec as u64, t.nsec as u32)
-}
-
-fn epoch() -> DateTime<Utc> {
-    let t = DateTime::parse_from_rfc3339("2026-11-26T09:00:00Z").expect("valid timestamp");
-    t.to_utc()
 }
 
 /// The built-in config resized so web servers + 1 master + the replicas total `total`.

@@ -395,7 +395,7 @@ pub async fn seed(aws: &Aws) -> Seeded {
         .route53
         .create_hosted_zone()
         .name("drill.internal")
-        .caller_reference(format!("dake-test-{}", crate::host_metrics::epoch()))
+        .caller_reference(format!("dake-test-{}", crate::host_metrics::now_secs()))
         .hosted_zone_config(
             aws_sdk_route53::types::HostedZoneConfig::builder()
                 .private_zone(true)

@@ -2,6 +2,7 @@
 //! disk and its answer not, either before the provider acted or after. The run is resumed from
 //! its journal and must end as an uninterrupted run does, with no second instance.
 
+use crate::fixtures::epoch;
 use std::future::pending;
 use std::io::Write;
 use std::sync::Arc;
@@ -84,12 +85,6 @@ impl Provider for Crashing {
             pending().await
         })
     }
-}
-
-fn epoch() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-26T09:00:00Z")
-        .unwrap()
-        .to_utc()
 }
 
 fn fleet(config: &Config, incident: IncidentKind) -> Arc<SimProvider> {

@@ -12,7 +12,8 @@ use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
 
 use crate::aws_fleet::{Aws, FLEET, Seeded, runtime};
 
-pub fn epoch() -> i64 {
+/// The wall clock in epoch seconds: what a host stamps on the metrics it publishes.
+pub fn now_secs() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -29,7 +30,7 @@ pub enum Host {
 /// Publishes `minutes` of one host's metrics, one datapoint a minute ending `ago_secs` before
 /// now, as its cron script would have.
 pub async fn publish(aws: &Aws, id: &str, host: Host, minutes: i64, ago_secs: i64) {
-    let now = epoch() - ago_secs;
+    let now = now_secs() - ago_secs;
     let dim = Dimension::builder().name("InstanceId").value(id).build();
     let datum = |name: &str, value: f64, t: i64| {
         MetricDatum::builder()

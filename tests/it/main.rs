@@ -8,6 +8,7 @@ mod cli;
 mod crash;
 mod emulator;
 mod fault_server;
+mod fixtures;
 mod host_metrics;
 mod permissions;
 mod playbooks;

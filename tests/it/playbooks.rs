@@ -6,12 +6,13 @@
 //! second. Only injected incidents are present: the configured timeline is cleared, or its
 //! master-down at 180 s would take down whichever instance the endpoint points at by then.
 
+use crate::fixtures::epoch;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -35,12 +36,6 @@ use dake::runbook::setup::{RunIds, context, incident_event_on};
 
 /// No run here needs more than a few seconds of real time; a hang fails instead of blocking.
 const RUN_TIMEOUT: StdDuration = StdDuration::from_secs(60);
-
-fn epoch() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-26T09:00:00Z")
-        .unwrap()
-        .to_utc()
-}
 
 /// The built-in config at 500x with no timeline incidents.
 fn config() -> Config {

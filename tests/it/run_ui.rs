@@ -1,7 +1,8 @@
 //! Playbooks through the console's update loop: keys in, the engine's calls applied to a
 //! simulated fleet, its answers and fresh snapshots fed back, the screen snapshotted at 80x24.
 
-use chrono::{DateTime, Duration, Utc};
+use crate::fixtures::epoch;
+use chrono::Duration;
 use dake::app::{App, Arming, Msg, Outgoing, Prompt, update};
 use dake::config::{Config, IncidentKind};
 use dake::domain::call::TAG_RUN;
@@ -21,12 +22,6 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 const STEP_SECS: i64 = 5;
 /// No playbook takes longer than this much virtual time.
 const LIMIT_SECS: i64 = 3 * 3600;
-
-fn epoch() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-26T09:00:00Z")
-        .unwrap()
-        .to_utc()
-}
 
 struct Drill {
     app: App,

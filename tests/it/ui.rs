@@ -5,6 +5,7 @@
 //! snapshot goes through the real `update`, so detection sees the same sustained windows and
 //! hysteresis it sees live. Clocks are derived from a fixed epoch, so the header is stable.
 
+use crate::fixtures::epoch;
 use chrono::{DateTime, Duration, Utc};
 use dake::app::viewport::fleet_table_rows;
 use dake::app::{App, Arming, EntryKind, Focus, Msg, SortColumn, update, visible_order};
@@ -17,12 +18,6 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::style::{Color, Modifier};
 
 const SAMPLE_SECS: i64 = 5;
-
-fn epoch() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-26T09:00:00Z")
-        .unwrap()
-        .to_utc()
-}
 
 fn at(t: i64) -> DateTime<Utc> {
     epoch() + Duration::seconds(t)

@@ -59,39 +59,65 @@ async fn perform(
             .get(id)
             .ok_or_else(|| ProviderError::Other(format!("{id}: not described")))
     };
-    let ec2 = &c.ec2;
-    let op = call.operation();
-    let (request_id, created) = match &call {
+    let request_id = match &call {
         ProviderCall::RunInstances { .. } => {
             return launch::run_instances(p, c, &call, member, execution).await;
         }
+        ProviderCall::RegisterTarget { .. } | ProviderCall::DeregisterTarget { .. } => {
+            swap_target(p, c, &call, execution).await?
+        }
+        ProviderCall::RestartApp { .. }
+        | ProviderCall::StartDatabase { .. }
+        | ProviderCall::PromoteReplica { .. }
+        | ProviderCall::RepointReplica { .. } => on_host(p, c, &call, member, execution).await?,
+        ProviderCall::SetDbEndpoint { name, target_id } => {
+            endpoint::set_endpoint(p, c, name, member(target_id)?, execution).await?
+        }
+        ProviderCall::NotifyReplicaAdded { instance_id } => {
+            endpoint::notify_replica_added(p, c, instance_id, execution).await?
+        }
+        _ => ec2(c, &call, execution).await?,
+    };
+    if execution == Execution::DryRunOnly {
+        return Ok(None);
+    }
+    Ok(Some(CallOutcome {
+        created: Vec::new(),
+        request_id: request_id.unwrap_or_else(|| "-".into()),
+    }))
+}
+
+/// An EC2 mutation, dry run first: its request id.
+async fn ec2(
+    c: &Clients,
+    call: &ProviderCall,
+    execution: Execution,
+) -> Result<Option<String>, ProviderError> {
+    let ec2 = &c.ec2;
+    let op = call.operation();
+    match call {
         ProviderCall::TerminateInstances { instance_id } => {
             let req = ec2.terminate_instances().instance_ids(instance_id);
-            let id = ec2_mutation(op, execution, |dry| req.clone().dry_run(dry).send()).await?;
-            (id, Vec::new())
+            ec2_mutation(op, execution, |dry| req.clone().dry_run(dry).send()).await
         }
         ProviderCall::StopInstances { instance_id, force } => {
             let req = ec2.stop_instances().instance_ids(instance_id).force(*force);
-            let id = ec2_mutation(op, execution, |dry| req.clone().dry_run(dry).send()).await?;
-            (id, Vec::new())
+            ec2_mutation(op, execution, |dry| req.clone().dry_run(dry).send()).await
         }
         ProviderCall::RebootInstances { instance_id } => {
             let req = ec2.reboot_instances().instance_ids(instance_id);
-            let id = ec2_mutation(op, execution, |dry| req.clone().dry_run(dry).send()).await?;
-            (id, Vec::new())
+            ec2_mutation(op, execution, |dry| req.clone().dry_run(dry).send()).await
         }
         ProviderCall::StartInstances { instance_id } => {
             let req = ec2.start_instances().instance_ids(instance_id);
-            let id = ec2_mutation(op, execution, |dry| req.clone().dry_run(dry).send()).await?;
-            (id, Vec::new())
+            ec2_mutation(op, execution, |dry| req.clone().dry_run(dry).send()).await
         }
         ProviderCall::CreateTags { resource_id, tags } => {
             let req = ec2
                 .create_tags()
                 .resources(resource_id)
                 .set_tags(Some(ec2_tags(tags)));
-            let id = ec2_mutation(op, execution, |dry| req.clone().dry_run(dry).send()).await?;
-            (id, Vec::new())
+            ec2_mutation(op, execution, |dry| req.clone().dry_run(dry).send()).await
         }
         ProviderCall::DetachVolume {
             volume_id,
@@ -103,8 +129,7 @@ async fn perform(
                 .volume_id(volume_id)
                 .instance_id(instance_id)
                 .force(*force);
-            let id = ec2_mutation(op, execution, |dry| req.clone().dry_run(dry).send()).await?;
-            (id, Vec::new())
+            ec2_mutation(op, execution, |dry| req.clone().dry_run(dry).send()).await
         }
         ProviderCall::AttachVolume {
             volume_id,
@@ -116,83 +141,90 @@ async fn perform(
                 .volume_id(volume_id)
                 .instance_id(instance_id)
                 .device(device);
-            let id = ec2_mutation(op, execution, |dry| req.clone().dry_run(dry).send()).await?;
-            (id, Vec::new())
+            ec2_mutation(op, execution, |dry| req.clone().dry_run(dry).send()).await
         }
-        ProviderCall::RegisterTarget {
-            target_group,
-            instance_id,
-        }
-        | ProviderCall::DeregisterTarget {
-            target_group,
-            instance_id,
-        } => {
-            if target_group != &p.target_group {
-                return Err(refused(format!(
-                    "{target_group} is not this fleet's target group ({})",
-                    p.target_group
-                )));
-            }
-            let arn = p
-                .target_group_arn(&mut Default::default())
-                .await?
-                .to_string();
-            if execution == Execution::DryRunOnly {
-                return Ok(None);
-            }
-            let target = aws_sdk_elasticloadbalancingv2::types::TargetDescription::builder()
-                .id(instance_id)
-                .build();
-            let id = if matches!(call, ProviderCall::RegisterTarget { .. }) {
-                let out = c
-                    .elb
-                    .register_targets()
-                    .target_group_arn(arn)
-                    .targets(target)
-                    .send()
-                    .await
-                    .map_err(sdk_error)?;
-                out.request_id().map(String::from)
-            } else {
-                let out = c
-                    .elb
-                    .deregister_targets()
-                    .target_group_arn(arn)
-                    .targets(target)
-                    .send()
-                    .await
-                    .map_err(sdk_error)?;
-                out.request_id().map(String::from)
-            };
-            (id, Vec::new())
-        }
-        ProviderCall::RestartApp { .. }
-        | ProviderCall::StartDatabase { .. }
-        | ProviderCall::PromoteReplica { .. }
-            if execution == Execution::DryRunOnly =>
-        {
-            return Ok(None);
-        }
-        ProviderCall::RestartApp { instance_id } => {
-            let id = host::run_command(p, c, instance_id, &p.aws.restart_app_command).await?;
-            (Some(id), Vec::new())
-        }
-        ProviderCall::StartDatabase { instance_id } => {
-            let id = host::run_command(p, c, instance_id, &p.aws.start_db_command).await?;
-            (Some(id), Vec::new())
-        }
-        ProviderCall::PromoteReplica { instance_id } => {
-            let id = host::run_command(p, c, instance_id, &p.aws.promote_command).await?;
-            // MySQL now says it is the master; the tags say so to the next refresh.
-            tag(c, instance_id, &[(TAG_ROLE, "db-master")]).await?;
-            ec2.delete_tags()
-                .resources(instance_id)
-                .tags(Tag::builder().key(TAG_SOURCE).build())
-                .send()
-                .await
-                .map_err(sdk_error)?;
-            (Some(id), Vec::new())
-        }
+        other => Err(ProviderError::Other(format!(
+            "{} is not an EC2 mutation",
+            other.operation()
+        ))),
+    }
+}
+
+/// Registers or deregisters a target, in this fleet's target group only.
+async fn swap_target(
+    p: &AwsProvider,
+    c: &Clients,
+    call: &ProviderCall,
+    execution: Execution,
+) -> Result<Option<String>, ProviderError> {
+    let (ProviderCall::RegisterTarget {
+        target_group,
+        instance_id,
+    }
+    | ProviderCall::DeregisterTarget {
+        target_group,
+        instance_id,
+    }) = call
+    else {
+        return Err(ProviderError::Other(format!(
+            "{} is not a target group change",
+            call.operation()
+        )));
+    };
+    if target_group != &p.target_group {
+        return Err(refused(format!(
+            "{target_group} is not this fleet's target group ({})",
+            p.target_group
+        )));
+    }
+    let arn = p
+        .target_group_arn(&mut Default::default())
+        .await?
+        .to_string();
+    if execution == Execution::DryRunOnly {
+        return Ok(None);
+    }
+    let target = aws_sdk_elasticloadbalancingv2::types::TargetDescription::builder()
+        .id(instance_id)
+        .build();
+    let id = if matches!(call, ProviderCall::RegisterTarget { .. }) {
+        let out = c
+            .elb
+            .register_targets()
+            .target_group_arn(arn)
+            .targets(target)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        out.request_id().map(String::from)
+    } else {
+        let out = c
+            .elb
+            .deregister_targets()
+            .target_group_arn(arn)
+            .targets(target)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        out.request_id().map(String::from)
+    };
+    Ok(id)
+}
+
+/// A host step through SSM Run Command; after a promotion or a repoint the tags say what MySQL
+/// now knows, for the next refresh.
+async fn on_host<'a>(
+    p: &AwsProvider,
+    c: &Clients,
+    call: &ProviderCall,
+    member: impl Fn(&str) -> Result<&'a Ec2Instance, ProviderError>,
+    execution: Execution,
+) -> Result<Option<String>, ProviderError> {
+    let aws = &p.aws;
+    let (instance_id, command) = match call {
+        ProviderCall::RestartApp { instance_id } => (instance_id, aws.restart_app_command.clone()),
+        ProviderCall::StartDatabase { instance_id } => (instance_id, aws.start_db_command.clone()),
+        ProviderCall::PromoteReplica { instance_id } => (instance_id, aws.promote_command.clone()),
         ProviderCall::RepointReplica {
             instance_id,
             master_id,
@@ -201,37 +233,39 @@ async fn perform(
             if address.is_empty() {
                 return Err(refused(format!("{master_id} has no private address")));
             }
-            if execution == Execution::DryRunOnly {
-                return Ok(None);
-            }
-            let command = p.aws.repoint_command.replace("{master}", address);
-            let id = host::run_command(p, c, instance_id, &command).await?;
-            tag(c, instance_id, &[(TAG_SOURCE, master_id)]).await?;
-            (Some(id), Vec::new())
+            (
+                instance_id,
+                aws.repoint_command.replace("{master}", address),
+            )
         }
-        ProviderCall::SetDbEndpoint { name, target_id } => {
-            let Some(id) =
-                endpoint::set_endpoint(p, c, name, member(target_id)?, execution).await?
-            else {
-                return Ok(None);
-            };
-            (Some(id), Vec::new())
-        }
-        ProviderCall::NotifyReplicaAdded { instance_id } => {
-            let Some(id) = endpoint::notify_replica_added(p, c, instance_id, execution).await?
-            else {
-                return Ok(None);
-            };
-            (Some(id), Vec::new())
+        other => {
+            return Err(ProviderError::Other(format!(
+                "{} is not a host command",
+                other.operation()
+            )));
         }
     };
     if execution == Execution::DryRunOnly {
         return Ok(None);
     }
-    Ok(Some(CallOutcome {
-        created,
-        request_id: request_id.unwrap_or_else(|| "-".into()),
-    }))
+    let id = host::run_command(p, c, instance_id, &command).await?;
+    match call {
+        ProviderCall::PromoteReplica { .. } => {
+            tag(c, instance_id, &[(TAG_ROLE, "db-master")]).await?;
+            c.ec2
+                .delete_tags()
+                .resources(instance_id)
+                .tags(Tag::builder().key(TAG_SOURCE).build())
+                .send()
+                .await
+                .map_err(sdk_error)?;
+        }
+        ProviderCall::RepointReplica { master_id, .. } => {
+            tag(c, instance_id, &[(TAG_SOURCE, master_id)]).await?;
+        }
+        _ => {}
+    }
+    Ok(Some(id))
 }
 
 pub(super) fn refused(reason: String) -> ProviderError {

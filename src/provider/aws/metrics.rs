@@ -97,16 +97,16 @@ pub type Points = Vec<(i64, f64)>;
 /// The newest datapoints of every series, kept between metric refreshes.
 pub type FleetPoints = HashMap<(String, Metric), Points>;
 
-/// Fetches `queries` over the last `history` periods ending at `now`, 500 queries per call.
+/// Fetches `queries` over the last `[aws] history` periods ending at `now`, 500 queries per
+/// call.
 pub async fn fetch(
     clients: &Clients,
     cfg: &AwsConfig,
     queries: &[Query],
     now: i64,
-    history: usize,
     calls: &mut Calls,
 ) -> Result<FleetPoints, ProviderError> {
-    let start = now - PERIOD_SECS * history as i64;
+    let start = now - PERIOD_SECS * cfg.history as i64;
     let mut out = FleetPoints::new();
     for (batch_no, batch) in queries.chunks(QUERIES_PER_CALL).enumerate() {
         let by_id: BTreeMap<String, &Query> = batch

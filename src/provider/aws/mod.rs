@@ -54,7 +54,6 @@ pub struct AwsProvider {
     target_group: String,
     db_endpoint: String,
     aws: AwsConfig,
-    history: usize,
     clients: OnceCell<Clients>,
     target_group_arn: OnceCell<String>,
     metrics: Mutex<MetricsCache>,
@@ -68,7 +67,6 @@ impl AwsProvider {
             target_group: config.fleet.target_group.clone(),
             db_endpoint: config.fleet.db_endpoint.clone(),
             aws: config.aws.clone(),
-            history: config.sim.history,
             clients: OnceCell::new(),
             target_group_arn: OnceCell::new(),
             metrics: Mutex::new(MetricsCache::default()),
@@ -250,7 +248,7 @@ impl AwsProvider {
         }
         let queries = metrics::plan(fleet, &self.aws);
         let c = self.clients().await?;
-        let points = metrics::fetch(c, &self.aws, &queries, now, self.history, calls).await?;
+        let points = metrics::fetch(c, &self.aws, &queries, now, calls).await?;
         let mut cache = self.metrics.lock().map_err(|_| poisoned())?;
         *cache = MetricsCache {
             fetched_at: Some(Instant::now()),
@@ -324,7 +322,7 @@ impl Provider for AwsProvider {
                 fleet: &self.fleet,
                 region: &c.region,
                 target_group: &self.target_group,
-                history: self.history,
+                history: self.aws.history,
                 now,
                 instances: &instances,
                 statuses: &statuses,

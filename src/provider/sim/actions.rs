@@ -12,11 +12,10 @@ mod tests;
 use std::collections::BTreeMap;
 
 use super::SimFleet;
-use super::fleet::{SimInstance, baseline};
+use super::fleet::{SimInstance, fresh_db, fresh_health};
 use crate::domain::call::{CallOutcome, ProviderCall, TAG_FLEET, TAG_ROLE};
 use crate::domain::{
-    CheckStatus, DbStatus, Health, Instance, InstanceState, LaunchParams, Role, StatusChecks,
-    TargetHealth, TimeSeries, Volume,
+    CheckStatus, Instance, InstanceState, LaunchParams, Role, StatusChecks, TargetHealth, Volume,
 };
 use transitions::{Change, DATA_DEVICE, ROOT_DEVICE};
 pub(super) use transitions::{Scheduled, SimVolume};
@@ -215,17 +214,7 @@ impl SimFleet {
             });
         }
         let history = self.sim.history;
-        let db = (*role != Role::Web).then(|| DbStatus {
-            heartbeat_age_secs: 0.0,
-            lag_history: TimeSeries::new(history),
-            io_thread_running: false,
-            sql_thread_running: false,
-            binlog_enabled: true,
-            no_promote: false,
-            source_id: None,
-            running: false,
-            read_only: *role == Role::DbReplica,
-        });
+        let db = (*role != Role::Web).then(|| fresh_db(history, *role, false));
         let mut all_tags: BTreeMap<String, String> = tags.iter().cloned().collect();
         all_tags.insert("Name".into(), name.clone());
         all_tags.insert(TAG_ROLE.into(), role.as_str().into());
@@ -248,31 +237,19 @@ impl SimFleet {
             },
             volumes,
             private_ip: format!("10.0.{zidx}.{host}"),
-            health: Health {
-                checks: StatusChecks {
+            health: fresh_health(
+                history,
+                StatusChecks {
                     system: CheckStatus::Initializing,
                     instance: CheckStatus::Initializing,
                 },
-                cpu: TimeSeries::new(history),
-                p50_ms: TimeSeries::new(history),
-                p99_ms: TimeSeries::new(history),
-            },
+            ),
             target: None,
             db,
             tags: all_tags,
         };
-        let (cpu, p50, p99) = baseline(*role);
-        let rng = &mut self.rng;
-        let sim = SimInstance {
-            inst,
-            base_cpu: cpu * (1.0 + 0.2 * rng.signed()),
-            base_p50: p50 * (1.0 + 0.1 * rng.signed()),
-            base_p99: p99 * (1.0 + 0.1 * rng.signed()),
-            base_lag: 0.3 * (1.0 + 0.3 * rng.signed()),
-            slow_since: None,
-            down_since: None,
-            heartbeat_at: self.now,
-        };
+        let mut sim = SimInstance::new(inst, &mut self.rng, self.now);
+        sim.base_lag = 0.3 * (1.0 + 0.3 * self.rng.signed());
         self.instances.push(sim);
         if !client_token.is_empty() {
             self.client_tokens.insert(client_token.clone(), id.clone());

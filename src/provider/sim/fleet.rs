@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::actions::{Scheduled, SimVolume};
 use super::rng::SimRng;
 use crate::config::{Config, FleetConfig, SimConfig, sim_web_names};
+use crate::domain::call::{TAG_FLEET, TAG_ROLE, TAG_RUN, TAG_STEP};
 use crate::domain::{
     CheckStatus, DbEndpoint, DbStatus, FleetSnapshot, Health, Instance, InstanceState,
     LaunchParams, Role, StatusChecks, TargetHealth, TimeSeries, Volume,
@@ -25,7 +26,7 @@ const SPIKE_CHANCE: f32 = 0.02;
 
 /// Healthy (cpu %, p50 ms, p99 ms) before per-instance variation: a database answers its
 /// queries far faster than a web server renders a page.
-pub(super) fn baseline(role: Role) -> (f32, f32, f32) {
+fn baseline(role: Role) -> (f32, f32, f32) {
     if role == Role::Web {
         (25.0, 45.0, 120.0)
     } else {
@@ -48,7 +49,49 @@ pub(super) struct SimInstance {
     pub(super) heartbeat_at: i64,
 }
 
+/// Empty metric series of `history` samples, with these status checks.
+pub(super) fn fresh_health(history: usize, checks: StatusChecks) -> Health {
+    Health {
+        checks,
+        cpu: TimeSeries::new(history),
+        p50_ms: TimeSeries::new(history),
+        p99_ms: TimeSeries::new(history),
+    }
+}
+
+/// A database's replication facts when its instance first appears: `up` for one whose MySQL
+/// runs and replicates already, not for one still to boot and be started.
+pub(super) fn fresh_db(history: usize, role: Role, up: bool) -> DbStatus {
+    DbStatus {
+        heartbeat_age_secs: 0.0,
+        lag_history: TimeSeries::new(history),
+        io_thread_running: up,
+        sql_thread_running: up,
+        binlog_enabled: true,
+        no_promote: false,
+        source_id: None,
+        running: up,
+        read_only: role == Role::DbReplica,
+    }
+}
+
 impl SimInstance {
+    /// `inst` with its own healthy baseline (the role's, varied by the fleet's draws), neither
+    /// slow nor down, holding the master's heartbeat of virtual second `heartbeat_at`.
+    pub(super) fn new(inst: Instance, rng: &mut SimRng, heartbeat_at: i64) -> SimInstance {
+        let (cpu, p50, p99) = baseline(inst.role);
+        SimInstance {
+            base_cpu: cpu * (1.0 + 0.2 * rng.signed()),
+            base_p50: p50 * (1.0 + 0.1 * rng.signed()),
+            base_p99: p99 * (1.0 + 0.1 * rng.signed()),
+            base_lag: 0.0,
+            slow_since: None,
+            down_since: None,
+            heartbeat_at,
+            inst,
+        }
+    }
+
     /// MySQL runs and answers: the instance is up, not hung, and the database started.
     pub(super) fn answers(&self) -> bool {
         self.inst.state == InstanceState::Running
@@ -104,141 +147,28 @@ impl SimFleet {
         let sim = config.sim.clone();
         let mut rng = SimRng::new(sim.seed);
         let image_id = rng.ec2_id("ami");
-        let subnets: Vec<String> = sim.zones.iter().map(|_| rng.ec2_id("subnet")).collect();
-        let sg = rng.ec2_id("sg");
-        let zone = |i: usize| {
-            (
-                format!("{}{}", config.fleet.region, sim.zones[i % sim.zones.len()]),
-                i % sim.zones.len(),
-            )
-        };
-        let history = sim.history;
-        let interval = i64::from(sim.sample_interval_secs);
-        let start = -(history as i64) * interval;
-        let mut instances = Vec::new();
-        let make = |rng: &mut SimRng, name: String, role: Role, zi: usize, n: usize| {
-            let (az, zidx) = zone(zi);
-            let db = role != Role::Web;
-            let id = rng.ec2_id("i");
-            let mut volumes = vec![Volume {
-                id: rng.ec2_id("vol"),
-                device: "/dev/xvda".into(),
-                size_gib: 16,
-                sole_copy: false,
-            }];
-            if db {
-                volumes.push(Volume {
-                    id: rng.ec2_id("vol"),
-                    device: "/dev/xvdf".into(),
-                    size_gib: 500,
-                    sole_copy: role == Role::DbMaster,
-                });
-            }
-            let inst = Instance {
-                id,
-                name: name.clone(),
-                role,
-                az,
-                state: InstanceState::Running,
-                image_id: image_id.clone(),
-                launch: LaunchParams {
-                    instance_type: if db {
-                        sim.db_instance_type.clone()
-                    } else {
-                        sim.web_instance_type.clone()
-                    },
-                    subnet_id: subnets[zidx].clone(),
-                    security_groups: vec![sg.clone()],
-                    key_name: Some("ops".into()),
-                    user_data: format!("role={role}"),
-                },
-                volumes,
-                private_ip: format!("10.0.{}.{}", zidx, 10 + n),
-                health: Health {
-                    checks: StatusChecks::OK,
-                    cpu: TimeSeries::new(history),
-                    p50_ms: TimeSeries::new(history),
-                    p99_ms: TimeSeries::new(history),
-                },
-                target: (role == Role::Web).then_some(TargetHealth::Healthy),
-                db: db.then(|| DbStatus {
-                    heartbeat_age_secs: 0.0,
-                    lag_history: TimeSeries::new(history),
-                    io_thread_running: true,
-                    sql_thread_running: true,
-                    binlog_enabled: true,
-                    no_promote: false,
-                    source_id: None,
-                    running: true,
-                    read_only: role == Role::DbReplica,
-                }),
-                tags: [
-                    ("Name".to_string(), name.clone()),
-                    (
-                        crate::domain::call::TAG_FLEET.to_string(),
-                        config.fleet.name.clone(),
-                    ),
-                    (
-                        crate::domain::call::TAG_ROLE.to_string(),
-                        role.as_str().to_string(),
-                    ),
-                ]
-                .into_iter()
-                .collect(),
-            };
-            let (cpu, p50, p99) = baseline(role);
-            SimInstance {
-                inst,
-                base_cpu: cpu * (1.0 + 0.2 * rng.signed()),
-                base_p50: p50 * (1.0 + 0.1 * rng.signed()),
-                base_p99: p99 * (1.0 + 0.1 * rng.signed()),
-                base_lag: 0.0,
-                slow_since: None,
-                down_since: None,
-                heartbeat_at: start,
-            }
-        };
-        for (i, name) in sim_web_names(sim.web_servers).enumerate() {
-            let s = make(&mut rng, name, Role::Web, i, i);
-            instances.push(s);
-        }
-        let master = make(&mut rng, "db-master".into(), Role::DbMaster, 0, 100);
-        let master_id = master.inst.id.clone();
-        instances.push(master);
-        for r in 1..=sim.replicas {
-            let mut s = make(
-                &mut rng,
-                format!("db-replica-{r}"),
-                Role::DbReplica,
-                r,
-                100 + r,
-            );
-            // The first replica keeps up; later ones trail further, as replicas on busier or
-            // farther hosts do, so ranking them for promotion has something to decide.
-            s.base_lag = 0.3 + 3.5 * (r as f32 - 1.0);
-            if let Some(db) = s.inst.db.as_mut() {
-                db.source_id = Some(master_id.clone());
-            }
-            instances.push(s);
-        }
-        let fired = vec![false; sim.incidents.len()];
-        let subnets = (0..sim.zones.len())
-            .map(|i| zone(i).0)
-            .zip(subnets)
+        let subnet_ids: Vec<String> = sim.zones.iter().map(|_| rng.ec2_id("subnet")).collect();
+        let security_group = rng.ec2_id("sg");
+        let subnets = sim
+            .zones
+            .iter()
+            .map(|z| format!("{}{z}", config.fleet.region))
+            .zip(subnet_ids)
             .collect();
+        let (history, interval) = (sim.history, i64::from(sim.sample_interval_secs));
         let mut fleet = SimFleet {
             fleet: config.fleet.clone(),
+            fired: vec![false; sim.incidents.len()],
             sim,
             rng,
             epoch,
-            now: start,
-            instances,
-            endpoint_target: master_id,
-            fired,
+            now: -(history as i64) * interval,
+            instances: Vec::new(),
+            endpoint_target: String::new(),
             present_secs: super::incidents::present_secs(config),
             image_id,
             subnets,
-            security_group: sg,
+            security_group,
             free_volumes: Vec::new(),
             scheduled: Vec::new(),
             requests: 0,
@@ -247,11 +177,87 @@ impl SimFleet {
             notified: Vec::new(),
             fail_next: Vec::new(),
         };
+        for (i, name) in sim_web_names(fleet.sim.web_servers).enumerate() {
+            fleet.add_running(name, Role::Web, i, i);
+        }
+        let master_id = fleet.add_running("db-master".into(), Role::DbMaster, 0, 100);
+        for r in 1..=fleet.sim.replicas {
+            fleet.add_running(format!("db-replica-{r}"), Role::DbReplica, r, 100 + r);
+            let s = fleet
+                .instances
+                .last_mut()
+                .expect("a replica was just added");
+            // The first replica keeps up; later ones trail further, as replicas on busier or
+            // farther hosts do, so ranking them for promotion has something to decide.
+            s.base_lag = 0.3 + 3.5 * (r as f32 - 1.0);
+            if let Some(db) = s.inst.db.as_mut() {
+                db.source_id = Some(master_id.clone());
+            }
+        }
+        fleet.endpoint_target = master_id;
         for _ in 0..history {
             fleet.now += interval;
             fleet.sample();
         }
         fleet
+    }
+
+    /// One instance of the fleet as it stands before the drill: running and healthy, in zone
+    /// `zone` (round-robin over the configured zones), at host address `host`. Its id.
+    fn add_running(&mut self, name: String, role: Role, zone: usize, host: usize) -> String {
+        let zidx = zone % self.subnets.len();
+        let (az, subnet_id) = self.subnets[zidx].clone();
+        let db = role != Role::Web;
+        let id = self.rng.ec2_id("i");
+        let mut volumes = vec![Volume {
+            id: self.rng.ec2_id("vol"),
+            device: "/dev/xvda".into(),
+            size_gib: 16,
+            sole_copy: false,
+        }];
+        if db {
+            volumes.push(Volume {
+                id: self.rng.ec2_id("vol"),
+                device: "/dev/xvdf".into(),
+                size_gib: 500,
+                sole_copy: role == Role::DbMaster,
+            });
+        }
+        let history = self.sim.history;
+        let inst = Instance {
+            id: id.clone(),
+            name: name.clone(),
+            role,
+            az,
+            state: InstanceState::Running,
+            image_id: self.image_id.clone(),
+            launch: LaunchParams {
+                instance_type: if db {
+                    self.sim.db_instance_type.clone()
+                } else {
+                    self.sim.web_instance_type.clone()
+                },
+                subnet_id,
+                security_groups: vec![self.security_group.clone()],
+                key_name: Some("ops".into()),
+                user_data: format!("role={role}"),
+            },
+            volumes,
+            private_ip: format!("10.0.{zidx}.{}", 10 + host),
+            health: fresh_health(history, StatusChecks::OK),
+            target: (role == Role::Web).then_some(TargetHealth::Healthy),
+            db: db.then(|| fresh_db(history, role, true)),
+            tags: [
+                ("Name".to_string(), name),
+                (TAG_FLEET.to_string(), self.fleet.name.clone()),
+                (TAG_ROLE.to_string(), role.as_str().to_string()),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        let s = SimInstance::new(inst, &mut self.rng, self.now);
+        self.instances.push(s);
+        id
     }
 
     /// Wall time of virtual second 0.
@@ -381,11 +387,8 @@ impl SimFleet {
         self.instances
             .iter()
             .filter(|s| {
-                s.inst
-                    .tags
-                    .get(crate::domain::call::TAG_RUN)
-                    .is_some_and(|r| r == run_id)
-                    && s.inst.tags.get(crate::domain::call::TAG_STEP) == Some(&step)
+                s.inst.tags.get(TAG_RUN).is_some_and(|r| r == run_id)
+                    && s.inst.tags.get(TAG_STEP) == Some(&step)
             })
             .map(|s| s.inst.id.clone())
             .collect()

@@ -183,12 +183,7 @@ impl Provider for SimProvider {
 mod tests {
     use super::*;
     use crate::domain::Role;
-
-    fn epoch() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-11-26T09:00:00Z")
-            .map(|d| d.to_utc())
-            .unwrap()
-    }
+    use crate::test_support::epoch;
 
     #[test]
     fn topology_matches_the_default_config() {

@@ -199,12 +199,7 @@ mod tests {
     use crate::config::IncidentKind;
     use crate::domain::call::ProviderCall;
     use crate::provider::Provider;
-
-    fn epoch() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-11-26T09:00:00Z")
-            .map(|d| d.to_utc())
-            .unwrap()
-    }
+    use crate::test_support::epoch;
 
     fn fleet_json(p: &SimProvider) -> String {
         p.with_fleet(|f| serde_json::to_string(f).unwrap())

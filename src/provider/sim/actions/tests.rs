@@ -1,12 +1,11 @@
 mod db;
 
-use chrono::DateTime;
-
 use crate::config::{Config, IncidentKind};
 use crate::detect::{Incident, detect};
 use crate::domain::call::{ProviderCall, TAG_FLEET, TAG_ROLE, TAG_RUN, TAG_STEP};
 use crate::domain::{FleetSnapshot, Instance, InstanceState, Role, TargetHealth, VolumeState};
 use crate::provider::sim::SimFleet;
+use crate::test_support::epoch;
 
 /// The default fleet without its scheduled incidents: each test injects what it needs.
 fn config() -> Config {
@@ -16,10 +15,7 @@ fn config() -> Config {
 }
 
 fn fleet_with(c: &Config) -> SimFleet {
-    let epoch = DateTime::parse_from_rfc3339("2026-11-26T09:00:00Z")
-        .unwrap()
-        .to_utc();
-    SimFleet::new(c, epoch)
+    SimFleet::new(c, epoch())
 }
 
 fn fleet() -> SimFleet {

@@ -106,36 +106,8 @@ impl SimFleet {
 
     /// Follow-up changes are scheduled from `due`, not from the sample that completed it.
     fn complete(&mut self, due: i64, change: Change) {
-        let later = |after: i64, change: Change| Scheduled {
-            due: due + after,
-            change,
-        };
-        let endpoint = self.endpoint_target.clone();
         match change {
-            Change::Booted(id) => {
-                let Some(s) = self.sim_mut(&id) else { return };
-                if s.inst.state != InstanceState::Pending {
-                    return;
-                }
-                s.inst.state = InstanceState::Running;
-                if s.inst.role == Role::DbReplica
-                    && let Some(db) = s.inst.db.as_mut()
-                {
-                    // Its user data starts MySQL from a fresh copy and points it at the master.
-                    db.running = true;
-                    db.read_only = true;
-                    db.sql_thread_running = true;
-                    db.source_id = Some(endpoint);
-                }
-                // A stopped master started again: mysqld is enabled at boot.
-                if s.inst.role == Role::DbMaster
-                    && let Some(db) = s.inst.db.as_mut()
-                {
-                    db.running = true;
-                }
-                self.scheduled
-                    .push(later(super::CHECKS_SECS, Change::ChecksPassed(id)));
-            }
+            Change::Booted(id) => self.finish_boot(due, id),
             Change::ChecksPassed(id) => {
                 if let Some(s) = self.sim_mut(&id)
                     && s.inst.state == InstanceState::Running
@@ -152,26 +124,7 @@ impl SimFleet {
                     s.inst.health.checks = NO_CHECKS;
                 }
             }
-            Change::Terminated(id) => {
-                let Some(s) = self.sim_mut(&id) else { return };
-                if s.inst.state != InstanceState::ShuttingDown {
-                    return;
-                }
-                s.inst.state = InstanceState::Terminated;
-                s.inst.health.checks = NO_CHECKS;
-                let az = s.inst.az.clone();
-                let heartbeat_at = s.heartbeat_at;
-                // The root volume goes with the instance; data volumes are kept (EC2's
-                // DeleteOnTermination is off for them), so no data dies with it.
-                let volumes = std::mem::take(&mut s.inst.volumes);
-                for v in volumes.into_iter().filter(|v| v.device != ROOT_DEVICE) {
-                    let heartbeat = (v.device == DATA_DEVICE).then_some(heartbeat_at);
-                    self.free_volumes
-                        .push(free(v, &az, VolumeState::Available, heartbeat));
-                }
-                self.scheduled
-                    .push(later(super::GONE_SECS, Change::Gone(id)));
-            }
+            Change::Terminated(id) => self.finish_termination(due, id),
             Change::Gone(id) => self
                 .instances
                 .retain(|s| s.inst.id != id || s.inst.state != InstanceState::Terminated),
@@ -190,20 +143,7 @@ impl SimFleet {
                     s.inst.health.checks = StatusChecks::OK;
                 }
             }
-            Change::TargetVerdict(id) => {
-                if let Some(s) = self.sim_mut(&id)
-                    && s.inst.target == Some(TargetHealth::Initial)
-                {
-                    // Unhealthy until its checks pass; the per-sample pass turns it healthy.
-                    let up = s.inst.state == InstanceState::Running
-                        && s.inst.health.checks.passed() == 2;
-                    s.inst.target = Some(if up {
-                        TargetHealth::Healthy
-                    } else {
-                        TargetHealth::Unhealthy
-                    });
-                }
-            }
+            Change::TargetVerdict(id) => self.first_target_verdict(&id),
             Change::Drained(id) => {
                 if let Some(s) = self.sim_mut(&id)
                     && s.inst.target == Some(TargetHealth::Draining)
@@ -223,18 +163,88 @@ impl SimFleet {
                 instance_id,
                 device,
             } => self.finish_attach(&volume_id, &instance_id, device),
-            Change::DbStarted(id) => {
-                let Some(s) = self.sim_mut(&id) else { return };
-                let has_data = s.inst.volumes.iter().any(|v| v.device == DATA_DEVICE);
-                let master = s.inst.role == Role::DbMaster;
-                if s.inst.state == InstanceState::Running
-                    && has_data
-                    && let Some(db) = s.inst.db.as_mut()
-                {
-                    db.running = true;
-                    db.read_only = !master;
-                }
-            }
+            Change::DbStarted(id) => self.finish_db_start(&id),
+        }
+    }
+
+    /// pending → running; a launched replica starts following the master, a stopped master
+    /// started again runs MySQL; status checks pass a little later.
+    fn finish_boot(&mut self, due: i64, id: String) {
+        let endpoint = self.endpoint_target.clone();
+        let Some(s) = self.sim_mut(&id) else { return };
+        if s.inst.state != InstanceState::Pending {
+            return;
+        }
+        s.inst.state = InstanceState::Running;
+        if s.inst.role == Role::DbReplica
+            && let Some(db) = s.inst.db.as_mut()
+        {
+            // Its user data starts MySQL from a fresh copy and points it at the master.
+            db.running = true;
+            db.read_only = true;
+            db.sql_thread_running = true;
+            db.source_id = Some(endpoint);
+        }
+        // A stopped master started again: mysqld is enabled at boot.
+        if s.inst.role == Role::DbMaster
+            && let Some(db) = s.inst.db.as_mut()
+        {
+            db.running = true;
+        }
+        self.scheduled.push(Scheduled {
+            due: due + super::CHECKS_SECS,
+            change: Change::ChecksPassed(id),
+        });
+    }
+
+    /// shutting-down → terminated: the root volume goes with the instance; data volumes are
+    /// kept (EC2's DeleteOnTermination is off for them), so no data dies with it.
+    fn finish_termination(&mut self, due: i64, id: String) {
+        let Some(s) = self.sim_mut(&id) else { return };
+        if s.inst.state != InstanceState::ShuttingDown {
+            return;
+        }
+        s.inst.state = InstanceState::Terminated;
+        s.inst.health.checks = NO_CHECKS;
+        let az = s.inst.az.clone();
+        let heartbeat_at = s.heartbeat_at;
+        let volumes = std::mem::take(&mut s.inst.volumes);
+        for v in volumes.into_iter().filter(|v| v.device != ROOT_DEVICE) {
+            let heartbeat = (v.device == DATA_DEVICE).then_some(heartbeat_at);
+            self.free_volumes
+                .push(free(v, &az, VolumeState::Available, heartbeat));
+        }
+        self.scheduled.push(Scheduled {
+            due: due + super::GONE_SECS,
+            change: Change::Gone(id),
+        });
+    }
+
+    /// Unhealthy until its checks pass; the per-sample pass turns it healthy.
+    fn first_target_verdict(&mut self, id: &str) {
+        if let Some(s) = self.sim_mut(id)
+            && s.inst.target == Some(TargetHealth::Initial)
+        {
+            let up = s.inst.state == InstanceState::Running && s.inst.health.checks.passed() == 2;
+            s.inst.target = Some(if up {
+                TargetHealth::Healthy
+            } else {
+                TargetHealth::Unhealthy
+            });
+        }
+    }
+
+    /// MySQL starts on a running instance that has its data volume: writable on a master.
+    fn finish_db_start(&mut self, id: &str) {
+        let Some(s) = self.sim_mut(id) else { return };
+        let has_data = s.inst.volumes.iter().any(|v| v.device == DATA_DEVICE);
+        let master = s.inst.role == Role::DbMaster;
+        if s.inst.state == InstanceState::Running
+            && has_data
+            && let Some(db) = s.inst.db.as_mut()
+        {
+            db.running = true;
+            db.read_only = !master;
         }
     }
 
