@@ -437,6 +437,17 @@ mod tests {
     }
 
     #[test]
+    fn aws_history_is_bounded() {
+        assert_eq!(Config::builtin().aws.history, 120);
+        for bad in ["1", "1441"] {
+            let err = Config::from_user_toml(&format!("[aws]\nhistory = {bad}\n"), "u.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("u.toml:2: key `history`"), "{err}");
+        }
+    }
+
+    #[test]
     fn user_file_overrides_only_what_it_names() {
         let c = Config::from_user_toml("[fleet]\nname = \"shop\"\n[sim]\nseed = 7\n", "u.toml")
             .unwrap();

@@ -127,8 +127,8 @@ impl ProviderSpec {
 /// is where it is; the simulated one is started, saved and restored to match.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Session {
-    /// One look, nothing kept (`dake status`, `dake preflight`); a fresh drill fleet starts
-    /// `at_secs` virtual seconds in (`dake status --at`).
+    /// One look, nothing kept (`dake status`, `dake preflight`); a fresh drill fleet stands
+    /// still `at_secs` virtual seconds in (`dake status --at`).
     Look { at_secs: f64 },
     /// A new run: a fresh drill fleet, saved after every call (`dake run`).
     NewRun,
@@ -168,4 +168,26 @@ pub async fn snapshot_within_bound(
                 limit.as_secs()
             )))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_real_fleet_takes_no_injected_incident() {
+        let inject = sim::SimOptions {
+            inject: vec!["master-down".into()],
+        };
+        let aws = aws::AwsOptions::default();
+        let err = ProviderSpec::new(ProviderKind::Aws, aws.clone(), inject.clone()).unwrap_err();
+        assert!(
+            err.contains("--inject works on the simulated fleet only"),
+            "{err}"
+        );
+        assert!(matches!(
+            ProviderSpec::new(ProviderKind::Sim, aws, inject),
+            Ok(ProviderSpec::Sim(_))
+        ));
+    }
 }

@@ -194,11 +194,12 @@ fn an_api_that_never_answers_times_out_with_the_reason() {
 
 #[test]
 fn an_api_nobody_listens_on_is_said_in_one_readable_line() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // Bound but never listening: the kernel refuses every connection to it while this test
+    // holds it, and no other test can take the port meanwhile.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let any_port = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    socket.bind(&any_port.into()).unwrap();
+    let port = socket.local_addr().unwrap().as_socket().unwrap().port();
     let sandbox = Sandbox::new();
     let out = sandbox
         .dake()

@@ -457,11 +457,16 @@ pub async fn upsert_cname(aws: &Aws, zone: &str, value: &str) {
         .unwrap();
 }
 
+/// Only a guard against a hung process: a whole playbook run on a loaded machine includes
+/// waits on CloudWatch's one-minute datapoints, and a 1,000-instance refresh may take its full
+/// bound of three calls' worth.
+const PROCESS_LIMIT: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// The real binary on the emulators: moto for every service, ministack for CloudWatch (through
 /// the per-service endpoint setting), this fleet's config.
 pub fn dake_aws(sandbox: &Sandbox, config: &str) -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::from_std(dake_aws_process(sandbox, config));
-    cmd.timeout(std::time::Duration::from_secs(120));
+    cmd.timeout(PROCESS_LIMIT);
     cmd
 }
 

@@ -18,9 +18,14 @@ use crate::fault_server::{Behaviour, FaultServer, Rule, RuleAnswer};
 use crate::host_metrics::HostAgent;
 use crate::sandbox::{Sandbox, stdout_json};
 
-/// The seeded fleet's config, read often so that a wait notices a change within a second.
+/// The seeded fleet's config, read often so that a wait notices a change within a second. An
+/// attempt may take minutes before the SDK sends it again: moto does not honour ClientToken, so
+/// a launch re-sent because a loaded emulator answered late would be a second instance, and the
+/// kill test below must kill the run before any retry.
 fn quick_config(seeded: &Seeded) -> String {
-    seeded.config() + "refresh_secs = 1\nmetrics_refresh_secs = 2\n"
+    seeded.config()
+        + "refresh_secs = 1\nmetrics_refresh_secs = 2\n"
+        + "attempt_timeout_secs = 300\ncall_timeout_secs = 600\n"
 }
 
 /// web-replace with the restart's wait cut from two minutes to three seconds (the slow server
@@ -114,8 +119,9 @@ fn a_run_killed_during_the_launch_resumes_without_a_second_replacement() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // Killed once EC2 has the launch: before the SDK gives up on the silent answer and retries.
-    let deadline = Instant::now() + Duration::from_secs(60);
+    // Killed once EC2 has the launch: long before the SDK gives up on the silent answer and
+    // retries (`attempt_timeout_secs` in `quick_config`).
+    let deadline = Instant::now() + Duration::from_secs(120);
     let launched = loop {
         let fleet = rt.block_on(aws.fleet("drill"));
         let tagged: Vec<String> = fleet
@@ -272,8 +278,14 @@ fn db_ebs_move_runs_headless_to_the_end_on_aws() {
     let sandbox = Sandbox::new();
     // The reboot does not bring the master back here: three seconds, not three minutes.
     let builtin = include_str!("../../assets/runbooks/db-ebs-move.toml");
-    let short = builtin.replacen("timeout_secs = 180", "timeout_secs = 3", 1);
-    assert_ne!(short, builtin);
+    let try_start = "wait = \"master-answering\"\ntimeout_secs = 180\n";
+    assert!(builtin.contains(&format!("action = \"reboot-instance\"\n{try_start}")));
+    let short = builtin.replacen(
+        try_start,
+        "wait = \"master-answering\"\ntimeout_secs = 3\n",
+        1,
+    );
+    assert_ne!(short, builtin, "the try-start step's timeout moved");
     sandbox.write("config/dake/runbooks/db-ebs-move.toml", &short);
 
     let started = Instant::now();

@@ -50,16 +50,33 @@ os._exit(0)
 "#;
 
 /// Runs ministack on a free loopback port, prints the port, and stops it when stdin reaches
-/// end-of-file. Its scratch files go to a directory of its own, removed afterwards.
+/// end-of-file. Its scratch files go to a directory of its own, removed afterwards. The port is
+/// free when picked but closed again before ministack binds it: when another process takes it
+/// meanwhile, ministack exits, and a new port is tried.
 const MINISTACK_WRAPPER: &str = r#"
-import os, shutil, socket, subprocess, sys, tempfile
-s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
+import os, shutil, socket, subprocess, sys, tempfile, time
 scratch = tempfile.mkdtemp(prefix="ministack-")
 exe = os.path.join(os.path.dirname(sys.executable), "ministack")
-# IOT_MTLS_ENABLED=0: no extra MQTT listener on 0.0.0.0:8883 beside the gateway port.
-env = dict(os.environ, GATEWAY_PORT=str(port), BIND_HOST="127.0.0.1", TMPDIR=scratch,
-           IOT_MTLS_ENABLED="0")
-child = subprocess.Popen([exe], env=env, stdin=subprocess.DEVNULL, stdout=sys.stderr, stderr=sys.stderr)
+
+def listening(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+for attempt in range(5):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
+    # IOT_MTLS_ENABLED=0: no extra MQTT listener on 0.0.0.0:8883 beside the gateway port.
+    env = dict(os.environ, GATEWAY_PORT=str(port), BIND_HOST="127.0.0.1", TMPDIR=scratch,
+               IOT_MTLS_ENABLED="0")
+    child = subprocess.Popen([exe], env=env, stdin=subprocess.DEVNULL, stdout=sys.stderr, stderr=sys.stderr)
+    deadline = time.monotonic() + 60
+    while child.poll() is None and not listening(port) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if child.poll() is None:
+        break
+    print(f"ministack exited ({child.returncode}) on port {port}; trying another", file=sys.stderr, flush=True)
 print(port, flush=True)
 sys.stdin.buffer.read()
 child.terminate()
@@ -459,5 +476,11 @@ fn moto_server_answers_and_resets() {
     assert!(std::ptr::eq(moto, self::moto()));
     let status = http(moto.addr, "POST", "/moto-api/reset").unwrap();
     assert!(status.starts_with("HTTP/1.1 200"), "{status:?}");
-    assert!(moto.log().contains("/moto-api/reset"), "{}", moto.log());
+    // The request log is read from the server's stderr on a thread of its own: it may arrive
+    // after the answer.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !moto.log().contains("/moto-api/reset") {
+        assert!(Instant::now() < deadline, "{}", moto.log());
+        thread::sleep(Duration::from_millis(50));
+    }
 }

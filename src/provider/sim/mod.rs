@@ -37,6 +37,8 @@ pub struct SimProvider {
     speed: f64,
     /// Artificial latency per call, to rehearse a slow API.
     delay: Duration,
+    /// The clock stands still at `offset_secs`: a one-shot look sees exactly that moment.
+    frozen: bool,
     /// Where the fleet is saved after every call that changed it, so that it outlives this
     /// process as a real fleet outlives its console (see [`SimProvider::restore`]).
     state_file: Option<PathBuf>,
@@ -52,8 +54,15 @@ impl SimProvider {
             offset_secs,
             speed: config.sim.speed,
             delay: Duration::ZERO,
+            frozen: false,
             state_file: None,
         }
+    }
+
+    /// Stops the virtual clock where it is: every snapshot is of the same moment.
+    pub fn frozen(mut self) -> SimProvider {
+        self.frozen = true;
+        self
     }
 
     /// Saves the whole fleet to `path` after every successful `execute`, atomically
@@ -70,6 +79,9 @@ impl SimProvider {
     }
 
     pub fn virtual_now(&self) -> f64 {
+        if self.frozen {
+            return self.offset_secs;
+        }
         self.offset_secs + self.started.elapsed().as_secs_f64() * self.speed
     }
 

@@ -60,9 +60,10 @@ pub fn state_path(fleet_name: &str) -> Option<PathBuf> {
     Some(dir.join("dake").join(format!("sim-{safe}.json")))
 }
 
-/// The drill fleet for `session`: a look is never saved; a run's fleet is saved after every call
-/// over whatever was saved before; carrying on restores the saved fleet an unfinished run made
-/// (a restored fleet carries on as it was, so `--inject` is ignored then).
+/// The drill fleet for `session`: a look stands still at its moment and is never saved; a run's
+/// fleet is saved after every call over whatever was saved before; carrying on restores the
+/// saved fleet an unfinished run made (a restored fleet carries on as it was, so `--inject` is
+/// ignored then).
 pub fn start(
     config: &Config,
     options: &SimOptions,
@@ -84,8 +85,10 @@ pub fn start(
         let (kind, target) = parse_injection(text, config)?;
         provider.with_fleet(|f| f.inject(kind, target.as_deref()))?;
     }
-    if let Some(path) = path {
-        provider = provider.with_state_file(path);
+    match (session, path) {
+        (Session::Look { .. }, _) => provider = provider.frozen(),
+        (_, Some(path)) => provider = provider.with_state_file(path),
+        (_, None) => {}
     }
     Ok(provider)
 }
@@ -123,5 +126,42 @@ fn remove_stale(path: &Path) {
         ),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => tracing::warn!("{}: removing the stale drill fleet: {e}", path.display()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_look_stands_still_at_its_moment() {
+        let mut config = Config::builtin();
+        // At this speed any time passing at all would move the clock.
+        config.sim.speed = 10_000.0;
+        let look = start(
+            &config,
+            &SimOptions::default(),
+            Session::Look { at_secs: 240.0 },
+        )
+        .unwrap();
+        assert_eq!(look.virtual_now(), 240.0);
+        assert_eq!(look.with_fleet(|f| f.now_secs()), 240);
+    }
+
+    #[test]
+    fn injections_name_a_kind_and_maybe_a_server() {
+        let config = Config::builtin();
+        let parse = |t: &str| parse_injection(t, &config);
+        assert_eq!(
+            parse("slow-web"),
+            Ok((IncidentKind::SlowWeb, Some("web-3".into())))
+        );
+        assert_eq!(
+            parse("slow-web:web-1"),
+            Ok((IncidentKind::SlowWeb, Some("web-1".into())))
+        );
+        assert_eq!(parse("master-down"), Ok((IncidentKind::MasterDown, None)));
+        assert!(parse("master-down:db-1").is_err());
+        assert!(parse("disk-full").unwrap_err().contains("expected"));
     }
 }

@@ -163,6 +163,7 @@ impl SimProvider {
             offset_secs,
             speed: config.sim.speed,
             delay: Duration::ZERO,
+            frozen: false,
             state_file: Some(path.to_path_buf()),
         }))
     }
