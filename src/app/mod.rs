@@ -1,4 +1,6 @@
-//! The application: state, messages and the pure update step.
+//! The application: state, messages, the pure update step, the keymap, and where each pane goes
+//! (`viewport`). It decides; the console's event loop carries out what it asks for, and `ui`
+//! draws what it holds. It imports neither.
 
 pub mod keymap;
 mod runs;

@@ -341,19 +341,9 @@ impl Run {
         now: DateTime<Utc>,
     ) {
         let step = self.cursor;
-        let Some(state) = self.steps[step].calls.get_mut(index) else {
+        if !self.record_answer(fx, index, Ok(outcome.clone()), now) {
             return;
-        };
-        state.outcome = Some(Ok(outcome.clone()));
-        self.journal(
-            fx,
-            Record::Result {
-                at: now,
-                step,
-                index,
-                outcome: Ok(outcome.clone()),
-            },
-        );
+        }
         if let (Some(var), Some(id)) = (plan.creates_var.as_deref(), outcome.created.first()) {
             self.ctx.vars.insert(var.to_string(), id.clone());
             let vars = [(var.to_string(), id.clone())].into_iter().collect();
@@ -369,6 +359,32 @@ impl Run {
         self.next_call(fx, plan, now);
     }
 
+    /// Keeps and journals the answer to call `index` of the current step; false when the step
+    /// made no such call.
+    fn record_answer(
+        &mut self,
+        fx: &mut Vec<Effect>,
+        index: usize,
+        outcome: Result<CallOutcome, String>,
+        now: DateTime<Utc>,
+    ) -> bool {
+        let step = self.cursor;
+        let Some(state) = self.steps[step].calls.get_mut(index) else {
+            return false;
+        };
+        state.outcome = Some(outcome.clone());
+        self.journal(
+            fx,
+            Record::Result {
+                at: now,
+                step,
+                index,
+                outcome,
+            },
+        );
+        true
+    }
+
     fn call_failed(
         &mut self,
         fx: &mut Vec<Effect>,
@@ -376,19 +392,7 @@ impl Run {
         error: String,
         now: DateTime<Utc>,
     ) {
-        let step = self.cursor;
-        if let Some(c) = self.steps[step].calls.get_mut(index) {
-            c.outcome = Some(Err(error.clone()));
-        }
-        self.journal(
-            fx,
-            Record::Result {
-                at: now,
-                step,
-                index,
-                outcome: Err(error.clone()),
-            },
-        );
+        self.record_answer(fx, index, Err(error.clone()), now);
         self.fail_step(fx, now, error);
     }
 

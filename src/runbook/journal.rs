@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-use super::model::Playbook;
+use super::model::{self, Playbook};
 use super::record::Record;
 
 #[derive(Debug, thiserror::Error)]
@@ -210,9 +210,8 @@ pub fn recent_failover<'a>(
     window: chrono::Duration,
 ) -> Option<&'a RunSummary> {
     runs.iter().rev().find(|r| {
-        let same_tier = playbooks
-            .iter()
-            .any(|p| p.id == r.playbook && p.incident == playbook.incident);
+        let same_tier =
+            model::find(playbooks, &r.playbook).is_some_and(|p| p.incident == playbook.incident);
         let aborted = r.ended.as_deref().is_some_and(|e| e.starts_with("aborted"));
         same_tier && !aborted && now - r.started < window
     })
