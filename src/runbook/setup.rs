@@ -44,8 +44,13 @@ impl RunIds {
         RunIds(Salt::Counter(salt as u16))
     }
 
-    /// Every id ends in `salt` (of `SALT_LEN` characters, like a counted one).
+    /// Every id ends in `salt`, of `SALT_LEN` characters like a counted one.
     pub fn fixed(salt: &str) -> RunIds {
+        debug_assert_eq!(
+            salt.chars().count(),
+            SALT_LEN,
+            "a salt of {SALT_LEN} characters"
+        );
         RunIds(Salt::Fixed(salt.to_string()))
     }
 

@@ -103,6 +103,8 @@ struct Drill {
     provider: Arc<dyn Provider>,
     playbooks: Vec<Playbook>,
     dir: TempDir,
+    /// One source for every run this drill starts: their ids never clash in its journal dir.
+    run_ids: std::sync::Mutex<RunIds>,
 }
 
 /// A run just started: its engine, its driver and where it journals.
@@ -123,6 +125,7 @@ impl Drill {
             provider,
             playbooks: playbooks(),
             dir: tempfile::tempdir().unwrap(),
+            run_ids: std::sync::Mutex::new(RunIds::from_clock()),
         }
     }
 
@@ -164,7 +167,7 @@ impl Drill {
         let snap = self.snap().await;
         let (pb, inst) = select(&self.playbooks, &snap, playbook, target).unwrap();
         let now = self.provider.now();
-        let run_id = RunIds::from_clock().next(&pb.id, now);
+        let run_id = self.run_ids.lock().unwrap().next(&pb.id, now);
         let ctx = context(
             &self.config,
             &run_id,
