@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::provider::{Provider, snapshot_within_bound};
 use crate::runbook::event::Effect;
 use crate::runbook::executor::{self, Answer};
-use crate::runbook::journal::{self, Journal};
+use crate::runbook::journal::{self, Journal, RunSummary};
 use crate::runbook::model::Playbook;
 use crate::ui::view;
 
@@ -254,12 +254,13 @@ where
 }
 
 /// Runs the console on `provider` until the operator quits: a drill starts armed, a real fleet
-/// read-only. With `exit_after_first_frame` it quits once the first frame is drawn (to measure
-/// startup).
+/// read-only; an unfinished one of `past_runs` is offered for resume. With
+/// `exit_after_first_frame` it quits once the first frame is drawn (to measure startup).
 pub async fn run(
     config: Config,
     playbooks: Vec<Playbook>,
     provider: Arc<dyn Provider>,
+    past_runs: Vec<RunSummary>,
     exit_after_first_frame: bool,
 ) -> anyhow::Result<()> {
     let arming = if provider.is_drill() {
@@ -269,10 +270,6 @@ pub async fn run(
         Arming::ReadOnly
     };
     let journal_dir = journal::default_dir();
-    let past_runs = journal_dir
-        .as_deref()
-        .map(journal::list)
-        .unwrap_or_default();
     let mut app = App::new(config, provider.name(), arming, Utc::now());
     app.color = crate::ui::theme::Theme::color_from_env();
     app.local_offset = *chrono::Local::now().offset();

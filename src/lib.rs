@@ -1,9 +1,10 @@
 //! dake: a terminal incident console for small EC2 fleets.
 //!
 //! Dependencies point one way, from the faces down to the fleet's vocabulary: `console` and
-//! `headless` drive `app` and `runbook`; `ui` draws `app`; `runbook` plans and runs playbooks
-//! over `detect`, `replicas` and `domain`; `provider` reads and acts on the fleet in `domain`'s
-//! terms; `domain` and `text` import nothing else of the crate.
+//! `headless` drive `app` and `runbook`; `ui` draws `app`; `runbook` plans playbooks over
+//! `detect`, `replicas` and `domain` and carries out their calls through a `provider`, which
+//! reads and acts on the fleet in `domain`'s terms; `config` is read by every layer below the
+//! faces; `domain` and `text` import nothing else of the crate.
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod app;

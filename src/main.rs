@@ -93,8 +93,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Resume { run_id, yes, json }) => {
             let config = load_config(&cli)?;
             let playbooks = model::load_all(model::user_dir().as_deref())?;
-            let provider = resumable_provider(&cli, &config)?;
             let dir = journal_dir()?;
+            let provider = resumable_provider(&cli, &config, &journal::list(&dir))?;
             let code = runtime()?.block_on(commands::resume(
                 provider,
                 &config,
@@ -176,10 +176,12 @@ fn build(cli: &Cli, config: &Config, session: Session) -> anyhow::Result<Arc<dyn
 
 /// The console and `dake resume` carry on where an unfinished run left the fleet (the drill
 /// fleet is restored from its saved state); with no unfinished run they start afresh.
-fn resumable_provider(cli: &Cli, config: &Config) -> anyhow::Result<Arc<dyn Provider>> {
-    let newest_unfinished = journal::default_dir()
-        .as_deref()
-        .and_then(journal::newest_unfinished);
+fn resumable_provider(
+    cli: &Cli,
+    config: &Config,
+    runs: &[journal::RunSummary],
+) -> anyhow::Result<Arc<dyn Provider>> {
+    let newest_unfinished = journal::newest_unfinished(runs);
     build(cli, config, Session::CarryOn { newest_unfinished })
 }
 
@@ -216,11 +218,16 @@ fn run_console(cli: &Cli) -> anyhow::Result<ExitCode> {
         );
     }
     let playbooks = model::load_all(model::user_dir().as_deref())?;
-    let provider = resumable_provider(cli, &config)?;
+    let past_runs = journal::default_dir()
+        .as_deref()
+        .map(journal::list)
+        .unwrap_or_default();
+    let provider = resumable_provider(cli, &config, &past_runs)?;
     runtime()?.block_on(console::run(
         config,
         playbooks,
         provider,
+        past_runs,
         cli.exit_after_first_frame,
     ))?;
     Ok(ExitCode::SUCCESS)

@@ -270,6 +270,34 @@ impl App {
         }
     }
 
+    /// `D`: what the last refresh cost in API calls, e.g. to check a large fleet stays batched.
+    /// Operations by their API names, packed into lines of `width`, never split inside one.
+    pub fn api_call_lines(&self, width: usize) -> Vec<String> {
+        let (head, items): (String, Vec<String>) =
+            match self.snapshot.as_ref().map(|s| &s.api_calls) {
+                None => ("API calls: no refresh yet".into(), Vec::new()),
+                Some(c) if c.is_empty() => (
+                    format!("API calls: none ({} reads no API)", self.provider_name),
+                    Vec::new(),
+                ),
+                Some(c) => (
+                    format!("API calls, last refresh: {}", c.values().sum::<u32>()),
+                    c.iter().map(|(op, n)| format!("{op} {n}")).collect(),
+                ),
+            };
+        let mut lines = vec![format!(" {head}")];
+        for item in items {
+            let last = lines.last_mut().expect("starts with the head line");
+            if last.chars().count() + 3 + item.chars().count() <= width {
+                last.push_str(" · ");
+                last.push_str(&item);
+            } else {
+                lines.push(format!("   {item}"));
+            }
+        }
+        lines
+    }
+
     pub fn selected_instance(&self) -> Option<&crate::domain::Instance> {
         let snap = self.snapshot.as_ref()?;
         self.rows

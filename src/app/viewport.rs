@@ -51,7 +51,7 @@ pub fn areas(app: &App, area: Rect) -> Areas {
     let h = area.height;
     let banner = banner_lines(app, h);
     let debug = if app.show_api_calls {
-        let lines = api_call_lines(app, area.width as usize).len();
+        let lines = app.api_call_lines(area.width as usize).len();
         (lines as u16).clamp(1, API_CALL_LINES)
     } else {
         0
@@ -112,31 +112,4 @@ pub fn fleet_table_rows(app: &App) -> usize {
     let (w, h) = app.size;
     let a = areas(app, Rect::new(0, 0, w, h));
     a.table.height.saturating_sub(2) as usize
-}
-
-/// `D`: what the last refresh cost in API calls, e.g. to check a large fleet stays batched.
-/// Operations by their API names, packed into lines of `width`, never split inside one.
-pub fn api_call_lines(app: &App, width: usize) -> Vec<String> {
-    let (head, items): (String, Vec<String>) = match app.snapshot.as_ref().map(|s| &s.api_calls) {
-        None => ("API calls: no refresh yet".into(), Vec::new()),
-        Some(c) if c.is_empty() => (
-            format!("API calls: none ({} reads no API)", app.provider_name),
-            Vec::new(),
-        ),
-        Some(c) => (
-            format!("API calls, last refresh: {}", c.values().sum::<u32>()),
-            c.iter().map(|(op, n)| format!("{op} {n}")).collect(),
-        ),
-    };
-    let mut lines = vec![format!(" {head}")];
-    for item in items {
-        let last = lines.last_mut().expect("starts with the head line");
-        if last.chars().count() + 3 + item.chars().count() <= width {
-            last.push_str(" · ");
-            last.push_str(&item);
-        } else {
-            lines.push(format!("   {item}"));
-        }
-    }
-    lines
 }

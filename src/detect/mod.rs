@@ -1,5 +1,5 @@
-//! Incident detection from fleet snapshots. Pure: no I/O and no clock, so the TUI, the headless
-//! status command and drills all see the same incidents for the same snapshots.
+//! Incident detection from fleet snapshots. Pure: no I/O and no clock, so the console, the
+//! headless status command and drills all see the same incidents for the same snapshots.
 
 use std::collections::HashMap;
 

@@ -164,7 +164,8 @@ pub async fn resume(
         );
     }
     let records = journal::read(&summary.path)?;
-    let playbook = playbook_of(playbooks, &summary).map_err(anyhow::Error::msg)?;
+    let playbook = playbook_of(playbooks, &summary)
+        .map_err(|e| anyhow::anyhow!("run {}: {e}", summary.run_id))?;
     let ctx = resume_context(config, &summary.run_id);
     let mut run = Run::replay(&records, playbook.clone(), ctx)
         .map_err(|e| anyhow::anyhow!("{}: {e}", summary.path.display()))?;
@@ -217,6 +218,7 @@ pub async fn preflight(
 pub fn report(playbooks: &[Playbook], dir: &Path, run_id: &str) -> anyhow::Result<String> {
     let summary = journal::find(dir, run_id)?;
     let records = journal::read(&summary.path)?;
-    let playbook = playbook_of(playbooks, &summary).map_err(anyhow::Error::msg)?;
+    let playbook = playbook_of(playbooks, &summary)
+        .map_err(|e| anyhow::anyhow!("run {}: {e}", summary.run_id))?;
     Ok(postmortem(&records, playbook))
 }

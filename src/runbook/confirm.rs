@@ -15,24 +15,20 @@ pub fn confirm_suffix(id: &str) -> &str {
     tail(id, CONFIRM_SUFFIX_LEN)
 }
 
-/// `typed` with `c` added, while there is room for it.
-fn with_typed(mut typed: String, c: char) -> String {
-    if typed.chars().count() < CONFIRM_SUFFIX_LEN {
-        typed.push(c);
-    }
-    typed
-}
-
 impl Run {
-    /// A character of the id typed (`Some`), or the last one taken back (`None`).
-    pub(super) fn type_char(&mut self, c: Option<char>) {
+    /// A character of the id typed, while there is room for it.
+    pub(super) fn type_char(&mut self, c: char) {
+        if let Phase::Confirming { typed, .. } = &mut self.phase
+            && typed.chars().count() < CONFIRM_SUFFIX_LEN
+        {
+            typed.push(c);
+        }
+    }
+
+    /// The last character typed, taken back.
+    pub(super) fn untype_char(&mut self) {
         if let Phase::Confirming { typed, .. } = &mut self.phase {
-            match c {
-                Some(c) => *typed = with_typed(std::mem::take(typed), c),
-                None => {
-                    typed.pop();
-                }
-            }
+            typed.pop();
         }
     }
 
@@ -71,7 +67,5 @@ mod tests {
     fn the_confirmation_is_the_ids_last_characters() {
         assert_eq!(confirm_suffix("i-0b290b4e04e3b6934"), "6934");
         assert_eq!(confirm_suffix("vol-1"), "ol-1");
-        assert_eq!(with_typed(with_typed("69".into(), '3'), '4'), "6934");
-        assert_eq!(with_typed("6934".into(), '5'), "6934");
     }
 }

@@ -1,7 +1,7 @@
 //! The runbook engine: a pure state machine. `advance(event)` changes the run and returns the
 //! effects a driver must carry out, journal records first (`event`). The console, the headless
-//! CLI and tests all drive this one engine; a waiting step's side is in `wait`, rebuilding a
-//! run from its journal in `replay`.
+//! CLI and tests all drive this one engine; a confirmation's side is in `confirm`, a waiting
+//! step's in `wait`, rebuilding a run from its journal in `replay`.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -192,8 +192,8 @@ impl Run {
             (Event::Proceed { snap }, Phase::Ready) => self.proceed(&mut fx, snap, now),
             (Event::Proceed { .. }, Phase::Confirming { .. }) => self.confirm(&mut fx, now),
             (Event::Confirm, Phase::Confirming { .. }) => self.confirm(&mut fx, now),
-            (Event::TypeChar(c), Phase::Confirming { .. }) => self.type_char(Some(c)),
-            (Event::Backspace, Phase::Confirming { .. }) => self.type_char(None),
+            (Event::TypeChar(c), Phase::Confirming { .. }) => self.type_char(c),
+            (Event::Backspace, Phase::Confirming { .. }) => self.untype_char(),
             (Event::Cancel, Phase::Confirming { .. }) => {
                 self.phase = Phase::Ready;
                 self.note(&mut fx, now, "confirmation cancelled; nothing done".into());

@@ -232,10 +232,13 @@ pub fn unfinished(dir: &Path) -> Vec<RunSummary> {
         .collect()
 }
 
-/// When any unfinished run in `dir` last journaled something: how far along the fleet it acted
+/// When any unfinished one of `runs` last journaled something: how far along the fleet it acted
 /// on must be when it is picked up again. `None` when no run is unfinished.
-pub fn newest_unfinished(dir: &Path) -> Option<DateTime<Utc>> {
-    unfinished(dir).iter().map(|r| r.last).max()
+pub fn newest_unfinished(runs: &[RunSummary]) -> Option<DateTime<Utc>> {
+    runs.iter()
+        .filter(|r| r.ended.is_none())
+        .map(|r| r.last)
+        .max()
 }
 
 #[cfg(test)]

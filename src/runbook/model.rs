@@ -130,7 +130,7 @@ pub enum Confirm {
     Auto,
     /// A second key press.
     Key,
-    /// Type the last characters of the instance or volume id (`setup::confirm_suffix`).
+    /// Type the last characters of the instance or volume id (`confirm::confirm_suffix`).
     TypeId,
 }
 
@@ -189,9 +189,10 @@ pub struct Playbook {
     pub key: char,
     /// The incident it answers: the banner suggests it when detection sees one.
     pub incident: IncidentKind,
-    /// Among the playbooks for the same incident, the lowest rank is offered first.
+    /// Among the playbooks for the same incident, the lowest rank is offered first. A file
+    /// without one keeps the rank of the built-in playbook it replaces, else comes last.
     #[serde(default)]
-    pub rank: u8,
+    pub rank: Option<u8>,
     pub target_role: Role,
     #[serde(rename = "step")]
     pub steps: Vec<Step>,
@@ -271,9 +272,12 @@ pub fn load_all(user_dir: Option<&Path>) -> Result<Vec<Playbook>, ConfigError> {
             file: file.clone(),
             error,
         })?;
-        let pb = Playbook::parse(&text, &file)?;
+        let mut pb = Playbook::parse(&text, &file)?;
         match out.iter_mut().find(|p| p.id == pb.id) {
-            Some(slot) => *slot = pb,
+            Some(slot) => {
+                pb.rank = pb.rank.or(slot.rank);
+                *slot = pb;
+            }
             None => out.push(pb),
         }
     }
@@ -285,15 +289,19 @@ pub fn find<'a>(playbooks: &'a [Playbook], id: &str) -> Option<&'a Playbook> {
     playbooks.iter().find(|p| p.id == id)
 }
 
-/// The playbooks that answer `incident`, the preferred (lowest rank) first.
+/// The playbooks that answer `incident`, the preferred (lowest rank) first; unranked ones
+/// last, in the order they were loaded.
 pub fn for_incident(playbooks: &[Playbook], incident: IncidentKind) -> Vec<&Playbook> {
     let mut out: Vec<&Playbook> = playbooks
         .iter()
         .filter(|p| p.incident == incident)
         .collect();
-    out.sort_by_key(|p| p.rank);
+    out.sort_by_key(|p| p.rank.unwrap_or(u8::MAX));
     out
 }
+
+/// Said where a playbook would be suggested when no playbook answers the incident.
+pub const NO_PLAYBOOK: &str = "no playbook";
 
 /// "db-promote or db-ebs-move": the playbooks for `incident`, for a line of text.
 pub fn suggestion(playbooks: &[Playbook], incident: IncidentKind) -> String {
@@ -301,6 +309,9 @@ pub fn suggestion(playbooks: &[Playbook], incident: IncidentKind) -> String {
         .iter()
         .map(|p| p.id.as_str())
         .collect();
+    if ids.is_empty() {
+        return NO_PLAYBOOK.into();
+    }
     ids.join(" or ")
 }
 
@@ -382,5 +393,26 @@ mod tests {
         let all = load_all(Some(dir.path())).unwrap();
         assert_eq!(all.len(), 3);
         assert_eq!(all[0].title, "Our own replacement");
+    }
+
+    #[test]
+    fn an_unranked_file_keeps_the_builtins_rank_or_comes_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, ebs) = BUILTIN[1];
+        let unranked = |text: &str| {
+            let lines = text.lines().filter(|l| !l.starts_with("rank ="));
+            lines.collect::<Vec<_>>().join("\n")
+        };
+        std::fs::write(dir.path().join("ebs.toml"), unranked(ebs)).unwrap();
+        let own = unranked(ebs).replace("id = \"db-ebs-move\"", "id = \"db-own\"");
+        let own = own.replace("key = \"E\"", "key = \"O\"");
+        std::fs::write(dir.path().join("own.toml"), own).unwrap();
+        let all = load_all(Some(dir.path())).unwrap();
+        let order: Vec<&str> = for_incident(&all, IncidentKind::MasterDown)
+            .iter()
+            .map(|p| p.id.as_str())
+            .collect();
+        assert_eq!(order, ["db-promote", "db-ebs-move", "db-own"]);
+        assert_eq!(suggestion(&all[..1], IncidentKind::MasterDown), NO_PLAYBOOK);
     }
 }

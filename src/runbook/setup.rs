@@ -44,7 +44,8 @@ impl RunIds {
         RunIds(Salt::Counter(salt as u16))
     }
 
-    /// Every id ends in `salt`, of `SALT_LEN` characters like a counted one.
+    /// Every id ends in `salt`, of `SALT_LEN` characters like a counted one: runs started in
+    /// the same second get the same id, so a source this fixed serves one run a second.
     pub fn fixed(salt: &str) -> RunIds {
         debug_assert_eq!(
             salt.chars().count(),
@@ -162,12 +163,8 @@ pub fn playbook_of<'a>(
     playbooks: &'a [Playbook],
     run: &RunSummary,
 ) -> Result<&'a Playbook, String> {
-    super::model::find(playbooks, &run.playbook).ok_or_else(|| {
-        format!(
-            "run {} used playbook {}, which is not defined any more",
-            run.run_id, run.playbook
-        )
-    })
+    super::model::find(playbooks, &run.playbook)
+        .ok_or_else(|| format!("playbook {} is not defined any more", run.playbook))
 }
 
 #[cfg(test)]

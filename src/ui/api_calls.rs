@@ -7,12 +7,11 @@ use ratatui::widgets::Paragraph;
 
 use super::theme::Theme;
 use crate::app::App;
-use crate::app::viewport::api_call_lines;
 use crate::text::fit;
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     let width = area.width as usize;
-    let mut lines = api_call_lines(app, width);
+    let mut lines = app.api_call_lines(width);
     if lines.len() > area.height as usize {
         lines.truncate(area.height as usize);
         if let Some(last) = lines.last_mut() {

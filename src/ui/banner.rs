@@ -9,7 +9,7 @@ use super::theme::Theme;
 use crate::app::App;
 use crate::app::viewport::WIDE;
 use crate::detect::Severity;
-use crate::runbook::model::for_incident;
+use crate::runbook::model::{NO_PLAYBOOK, for_incident};
 use crate::text::fit;
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
@@ -39,7 +39,11 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
                     .iter()
                     .map(|p| format!("{} {}", p.key, p.id))
                     .collect();
-                let playbook = format!(" → {}", keyed.join(if wide { " | " } else { "/" }));
+                let playbook = if keyed.is_empty() {
+                    format!(" → {NO_PLAYBOOK}")
+                } else {
+                    format!(" → {}", keyed.join(if wide { " | " } else { "/" }))
+                };
                 let room =
                     width.saturating_sub(label.chars().count() + playbook.chars().count() + 1);
                 let text = if wide { &inc.summary } else { &inc.headline };

@@ -13,7 +13,7 @@ use crate::app::viewport::WIDE;
 use crate::app::{App, SortColumn};
 use crate::detect::Severity;
 use crate::domain::{CheckStatus, Instance, InstanceState, Role};
-use crate::text::{fit, ms, pct};
+use crate::text::{fit, ms, pct, tail};
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     let total = app.snapshot.as_ref().map_or(0, |s| s.instances.len());
@@ -66,18 +66,12 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
             }
         })
         .collect();
-    let mut widths = vec![
-        Constraint::Length(1),
-        Constraint::Length(7),
-        Constraint::Length(12),
-        Constraint::Length(19),
-        Constraint::Length(if wide { 15 } else { 2 }),
-        Constraint::Length(if wide { 13 } else { 8 }),
-        Constraint::Length(4),
-        Constraint::Length(4),
-        Constraint::Length(6),
-    ];
     // The mark column, then one column per sort column, in their order.
+    let mut widths: Vec<Constraint> = [1]
+        .into_iter()
+        .chain(SortColumn::ALL.map(|c| width(c, wide)))
+        .map(Constraint::Length)
+        .collect();
     let mut header: Vec<&str> = [""]
         .into_iter()
         .chain(SortColumn::ALL.map(SortColumn::heading))
@@ -139,6 +133,21 @@ fn spark_scales<'a>(
     std::array::from_fn(|i| if robust[i] > 0.0 { robust[i] } else { max[i] })
 }
 
+/// Columns a sort column's cells take, the zone and state wider on a wide screen.
+fn width(col: SortColumn, wide: bool) -> u16 {
+    match col {
+        SortColumn::Role => 7,
+        SortColumn::Name => 12,
+        SortColumn::Id => 19,
+        SortColumn::Zone if wide => 15,
+        SortColumn::Zone => 2,
+        SortColumn::State if wide => 13,
+        SortColumn::State => 8,
+        SortColumn::Checks | SortColumn::Cpu => 4,
+        SortColumn::P99 => 6,
+    }
+}
+
 fn build_row<'a>(
     app: &App,
     inst: &'a Instance,
@@ -157,18 +166,6 @@ fn build_row<'a>(
         Some(Severity::Critical) => ("✖", theme.bad()),
         Some(Severity::Warning) => ("▲", theme.warn()),
         None => (" ", Style::new()),
-    };
-    let az = if wide {
-        inst.az.clone()
-    } else {
-        inst.az
-            .chars()
-            .rev()
-            .take(2)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect()
     };
     let state_style = match inst.state {
         InstanceState::Running => Style::new(),
@@ -192,17 +189,23 @@ fn build_row<'a>(
     } else {
         Style::new()
     };
-    let mut cells = vec![
-        Cell::from(mark).style(mark_style),
-        Cell::from(inst.role.short()),
-        Cell::from(fit(&inst.name, 12)),
-        Cell::from(inst.id.as_str()),
-        Cell::from(az),
-        Cell::from(fit(inst.state.as_str(), if wide { 13 } else { 8 })).style(state_style),
-        Cell::from(chk).style(chk_style),
-        Cell::from(pct(inst.latest_cpu())),
-        Cell::from(ms(inst.latest_p99())).style(p99_style),
-    ];
+    let room = |col| usize::from(width(col, wide));
+    let column = |col| match col {
+        SortColumn::Role => Cell::from(inst.role.short()),
+        SortColumn::Name => Cell::from(fit(&inst.name, room(col))),
+        SortColumn::Id => Cell::from(inst.id.as_str()),
+        SortColumn::Zone if wide => Cell::from(inst.az.as_str()),
+        // The zone's letter and the digit before it ("1a"): the region is in the header.
+        SortColumn::Zone => Cell::from(tail(&inst.az, room(col))),
+        SortColumn::State => Cell::from(fit(inst.state.as_str(), room(col))).style(state_style),
+        SortColumn::Checks => Cell::from(chk.clone()).style(chk_style),
+        SortColumn::Cpu => Cell::from(pct(inst.latest_cpu())),
+        SortColumn::P99 => Cell::from(ms(inst.latest_p99())).style(p99_style),
+    };
+    let mut cells: Vec<Cell> = [Cell::from(mark).style(mark_style)]
+        .into_iter()
+        .chain(SortColumn::ALL.map(column))
+        .collect();
     if wide {
         cells.push(
             Cell::from(sparkline(inst.health.p99_ms.iter(), spark_width, spark_max))

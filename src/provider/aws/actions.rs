@@ -59,24 +59,68 @@ async fn perform(
             .get(id)
             .ok_or_else(|| ProviderError::Other(format!("{id}: not described")))
     };
+    let aws = &p.aws;
     let request_id = match &call {
         ProviderCall::RunInstances { .. } => {
             return launch::run_instances(p, c, &call, member, execution).await;
         }
-        ProviderCall::RegisterTarget { .. } | ProviderCall::DeregisterTarget { .. } => {
-            swap_target(p, c, &call, execution).await?
+        ProviderCall::TerminateInstances { .. }
+        | ProviderCall::StopInstances { .. }
+        | ProviderCall::RebootInstances { .. }
+        | ProviderCall::StartInstances { .. }
+        | ProviderCall::CreateTags { .. }
+        | ProviderCall::DetachVolume { .. }
+        | ProviderCall::AttachVolume { .. } => ec2(c, &call, execution).await?,
+        ProviderCall::RegisterTarget {
+            target_group,
+            instance_id,
+        } => swap_target(p, c, target_group, instance_id, Swap::In, execution).await?,
+        ProviderCall::DeregisterTarget {
+            target_group,
+            instance_id,
+        } => swap_target(p, c, target_group, instance_id, Swap::Out, execution).await?,
+        ProviderCall::RestartApp { instance_id } => {
+            on_host(p, c, instance_id, &aws.restart_app_command, execution).await?
         }
-        ProviderCall::RestartApp { .. }
-        | ProviderCall::StartDatabase { .. }
-        | ProviderCall::PromoteReplica { .. }
-        | ProviderCall::RepointReplica { .. } => on_host(p, c, &call, member, execution).await?,
+        ProviderCall::StartDatabase { instance_id } => {
+            on_host(p, c, instance_id, &aws.start_db_command, execution).await?
+        }
+        ProviderCall::PromoteReplica { instance_id } => {
+            let id = on_host(p, c, instance_id, &aws.promote_command, execution).await?;
+            if execution == Execution::Real {
+                // MySQL now says it is the master; the tags say so to the next refresh.
+                tag(c, instance_id, &[(TAG_ROLE, "db-master")]).await?;
+                c.ec2
+                    .delete_tags()
+                    .resources(instance_id)
+                    .tags(Tag::builder().key(TAG_SOURCE).build())
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+            }
+            id
+        }
+        ProviderCall::RepointReplica {
+            instance_id,
+            master_id,
+        } => {
+            let address = member(master_id)?.private_ip_address().unwrap_or("");
+            if address.is_empty() {
+                return Err(refused(format!("{master_id} has no private address")));
+            }
+            let command = aws.repoint_command.replace("{master}", address);
+            let id = on_host(p, c, instance_id, &command, execution).await?;
+            if execution == Execution::Real {
+                tag(c, instance_id, &[(TAG_SOURCE, master_id)]).await?;
+            }
+            id
+        }
         ProviderCall::SetDbEndpoint { name, target_id } => {
             endpoint::set_endpoint(p, c, name, member(target_id)?, execution).await?
         }
         ProviderCall::NotifyReplicaAdded { instance_id } => {
             endpoint::notify_replica_added(p, c, instance_id, execution).await?
         }
-        _ => ec2(c, &call, execution).await?,
     };
     if execution == Execution::DryRunOnly {
         return Ok(None);
@@ -150,28 +194,23 @@ async fn ec2(
     }
 }
 
+/// Which way a target moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Swap {
+    In,
+    Out,
+}
+
 /// Registers or deregisters a target, in this fleet's target group only.
 async fn swap_target(
     p: &AwsProvider,
     c: &Clients,
-    call: &ProviderCall,
+    target_group: &str,
+    instance_id: &str,
+    swap: Swap,
     execution: Execution,
 ) -> Result<Option<String>, ProviderError> {
-    let (ProviderCall::RegisterTarget {
-        target_group,
-        instance_id,
-    }
-    | ProviderCall::DeregisterTarget {
-        target_group,
-        instance_id,
-    }) = call
-    else {
-        return Err(ProviderError::Other(format!(
-            "{} is not a target group change",
-            call.operation()
-        )));
-    };
-    if target_group != &p.target_group {
+    if target_group != p.target_group {
         return Err(refused(format!(
             "{target_group} is not this fleet's target group ({})",
             p.target_group
@@ -187,85 +226,47 @@ async fn swap_target(
     let target = aws_sdk_elasticloadbalancingv2::types::TargetDescription::builder()
         .id(instance_id)
         .build();
-    let id = if matches!(call, ProviderCall::RegisterTarget { .. }) {
-        let out = c
-            .elb
-            .register_targets()
-            .target_group_arn(arn)
-            .targets(target)
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        out.request_id().map(String::from)
-    } else {
-        let out = c
-            .elb
-            .deregister_targets()
-            .target_group_arn(arn)
-            .targets(target)
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        out.request_id().map(String::from)
+    let id = match swap {
+        Swap::In => {
+            let out = c
+                .elb
+                .register_targets()
+                .target_group_arn(arn)
+                .targets(target)
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            out.request_id().map(String::from)
+        }
+        Swap::Out => {
+            let out = c
+                .elb
+                .deregister_targets()
+                .target_group_arn(arn)
+                .targets(target)
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            out.request_id().map(String::from)
+        }
     };
     Ok(id)
 }
 
-/// A host step through SSM Run Command; after a promotion or a repoint the tags say what MySQL
-/// now knows, for the next refresh.
-async fn on_host<'a>(
+/// Runs `command` on the host through SSM Run Command; nothing when only checked.
+async fn on_host(
     p: &AwsProvider,
     c: &Clients,
-    call: &ProviderCall,
-    member: impl Fn(&str) -> Result<&'a Ec2Instance, ProviderError>,
+    instance_id: &str,
+    command: &str,
     execution: Execution,
 ) -> Result<Option<String>, ProviderError> {
-    let aws = &p.aws;
-    let (instance_id, command) = match call {
-        ProviderCall::RestartApp { instance_id } => (instance_id, aws.restart_app_command.clone()),
-        ProviderCall::StartDatabase { instance_id } => (instance_id, aws.start_db_command.clone()),
-        ProviderCall::PromoteReplica { instance_id } => (instance_id, aws.promote_command.clone()),
-        ProviderCall::RepointReplica {
-            instance_id,
-            master_id,
-        } => {
-            let address = member(master_id)?.private_ip_address().unwrap_or("");
-            if address.is_empty() {
-                return Err(refused(format!("{master_id} has no private address")));
-            }
-            (
-                instance_id,
-                aws.repoint_command.replace("{master}", address),
-            )
-        }
-        other => {
-            return Err(ProviderError::Other(format!(
-                "{} is not a host command",
-                other.operation()
-            )));
-        }
-    };
     if execution == Execution::DryRunOnly {
         return Ok(None);
     }
-    let id = host::run_command(p, c, instance_id, &command).await?;
-    match call {
-        ProviderCall::PromoteReplica { .. } => {
-            tag(c, instance_id, &[(TAG_ROLE, "db-master")]).await?;
-            c.ec2
-                .delete_tags()
-                .resources(instance_id)
-                .tags(Tag::builder().key(TAG_SOURCE).build())
-                .send()
-                .await
-                .map_err(sdk_error)?;
-        }
-        ProviderCall::RepointReplica { master_id, .. } => {
-            tag(c, instance_id, &[(TAG_SOURCE, master_id)]).await?;
-        }
-        _ => {}
-    }
-    Ok(Some(id))
+    host::run_command(p, c, instance_id, command)
+        .await
+        .map(Some)
 }
 
 pub(super) fn refused(reason: String) -> ProviderError {

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 
 pub use fleet::SimFleet;
 pub use rng::SimRng;
-pub use start::{SimOptions, parse_injection, start, state_path};
+pub use start::{SimOptions, start};
 
 use super::{BoxFuture, Preflight, Provider, ProviderError};
 use crate::config::Config;

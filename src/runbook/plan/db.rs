@@ -8,19 +8,19 @@ use crate::domain::call::ProviderCall;
 use crate::domain::{InstanceState, Role};
 use crate::runbook::model::Confirm;
 
-pub(super) fn confirm_master_down(at: &Planning, p: &mut Plan) -> Result<(), String> {
-    let t = at.target()?;
+pub(super) fn confirm_master_down(planning: &Planning, p: &mut Plan) -> Result<(), String> {
+    let t = planning.target()?;
     let heartbeat = t.db.as_ref().map_or(f32::NAN, |d| d.heartbeat_age_secs);
     let down = t.health.checks.any_impaired()
         || t.state != InstanceState::Running
-        || heartbeat > at.ctx.master_heartbeat_secs;
+        || heartbeat > planning.ctx.master_heartbeat_secs;
     let facts = format!(
         "{}: state {}, checks {}/2, heartbeat {heartbeat:.0} s old",
         t.name,
         t.state.as_str(),
         t.health.checks.passed()
     );
-    if !down && !at.ctx.force {
+    if !down && !planning.ctx.force {
         return Err(format!(
             "{facts}: it answers, so there is nothing to fail over"
         ));
@@ -29,8 +29,8 @@ pub(super) fn confirm_master_down(at: &Planning, p: &mut Plan) -> Result<(), Str
     Ok(())
 }
 
-pub(super) fn reboot_instance(at: &Planning, p: &mut Plan) -> Result<(), String> {
-    let t = at.target()?;
+pub(super) fn reboot_instance(planning: &Planning, p: &mut Plan) -> Result<(), String> {
+    let t = planning.target()?;
     let instance_id = t.id.clone();
     // AWS reboots only a running instance; a stopped one has to be started.
     p.calls.push(match t.state {
@@ -47,8 +47,8 @@ pub(super) fn reboot_instance(at: &Planning, p: &mut Plan) -> Result<(), String>
     Ok(())
 }
 
-pub(super) fn stop_instance(at: &Planning, p: &mut Plan) -> Result<(), String> {
-    let t = at.target()?;
+pub(super) fn stop_instance(planning: &Planning, p: &mut Plan) -> Result<(), String> {
+    let t = planning.target()?;
     p.calls.push(ProviderCall::StopInstances {
         instance_id: t.id.clone(),
         force: false,
@@ -58,8 +58,8 @@ pub(super) fn stop_instance(at: &Planning, p: &mut Plan) -> Result<(), String> {
 
 /// Forced only when the instance will not stop, with a file-system-check warning; always
 /// confirmed by typing the volume id's end.
-pub(super) fn detach_volume(at: &Planning, p: &mut Plan) -> Result<(), String> {
-    let t = at.target()?;
+pub(super) fn detach_volume(planning: &Planning, p: &mut Plan) -> Result<(), String> {
+    let t = planning.target()?;
     let vol = t
         .volumes
         .iter()
@@ -85,18 +85,18 @@ pub(super) fn detach_volume(at: &Planning, p: &mut Plan) -> Result<(), String> {
     Ok(())
 }
 
-pub(super) fn launch_db_instance(at: &Planning, p: &mut Plan) -> Result<(), String> {
-    let t = at.target()?;
-    let name = format!("db-master-{}", at.name_suffix());
-    p.calls.push(at.launch_like(t, name, Role::DbMaster));
+pub(super) fn launch_db_instance(planning: &Planning, p: &mut Plan) -> Result<(), String> {
+    let t = planning.target()?;
+    let name = format!("db-master-{}", planning.name_suffix());
+    p.calls.push(planning.launch_like(t, name, Role::DbMaster));
     p.creates_var = Some(var::NEW_MASTER.into());
     Ok(())
 }
 
-pub(super) fn attach_volume(at: &Planning, p: &mut Plan) -> Result<(), String> {
-    let vol = at.ctx.get(var::VOLUME)?;
-    let device = at.ctx.get(var::DEVICE)?;
-    let new = at.recorded(var::NEW_MASTER)?;
+pub(super) fn attach_volume(planning: &Planning, p: &mut Plan) -> Result<(), String> {
+    let vol = planning.ctx.get(var::VOLUME)?;
+    let device = planning.ctx.get(var::DEVICE)?;
+    let new = planning.recorded(var::NEW_MASTER)?;
     p.calls.push(ProviderCall::AttachVolume {
         volume_id: vol.into(),
         instance_id: new.id.clone(),
@@ -105,28 +105,28 @@ pub(super) fn attach_volume(at: &Planning, p: &mut Plan) -> Result<(), String> {
     Ok(())
 }
 
-pub(super) fn start_database(at: &Planning, p: &mut Plan) -> Result<(), String> {
-    let new = at.recorded(var::NEW_MASTER)?;
+pub(super) fn start_database(planning: &Planning, p: &mut Plan) -> Result<(), String> {
+    let new = planning.recorded(var::NEW_MASTER)?;
     p.calls.push(ProviderCall::StartDatabase {
         instance_id: new.id.clone(),
     });
     Ok(())
 }
 
-pub(super) fn switch_endpoint(at: &Planning, p: &mut Plan) -> Result<(), String> {
-    let new = at.recorded(var::NEW_MASTER)?;
+pub(super) fn switch_endpoint(planning: &Planning, p: &mut Plan) -> Result<(), String> {
+    let new = planning.recorded(var::NEW_MASTER)?;
     p.calls.push(ProviderCall::SetDbEndpoint {
-        name: at.ctx.db_endpoint.clone(),
+        name: planning.ctx.db_endpoint.clone(),
         target_id: new.id.clone(),
     });
     Ok(())
 }
 
 /// Every running replica but the new master and the old one follows the new master.
-pub(super) fn repoint_replicas(at: &Planning, p: &mut Plan) -> Result<(), String> {
-    let new = at.ctx.get(var::NEW_MASTER)?;
-    for r in at.snap.by_role(Role::DbReplica) {
-        if r.id != new && r.id != at.ctx.target_id && r.state == InstanceState::Running {
+pub(super) fn repoint_replicas(planning: &Planning, p: &mut Plan) -> Result<(), String> {
+    let new = planning.ctx.get(var::NEW_MASTER)?;
+    for r in planning.snap.by_role(Role::DbReplica) {
+        if r.id != new && r.id != planning.ctx.target_id && r.state == InstanceState::Running {
             p.calls.push(ProviderCall::RepointReplica {
                 instance_id: r.id.clone(),
                 master_id: new.into(),
@@ -141,8 +141,8 @@ pub(super) fn repoint_replicas(at: &Planning, p: &mut Plan) -> Result<(), String
 
 /// Chooses the best promotable replica, saying why every other one was not; forced, the
 /// least-behind one that fails on lag alone.
-pub(super) fn rank_replicas(at: &Planning, p: &mut Plan) -> Result<(), String> {
-    let ranked = crate::replicas::rank_replicas(at.snap, at.ctx.replica_max_lag_secs);
+pub(super) fn rank_replicas(planning: &Planning, p: &mut Plan) -> Result<(), String> {
+    let ranked = crate::replicas::rank_replicas(planning.snap, planning.ctx.replica_max_lag_secs);
     let lines: Vec<String> = ranked
         .iter()
         .map(|c| match &c.rejection {
@@ -159,7 +159,7 @@ pub(super) fn rank_replicas(at: &Planning, p: &mut Plan) -> Result<(), String> {
     let chosen = ranked.iter().find(|c| c.best).or_else(|| {
         ranked
             .iter()
-            .filter(|c| at.ctx.force && rejected_for_lag_only(c))
+            .filter(|c| planning.ctx.force && rejected_for_lag_only(c))
             .min_by(|a, b| a.behind_master_secs.total_cmp(&b.behind_master_secs))
     });
     let chosen =
@@ -170,24 +170,25 @@ pub(super) fn rank_replicas(at: &Planning, p: &mut Plan) -> Result<(), String> {
     Ok(())
 }
 
-pub(super) fn promote_replica(at: &Planning, p: &mut Plan) -> Result<(), String> {
-    let new = at.recorded(var::NEW_MASTER)?;
+pub(super) fn promote_replica(planning: &Planning, p: &mut Plan) -> Result<(), String> {
+    let new = planning.recorded(var::NEW_MASTER)?;
     p.calls.push(ProviderCall::PromoteReplica {
         instance_id: new.id.clone(),
     });
     Ok(())
 }
 
-pub(super) fn launch_replica(at: &Planning, p: &mut Plan) -> Result<(), String> {
-    let new = at.recorded(var::NEW_MASTER)?;
-    let name = format!("db-replica-{}", at.name_suffix());
-    p.calls.push(at.launch_like(new, name, Role::DbReplica));
+pub(super) fn launch_replica(planning: &Planning, p: &mut Plan) -> Result<(), String> {
+    let new = planning.recorded(var::NEW_MASTER)?;
+    let name = format!("db-replica-{}", planning.name_suffix());
+    p.calls
+        .push(planning.launch_like(new, name, Role::DbReplica));
     p.creates_var = Some(var::NEW_REPLICA.into());
     Ok(())
 }
 
-pub(super) fn notify_app(at: &Planning, p: &mut Plan) -> Result<(), String> {
-    let id = at.ctx.get(var::NEW_REPLICA)?;
+pub(super) fn notify_app(planning: &Planning, p: &mut Plan) -> Result<(), String> {
+    let id = planning.ctx.get(var::NEW_REPLICA)?;
     p.calls.push(ProviderCall::NotifyReplicaAdded {
         instance_id: id.into(),
     });

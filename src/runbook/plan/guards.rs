@@ -13,8 +13,8 @@ pub(super) fn rejected_for_lag_only(c: &Candidate) -> bool {
         .is_some_and(|r| r.contains("behind the master"))
 }
 
-pub(super) fn check(guard: GuardKind, at: &Planning, p: &mut Plan) -> Result<(), String> {
-    let (ctx, snap) = (at.ctx, at.snap);
+pub(super) fn check(guard: GuardKind, planning: &Planning, p: &mut Plan) -> Result<(), String> {
+    let (ctx, snap) = (planning.ctx, planning.snap);
     let target_id = ctx.target_id.as_str();
     match guard {
         GuardKind::KeepsAHealthyTarget => {
@@ -44,7 +44,7 @@ pub(super) fn check(guard: GuardKind, at: &Planning, p: &mut Plan) -> Result<(),
             }
         }
         GuardKind::SameZoneAsVolume => {
-            let t = at.target()?;
+            let t = planning.target()?;
             let vol = ctx.get(var::VOLUME)?;
             let vol_az = snap
                 .free_volumes

@@ -63,7 +63,7 @@ pub struct Plan {
     /// Ids this step decides on (not ones it creates: those come back from the calls).
     pub decided: Vec<(String, String)>,
     pub confirm: Confirm,
-    /// For `Confirm::TypeId`: the id whose end must be typed (`setup::confirm_suffix`).
+    /// For `Confirm::TypeId`: the id whose end must be typed (`confirm::confirm_suffix`).
     pub confirm_id: Option<String>,
     /// Which var a created resource's id is stored in.
     pub creates_var: Option<String>,
@@ -143,13 +143,13 @@ pub fn plan(
         confirm_id: None,
         creates_var: None,
     };
-    let at = Planning {
+    let planning = Planning {
         ctx,
         snap,
         step: index,
     };
     for guard in &step.guards {
-        guards::check(*guard, &at, &mut p)?;
+        guards::check(*guard, &planning, &mut p)?;
     }
     let action: fn(&Planning, &mut Plan) -> Result<(), String> = match step.action {
         ActionKind::ComparePeers => web::compare_peers,
@@ -172,6 +172,6 @@ pub fn plan(
         ActionKind::LaunchReplica => db::launch_replica,
         ActionKind::NotifyApp => db::notify_app,
     };
-    action(&at, &mut p)?;
+    action(&planning, &mut p)?;
     Ok(p)
 }

@@ -16,9 +16,9 @@ fn peers_median_p99(snap: &FleetSnapshot, except: &str) -> Option<f32> {
     median(&mut v)
 }
 
-pub(super) fn compare_peers(at: &Planning, p: &mut Plan) -> Result<(), String> {
-    let t = at.target()?;
-    let median = peers_median_p99(at.snap, &t.id);
+pub(super) fn compare_peers(planning: &Planning, p: &mut Plan) -> Result<(), String> {
+    let t = planning.target()?;
+    let median = peers_median_p99(planning.snap, &t.id);
     let p99 = t.latest_p99().unwrap_or(f32::NAN);
     p.finding = Some(match median {
         Some(m) if m > 0.0 => format!(
@@ -33,8 +33,8 @@ pub(super) fn compare_peers(at: &Planning, p: &mut Plan) -> Result<(), String> {
     Ok(())
 }
 
-pub(super) fn restart_app(at: &Planning, p: &mut Plan) -> Result<(), String> {
-    let t = at.target()?;
+pub(super) fn restart_app(planning: &Planning, p: &mut Plan) -> Result<(), String> {
+    let t = planning.target()?;
     if t.state != InstanceState::Running {
         return Err(format!("{} is {}, not running", t.name, t.state.as_str()));
     }
@@ -44,27 +44,27 @@ pub(super) fn restart_app(at: &Planning, p: &mut Plan) -> Result<(), String> {
     Ok(())
 }
 
-pub(super) fn launch_replacement(at: &Planning, p: &mut Plan) -> Result<(), String> {
-    let t = at.target()?;
-    let name = format!("{}-{}", t.name, at.name_suffix());
-    p.calls.push(at.launch_like(t, name, t.role));
+pub(super) fn launch_replacement(planning: &Planning, p: &mut Plan) -> Result<(), String> {
+    let t = planning.target()?;
+    let name = format!("{}-{}", t.name, planning.name_suffix());
+    p.calls.push(planning.launch_like(t, name, t.role));
     p.creates_var = Some(var::REPLACEMENT.into());
     Ok(())
 }
 
-pub(super) fn register_target(at: &Planning, p: &mut Plan) -> Result<(), String> {
-    let new = at.recorded(var::REPLACEMENT)?;
+pub(super) fn register_target(planning: &Planning, p: &mut Plan) -> Result<(), String> {
+    let new = planning.recorded(var::REPLACEMENT)?;
     p.calls.push(ProviderCall::RegisterTarget {
-        target_group: at.ctx.target_group.clone(),
+        target_group: planning.ctx.target_group.clone(),
         instance_id: new.id.clone(),
     });
     Ok(())
 }
 
-pub(super) fn deregister_target(at: &Planning, p: &mut Plan) -> Result<(), String> {
-    let t = at.target()?;
+pub(super) fn deregister_target(planning: &Planning, p: &mut Plan) -> Result<(), String> {
+    let t = planning.target()?;
     p.calls.push(ProviderCall::DeregisterTarget {
-        target_group: at.ctx.target_group.clone(),
+        target_group: planning.ctx.target_group.clone(),
         instance_id: t.id.clone(),
     });
     Ok(())
@@ -72,9 +72,9 @@ pub(super) fn deregister_target(at: &Planning, p: &mut Plan) -> Result<(), Strin
 
 /// Terminate it, or quarantine it (stop and tag) for forensics; never while it still serves as
 /// the database or holds the only copy of data.
-pub(super) fn dispose_instance(at: &Planning, p: &mut Plan) -> Result<(), String> {
-    let t = at.target()?;
-    if at
+pub(super) fn dispose_instance(planning: &Planning, p: &mut Plan) -> Result<(), String> {
+    let t = planning.target()?;
+    if planning
         .snap
         .db_endpoint
         .as_ref()
@@ -92,14 +92,14 @@ pub(super) fn dispose_instance(at: &Planning, p: &mut Plan) -> Result<(), String
         ));
     }
     p.confirm_id = Some(t.id.clone());
-    if at.ctx.quarantine {
+    if planning.ctx.quarantine {
         p.calls.push(ProviderCall::StopInstances {
             instance_id: t.id.clone(),
             force: false,
         });
         p.calls.push(ProviderCall::CreateTags {
             resource_id: t.id.clone(),
-            tags: vec![(TAG_QUARANTINE.into(), at.ctx.run_id.clone())],
+            tags: vec![(TAG_QUARANTINE.into(), planning.ctx.run_id.clone())],
         });
     } else {
         p.calls.push(ProviderCall::TerminateInstances {
