@@ -138,11 +138,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// `dake status`: one snapshot, UNKNOWN (3) when the provider does not answer in time.
 fn status(cli: &Cli, json: bool, at: f64) -> anyhow::Result<ExitCode> {
     let config = load_config(cli)?;
-    let playbooks = model::load_all(model::user_dir().as_deref())?;
     anyhow::ensure!(
         at.is_finite() && (0.0..=MAX_AT_SECS).contains(&at),
         "--at must be a number of seconds between 0 and {MAX_AT_SECS} (a week)"
     );
+    // The user's own playbooks are the ones suggested for each incident.
+    let playbooks = model::load_all(model::user_dir().as_deref())?;
     let provider = build(cli, &config, Session::Look { at_secs: at })?;
     let snap = match runtime()?.block_on(provider::snapshot_within_bound(provider.as_ref())) {
         Ok(s) => s,
