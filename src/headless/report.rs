@@ -36,6 +36,8 @@ struct Facts<'a> {
     started: DateTime<Utc>,
     /// When and how it ended: "finished: …" or "aborted: …".
     ended: Option<(DateTime<Utc>, String)>,
+    /// When it finished, if it did (not aborted).
+    recovered: Option<DateTime<Utc>>,
     /// The incident's summary, when it was detected and when it began.
     incident: Option<(String, DateTime<Utc>, DateTime<Utc>)>,
     steps: Vec<StepTimes>,
@@ -56,11 +58,14 @@ impl<'a> Facts<'a> {
         else {
             return None;
         };
-        let ended = records.iter().find_map(|r| match r {
-            Record::Finished { at, outcome } => Some((*at, format!("finished: {outcome}"))),
-            Record::Aborted { at, reason } => Some((*at, format!("aborted: {reason}"))),
+        // The first record that ends the run, and whether it finished it.
+        let end = records.iter().find_map(|r| match r {
+            Record::Finished { at, outcome } => Some((*at, format!("finished: {outcome}"), true)),
+            Record::Aborted { at, reason } => Some((*at, format!("aborted: {reason}"), false)),
             _ => None,
         });
+        let recovered = end.as_ref().filter(|e| e.2).map(|e| e.0);
+        let ended = end.map(|(at, text, _)| (at, text));
         let incident = records.iter().find_map(|r| match r {
             Record::Incident {
                 summary,
@@ -70,8 +75,7 @@ impl<'a> Facts<'a> {
             } => Some((summary.clone(), *detected_at, *onset_at)),
             _ => None,
         });
-        let finished = matches!(ended, Some((_, ref o)) if o.starts_with("finished"));
-        let steps = step_times(records, playbook, finished);
+        let steps = step_times(records, playbook, recovered.is_some());
         let mitigated = playbook
             .steps
             .iter()
@@ -85,17 +89,11 @@ impl<'a> Facts<'a> {
             operator,
             started: *started,
             ended,
+            recovered,
             incident,
             steps,
             mitigated,
         })
-    }
-
-    fn recovered(&self) -> Option<DateTime<Utc>> {
-        self.ended
-            .as_ref()
-            .filter(|(_, o)| o.starts_with("finished"))
-            .map(|(at, _)| *at)
     }
 }
 
@@ -204,7 +202,7 @@ fn times(out: &mut String, f: &Facts) {
             let _ = writeln!(
                 out,
                 "| time to recover (detection to run finished) | {} |",
-                since(*detected, f.recovered())
+                since(*detected, f.recovered)
             );
         }
         None => {

@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::detect::{Incident, Severity, detect_once, worst_severity};
 use crate::domain::{FleetSnapshot, Role};
 use crate::replicas::{Candidate, rank_replicas};
-use crate::runbook::model::{Playbook, for_incident};
+use crate::runbook::model::{Playbook, for_incident, suggestion_of};
 
 /// Version of the JSON shape below; bumped only on incompatible changes.
 pub const STATUS_SCHEMA: u32 = 1;
@@ -191,7 +191,7 @@ pub fn status_text(r: &StatusReport) -> String {
             "  {} {} → {}",
             i.incident.severity.label(),
             i.incident.summary,
-            i.suggested_playbooks.join(" or ")
+            suggestion_of(i.suggested_playbooks.iter().map(String::as_str))
         );
     }
     let _ = writeln!(out);

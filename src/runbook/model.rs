@@ -305,10 +305,16 @@ pub const NO_PLAYBOOK: &str = "no playbook";
 
 /// "db-promote or db-ebs-move": the playbooks for `incident`, for a line of text.
 pub fn suggestion(playbooks: &[Playbook], incident: IncidentKind) -> String {
-    let ids: Vec<&str> = for_incident(playbooks, incident)
-        .iter()
-        .map(|p| p.id.as_str())
-        .collect();
+    suggestion_of(
+        for_incident(playbooks, incident)
+            .iter()
+            .map(|p| p.id.as_str()),
+    )
+}
+
+/// "db-promote or db-ebs-move" from the playbooks' ids, or that there is none.
+pub fn suggestion_of<'a>(ids: impl IntoIterator<Item = &'a str>) -> String {
+    let ids: Vec<&str> = ids.into_iter().collect();
     if ids.is_empty() {
         return NO_PLAYBOOK.into();
     }
