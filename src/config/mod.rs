@@ -54,7 +54,7 @@ pub struct AwsConfig {
     pub metrics_namespace: String,
     pub latency_p99_metric: String,
     pub latency_p50_metric: String,
-    pub replica_lag_metric: String,
+    pub heartbeat_metric: String,
     pub read_only_metric: String,
     pub ssm_document: String,
     pub restart_app_command: String,
@@ -141,6 +141,14 @@ pub struct SimIncident {
     pub target: Option<String>,
 }
 
+/// `[aws]` keys an older dake read, with what replaced them: a config written for it gets the
+/// way forward, not "unknown field".
+const RETIRED_AWS_KEYS: &[(&str, &str)] = &[(
+    "replica_lag_metric",
+    "replaced by `heartbeat_metric`: database hosts now publish the epoch time of the newest \
+     heartbeat they hold, not a lag (README, \"Publishing the metrics\", has the new cron line)",
+)];
+
 /// The user file mirrors `Config` with every key optional; present keys replace the defaults.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -180,6 +188,17 @@ impl Config {
     /// Applies a user file over the built-in defaults.
     pub fn from_user_toml(text: &str, file: &str) -> Result<Config, ConfigError> {
         let overlay: Overlay = toml::from_str(text).map_err(|e| toml_error(&e, text, file))?;
+        if let Some((key, message)) = RETIRED_AWS_KEYS
+            .iter()
+            .find(|(key, _)| overlay.aws.as_ref().is_some_and(|t| t.contains_key(*key)))
+        {
+            return Err(ConfigError::Invalid {
+                file: file.to_string(),
+                line: find_key_line(text, key).unwrap_or(1),
+                key: key.to_string(),
+                message: message.to_string(),
+            });
+        }
         let mut merged: toml::Table = toml::from_str(DEFAULT_CONFIG)
             .expect("built-in assets/fleet.default.toml is valid TOML");
         for (name, table) in [

@@ -14,7 +14,7 @@ fn the_aws_example_is_a_valid_config() {
     let c = Config::from_user_toml(text, "assets/fleet.aws.example.toml").unwrap();
     assert_eq!(c.fleet.name, "shop-prod");
     assert_eq!(c.aws.db_endpoint_kind, EndpointKind::Route53);
-    assert_eq!(c.aws.replica_lag_metric, "ReplicaLagSeconds");
+    assert_eq!(c.aws.heartbeat_metric, "HeartbeatTimestamp");
 }
 
 #[test]
@@ -76,6 +76,21 @@ fn unknown_key_names_file_line_and_key() {
         .unwrap_err()
         .to_string();
     assert!(err.starts_with("u.toml:3: key `nmae`"), "{err}");
+}
+
+#[test]
+fn a_retired_key_says_what_replaced_it() {
+    let err = Config::from_user_toml(
+        "[aws]\nmetrics_namespace = \"Shop\"\nreplica_lag_metric = \"Lag\"\n",
+        "u.toml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with("u.toml:3: key `replica_lag_metric`"),
+        "{err}"
+    );
+    assert!(err.contains("`heartbeat_metric`"), "{err}");
 }
 
 #[test]

@@ -83,6 +83,23 @@ fn a_silent_master_and_a_stopped_master_are_critical() {
     {
         let e = Emulated::publishing(None, true);
         assert_master_down(&sandbox, &e.seeded, "its heartbeat stopped ten minutes ago");
+        // Ten minutes after the master died, each replica is exactly as far behind as it was
+        // when it died (1 s and 4 s), not by the minutes of silence since.
+        let out = dake_aws(&sandbox, &e.seeded.config())
+            .args(["status", "--json"])
+            .output()
+            .unwrap();
+        let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let behind: Vec<(&str, f64)> = json["replication"]["replicas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let name = r["name"].as_str().unwrap();
+                (name, r["behind_master_secs"].as_f64().unwrap())
+            })
+            .collect();
+        assert_eq!(behind, [("db-replica-1", 1.0), ("db-replica-2", 4.0)]);
     }
     let e = Emulated::publishing(None, false);
     e.rt.block_on(

@@ -37,6 +37,8 @@ pub struct Emulated {
     pub rt: tokio::runtime::Runtime,
     pub aws: Aws,
     pub seeded: Seeded,
+    /// When the master stopped writing its heartbeat, when `publishing` made it dead.
+    pub master_died_at: Option<i64>,
     _only: std::sync::MutexGuard<'static, ()>,
 }
 
@@ -51,6 +53,7 @@ impl Emulated {
             rt,
             aws,
             seeded,
+            master_died_at: None,
             _only: only,
         }
     }
@@ -58,8 +61,8 @@ impl Emulated {
     /// Seeded, with ten minutes of metrics: `slow_web` ten times slower than its peers, the
     /// master silent when `master_down`.
     pub fn publishing(slow_web: Option<&str>, master_down: bool) -> Emulated {
-        let e = Emulated::seeded();
-        e.rt.block_on(crate::host_metrics::publish_fleet(
+        let mut e = Emulated::seeded();
+        e.master_died_at = e.rt.block_on(crate::host_metrics::publish_fleet(
             &e.aws,
             &e.seeded,
             slow_web,

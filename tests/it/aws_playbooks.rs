@@ -222,6 +222,7 @@ fn db_promote_runs_headless_to_the_end_on_aws() {
         None,
         BTreeSet::from([id("db-master")]),
         BTreeMap::from([(id("db-replica-2"), 4.0)]),
+        e.master_died_at,
     );
     let sandbox = Sandbox::new();
     let config = quick_config(seeded) + "replicas_parameter = \"/drill/db-replicas\"\n";
@@ -274,7 +275,12 @@ fn db_ebs_move_runs_headless_to_the_end_on_aws() {
     let e = Emulated::publishing(None, true);
     let (rt, aws, seeded) = (&e.rt, &e.aws, &e.seeded);
     let id = |name: &str| seeded.ids[name].clone();
-    let _hosts = HostAgent::start(None, BTreeSet::from([id("db-master")]), BTreeMap::new());
+    let _hosts = HostAgent::start(
+        None,
+        BTreeSet::from([id("db-master")]),
+        BTreeMap::new(),
+        e.master_died_at,
+    );
     let sandbox = Sandbox::new();
     // The reboot does not bring the master back here: three seconds, not three minutes.
     let builtin = include_str!("../../assets/runbooks/db-ebs-move.toml");

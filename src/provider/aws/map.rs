@@ -9,6 +9,7 @@ use chrono::Utc;
 
 use std::collections::HashMap;
 
+use super::heartbeat::{self, Lineage, Published};
 use super::metrics::{self, FleetPoints, Metric};
 use crate::domain::call::TAG_ROLE;
 use crate::domain::{
@@ -234,6 +235,16 @@ pub fn snapshot(seen: Observed<'_>) -> FleetSnapshot {
             seen.history,
         )
     };
+    let beats = |id: &str| points(id, Metric::Heartbeat);
+    let lineage = Lineage::new(
+        out.iter()
+            .filter(|i| i.role != Role::Web)
+            .filter_map(|i| beats(&i.id)),
+    );
+    let master_silence = master_id
+        .as_deref()
+        .and_then(|m| heartbeat::silence(beats(m), seen.now))
+        .unwrap_or(0);
     for i in &mut out {
         i.target = seen.targets.get(&i.id).copied();
         i.health.cpu = grid(&i.id, Metric::Cpu);
@@ -241,15 +252,15 @@ pub fn snapshot(seen: Observed<'_>) -> FleetSnapshot {
             i.health.p99_ms = grid(&i.id, Metric::LatencyP99);
             i.health.p50_ms = grid(&i.id, Metric::LatencyP50);
         } else {
-            i.db = metrics::db_status(
-                i.role,
-                points(&i.id, Metric::ReplicaLag),
-                points(&i.id, Metric::ReadOnly),
-                &i.tags,
-                master_id.as_deref(),
-                seen.now,
-                seen.history,
-            );
+            let published = Published {
+                role: i.role,
+                heartbeat: beats(&i.id),
+                read_only: points(&i.id, Metric::ReadOnly),
+                tags: &i.tags,
+                master_id: master_id.as_deref(),
+                master_silence,
+            };
+            i.db = heartbeat::db_status(published, &lineage, seen.now, seen.history);
         }
     }
     FleetSnapshot {
@@ -332,8 +343,8 @@ mod tests {
                 vec![(now - 60, 250.0)],
             ),
             (
-                ("i-2".to_string(), Metric::ReplicaLag),
-                vec![(now - 60, 0.0)],
+                ("i-2".to_string(), Metric::Heartbeat),
+                vec![(now - 60, (now - 60) as f64)],
             ),
         ]);
         let snap = snapshot(Observed {

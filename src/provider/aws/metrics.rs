@@ -9,8 +9,7 @@ use aws_sdk_cloudwatch::types::{Dimension, Metric as CwMetric, MetricDataQuery, 
 
 use super::clients::{Calls, Clients, sdk_error};
 use crate::config::AwsConfig;
-use crate::domain::call::TAG_SOURCE;
-use crate::domain::{DbStatus, Role, TimeSeries};
+use crate::domain::{Role, TimeSeries};
 use crate::provider::ProviderError;
 
 /// GetMetricData takes at most this many queries per call.
@@ -19,14 +18,14 @@ pub const QUERIES_PER_CALL: usize = 500;
 pub const PERIOD_SECS: i64 = 60;
 /// A host publishes once a minute and CloudWatch shows a minute once it is over, so the newest
 /// datapoint of a healthy host is up to two periods old.
-const PUBLISH_DELAY_SECS: i64 = 2 * PERIOD_SECS;
+pub const PUBLISH_DELAY_SECS: i64 = 2 * PERIOD_SECS;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Metric {
     Cpu,
     LatencyP99,
     LatencyP50,
-    ReplicaLag,
+    Heartbeat,
     ReadOnly,
 }
 
@@ -45,9 +44,9 @@ impl Metric {
                 cfg.latency_p50_metric.as_str(),
                 "Average",
             ),
-            Metric::ReplicaLag => (
+            Metric::Heartbeat => (
                 cfg.metrics_namespace.as_str(),
-                cfg.replica_lag_metric.as_str(),
+                cfg.heartbeat_metric.as_str(),
                 "Maximum",
             ),
             Metric::ReadOnly => (
@@ -62,9 +61,7 @@ impl Metric {
     fn for_role(role: Role) -> &'static [Metric] {
         match role {
             Role::Web => &[Metric::Cpu, Metric::LatencyP99, Metric::LatencyP50],
-            Role::DbMaster | Role::DbReplica => {
-                &[Metric::Cpu, Metric::ReplicaLag, Metric::ReadOnly]
-            }
+            Role::DbMaster | Role::DbReplica => &[Metric::Cpu, Metric::Heartbeat, Metric::ReadOnly],
         }
     }
 }
@@ -202,49 +199,6 @@ pub fn series(points: &[(i64, f64)], now: i64, capacity: usize) -> TimeSeries {
     out
 }
 
-/// Replication status of a database host from what it publishes. `None` when it has never
-/// published in the window: no data is said as such, never read as "down" or "up".
-pub fn db_status(
-    role: Role,
-    lag: Option<&Points>,
-    read_only: Option<&Points>,
-    tags: &BTreeMap<String, String>,
-    master_id: Option<&str>,
-    now: i64,
-    capacity: usize,
-) -> Option<DbStatus> {
-    let &(newest_at, newest_lag) = lag?.last()?;
-    // Silence beyond the publishing delay counts as time the heartbeat has not moved.
-    let silence = (now - newest_at - PUBLISH_DELAY_SECS).max(0);
-    let fresh = silence == 0;
-    let is_replica = role == Role::DbReplica;
-    let read_only = read_only
-        .and_then(|p| p.last())
-        .map_or(is_replica, |&(_, v)| v >= 0.5);
-    Some(DbStatus {
-        heartbeat_age_secs: (newest_lag.max(0.0) + silence as f64) as f32,
-        lag_history: series(lag.map_or(&[][..], |p| p.as_slice()), now, capacity),
-        // A replica publishes its lag only while both replication threads run.
-        io_thread_running: is_replica && fresh,
-        sql_thread_running: is_replica && fresh,
-        binlog_enabled: tags.get(TAG_BINLOG).is_none_or(|v| v != "off"),
-        no_promote: tags.contains_key(TAG_NO_PROMOTE),
-        source_id: if is_replica {
-            tags.get(TAG_SOURCE)
-                .cloned()
-                .or_else(|| master_id.map(String::from))
-        } else {
-            None
-        },
-        running: fresh,
-        read_only,
-    })
-}
-
-/// Tag an operator sets to `off` on a replica whose binary log is off.
-const TAG_BINLOG: &str = "dake:binlog";
-const TAG_NO_PROMOTE: &str = "dake:no-promote";
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,7 +214,7 @@ mod tests {
         let q = plan(&fleet, &cfg);
         assert_eq!(q.len(), 6);
         assert_eq!(q[1].metric, Metric::LatencyP99);
-        assert_eq!(q[4].metric, Metric::ReplicaLag);
+        assert_eq!(q[4].metric, Metric::Heartbeat);
         cfg.latency_p50_metric.clear();
         assert_eq!(plan(&fleet, &cfg).len(), 5);
     }
@@ -276,41 +230,5 @@ mod tests {
         // Silent for ten minutes: the newest samples are missing, not the old value.
         let silent = series(&pts, now + 600, 4);
         assert!(silent.latest().unwrap().is_nan());
-    }
-
-    #[test]
-    fn silence_ages_the_heartbeat_and_no_data_is_no_status() {
-        let tags = BTreeMap::new();
-        let now = 1_000_000;
-        let lag = vec![(now - 90, 2.0)];
-        let live = db_status(
-            Role::DbReplica,
-            Some(&lag),
-            None,
-            &tags,
-            Some("i-m"),
-            now,
-            5,
-        )
-        .unwrap();
-        assert_eq!(live.heartbeat_age_secs, 2.0);
-        assert!(live.running && live.sql_thread_running && live.read_only);
-        assert_eq!(live.source_id.as_deref(), Some("i-m"));
-        let dead = db_status(Role::DbMaster, Some(&lag), None, &tags, None, now + 600, 5).unwrap();
-        assert_eq!(dead.heartbeat_age_secs, 2.0 + 570.0);
-        assert!(!dead.running);
-        assert!(db_status(Role::DbMaster, None, None, &tags, None, now, 5).is_none());
-        let writable = vec![(now - 60, 0.0)];
-        let promoted = db_status(
-            Role::DbMaster,
-            Some(&lag),
-            Some(&writable),
-            &tags,
-            None,
-            now,
-            5,
-        )
-        .unwrap();
-        assert!(!promoted.read_only && promoted.source_id.is_none());
     }
 }

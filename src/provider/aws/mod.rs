@@ -7,6 +7,7 @@
 mod actions;
 mod clients;
 mod endpoint;
+mod heartbeat;
 mod host;
 pub mod iam;
 mod launch;
