@@ -123,6 +123,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write a heartbeat on the master (pt-heartbeat compatible: only `ts` and `server_id` of
+    /// `[database] heartbeat_table`): one, or one every --every seconds until interrupted.
+    Heartbeat {
+        /// The master as host[:port] (default: this host, at `[database] port`).
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Keep writing: one beat every SECS seconds.
+        #[arg(long, value_name = "SECS")]
+        every: Option<f64>,
+        /// Create the heartbeat table first when it is missing (pt-heartbeat's definition).
+        #[arg(long)]
+        create_table: bool,
+    },
     /// Print the least-privilege IAM policy the playbooks need on this fleet (JSON).
     IamPolicy,
     /// Write a Markdown postmortem of a run.

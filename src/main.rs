@@ -118,6 +118,29 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ))?;
             Ok(ExitCode::from(code))
         }
+        Some(Command::Heartbeat {
+            host,
+            every,
+            create_table,
+        }) => {
+            let config = load_config(&cli)?;
+            let every = every
+                .map(|secs| {
+                    anyhow::ensure!(
+                        secs.is_finite() && (0.1..=3600.0).contains(&secs),
+                        "--every must be between 0.1 and 3600 seconds"
+                    );
+                    Ok(std::time::Duration::from_secs_f64(secs))
+                })
+                .transpose()?;
+            let code = runtime()?.block_on(commands::heartbeat(
+                &config.database,
+                host,
+                every,
+                *create_table,
+            ))?;
+            Ok(ExitCode::from(code))
+        }
         Some(Command::IamPolicy) => {
             let config = load_config(&cli)?;
             let playbooks = model::load_all(model::user_dir().as_deref())?;

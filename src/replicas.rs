@@ -3,7 +3,8 @@
 
 use serde::Serialize;
 
-use crate::domain::{FleetSnapshot, Instance, Role};
+use crate::domain::gtid::Position;
+use crate::domain::{DbStatus, FleetSnapshot, Instance, LagSource, Role, ServerFacts, ThreadState};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Candidate {
@@ -13,6 +14,11 @@ pub struct Candidate {
     /// the master's own silence, so a dead master does not make every replica look late.
     pub behind_master_secs: f32,
     pub heartbeat_lag_secs: f32,
+    /// Where the lag figures came from.
+    pub lag_source: LagSource,
+    /// Transactions it holds once its relay log is applied (executed and received GTIDs, every
+    /// stream), when its server was read: the figure promotion ranks by.
+    pub transactions: Option<u64>,
     /// `None` when it may be promoted; otherwise why not.
     pub rejection: Option<String>,
     /// True for the single best promotable replica.
@@ -25,7 +31,8 @@ impl Candidate {
     }
 }
 
-/// Every replica, best first: promotable ones by how little they are behind, then the rejected.
+/// Every replica, best first: promotable ones by the most data (when their servers were read),
+/// then by how little they are behind; then the rejected.
 pub fn rank_replicas(snap: &FleetSnapshot, max_lag_secs: f32) -> Vec<Candidate> {
     let master_silence = snap
         .master()
@@ -39,6 +46,7 @@ pub fn rank_replicas(snap: &FleetSnapshot, max_lag_secs: f32) -> Vec<Candidate> 
         a.rejection
             .is_some()
             .cmp(&b.rejection.is_some())
+            .then(b.transactions.cmp(&a.transactions))
             .then(a.behind_master_secs.total_cmp(&b.behind_master_secs))
             .then(a.name.cmp(&b.name))
     });
@@ -49,30 +57,35 @@ pub fn rank_replicas(snap: &FleetSnapshot, max_lag_secs: f32) -> Vec<Candidate> 
 }
 
 fn assess(replica: &Instance, master_silence: f32, max_lag_secs: f32) -> Candidate {
-    let (lag, behind, rejection) = match &replica.db {
+    let (lag, behind, rejection, transactions) = match &replica.db {
         None => (
             f32::NAN,
             f32::NAN,
             Some("no replication status reported".to_string()),
+            None,
         ),
         Some(db) => {
             let behind = (db.heartbeat_age_secs - master_silence).max(0.0);
+            let server = db.server.as_ref();
             let rejection = if replica.state != crate::domain::InstanceState::Running {
                 Some(format!("instance is {}", replica.state.as_str()))
             } else if db.no_promote {
                 Some("no-promote tag set".to_string())
+            } else if let Some(why) = server.and_then(server_rejection) {
+                Some(why)
             } else if !db.binlog_enabled {
                 Some("binary log off: its replicas could not follow it".to_string())
             } else if !db.sql_thread_running {
                 Some("SQL thread stopped".to_string())
-            } else if behind > max_lag_secs {
-                Some(format!(
-                    "{behind:.1}s behind the master (limit {max_lag_secs:.0}s)"
-                ))
             } else {
-                None
+                lag_rejection(db, behind, max_lag_secs)
             };
-            (db.heartbeat_age_secs, behind, rejection)
+            (
+                db.heartbeat_age_secs,
+                behind,
+                rejection,
+                server.and_then(transactions),
+            )
         }
     };
     Candidate {
@@ -80,9 +93,82 @@ fn assess(replica: &Instance, master_silence: f32, max_lag_secs: f32) -> Candida
         name: replica.name.clone(),
         behind_master_secs: behind,
         heartbeat_lag_secs: lag,
+        lag_source: replica
+            .db
+            .as_ref()
+            .map_or_else(LagSource::default, |d| d.lag_source),
+        transactions,
         rejection,
         best: false,
     }
+}
+
+fn lag_rejection(db: &DbStatus, behind: f32, max_lag_secs: f32) -> Option<String> {
+    if !behind.is_finite() {
+        Some("lag unknown: no heartbeat and no Seconds_Behind_Master".to_string())
+    } else if behind > max_lag_secs {
+        Some(format!(
+            "{behind:.1}s behind the master (limit {max_lag_secs:.0}s, {})",
+            db.lag_source.label()
+        ))
+    } else {
+        None
+    }
+}
+
+/// Why what the server said rules it out, in orchestrator's order: reachable, able to serve
+/// replicas (binary log, replica updates), replicating without error, nothing errant, not
+/// delayed by design.
+fn server_rejection(f: &ServerFacts) -> Option<String> {
+    if let Some(why) = &f.unreachable {
+        return Some(format!("MySQL does not answer: {why}"));
+    }
+    if !f.log_bin {
+        return Some("binary log off: its replicas could not follow it".into());
+    }
+    if !f.log_replica_updates {
+        return Some(
+            "log_slave_updates off: what it replicated is not in its binary log, so the \
+             other replicas could not follow it"
+                .into(),
+        );
+    }
+    let Some(r) = &f.replica else {
+        return Some("not a replica: no replication configured".into());
+    };
+    if r.sql != ThreadState::Running {
+        let error = if r.last_sql_error.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", r.last_sql_error)
+        };
+        return Some(format!("SQL thread {}{error}", r.sql.as_str()));
+    }
+    if !f.errant.is_empty() {
+        return Some(format!(
+            "errant transactions {}: no master of the lineage wrote them",
+            f.errant
+        ));
+    }
+    if r.sql_delay_secs > 0 {
+        return Some(format!(
+            "delayed replica (MASTER_DELAY {}s)",
+            r.sql_delay_secs
+        ));
+    }
+    None
+}
+
+/// Transactions a replica will hold once it has applied what it received.
+fn transactions(f: &ServerFacts) -> Option<u64> {
+    let flavour = f.flavour?;
+    let executed = Position::parse(flavour, &f.gtid_executed);
+    let received = f
+        .replica
+        .as_ref()
+        .map(|r| Position::parse(flavour, &r.gtid_received))
+        .unwrap_or_default();
+    Some(executed.union(&received).total())
 }
 
 #[cfg(test)]
@@ -142,5 +228,77 @@ mod tests {
                 .as_deref()
                 .is_some_and(|r| r.contains("limit 10s"))
         }));
+    }
+
+    fn read_from_server(db: &mut crate::domain::DbStatus, server_id: u32, executed: &str) {
+        let mut f = ServerFacts::unreachable("127.0.0.1:3306".into(), String::new());
+        f.unreachable = None;
+        f.flavour = Some(crate::domain::Flavour::MariaDb);
+        f.server_id = server_id;
+        f.log_bin = true;
+        f.log_replica_updates = true;
+        f.gtid_executed = executed.into();
+        f.replica = Some(crate::domain::ReplicaSide {
+            source: "10.0.0.1:3306".into(),
+            io: ThreadState::Connecting,
+            sql: ThreadState::Running,
+            last_io_error: String::new(),
+            last_sql_error: String::new(),
+            seconds_behind: None,
+            sql_delay_secs: 0,
+            relay_log_applied: true,
+            gtid_received: executed.into(),
+        });
+        db.lag_source = LagSource::Heartbeat;
+        db.server = Some(f);
+    }
+
+    #[test]
+    fn the_most_data_wins_over_a_fresher_heartbeat() {
+        let mut snap = fleet_at(0.0);
+        set(&mut snap, "db-replica-1", |db| {
+            read_from_server(db, 2, "0-1-100");
+            db.heartbeat_age_secs = 0.0;
+        });
+        set(&mut snap, "db-replica-2", |db| {
+            read_from_server(db, 3, "0-1-107");
+            db.heartbeat_age_secs = 6.0;
+        });
+        let ranked = rank_replicas(&snap, 10.0);
+        assert_eq!(ranked[0].name, "db-replica-2", "{ranked:#?}");
+        assert_eq!(ranked[0].transactions, Some(107));
+        assert!(ranked[0].best && ranked[1].promotable());
+    }
+
+    #[test]
+    fn what_the_server_says_rules_a_replica_out_with_its_reason() {
+        type Edit = fn(&mut ServerFacts);
+        let cases: [(&str, Edit); 6] = [
+            ("MySQL does not answer: timed out", |f| {
+                f.unreachable = Some("timed out".into())
+            }),
+            ("log_slave_updates off", |f| f.log_replica_updates = false),
+            ("SQL thread stopped: Duplicate entry", |f| {
+                let r = f.replica.as_mut().unwrap();
+                r.sql = ThreadState::Stopped;
+                r.last_sql_error = "Duplicate entry".into();
+            }),
+            ("errant transactions 0-3-9", |f| f.errant = "0-3-9".into()),
+            ("delayed replica (MASTER_DELAY 3600s)", |f| {
+                f.replica.as_mut().unwrap().sql_delay_secs = 3600
+            }),
+            ("not a replica", |f| f.replica = None),
+        ];
+        for (reason, edit) in cases {
+            let mut snap = fleet_at(0.0);
+            set(&mut snap, "db-replica-1", |db| {
+                read_from_server(db, 2, "0-1-100");
+                edit(db.server.as_mut().unwrap());
+            });
+            let ranked = rank_replicas(&snap, 10.0);
+            let r1 = ranked.iter().find(|c| c.name == "db-replica-1").unwrap();
+            let why = r1.rejection.as_deref().unwrap_or("promotable");
+            assert!(why.starts_with(reason), "{reason}: {why}");
+        }
     }
 }

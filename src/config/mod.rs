@@ -5,6 +5,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+mod database;
+pub use database::{DatabaseConfig, DbSource, DbTls, host_port};
+
 pub const DEFAULT_CONFIG: &str = include_str!("../../assets/fleet.default.toml");
 const DEFAULT_SOURCE: &str = "<built-in assets/fleet.default.toml>";
 /// The most one-minute datapoints a series on AWS keeps: every metric refresh reads them all.
@@ -31,6 +34,7 @@ pub struct Config {
     pub runbook: RunbookConfig,
     pub sim: SimConfig,
     pub aws: AwsConfig,
+    pub database: DatabaseConfig,
 }
 
 /// How the application finds its database on AWS.
@@ -158,6 +162,7 @@ struct Overlay {
     runbook: Option<toml::Table>,
     sim: Option<toml::Table>,
     aws: Option<toml::Table>,
+    database: Option<toml::Table>,
 }
 
 impl Config {
@@ -207,12 +212,13 @@ impl Config {
             ("runbook", overlay.runbook),
             ("sim", overlay.sim),
             ("aws", overlay.aws),
+            ("database", overlay.database),
         ] {
             let Some(table) = table else { continue };
             let slot = merged
                 .get_mut(name)
                 .and_then(|v| v.as_table_mut())
-                .expect("built-in config has fleet, detect, runbook, sim and aws tables");
+                .expect("built-in config has fleet, detect, runbook, sim, aws and database tables");
             for (k, v) in table {
                 slot.insert(k, v);
             }
@@ -312,6 +318,7 @@ impl Config {
                 "must contain {master} (the new master's private address)".into(),
             ));
         }
+        self.database.validate(&fail)?;
         for inc in &s.incidents {
             if inc.kind == IncidentKind::SlowWeb {
                 match &inc.target {

@@ -134,3 +134,42 @@ fn semantic_errors_name_the_key() {
         "{err}"
     );
 }
+
+#[test]
+fn database_hosts_and_table_are_checked() {
+    let c = Config::from_user_toml(
+        "[database]\nsource = \"mysql\"\n[database.hosts]\ndb-master = \"127.0.0.1:13306\"\n",
+        "u.toml",
+    )
+    .unwrap();
+    assert_eq!(c.database.source, DbSource::Mysql);
+    assert_eq!(c.database.hosts["db-master"], "127.0.0.1:13306");
+    let err = Config::from_user_toml("[database.hosts]\n\"i-1\" = \"h:port\"\n", "u.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("u.toml:2: key `i-1`: `h:port` is not host:port"),
+        "{err}"
+    );
+    let err = Config::from_user_toml("[database]\nheartbeat_table = \"hb; DROP\"\n", "u.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("u.toml:2: key `heartbeat_table`"), "{err}");
+    let err = Config::from_user_toml("[database]\nsource = \"sql\"\n", "u.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("u.toml:2: key `source`"), "{err}");
+}
+
+#[test]
+fn host_port_reads_every_spelling() {
+    assert_eq!(host_port("db", 3306), Ok(("db".into(), 3306)));
+    assert_eq!(
+        host_port("10.0.0.5:3307", 3306),
+        Ok(("10.0.0.5".into(), 3307))
+    );
+    assert_eq!(host_port("[::1]:3310", 3306), Ok(("::1".into(), 3310)));
+    assert_eq!(host_port("::1", 3306), Ok(("::1".into(), 3306)));
+    assert!(host_port(":3306", 3306).is_err());
+    assert!(host_port("db:0", 3306).is_err());
+}

@@ -72,6 +72,8 @@ fn master(heartbeat: Option<f32>, system: CheckStatus, instance: CheckStatus) ->
         source_id: None,
         running: false,
         read_only: false,
+        lag_source: crate::domain::LagSource::Simulated,
+        server: None,
     });
     m
 }

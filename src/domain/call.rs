@@ -15,6 +15,8 @@ pub const TAG_FLEET: &str = "dake:fleet";
 pub const TAG_QUARANTINE: &str = "dake:quarantine";
 /// The master a replica follows, set by dake when it repoints one (on AWS; MySQL knows it too).
 pub const TAG_SOURCE: &str = "dake:source";
+/// Set by an operator on a replica that must never be promoted.
+pub const TAG_NO_PROMOTE: &str = "dake:no-promote";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "call", rename_all = "kebab-case")]

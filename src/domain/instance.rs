@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::TimeSeries;
+use super::{LagSource, ServerFacts, TimeSeries};
 
 /// Declaration order is the fleet's listing order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -211,6 +211,12 @@ pub struct DbStatus {
     pub running: bool,
     /// A master accepts writes; a replica is read-only.
     pub read_only: bool,
+    /// Where `heartbeat_age_secs` came from.
+    #[serde(default)]
+    pub lag_source: LagSource,
+    /// What the server said itself, when dake reads it over the MySQL protocol.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerFacts>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

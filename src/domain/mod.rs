@@ -2,8 +2,10 @@
 //! of the calls a playbook makes: what both the runbook engine and the providers speak.
 
 pub mod call;
+pub mod gtid;
 mod instance;
 mod series;
+mod server;
 mod snapshot;
 
 pub use instance::{
@@ -11,4 +13,5 @@ pub use instance::{
     StatusChecks, TargetHealth, Volume, VolumeState,
 };
 pub use series::TimeSeries;
+pub use server::{Flavour, LagSource, ReplicaSide, ServerFacts, ThreadState};
 pub use snapshot::{DbEndpoint, FleetSnapshot};

@@ -222,3 +222,39 @@ pub fn report(playbooks: &[Playbook], dir: &Path, run_id: &str) -> anyhow::Resul
         .map_err(|e| anyhow::anyhow!("run {}: {e}", summary.run_id))?;
     Ok(postmortem(&records, playbook))
 }
+
+/// `dake heartbeat`: one beat (exit 0, or 1 when it could not be written), or one every
+/// `every` until interrupted, each failure said and the next beat tried.
+pub async fn heartbeat(
+    cfg: &crate::config::DatabaseConfig,
+    host: &str,
+    every: Option<std::time::Duration>,
+    create_table: bool,
+) -> anyhow::Result<u8> {
+    use crate::provider::mysql::{DbReader, write};
+    let (host, port) = crate::config::host_port(host, cfg.port).map_err(anyhow::Error::msg)?;
+    let reader = DbReader::new(cfg)?;
+    let mut create = create_table;
+    let mut ticks = every.map(tokio::time::interval);
+    loop {
+        if let Some(t) = ticks.as_mut() {
+            t.tick().await;
+        }
+        let written = write::heartbeat(reader.access(), &host, port, create).await;
+        match &written {
+            Ok(beat) => {
+                create = false;
+                if every.is_none() {
+                    println!(
+                        "heartbeat {} written on {} (server_id {})",
+                        beat.ts, beat.address, beat.server_id
+                    );
+                }
+            }
+            Err(e) => eprintln!("dake: heartbeat: {e}"),
+        }
+        if every.is_none() {
+            return Ok(if written.is_ok() { 0 } else { 1 });
+        }
+    }
+}

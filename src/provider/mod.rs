@@ -2,6 +2,7 @@
 //! the headless commands are handed one built from a [`ProviderSpec`] and never ask which.
 
 pub mod aws;
+pub mod mysql;
 pub mod sim;
 
 use std::future::Future;
@@ -149,7 +150,7 @@ pub fn build(
 ) -> Result<std::sync::Arc<dyn Provider>, String> {
     Ok(match spec {
         ProviderSpec::Aws(options) => {
-            std::sync::Arc::new(aws::AwsProvider::new(config, options.clone()))
+            std::sync::Arc::new(aws::AwsProvider::new(config, options.clone())?)
         }
         ProviderSpec::Sim(options) => std::sync::Arc::new(sim::start(config, options, session)?),
     })

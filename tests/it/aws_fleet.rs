@@ -508,4 +508,5 @@ pub fn in_process_provider(seeded: &Seeded, endpoint: &str) -> dake::provider::a
             ..Default::default()
         },
     )
+    .unwrap()
 }

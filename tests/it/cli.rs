@@ -166,6 +166,8 @@ const REPLICA_KEYS: &[&str] = &[
     "name",
     "behind_master_secs",
     "heartbeat_lag_secs",
+    "lag_source",
+    "transactions",
     "rejection",
     "best",
 ];

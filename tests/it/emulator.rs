@@ -291,11 +291,11 @@ fn tail_text(log: &Mutex<Vec<u8>>) -> String {
 }
 
 /// Written past libtest's output capture, so a long one-time setup is visible while it runs.
-fn progress(message: &str) {
+pub fn progress(message: &str) {
     let _ = writeln!(io::stderr(), "[emulators] {message}");
 }
 
-fn tmpdir() -> PathBuf {
+pub fn tmpdir() -> PathBuf {
     match option_env!("CARGO_TARGET_TMPDIR") {
         Some(dir) => PathBuf::from(dir),
         None => Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -374,7 +374,7 @@ fn venv_python(name: &str, requirements: &[&str]) -> PathBuf {
 }
 
 /// Runs one setup step to completion; panics with `what` and the step's output when it fails.
-fn run_setup(command: &mut Command, what: &str) {
+pub fn run_setup(command: &mut Command, what: &str) {
     let output = command
         .stdin(Stdio::null())
         .output()
@@ -391,10 +391,10 @@ fn run_setup(command: &mut Command, what: &str) {
 /// Keeps two test processes (e.g. two `cargo test` runs) from setting up the venv at once: a
 /// file created exclusively, removed when dropped (also on a panic). One left by a process that
 /// died is taken over once it is [`STALE_LOCK`] old.
-struct SetupLock(PathBuf);
+pub struct SetupLock(PathBuf);
 
 impl SetupLock {
-    fn acquire(path: &Path) -> SetupLock {
+    pub fn acquire(path: &Path) -> SetupLock {
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
         }

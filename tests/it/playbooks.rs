@@ -741,11 +741,11 @@ fn guard_refuses_to_promote_when_every_replica_lags_unless_forced() {
     let why = refusal(&fx).expect("refused");
     assert!(why.contains("every replica is rejected"), "{why}");
     assert!(
-        why.contains("db-replica-1: 30.0s behind the master (limit 10s)"),
+        why.contains("db-replica-1: 30.0s behind the master (limit 10s, sim)"),
         "{why}"
     );
     assert!(
-        why.contains("db-replica-2: 45.0s behind the master (limit 10s)"),
+        why.contains("db-replica-2: 45.0s behind the master (limit 10s, sim)"),
         "{why}"
     );
     assert!(why.contains("--force"), "{why}");

@@ -8,12 +8,11 @@
 use std::collections::BTreeMap;
 
 use super::metrics::{PERIOD_SECS, PUBLISH_DELAY_SECS, Points, series};
-use crate::domain::call::TAG_SOURCE;
-use crate::domain::{DbStatus, Role};
+use crate::domain::call::{TAG_NO_PROMOTE, TAG_SOURCE};
+use crate::domain::{DbStatus, LagSource, Role};
 
 /// Tag an operator sets to `off` on a replica whose binary log is off.
 const TAG_BINLOG: &str = "dake:binlog";
-const TAG_NO_PROMOTE: &str = "dake:no-promote";
 
 fn minute(t: i64) -> i64 {
     t.div_euclid(PERIOD_SECS)
@@ -115,6 +114,8 @@ pub fn db_status(
         },
         running: fresh,
         read_only,
+        lag_source: LagSource::Metrics,
+        server: None,
     })
 }
 

@@ -72,14 +72,19 @@ pub struct Query {
     pub metric: Metric,
 }
 
-/// Every (instance, metric) the fleet needs, in a stable order.
-pub fn plan(instances: &[(String, Role)], cfg: &AwsConfig) -> Vec<Query> {
+/// Every (instance, metric) the fleet needs, in a stable order; the database hosts' heartbeat
+/// and read_only only when `replication` comes from the metrics.
+pub fn plan(instances: &[(String, Role)], cfg: &AwsConfig, replication: bool) -> Vec<Query> {
     instances
         .iter()
         .flat_map(|(id, role)| {
             Metric::for_role(*role)
                 .iter()
                 .filter(|m| m.source(cfg).is_some())
+                .filter(move |m| {
+                    replication
+                        || matches!(m, Metric::Cpu | Metric::LatencyP99 | Metric::LatencyP50)
+                })
                 .map(|&metric| Query {
                     instance_id: id.clone(),
                     metric,
@@ -211,12 +216,13 @@ mod tests {
             ("i-w".to_string(), Role::Web),
             ("i-m".to_string(), Role::DbMaster),
         ];
-        let q = plan(&fleet, &cfg);
+        let q = plan(&fleet, &cfg, true);
+        assert_eq!(plan(&fleet, &cfg, false).len(), 4, "no replication metrics");
         assert_eq!(q.len(), 6);
         assert_eq!(q[1].metric, Metric::LatencyP99);
         assert_eq!(q[4].metric, Metric::Heartbeat);
         cfg.latency_p50_metric.clear();
-        assert_eq!(plan(&fleet, &cfg).len(), 5);
+        assert_eq!(plan(&fleet, &cfg, true).len(), 5);
     }
 
     #[test]

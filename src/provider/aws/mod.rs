@@ -22,9 +22,10 @@ use aws_sdk_ec2::types::{Filter, VolumeState as Ec2VolumeState};
 use tokio::sync::OnceCell;
 
 use super::{BoxFuture, Preflight, Provider, ProviderError};
-use crate::config::{AwsConfig, Config, EndpointKind};
+use crate::config::{AwsConfig, Config, DbSource, EndpointKind};
 use crate::domain::call::{CallOutcome, ProviderCall, TAG_FLEET, TAG_RUN, TAG_STEP};
 use crate::domain::{FleetSnapshot, FreeVolume, TargetHealth, VolumeState};
+use crate::provider::mysql::DbReader;
 use clients::{Calls, Clients, sdk_error};
 
 /// The API's own maximum page size for DescribeInstances.
@@ -58,11 +59,19 @@ pub struct AwsProvider {
     clients: OnceCell<Clients>,
     target_group_arn: OnceCell<String>,
     metrics: Mutex<MetricsCache>,
+    /// The database hosts read over the MySQL protocol (`[database] source = "mysql"`);
+    /// `None` reads their heartbeat from CloudWatch.
+    database: Option<DbReader>,
 }
 
 impl AwsProvider {
-    pub fn new(config: &Config, options: AwsOptions) -> AwsProvider {
-        AwsProvider {
+    /// Fails when `[database] source = "mysql"` and its credentials cannot be read.
+    pub fn new(config: &Config, options: AwsOptions) -> Result<AwsProvider, String> {
+        let database = match config.database.source {
+            DbSource::Metrics => None,
+            DbSource::Mysql => Some(DbReader::new(&config.database).map_err(|e| e.to_string())?),
+        };
+        Ok(AwsProvider {
             options,
             fleet: config.fleet.name.clone(),
             target_group: config.fleet.target_group.clone(),
@@ -71,7 +80,8 @@ impl AwsProvider {
             clients: OnceCell::new(),
             target_group_arn: OnceCell::new(),
             metrics: Mutex::new(MetricsCache::default()),
-        }
+            database,
+        })
     }
 
     /// Three API calls' worth of `[aws] call_timeout_secs`, retries included.
@@ -247,7 +257,7 @@ impl AwsProvider {
                 return Ok(cache.points.clone());
             }
         }
-        let queries = metrics::plan(fleet, &self.aws);
+        let queries = metrics::plan(fleet, &self.aws, self.database.is_none());
         let c = self.clients().await?;
         let points = metrics::fetch(c, &self.aws, &queries, now, calls).await?;
         let mut cache = self.metrics.lock().map_err(|_| poisoned())?;
@@ -333,6 +343,9 @@ impl Provider for AwsProvider {
                 points: &points,
             });
             snap.api_calls = calls.into_map();
+            if let Some(db) = &self.database {
+                db.apply(&mut snap, self.aws.history).await;
+            }
             Ok(snap)
         })
     }

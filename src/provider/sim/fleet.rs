@@ -11,7 +11,7 @@ use super::rng::SimRng;
 use crate::config::{Config, FleetConfig, SimConfig, sim_web_names};
 use crate::domain::call::{TAG_FLEET, TAG_ROLE, TAG_RUN, TAG_STEP};
 use crate::domain::{
-    CheckStatus, DbEndpoint, DbStatus, FleetSnapshot, Health, Instance, InstanceState,
+    CheckStatus, DbEndpoint, DbStatus, FleetSnapshot, Health, Instance, InstanceState, LagSource,
     LaunchParams, Role, StatusChecks, TargetHealth, TimeSeries, Volume,
 };
 
@@ -72,6 +72,8 @@ pub(super) fn fresh_db(history: usize, role: Role, up: bool) -> DbStatus {
         source_id: None,
         running: up,
         read_only: role == Role::DbReplica,
+        lag_source: LagSource::Simulated,
+        server: None,
     }
 }
 

@@ -1,0 +1,123 @@
+//! The `mysql` database source: dake connects to each database host itself and reads its
+//! replication state, GTID positions and newest heartbeat, concurrently, each read bounded.
+//! Any provider whose fleet dake can reach over the MySQL protocol uses it.
+
+mod creds;
+pub mod read;
+pub mod sql;
+pub mod topology;
+pub mod write;
+
+use std::collections::BTreeMap;
+
+use crate::config::{DatabaseConfig, host_port};
+use crate::domain::{FleetSnapshot, Instance, Role, ServerFacts};
+
+pub use creds::Secret;
+pub use read::Access;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database credentials: {why}")]
+    Credentials { why: String },
+    #[error("{address}: {why}")]
+    Server { address: String, why: String },
+}
+
+impl DbError {
+    /// The reason alone, without the address it is about.
+    pub fn reason(&self) -> String {
+        match self {
+            DbError::Credentials { why } | DbError::Server { why, .. } => why.clone(),
+        }
+    }
+}
+
+/// dake's wall clock in epoch seconds, to the microsecond.
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Reads every database host of a fleet.
+#[derive(Debug, Clone)]
+pub struct DbReader {
+    access: Access,
+    port: u16,
+    hosts: BTreeMap<String, String>,
+}
+
+impl DbReader {
+    /// Reads the password now, so a refused option file is said once, at start.
+    pub fn new(cfg: &DatabaseConfig) -> Result<DbReader, DbError> {
+        Ok(DbReader {
+            access: Access::new(cfg, creds::password(cfg)?),
+            port: cfg.port,
+            hosts: cfg.hosts.clone(),
+        })
+    }
+
+    pub fn access(&self) -> &Access {
+        &self.access
+    }
+
+    /// Where `inst`'s server is reached: `[database.hosts]` by instance id or Name, else its
+    /// private address and the configured port.
+    pub fn address_of(&self, inst: &Instance) -> (String, u16) {
+        self.hosts
+            .get(&inst.id)
+            .or_else(|| self.hosts.get(&inst.name))
+            .and_then(|a| host_port(a, self.port).ok())
+            .unwrap_or_else(|| (inst.private_ip.clone(), self.port))
+    }
+
+    /// Replaces every database host's status in `snap` with what its server says. Reads run
+    /// concurrently, each bounded by the connect and read timeouts.
+    pub async fn apply(&self, snap: &mut FleetSnapshot, capacity: usize) {
+        let db_hosts: Vec<&Instance> = snap
+            .instances
+            .iter()
+            .filter(|i| i.role != Role::Web)
+            .collect();
+        let mut reads = tokio::task::JoinSet::new();
+        for (n, inst) in db_hosts.iter().enumerate() {
+            let (host, port) = self.address_of(inst);
+            let access = self.access.clone();
+            reads.spawn(async move { (n, read::server(&access, &host, port).await) });
+        }
+        let mut facts: Vec<Option<ServerFacts>> = vec![None; db_hosts.len()];
+        while let Some(done) = reads.join_next().await {
+            if let Ok((n, f)) = done {
+                facts[n] = Some(f);
+            }
+        }
+        let hosts: Vec<topology::HostFacts<'_>> = db_hosts
+            .iter()
+            .zip(facts)
+            .map(|(inst, f)| {
+                let (host, port) = self.address_of(inst);
+                let address = format!("{host}:{port}");
+                topology::HostFacts {
+                    id: &inst.id,
+                    role: inst.role,
+                    addresses: vec![
+                        address.clone(),
+                        format!("{}:{}", inst.private_ip, self.port),
+                    ],
+                    tags: &inst.tags,
+                    facts: f.unwrap_or_else(|| {
+                        ServerFacts::unreachable(address, "the read did not finish".into())
+                    }),
+                }
+            })
+            .collect();
+        let master_id = snap.master().map(|m| m.id.clone());
+        let statuses = topology::statuses(hosts, master_id.as_deref(), unix_now(), capacity);
+        for inst in &mut snap.instances {
+            if let Some(status) = statuses.get(&inst.id) {
+                inst.db = Some(status.clone());
+            }
+        }
+    }
+}

@@ -1,0 +1,395 @@
+//! Real MariaDB replication for the integration tests: a master and GTID replicas as plain
+//! `mariadbd` processes on free loopback ports, in temporary data directories removed
+//! afterwards. Debian's `mariadb-server` is installed first when `mariadbd` is missing (as
+//! root; otherwise the test fails naming the package).
+//!
+//! Each server runs under a small shell wrapper that kills it as soon as its stdin reaches
+//! end-of-file; the test process holds the only write end, so the servers die with it however
+//! it ends.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, OptsBuilder};
+use tempfile::TempDir;
+
+use crate::emulator::{SetupLock, progress, run_setup, tmpdir};
+
+/// The replication account every replica uses, and dake's own (README: the SQL grants).
+pub const REPL_USER: &str = "repl";
+pub const REPL_PASSWORD: &str = "repl-pw";
+pub const DAKE_USER: &str = "dake";
+pub const DAKE_PASSWORD: &str = "dake-pw";
+/// The heartbeat table, as `[database] heartbeat_table` names it by default.
+pub const HEARTBEAT: &str = "dake.heartbeat";
+/// Readiness is polled this many times, this far apart: a generous bound on a start, not a
+/// timing the test depends on.
+const READY_POLLS: u32 = 600;
+const READY_POLL: Duration = Duration::from_millis(100);
+
+/// `mariadbd`, installed from Debian's `mariadb-server` when missing.
+fn mariadbd() -> PathBuf {
+    let found = || {
+        [
+            "/usr/sbin/mariadbd",
+            "/usr/bin/mariadbd",
+            "/usr/local/bin/mariadbd",
+        ]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+    };
+    if let Some(p) = found() {
+        return p;
+    }
+    let _lock = SetupLock::acquire(&tmpdir().join("mariadb-install.lock"));
+    if let Some(p) = found() {
+        return p;
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    assert!(
+        root,
+        "the MariaDB tests need `mariadbd`: install Debian's `mariadb-server` package \
+         (`apt-get install mariadb-server`), or run the tests as root so they install it"
+    );
+    progress("installing Debian's mariadb-server (one time)");
+    let what = "installing mariadb-server with apt-get (the MariaDB tests need it)";
+    let apt = |args: &[&str]| {
+        let mut c = Command::new("apt-get");
+        c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        c
+    };
+    run_setup(&mut apt(&["update", "-q"]), what);
+    run_setup(&mut apt(&["install", "-y", "-q", "mariadb-server"]), what);
+    found().unwrap_or_else(|| panic!("{what}: mariadbd is still missing"))
+}
+
+/// A freshly initialised data directory, made once per `mariadbd` and copied for each
+/// server: `mariadb-install-db` bootstrapping several at once crashes now and then.
+fn template(bin: &Path) -> PathBuf {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _here = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let version = Command::new(bin)
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let tag: String = version
+        .split_whitespace()
+        .nth(2)
+        .unwrap_or("unknown")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '.')
+        .collect();
+    let template = tmpdir().join(format!("mariadb-template-{tag}"));
+    let done = template.join("dake-template-ready");
+    if done.exists() {
+        return template;
+    }
+    let _lock = SetupLock::acquire(&template.with_extension("lock"));
+    if done.exists() {
+        return template;
+    }
+    let _ = std::fs::remove_dir_all(&template);
+    let install = bin.with_file_name("mariadb-install-db");
+    let install = if install.exists() {
+        install
+    } else {
+        PathBuf::from("mariadb-install-db")
+    };
+    run_setup(
+        Command::new(install).args([
+            "--no-defaults",
+            &format!("--datadir={}", template.display()),
+            "--user=root",
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+            "--innodb-log-file-size=8M",
+        ]),
+        "initialising the MariaDB data directory template",
+    );
+    std::fs::write(&done, "").expect("marking the MariaDB template ready");
+    template
+}
+
+/// One running server. Dropping it stops it and removes its data directory.
+pub struct Server {
+    pub port: u16,
+    pub server_id: u32,
+    /// The `mariadbd` process id, for a test that kills it.
+    pub pid: u32,
+    wrapper: Child,
+    dir: TempDir,
+}
+
+impl Server {
+    fn start(server_id: u32) -> Server {
+        let bin = mariadbd();
+        let dir = tempfile::Builder::new()
+            .prefix("dake-mariadb-")
+            .tempdir_in(tmpdir())
+            .or_else(|_| tempfile::tempdir())
+            .expect("a temp dir for a MariaDB data directory");
+        let data = dir.path().join("data");
+        run_setup(
+            Command::new("cp").arg("-a").arg(template(&bin)).arg(&data),
+            "copying the MariaDB data directory template",
+        );
+        // A port the kernel picked a moment ago; a clash shows as the server exiting, and the
+        // next port is tried.
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free loopback port")
+                .port();
+            if let Some((wrapper, pid)) = spawn(&bin, dir.path(), &data, port, server_id) {
+                return Server {
+                    port,
+                    server_id,
+                    pid,
+                    wrapper,
+                    dir,
+                };
+            }
+        }
+        panic!(
+            "mariadbd did not start on five ports; its log:\n{}",
+            std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default()
+        );
+    }
+
+    pub fn error_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
+    }
+
+    /// Kills the server process outright (a crashed master); the wrapper stays until drop.
+    pub fn kill(&self) {
+        let _ = Command::new("kill")
+            .args(["-9", &self.pid.to_string()])
+            .status();
+        for _ in 0..READY_POLLS {
+            if !Path::new(&format!("/proc/{}", self.pid)).exists() {
+                return;
+            }
+            std::thread::sleep(READY_POLL);
+        }
+    }
+
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-9", &self.pid.to_string()])
+            .status();
+        drop(self.wrapper.stdin.take());
+        let _ = self.wrapper.wait();
+    }
+}
+
+/// Starts `mariadbd` under the wrapper; `None` when it exited before answering.
+fn spawn(bin: &Path, dir: &Path, data: &Path, port: u16, server_id: u32) -> Option<(Child, u32)> {
+    let args = [
+        "--no-defaults".to_string(),
+        format!("--datadir={}", data.display()),
+        format!("--port={port}"),
+        "--bind-address=127.0.0.1".into(),
+        format!("--socket={}", dir.join("sock").display()),
+        format!("--pid-file={}", dir.join("pid").display()),
+        format!("--log-error={}", dir.join("error.log").display()),
+        "--user=root".into(),
+        format!("--server-id={server_id}"),
+        format!("--log-bin={}", dir.join("bin").display()),
+        "--log-slave-updates".into(),
+        "--binlog-format=ROW".into(),
+        "--innodb-buffer-pool-size=16M".into(),
+        "--innodb-log-file-size=8M".into(),
+        "--performance-schema=OFF".into(),
+        "--report-host=127.0.0.1".into(),
+        format!("--report-port={port}"),
+    ];
+    let mut wrapper = Command::new("sh")
+        .arg("-c")
+        .arg("\"$0\" \"$@\" & echo $!; cat >/dev/null; kill -9 $! 2>/dev/null; wait")
+        .arg(bin)
+        .args(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting mariadbd under sh");
+    let mut line = String::new();
+    if let Some(out) = wrapper.stdout.take() {
+        let _ = BufReader::new(out).read_line(&mut line);
+    }
+    let Ok(pid) = line.trim().parse::<u32>() else {
+        drop(wrapper.stdin.take());
+        let _ = wrapper.wait();
+        return None;
+    };
+    let rt = runtime();
+    for _ in 0..READY_POLLS {
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            break;
+        }
+        if rt.block_on(Conn::new(root_opts(port))).is_ok() {
+            return Some((wrapper, pid));
+        }
+        std::thread::sleep(READY_POLL);
+    }
+    drop(wrapper.stdin.take());
+    let _ = wrapper.wait();
+    None
+}
+
+fn root_opts(port: u16) -> OptsBuilder {
+    OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(port)
+        .prefer_socket(false)
+        .user(Some("root"))
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+/// A master and its GTID replicas, every account and the heartbeat table in place.
+pub struct Cluster {
+    pub master: Server,
+    pub replicas: Vec<Server>,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Cluster {
+    pub fn start(replicas: usize) -> Cluster {
+        let rt = runtime();
+        let master = Server::start(1);
+        let cluster_replicas: Vec<Server> =
+            (0..replicas).map(|n| Server::start(n as u32 + 2)).collect();
+        let c = Cluster {
+            master,
+            replicas: cluster_replicas,
+            rt,
+        };
+        // The anonymous account would shadow the replication user over 127.0.0.1.
+        c.exec(
+            &c.master,
+            &format!(
+                "DROP USER IF EXISTS ''@'localhost'; \
+                 CREATE USER '{REPL_USER}'@'%' IDENTIFIED BY '{REPL_PASSWORD}'; \
+                 GRANT REPLICATION SLAVE ON *.* TO '{REPL_USER}'@'%'; \
+                 CREATE USER '{DAKE_USER}'@'%' IDENTIFIED BY '{DAKE_PASSWORD}'; \
+                 GRANT {} ON *.* TO '{DAKE_USER}'@'%'; \
+                 CREATE DATABASE dake; \
+                 CREATE TABLE {HEARTBEAT} (ts varchar(26) NOT NULL, server_id int unsigned NOT NULL \
+                 PRIMARY KEY, file varchar(255) DEFAULT NULL, position bigint unsigned DEFAULT NULL, \
+                 relay_master_log_file varchar(255) DEFAULT NULL, exec_master_log_pos bigint \
+                 unsigned DEFAULT NULL); \
+                 GRANT SELECT, INSERT, UPDATE ON {HEARTBEAT} TO '{DAKE_USER}'@'%'; \
+                 CREATE DATABASE shop; \
+                 CREATE TABLE shop.orders (id int PRIMARY KEY AUTO_INCREMENT, note varchar(40))",
+                DAKE_GRANTS
+            ),
+        );
+        for r in &c.replicas {
+            c.repoint(r, &c.master);
+            c.exec(r, "SET GLOBAL read_only = ON");
+        }
+        c.wait_replicated();
+        c
+    }
+
+    /// Points `replica` at `source` with GTID auto-positioning and starts it.
+    pub fn repoint(&self, replica: &Server, source: &Server) {
+        self.exec(
+            replica,
+            &format!(
+                "STOP SLAVE; CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = {}, \
+                 MASTER_USER = '{REPL_USER}', MASTER_PASSWORD = '{REPL_PASSWORD}', \
+                 MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 1; START SLAVE",
+                source.port
+            ),
+        );
+    }
+
+    /// Runs `sql` (one or more statements) on `server` as root.
+    pub fn exec(&self, server: &Server, sql: &str) {
+        self.rt.block_on(async {
+            let mut conn = Conn::new(root_opts(server.port))
+                .await
+                .unwrap_or_else(|e| panic!("connecting to {}: {e}", server.address()));
+            conn.query_drop(sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql} on {}: {e}", server.address()));
+            let _ = conn.disconnect().await;
+        })
+    }
+
+    /// The first column of the first row of `sql` on `server`, as text.
+    pub fn one(&self, server: &Server, sql: &str) -> Option<String> {
+        self.rt.block_on(async {
+            let mut conn = Conn::new(root_opts(server.port))
+                .await
+                .unwrap_or_else(|e| panic!("connecting to {}: {e}", server.address()));
+            let row: Option<mysql_async::Row> = conn
+                .query_first(sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql} on {}: {e}", server.address()));
+            let _ = conn.disconnect().await;
+            row.and_then(|r| r.get_opt::<Option<String>, _>(0)?.ok().flatten())
+        })
+    }
+
+    /// Writes one heartbeat on `server` stamped `epoch_secs` (UTC), as pt-heartbeat would at
+    /// that moment: a test chooses its beats instead of waiting for the clock.
+    pub fn beat(&self, server: &Server, epoch_secs: i64) {
+        let ts = chrono::DateTime::from_timestamp(epoch_secs, 0)
+            .expect("a valid epoch second")
+            .format("%Y-%m-%dT%H:%M:%S%.6f");
+        self.exec(
+            server,
+            &format!("REPLACE INTO {HEARTBEAT} (ts, server_id) VALUES ('{ts}', @@server_id)"),
+        );
+    }
+
+    /// Waits until every replica has applied all the master wrote.
+    pub fn wait_replicated(&self) {
+        let all: Vec<&Server> = self.replicas.iter().collect();
+        self.wait_replicated_on(&all);
+    }
+
+    /// Waits until `replicas` have applied all the master wrote.
+    pub fn wait_replicated_on(&self, replicas: &[&Server]) {
+        let pos = self
+            .one(&self.master, "SELECT @@gtid_binlog_pos")
+            .unwrap_or_default();
+        for r in replicas {
+            let waited = self.one(r, &format!("SELECT MASTER_GTID_WAIT('{pos}', 60)"));
+            assert_eq!(
+                waited.as_deref(),
+                Some("0"),
+                "replica {} did not reach {pos}:\n{}",
+                r.address(),
+                r.error_log()
+            );
+        }
+    }
+}
+
+/// What dake's database account needs for reading (README, "The database source").
+pub const DAKE_GRANTS: &str = "PROCESS, REPLICATION CLIENT, SLAVE MONITOR";
