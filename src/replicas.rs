@@ -38,9 +38,23 @@ pub fn rank_replicas(snap: &FleetSnapshot, max_lag_secs: f32) -> Vec<Candidate> 
         .master()
         .and_then(|m| m.db.as_ref())
         .map_or(0.0, |db| db.heartbeat_age_secs);
+    let held: Vec<(&str, Position)> = snap
+        .by_role(Role::DbReplica)
+        .filter_map(|r| Some((r.id.as_str(), held(r.db.as_ref()?.server.as_ref()?)?)))
+        .collect();
     let mut out: Vec<Candidate> = snap
         .by_role(Role::DbReplica)
-        .map(|r| assess(r, master_silence, max_lag_secs))
+        .map(|r| {
+            // Transactions another replica received that this one lacks: none, and its
+            // heartbeat (what it applied) says nothing its catch-up will not mend.
+            let lacks = held.iter().find(|(id, _)| *id == r.id).map(|(_, mine)| {
+                held.iter()
+                    .map(|(_, other)| other.ahead_of(mine))
+                    .max()
+                    .unwrap_or(0)
+            });
+            assess(r, master_silence, max_lag_secs, lacks)
+        })
         .collect();
     out.sort_by(|a, b| {
         a.rejection
@@ -56,7 +70,13 @@ pub fn rank_replicas(snap: &FleetSnapshot, max_lag_secs: f32) -> Vec<Candidate> 
     out
 }
 
-fn assess(replica: &Instance, master_silence: f32, max_lag_secs: f32) -> Candidate {
+/// `lacks`: transactions other replicas received that this one lacks, when its server was read.
+fn assess(
+    replica: &Instance,
+    master_silence: f32,
+    max_lag_secs: f32,
+    lacks: Option<u64>,
+) -> Candidate {
     let (lag, behind, rejection, transactions) = match &replica.db {
         None => (
             f32::NAN,
@@ -71,8 +91,12 @@ fn assess(replica: &Instance, master_silence: f32, max_lag_secs: f32) -> Candida
                 Some(format!("instance is {}", replica.state.as_str()))
             } else if db.no_promote {
                 Some("no-promote tag set".to_string())
-            } else if let Some(why) = server.and_then(server_rejection) {
-                Some(why)
+            } else if let Some(f) = server {
+                server_rejection(f).or_else(|| {
+                    (lacks != Some(0))
+                        .then(|| lag_rejection(db, behind, max_lag_secs))
+                        .flatten()
+                })
             } else if !db.binlog_enabled {
                 Some("binary log off: its replicas could not follow it".to_string())
             } else if !db.sql_thread_running {
@@ -84,7 +108,7 @@ fn assess(replica: &Instance, master_silence: f32, max_lag_secs: f32) -> Candida
                 db.heartbeat_age_secs,
                 behind,
                 rejection,
-                server.and_then(transactions),
+                server.and_then(held).map(|p| p.total()),
             )
         }
     };
@@ -136,13 +160,10 @@ fn server_rejection(f: &ServerFacts) -> Option<String> {
     let Some(r) = &f.replica else {
         return Some("not a replica: no replication configured".into());
     };
-    if r.sql != ThreadState::Running {
-        let error = if r.last_sql_error.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", r.last_sql_error)
-        };
-        return Some(format!("SQL thread {}{error}", r.sql.as_str()));
+    // A SQL thread stopped cleanly (by hand) is started again by the catch-up; one stopped by
+    // an error would stop again.
+    if r.sql != ThreadState::Running && !r.last_sql_error.is_empty() {
+        return Some(format!("SQL thread stopped: {}", r.last_sql_error));
     }
     if !f.errant.is_empty() {
         return Some(format!(
@@ -159,8 +180,8 @@ fn server_rejection(f: &ServerFacts) -> Option<String> {
     None
 }
 
-/// Transactions a replica will hold once it has applied what it received.
-fn transactions(f: &ServerFacts) -> Option<u64> {
+/// What a replica will hold once it has applied what it received.
+pub fn held(f: &ServerFacts) -> Option<Position> {
     let flavour = f.flavour?;
     let executed = Position::parse(flavour, &f.gtid_executed);
     let received = f
@@ -168,7 +189,7 @@ fn transactions(f: &ServerFacts) -> Option<u64> {
         .as_ref()
         .map(|r| Position::parse(flavour, &r.gtid_received))
         .unwrap_or_default();
-    Some(executed.union(&received).total())
+    Some(executed.union(&received))
 }
 
 #[cfg(test)]

@@ -102,6 +102,17 @@ pub enum ProviderCall {
     NotifyReplicaAdded {
         instance_id: String,
     },
+    /// Statements run in order on the instance's database server over the MySQL protocol (the
+    /// `mysql` database source), as they were shown: never a secret among them. A statement
+    /// that returns a value is a check: 0 passes, anything else fails the call with it (a GTID
+    /// wait that timed out). With `kill_clients`, every client connection is then killed (a
+    /// fenced master must not keep serving what it already holds open).
+    Sql {
+        instance_id: String,
+        statements: Vec<String>,
+        #[serde(default)]
+        kill_clients: bool,
+    },
 }
 
 /// What kind of call a [`ProviderCall`] is, without its arguments: what a playbook action may
@@ -124,6 +135,7 @@ pub enum CallKind {
     RepointReplica,
     SetDbEndpoint,
     NotifyReplicaAdded,
+    Sql,
 }
 
 impl CallKind {
@@ -146,6 +158,7 @@ impl CallKind {
             | CallKind::RepointReplica => "SendCommand",
             CallKind::SetDbEndpoint => "ChangeResourceRecordSets",
             CallKind::NotifyReplicaAdded => "PutParameter",
+            CallKind::Sql => "SQL",
         }
     }
 
@@ -189,6 +202,7 @@ impl ProviderCall {
             ProviderCall::RepointReplica { .. } => CallKind::RepointReplica,
             ProviderCall::SetDbEndpoint { .. } => CallKind::SetDbEndpoint,
             ProviderCall::NotifyReplicaAdded { .. } => CallKind::NotifyReplicaAdded,
+            ProviderCall::Sql { .. } => CallKind::Sql,
         }
     }
 
@@ -212,6 +226,7 @@ impl ProviderCall {
             | ProviderCall::DeregisterTarget { instance_id, .. }
             | ProviderCall::StartDatabase { instance_id }
             | ProviderCall::PromoteReplica { instance_id }
+            | ProviderCall::Sql { instance_id, .. }
             | ProviderCall::NotifyReplicaAdded { instance_id } => instances.push(instance_id),
             ProviderCall::RepointReplica {
                 instance_id,
@@ -343,6 +358,17 @@ impl fmt::Display for ProviderCall {
             }
             ProviderCall::NotifyReplicaAdded { instance_id } => {
                 write!(f, "{op} replica-added {instance_id}")
+            }
+            ProviderCall::Sql {
+                instance_id,
+                statements,
+                kill_clients,
+            } => {
+                write!(f, "{op} {instance_id} \"{}\"", statements.join("; "))?;
+                if *kill_clients {
+                    f.write_str(", then KILL every client connection")?;
+                }
+                Ok(())
             }
         }
     }

@@ -110,6 +110,10 @@ pub struct ReplicaSide {
 pub struct ServerFacts {
     /// `host:port` dake connected to.
     pub address: String,
+    /// `host:port` its replicas reach it at: `report_host`:`report_port` when the server sets
+    /// them, else its private address and the configured port. What a repointed replica's
+    /// source is set to.
+    pub replication_address: String,
     /// Why the server did not answer; every other field is then empty.
     pub unreachable: Option<String>,
     pub flavour: Option<Flavour>,
@@ -139,6 +143,7 @@ pub struct ServerFacts {
 impl ServerFacts {
     pub fn unreachable(address: String, why: String) -> ServerFacts {
         ServerFacts {
+            replication_address: address.clone(),
             address,
             unreachable: Some(why),
             flavour: None,

@@ -44,7 +44,14 @@ pub enum ActionKind {
     SwitchEndpoint,
     RepointReplicas,
     RankReplicas,
+    /// Make sure the old master cannot take writes: read-only with its clients cut off when it
+    /// answers, else stopped through EC2 and tagged quarantined.
+    FenceMaster,
+    /// The chosen replica applies everything it received before it is promoted.
+    CatchUp,
     PromoteReplica,
+    /// Take the old master out of the fleet (retagged, quarantined), so one master shows.
+    RetireOldMaster,
     LaunchReplica,
     NotifyApp,
 }
@@ -73,8 +80,11 @@ impl ActionKind {
             ActionKind::AttachVolume => &[C::AttachVolume],
             ActionKind::StartDatabase => &[C::StartDatabase],
             ActionKind::SwitchEndpoint => &[C::SetDbEndpoint],
-            ActionKind::RepointReplicas => &[C::RepointReplica],
-            ActionKind::PromoteReplica => &[C::PromoteReplica],
+            ActionKind::RepointReplicas => &[C::RepointReplica, C::Sql, C::CreateTags],
+            ActionKind::FenceMaster => &[C::Sql, C::StopInstances, C::CreateTags],
+            ActionKind::CatchUp => &[C::Sql],
+            ActionKind::PromoteReplica => &[C::PromoteReplica, C::Sql, C::CreateTags],
+            ActionKind::RetireOldMaster => &[C::CreateTags],
             ActionKind::NotifyApp => &[C::NotifyReplicaAdded],
         }
     }
@@ -102,6 +112,10 @@ pub enum WaitKind {
     DbAnswering,
     /// The promoted replica accepts writes.
     DbWritable,
+    /// The old master cannot take writes: stopped or gone, or answering read-only.
+    MasterFenced,
+    /// The chosen replica has applied all it received (its relay log is empty).
+    RelayLogApplied,
     EndpointSwitched,
     /// Every other replica follows the new master.
     ReplicasFollowing,

@@ -244,6 +244,9 @@ pub fn already_applied(call: &ProviderCall, snap: &FleetSnapshot) -> bool {
             .db_endpoint
             .as_ref()
             .is_some_and(|e| &e.target_id == target_id),
+        // Every statement dake generates is safe to run twice (stop, reset, read_only, a
+        // repoint to the same source, a GTID wait, a heartbeat), so SQL is sent again.
+        ProviderCall::Sql { .. } => false,
         // Restarts, reboots, starting MySQL and notifications are safe to repeat.
         ProviderCall::RebootInstances { .. }
         | ProviderCall::RestartApp { .. }

@@ -124,6 +124,8 @@ pub fn context(
         slow_web_window_secs: config.detect.slow_web_window_secs,
         quarantine,
         force,
+        heartbeat_table: config.database.heartbeat_table.clone(),
+        heartbeat_utc: config.database.heartbeat_utc,
         vars: Default::default(),
     }
 }

@@ -10,6 +10,8 @@ use super::plan::{RunContext, var};
 use super::record::{Record, StepStatus};
 use crate::domain::{CheckStatus, FleetSnapshot, InstanceState, Role, TargetHealth, VolumeState};
 
+mod db;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct WaitCheck {
     pub done: bool,
@@ -17,14 +19,14 @@ pub struct WaitCheck {
     pub detail: String,
 }
 
-fn check(done: bool, detail: impl Into<String>) -> WaitCheck {
+pub(super) fn check(done: bool, detail: impl Into<String>) -> WaitCheck {
     WaitCheck {
         done,
         detail: detail.into(),
     }
 }
 
-fn var_or<'a>(ctx: &'a RunContext, name: &str) -> &'a str {
+pub(super) fn var_or<'a>(ctx: &'a RunContext, name: &str) -> &'a str {
     ctx.vars.get(name).map_or("?", String::as_str)
 }
 
@@ -53,8 +55,8 @@ pub fn evaluate(wait: WaitKind, ctx: &RunContext, snap: &FleetSnapshot) -> WaitC
                 .is_some_and(|i| i.volumes.iter().any(|v| v.id == vol));
             check(attached, if attached { "attached" } else { "attaching" })
         }
-        WaitKind::DbAnswering => db_state(snap, var_or(ctx, var::NEW_MASTER), false),
-        WaitKind::DbWritable => db_state(snap, var_or(ctx, var::NEW_MASTER), true),
+        WaitKind::DbAnswering => db::db_state(snap, var_or(ctx, var::NEW_MASTER), false),
+        WaitKind::DbWritable => db::db_state(snap, var_or(ctx, var::NEW_MASTER), true),
         WaitKind::EndpointSwitched => {
             let new = var_or(ctx, var::NEW_MASTER);
             match &snap.db_endpoint {
@@ -65,8 +67,10 @@ pub fn evaluate(wait: WaitKind, ctx: &RunContext, snap: &FleetSnapshot) -> WaitC
                 None => check(false, "no endpoint reported"),
             }
         }
-        WaitKind::ReplicasFollowing => replicas_following(ctx, snap),
-        WaitKind::ReplicaFollowing => replica_following(snap, var_or(ctx, var::NEW_REPLICA)),
+        WaitKind::ReplicasFollowing => db::replicas_following(ctx, snap),
+        WaitKind::ReplicaFollowing => db::replica_following(snap, var_or(ctx, var::NEW_REPLICA)),
+        WaitKind::MasterFenced => db::master_fenced(ctx, snap),
+        WaitKind::RelayLogApplied => db::relay_log_applied(snap, var_or(ctx, var::NEW_MASTER)),
     }
 }
 
@@ -117,44 +121,6 @@ fn volume_available(snap: &FleetSnapshot, vol: &str) -> WaitCheck {
         ),
         None => check(false, format!("{vol} still attached")),
     }
-}
-
-/// Every other running replica reads from the new master.
-fn replicas_following(ctx: &RunContext, snap: &FleetSnapshot) -> WaitCheck {
-    let new = var_or(ctx, var::NEW_MASTER);
-    let target = ctx.target_id.as_str();
-    let lagging: Vec<&str> = snap
-        .by_role(Role::DbReplica)
-        .filter(|r| r.id != new && r.id != target && r.state == InstanceState::Running)
-        .filter(|r| {
-            !r.db
-                .as_ref()
-                .is_some_and(|d| d.source_id.as_deref() == Some(new) && d.io_thread_running)
-        })
-        .map(|r| r.name.as_str())
-        .collect();
-    if lagging.is_empty() {
-        check(true, "all following")
-    } else {
-        check(false, format!("waiting for {}", lagging.join(", ")))
-    }
-}
-
-/// The new replica runs MySQL and reads from the master.
-fn replica_following(snap: &FleetSnapshot, id: &str) -> WaitCheck {
-    let master = snap.master().map(|m| m.id.as_str());
-    let Some(r) = snap.find(id) else {
-        return check(false, "not in the fleet yet");
-    };
-    let following =
-        r.db.as_ref()
-            .is_some_and(|d| d.source_id.as_deref() == master && d.io_thread_running && d.running);
-    let how = if following {
-        "following"
-    } else {
-        "not following yet"
-    };
-    check(following, format!("{}, {how}", r.state.as_str()))
 }
 
 /// Recovered means back among its peers for a whole detection window, not one lucky sample.
@@ -226,21 +192,6 @@ fn instance_ready(snap: &FleetSnapshot, id: &str) -> WaitCheck {
     }
 }
 
-fn db_state(snap: &FleetSnapshot, id: &str, writable: bool) -> WaitCheck {
-    match snap.find(id).and_then(|i| i.db.as_ref()) {
-        None => check(false, "no database status yet"),
-        Some(d) => {
-            let ok = d.running && (!writable || !d.read_only);
-            let detail = match (d.running, d.read_only) {
-                (false, _) => "MySQL not running",
-                (true, true) => "MySQL running, read-only",
-                (true, false) => "MySQL running, writable",
-            };
-            check(ok, detail)
-        }
-    }
-}
-
 impl Run {
     pub(super) fn after_calls(&mut self, fx: &mut Vec<Effect>, now: DateTime<Utc>) {
         let step = self.playbook.steps[self.cursor].clone();
@@ -296,7 +247,12 @@ impl Run {
                 };
                 self.journal(fx, Record::Finished { at: now, outcome });
             } else {
-                self.finish_step(fx, StepStatus::Done, Some(check.detail), now);
+                // What the step found when it was planned stays beside what the wait saw.
+                let note = match self.steps[self.cursor].note.take() {
+                    Some(finding) => format!("{finding}: {}", check.detail),
+                    None => check.detail,
+                };
+                self.finish_step(fx, StepStatus::Done, Some(note), now);
             }
             return;
         }

@@ -229,7 +229,7 @@ fn db_promote_runs_headless_to_the_end_on_aws() {
 
     let started = Instant::now();
     let out = run_to_the_end(&sandbox, &config, "db-promote", "db-master");
-    let r = finished(&out, &["done"; 7]);
+    let r = finished(&out, &["done"; 10]);
     let run_id = r["run_id"].as_str().unwrap();
 
     let fleet = rt.block_on(aws.fleet("drill"));
@@ -259,11 +259,11 @@ fn db_promote_runs_headless_to_the_end_on_aws() {
         .block_on(aws.ssm.get_parameter().name("/drill/db-replicas").send())
         .unwrap();
     assert_eq!(listed.parameter().unwrap().value(), Some(made[0].as_str()));
-    assert_eq!(
-        fleet[&id("db-master")].0,
-        "running",
-        "db-promote leaves the old master be"
-    );
+    // Fenced (it does not answer: stopped through EC2, not terminated) and retired.
+    let (state, tags) = &fleet[&id("db-master")];
+    assert_eq!(state, "stopped");
+    assert_eq!(tags["dake:role"], "retired");
+    assert_eq!(tags["dake:quarantine"], run_id);
     eprintln!(
         "db-promote on the emulators: {:.1} s",
         started.elapsed().as_secs_f64()

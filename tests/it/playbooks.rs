@@ -399,6 +399,14 @@ async fn db_promote_end_to_end_promotes_the_least_lagged_replica() {
 
     let after = d.snap().await;
     assert_eq!(after.db_endpoint.as_ref().unwrap().target_id, r1);
+    // The old master was fenced (stopped: it did not answer) and retired: one master shows.
+    let fenced = s.run.steps[s.run.playbook.step_index("fence-old-master").unwrap()]
+        .note
+        .clone()
+        .unwrap_or_default();
+    assert!(fenced.contains("stopped through EC2"), "{fenced}");
+    assert!(after.find(&old.id).is_none(), "retired from the listing");
+    assert_eq!(after.by_role(Role::DbMaster).count(), 1);
     let master = after.find(&r1).unwrap();
     assert_eq!(master.role, Role::DbMaster);
     let db = master.db.as_ref().unwrap();

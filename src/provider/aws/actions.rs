@@ -121,6 +121,38 @@ async fn perform(
         ProviderCall::NotifyReplicaAdded { instance_id } => {
             endpoint::notify_replica_added(p, c, instance_id, execution).await?
         }
+        ProviderCall::Sql {
+            instance_id,
+            statements,
+            kill_clients,
+        } => {
+            let Some(db) = p.database.as_ref() else {
+                return Err(refused(
+                    "SQL statements need `[database] source = \"mysql\"`".into(),
+                ));
+            };
+            let m = member(instance_id)?;
+            let name = m
+                .tags()
+                .iter()
+                .find(|t| t.key() == Some("Name"))
+                .and_then(|t| t.value())
+                .unwrap_or("");
+            let (host, port) =
+                db.address_for(instance_id, name, m.private_ip_address().unwrap_or(""));
+            let check_only = execution == Execution::DryRunOnly;
+            let done = crate::provider::mysql::write::run(
+                db.access(),
+                &host,
+                port,
+                statements,
+                *kill_clients,
+                check_only,
+            )
+            .await
+            .map_err(|e| ProviderError::Other(e.to_string()))?;
+            Some(done)
+        }
     };
     if execution == Execution::DryRunOnly {
         return Ok(None);

@@ -69,7 +69,8 @@ fn grants(kind: CallKind, endpoint: EndpointKind) -> Vec<(Statement, &'static st
                 "elasticloadbalancing:DeregisterTargets",
             )]
         }
-        CallKind::RestartApp | CallKind::StartDatabase => Vec::new(),
+        // SQL goes to the database server, not to an AWS API.
+        CallKind::RestartApp | CallKind::StartDatabase | CallKind::Sql => Vec::new(),
         // The new master's role and the replica's source are tagged after the command.
         CallKind::PromoteReplica => vec![
             (S::TagFleetResources, "ec2:CreateTags"),

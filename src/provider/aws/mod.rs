@@ -23,7 +23,7 @@ use tokio::sync::OnceCell;
 
 use super::{BoxFuture, Preflight, Provider, ProviderError};
 use crate::config::{AwsConfig, Config, DbSource, EndpointKind};
-use crate::domain::call::{CallOutcome, ProviderCall, TAG_FLEET, TAG_RUN, TAG_STEP};
+use crate::domain::call::{CallKind, CallOutcome, ProviderCall, TAG_FLEET, TAG_RUN, TAG_STEP};
 use crate::domain::{FleetSnapshot, FreeVolume, TargetHealth, VolumeState};
 use crate::provider::mysql::DbReader;
 use clients::{Calls, Clients, sdk_error};
@@ -361,7 +361,8 @@ impl Provider for AwsProvider {
 
     /// The blast-radius check, the dry run and the call; a host command also waits for SSM.
     fn call_timeout(&self, call: &ProviderCall) -> Duration {
-        if call.kind().runs_on_host() {
+        // A host command waits for SSM; SQL may wait for a relay log to be applied.
+        if call.kind().runs_on_host() || call.kind() == CallKind::Sql {
             self.three_calls() + Duration::from_secs(host::SSM_COMMAND_TIMEOUT_SECS as u64 + 60)
         } else {
             self.three_calls()

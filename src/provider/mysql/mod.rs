@@ -65,11 +65,16 @@ impl DbReader {
     /// Where `inst`'s server is reached: `[database.hosts]` by instance id or Name, else its
     /// private address and the configured port.
     pub fn address_of(&self, inst: &Instance) -> (String, u16) {
+        self.address_for(&inst.id, &inst.name, &inst.private_ip)
+    }
+
+    /// [`DbReader::address_of`] from an instance's id, Name and private address.
+    pub fn address_for(&self, id: &str, name: &str, private_ip: &str) -> (String, u16) {
         self.hosts
-            .get(&inst.id)
-            .or_else(|| self.hosts.get(&inst.name))
+            .get(id)
+            .or_else(|| self.hosts.get(name))
             .and_then(|a| host_port(a, self.port).ok())
-            .unwrap_or_else(|| (inst.private_ip.clone(), self.port))
+            .unwrap_or_else(|| (private_ip.to_string(), self.port))
     }
 
     /// Replaces every database host's status in `snap` with what its server says. Reads run
@@ -83,8 +88,9 @@ impl DbReader {
         let mut reads = tokio::task::JoinSet::new();
         for (n, inst) in db_hosts.iter().enumerate() {
             let (host, port) = self.address_of(inst);
+            let private = format!("{}:{}", inst.private_ip, self.port);
             let access = self.access.clone();
-            reads.spawn(async move { (n, read::server(&access, &host, port).await) });
+            reads.spawn(async move { (n, read::server(&access, &host, port, &private).await) });
         }
         let mut facts: Vec<Option<ServerFacts>> = vec![None; db_hosts.len()];
         while let Some(done) = reads.join_next().await {

@@ -77,25 +77,39 @@ impl Access {
     }
 }
 
-/// Everything [`ServerFacts`] holds for the server at `host:port`; unreachable with the reason
-/// when it cannot be connected to or read within the timeouts.
-pub async fn server(access: &Access, host: &str, port: u16) -> ServerFacts {
+/// Everything [`ServerFacts`] holds for the server at `host:port` (whose replicas reach it at
+/// `replication_address` unless it reports another); unreachable with the reason when it
+/// cannot be connected to or read within the timeouts.
+pub async fn server(
+    access: &Access,
+    host: &str,
+    port: u16,
+    replication_address: &str,
+) -> ServerFacts {
     let address = format!("{host}:{port}");
     let bound = access.connect_timeout + access.read_timeout;
     let read = async {
         let mut conn = access.connect(host, port).await?;
-        let facts = facts(access, &mut conn, address.clone()).await;
+        let facts = facts(access, &mut conn, address.clone(), replication_address).await;
         let _ = conn.disconnect().await;
         facts.map_err(|e| DbError::Server {
             address: address.clone(),
             why: e.to_string(),
         })
     };
-    match tokio::time::timeout(bound, read).await {
+    let facts = match tokio::time::timeout(bound, read).await {
         Ok(Ok(facts)) => facts,
         Ok(Err(e)) => ServerFacts::unreachable(address, e.reason()),
         Err(_) => {
             ServerFacts::unreachable(address, format!("no answer within {}s", bound.as_secs()))
+        }
+    };
+    if facts.answers() {
+        facts
+    } else {
+        ServerFacts {
+            replication_address: replication_address.to_string(),
+            ..facts
         }
     }
 }
@@ -104,6 +118,7 @@ async fn facts(
     access: &Access,
     conn: &mut Conn,
     address: String,
+    replication_address: &str,
 ) -> Result<ServerFacts, mysql_async::Error> {
     let asked_at = unix_now();
     let (version, comment, server_now): (String, String, String) = conn
@@ -137,8 +152,15 @@ async fn facts(
     let clock_skew_secs = server_now
         .parse::<f64>()
         .map_or(0.0, |s| s - (asked_at + answered_at) / 2.0);
+    let reported = v(8);
+    let replication_address = if reported.is_empty() {
+        replication_address.to_string()
+    } else {
+        format!("{reported}:{}", v(9))
+    };
     Ok(ServerFacts {
         address,
+        replication_address,
         unreachable: None,
         flavour: Some(flavour),
         version,

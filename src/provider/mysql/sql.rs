@@ -58,7 +58,8 @@ fn mysql_has_replica_names(version: &str) -> bool {
 }
 
 /// One row: server_id, read_only, super_read_only, log_bin, replica updates, executed GTIDs,
-/// MariaDB's binlog state (empty on MySQL), semi-sync master status (NULL when not loaded).
+/// MariaDB's binlog state (empty on MySQL), semi-sync master status (NULL when not loaded),
+/// report_host and report_port.
 pub fn variables(flavour: Flavour, version: &str) -> String {
     match flavour {
         Flavour::MySql => {
@@ -70,12 +71,14 @@ pub fn variables(flavour: Flavour, version: &str) -> String {
             format!(
                 "SELECT @@server_id, @@read_only, @@super_read_only, @@log_bin, {updates}, \
                  @@gtid_executed, '', (SELECT VARIABLE_VALUE FROM performance_schema.global_status \
-                 WHERE VARIABLE_NAME IN ('Rpl_semi_sync_source_status', 'Rpl_semi_sync_master_status') LIMIT 1)"
+                 WHERE VARIABLE_NAME IN ('Rpl_semi_sync_source_status', 'Rpl_semi_sync_master_status') LIMIT 1), \
+                 @@report_host, @@report_port"
             )
         }
         Flavour::MariaDb => "SELECT @@server_id, @@read_only, 0, @@log_bin, @@log_slave_updates, \
              @@gtid_current_pos, @@gtid_binlog_state, (SELECT VARIABLE_VALUE FROM \
-             information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'RPL_SEMI_SYNC_MASTER_STATUS')"
+             information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'RPL_SEMI_SYNC_MASTER_STATUS'), \
+             @@report_host, @@report_port"
             .to_string(),
     }
 }
@@ -130,6 +133,12 @@ pub fn start_replica() -> Statement {
     Statement::plain("START REPLICA")
 }
 
+/// Only the applier: a replica stopped by hand applies its relay log, and the IO thread (whose
+/// master may be gone) is left as it is.
+pub fn start_sql_thread() -> Statement {
+    Statement::plain("START REPLICA SQL_THREAD")
+}
+
 pub fn reset_replica_all() -> Statement {
     Statement::plain("RESET REPLICA ALL")
 }
@@ -151,12 +160,14 @@ pub fn set_read_only(flavour: Flavour, on: bool) -> Vec<Statement> {
     }
 }
 
-/// Point a replica at a new source with its flavour's GTID auto-positioning.
+/// Point a replica at a new source with its flavour's GTID auto-positioning. Without `user`
+/// (and password) the replica keeps the replication account it has: both servers keep what a
+/// CHANGE does not name.
 pub fn change_source(
     flavour: Flavour,
     host: &str,
     port: u16,
-    user: &str,
+    user: Option<&str>,
     password: Option<&str>,
 ) -> Statement {
     let (verb, prefix, gtid) = match flavour {
@@ -167,11 +178,13 @@ pub fn change_source(
         ),
         Flavour::MariaDb => ("CHANGE MASTER TO", "MASTER", "MASTER_USE_GTID = slave_pos"),
     };
-    let head = format!(
-        "{verb} {prefix}_HOST = {}, {prefix}_PORT = {port}, {prefix}_USER = {}",
-        literal(host),
-        literal(user)
+    let mut head = format!(
+        "{verb} {prefix}_HOST = {}, {prefix}_PORT = {port}",
+        literal(host)
     );
+    if let Some(user) = user {
+        head.push_str(&format!(", {prefix}_USER = {}", literal(user)));
+    }
     let with = |pass: Option<&str>| match pass {
         Some(p) => format!("{head}, {prefix}_PASSWORD = {p}, {gtid}"),
         None => format!("{head}, {gtid}"),

@@ -83,3 +83,60 @@ pub async fn heartbeat(
             })
         })
 }
+
+/// Runs `statements` in order on one connection to `host:port`, then, with `kill_clients`,
+/// kills every client connection. A statement that returns a value is a check: 0 (or NULL)
+/// passes, anything else stops here with it. With `check_only` it connects and reads one row:
+/// the server answers and takes dake's login. Returns what was done, for the timeline.
+pub async fn run(
+    access: &Access,
+    host: &str,
+    port: u16,
+    statements: &[String],
+    kill_clients: bool,
+    check_only: bool,
+) -> Result<String, DbError> {
+    let address = format!("{host}:{port}");
+    let fail = |what: &str, e: mysql_async::Error| DbError::Server {
+        address: address.clone(),
+        why: format!("{what}: {e}"),
+    };
+    let mut conn = access.connect(host, port).await?;
+    if check_only {
+        conn.query_drop("SELECT 1")
+            .await
+            .map_err(|e| fail("SELECT 1", e))?;
+        let _ = conn.disconnect().await;
+        return Ok(format!("{address} answers"));
+    }
+    for s in statements {
+        let answer: Option<mysql_async::Row> =
+            conn.query_first(s.as_str()).await.map_err(|e| fail(s, e))?;
+        let value = answer.and_then(|row| row.get_opt::<Option<String>, _>(0)?.ok().flatten());
+        if let Some(v) = value.filter(|v| v.trim() != "0") {
+            return Err(DbError::Server {
+                address: address.clone(),
+                why: format!("{s}: answered {v}, not 0"),
+            });
+        }
+    }
+    let mut killed = 0;
+    if kill_clients {
+        let ids: Vec<u64> = conn
+            .query(sql::CLIENT_CONNECTIONS)
+            .await
+            .map_err(|e| fail("listing client connections", e))?;
+        for id in ids {
+            // One that ended meanwhile is as good as killed.
+            if conn.query_drop(sql::kill(id).sql).await.is_ok() {
+                killed += 1;
+            }
+        }
+    }
+    let _ = conn.disconnect().await;
+    let mut done = format!("{address}: {} statements", statements.len());
+    if kill_clients {
+        done.push_str(&format!(", {killed} client connections killed"));
+    }
+    Ok(done)
+}

@@ -85,6 +85,13 @@ impl SimFleet {
         let mut created = Vec::new();
         match call {
             ProviderCall::RunInstances { .. } => created.push(self.run_instances(call)?),
+            ProviderCall::Sql { .. } => {
+                return Err(
+                    "the simulated fleet has no database servers to send SQL to (its playbooks \
+                     promote and repoint as host steps)"
+                        .into(),
+                );
+            }
             ProviderCall::TerminateInstances { instance_id } => self.terminate(instance_id)?,
             ProviderCall::StopInstances { instance_id, force } => self.stop(instance_id, *force)?,
             ProviderCall::RebootInstances { instance_id } => self.reboot(instance_id, false)?,
@@ -376,6 +383,11 @@ impl SimFleet {
         let s = self.find_mut(id)?;
         for (k, v) in tags {
             s.inst.tags.insert(k.clone(), v.clone());
+            if k == TAG_ROLE
+                && let Ok(role) = v.parse()
+            {
+                s.inst.role = role;
+            }
             if k == TAG_NO_PROMOTE
                 && let Some(db) = s.inst.db.as_mut()
             {

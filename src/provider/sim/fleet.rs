@@ -408,7 +408,19 @@ impl SimFleet {
                 name: self.fleet.db_endpoint.clone(),
                 target_id: self.endpoint_target.clone(),
             }),
-            instances: self.instances.iter().map(|s| s.inst.clone()).collect(),
+            // As on AWS, an instance whose role tag names no role is not the fleet's any more
+            // (a retired master).
+            instances: self
+                .instances
+                .iter()
+                .filter(|s| {
+                    s.inst
+                        .tags
+                        .get(TAG_ROLE)
+                        .is_none_or(|r| r.parse::<Role>().is_ok())
+                })
+                .map(|s| s.inst.clone())
+                .collect(),
             free_volumes: self.free_volumes.iter().map(|v| v.vol.clone()).collect(),
             api_calls: Default::default(),
         }

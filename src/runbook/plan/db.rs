@@ -122,23 +122,6 @@ pub(super) fn switch_endpoint(planning: &Planning, p: &mut Plan) -> Result<(), S
     Ok(())
 }
 
-/// Every running replica but the new master and the old one follows the new master.
-pub(super) fn repoint_replicas(planning: &Planning, p: &mut Plan) -> Result<(), String> {
-    let new = planning.ctx.get(var::NEW_MASTER)?;
-    for r in planning.snap.by_role(Role::DbReplica) {
-        if r.id != new && r.id != planning.ctx.target_id && r.state == InstanceState::Running {
-            p.calls.push(ProviderCall::RepointReplica {
-                instance_id: r.id.clone(),
-                master_id: new.into(),
-            });
-        }
-    }
-    if p.calls.is_empty() {
-        p.finding = Some("no other replicas to repoint".into());
-    }
-    Ok(())
-}
-
 /// Chooses the best promotable replica, saying why every other one was not; forced, the
 /// least-behind one that fails on lag alone.
 pub(super) fn rank_replicas(planning: &Planning, p: &mut Plan) -> Result<(), String> {
@@ -167,14 +150,6 @@ pub(super) fn rank_replicas(planning: &Planning, p: &mut Plan) -> Result<(), Str
     p.decided
         .push((var::NEW_MASTER.into(), chosen.instance_id.clone()));
     p.finding = Some(format!("chose {}; {}", chosen.name, lines.join("; ")));
-    Ok(())
-}
-
-pub(super) fn promote_replica(planning: &Planning, p: &mut Plan) -> Result<(), String> {
-    let new = planning.recorded(var::NEW_MASTER)?;
-    p.calls.push(ProviderCall::PromoteReplica {
-        instance_id: new.id.clone(),
-    });
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 
 mod db;
 mod guards;
+mod promote;
 mod web;
 
 use serde::{Deserialize, Serialize};
@@ -41,7 +42,20 @@ pub struct RunContext {
     pub quarantine: bool,
     /// Operator overrode a refusable guard (lagging replicas, anti-flapping).
     pub force: bool,
+    /// Where a promoted master proves it takes writes (`[database]`).
+    #[serde(default = "default_heartbeat_table")]
+    pub heartbeat_table: String,
+    #[serde(default = "yes")]
+    pub heartbeat_utc: bool,
     pub vars: std::collections::BTreeMap<String, String>,
+}
+
+fn default_heartbeat_table() -> String {
+    "dake.heartbeat".into()
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl RunContext {
@@ -166,9 +180,12 @@ pub fn plan(
         ActionKind::AttachVolume => db::attach_volume,
         ActionKind::StartDatabase => db::start_database,
         ActionKind::SwitchEndpoint => db::switch_endpoint,
-        ActionKind::RepointReplicas => db::repoint_replicas,
+        ActionKind::RepointReplicas => promote::repoint_replicas,
         ActionKind::RankReplicas => db::rank_replicas,
-        ActionKind::PromoteReplica => db::promote_replica,
+        ActionKind::FenceMaster => promote::fence_master,
+        ActionKind::CatchUp => promote::catch_up,
+        ActionKind::PromoteReplica => promote::promote_replica,
+        ActionKind::RetireOldMaster => promote::retire_old_master,
         ActionKind::LaunchReplica => db::launch_replica,
         ActionKind::NotifyApp => db::notify_app,
     };

@@ -2,7 +2,13 @@ use super::*;
 
 #[test]
 fn repointing_uses_each_flavours_gtid_positioning_and_never_shows_the_password() {
-    let my = change_source(Flavour::MySql, "10.0.1.5", 3306, "repl", Some("s3cr'et"));
+    let my = change_source(
+        Flavour::MySql,
+        "10.0.1.5",
+        3306,
+        Some("repl"),
+        Some("s3cr'et"),
+    );
     assert_eq!(
         my.sql,
         "CHANGE REPLICATION SOURCE TO SOURCE_HOST = '10.0.1.5', SOURCE_PORT = 3306, \
@@ -10,11 +16,10 @@ fn repointing_uses_each_flavours_gtid_positioning_and_never_shows_the_password()
     );
     assert!(!my.shown.contains("s3cr") && my.shown.contains("SOURCE_PASSWORD = '***'"));
     assert!(!format!("{my:?}").contains("s3cr"));
-    let maria = change_source(Flavour::MariaDb, "db-2", 3307, "repl", None);
+    let maria = change_source(Flavour::MariaDb, "db-2", 3307, None, None);
     assert_eq!(
         maria.sql,
-        "CHANGE MASTER TO MASTER_HOST = 'db-2', MASTER_PORT = 3307, MASTER_USER = 'repl', \
-         MASTER_USE_GTID = slave_pos"
+        "CHANGE MASTER TO MASTER_HOST = 'db-2', MASTER_PORT = 3307, MASTER_USE_GTID = slave_pos"
     );
     assert_eq!(maria.shown, maria.sql);
 }
