@@ -67,6 +67,22 @@ impl Cli {
     }
 }
 
+/// A database flavour on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FlavourArg {
+    Mariadb,
+    Mysql,
+}
+
+impl FlavourArg {
+    pub fn flavour(self) -> crate::domain::Flavour {
+        match self {
+            FlavourArg::Mariadb => crate::domain::Flavour::MariaDb,
+            FlavourArg::Mysql => crate::domain::Flavour::MySql,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Print one snapshot of fleet, replica lag and incidents; exit 0 OK, 1 WARNING, 2 CRITICAL,
@@ -135,6 +151,16 @@ pub enum Command {
         /// Create the heartbeat table first when it is missing (pt-heartbeat's definition).
         #[arg(long)]
         create_table: bool,
+    },
+    /// Print the SQL that creates dake's database account with the privileges it needs
+    /// (`[database] user`, the heartbeat table); run it on the master, the replicas copy it.
+    SqlGrants {
+        /// The servers' flavour.
+        #[arg(long, value_enum, default_value_t = FlavourArg::Mariadb)]
+        flavour: FlavourArg,
+        /// The host part of the account (where dake connects from).
+        #[arg(long, default_value = "%")]
+        from: String,
     },
     /// Print the least-privilege IAM policy the playbooks need on this fleet (JSON).
     IamPolicy,

@@ -141,6 +141,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ))?;
             Ok(ExitCode::from(code))
         }
+        Some(Command::SqlGrants { flavour, from }) => {
+            let config = load_config(&cli)?;
+            let db = &config.database;
+            let grants = dake::provider::mysql::sql::grants(
+                flavour.flavour(),
+                &db.user,
+                from,
+                &db.heartbeat_table,
+            );
+            println!("{}", grants.join("\n"));
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Command::IamPolicy) => {
             let config = load_config(&cli)?;
             let playbooks = model::load_all(model::user_dir().as_deref())?;

@@ -42,6 +42,12 @@ pub fn rank_replicas(snap: &FleetSnapshot, max_lag_secs: f32) -> Vec<Candidate> 
         .by_role(Role::DbReplica)
         .filter_map(|r| Some((r.id.as_str(), held(r.db.as_ref()?.server.as_ref()?)?)))
         .collect();
+    // The data decides only when every running replica's server answered: one that did not may
+    // hold more, and then how far behind each is in time still counts.
+    let complete = snap
+        .by_role(Role::DbReplica)
+        .filter(|r| r.state == crate::domain::InstanceState::Running)
+        .all(|r| held.iter().any(|(id, _)| *id == r.id));
     let mut out: Vec<Candidate> = snap
         .by_role(Role::DbReplica)
         .map(|r| {
@@ -53,7 +59,7 @@ pub fn rank_replicas(snap: &FleetSnapshot, max_lag_secs: f32) -> Vec<Candidate> 
                     .max()
                     .unwrap_or(0)
             });
-            assess(r, master_silence, max_lag_secs, lacks)
+            assess(r, master_silence, max_lag_secs, lacks, complete)
         })
         .collect();
     out.sort_by(|a, b| {
@@ -71,11 +77,14 @@ pub fn rank_replicas(snap: &FleetSnapshot, max_lag_secs: f32) -> Vec<Candidate> 
 }
 
 /// `lacks`: transactions other replicas received that this one lacks, when its server was read.
+/// Then the data decides, not the heartbeat: one that lacks nothing is as far as any replica
+/// got, and its catch-up applies what it received; one that lacks something would lose it.
 fn assess(
     replica: &Instance,
     master_silence: f32,
     max_lag_secs: f32,
     lacks: Option<u64>,
+    complete: bool,
 ) -> Candidate {
     let (lag, behind, rejection, transactions) = match &replica.db {
         None => (
@@ -92,10 +101,14 @@ fn assess(
             } else if db.no_promote {
                 Some("no-promote tag set".to_string())
             } else if let Some(f) = server {
-                server_rejection(f).or_else(|| {
-                    (lacks != Some(0))
-                        .then(|| lag_rejection(db, behind, max_lag_secs))
-                        .flatten()
+                server_rejection(f).or_else(|| match lacks {
+                    Some(n) if n > 0 => Some(format!(
+                        "lacks {n} transaction{} another replica received: promoting it would \
+                         lose them",
+                        if n == 1 { "" } else { "s" }
+                    )),
+                    _ if complete => None,
+                    _ => lag_rejection(db, behind, max_lag_secs),
                 })
             } else if !db.binlog_enabled {
                 Some("binary log off: its replicas could not follow it".to_string())
@@ -180,16 +193,22 @@ fn server_rejection(f: &ServerFacts) -> Option<String> {
     None
 }
 
-/// What a replica will hold once it has applied what it received.
+/// What a replica will hold of the lineage's transactions once it has applied what it
+/// received: its errant ones left out (on MariaDB they share the domain's sequence, and would
+/// make it look ahead).
 pub fn held(f: &ServerFacts) -> Option<Position> {
     let flavour = f.flavour?;
-    let executed = Position::parse(flavour, &f.gtid_executed);
+    // MariaDB's current position keeps one GTID a domain; its binary log state keeps the last
+    // of every server, so the lineage's last survives an errant one after it.
+    let executed = Position::parse(flavour, &f.gtid_executed)
+        .union(&Position::parse(flavour, &f.gtid_binlog_state));
     let received = f
         .replica
         .as_ref()
         .map(|r| Position::parse(flavour, &r.gtid_received))
         .unwrap_or_default();
-    Some(executed.union(&received))
+    let errant = Position::parse(flavour, &f.errant).origins();
+    Some(executed.union(&received).without(&errant))
 }
 
 #[cfg(test)]
@@ -288,7 +307,11 @@ mod tests {
         let ranked = rank_replicas(&snap, 10.0);
         assert_eq!(ranked[0].name, "db-replica-2", "{ranked:#?}");
         assert_eq!(ranked[0].transactions, Some(107));
-        assert!(ranked[0].best && ranked[1].promotable());
+        assert!(ranked[0].best);
+        assert_eq!(
+            ranked[1].rejection.as_deref(),
+            Some("lacks 7 transactions another replica received: promoting it would lose them")
+        );
     }
 
     #[test]

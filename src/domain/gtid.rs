@@ -106,6 +106,24 @@ impl Position {
         out
     }
 
+    /// This position without what `origins` originated (an errant server's transactions).
+    pub fn without(&self, origins: &BTreeSet<Origin>) -> Position {
+        Position {
+            entries: self
+                .entries
+                .iter()
+                .filter(|((_, o), _)| !origins.contains(o))
+                .map(|(k, &n)| (k.clone(), n))
+                .collect(),
+            intervals: self
+                .intervals
+                .iter()
+                .filter(|(o, _)| !origins.contains(*o))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }
+    }
+
     /// The part of this position whose originating server is not in `lineage`, as the server
     /// would print it.
     pub fn outside(&self, lineage: &BTreeSet<Origin>) -> String {
@@ -148,6 +166,14 @@ mod tests {
         assert_eq!(two.total(), 107);
         assert_eq!(two.ahead_of(&a), 7);
         assert_eq!(a.union(&two).total(), 112);
+    }
+
+    #[test]
+    fn an_errant_servers_share_can_be_left_out() {
+        let state = Position::parse(Flavour::MariaDb, "0-1-100,0-12-101");
+        let errant = Position::parse(Flavour::MariaDb, "0-12-101").origins();
+        assert_eq!(state.total(), 101);
+        assert_eq!(state.without(&errant).total(), 100);
     }
 
     #[test]

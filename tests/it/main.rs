@@ -13,6 +13,7 @@ mod host_metrics;
 mod mariadb;
 mod permissions;
 mod playbooks;
+mod promotion;
 mod replication;
 mod run_cli;
 mod run_ui;

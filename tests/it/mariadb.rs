@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use dake::domain::Flavour;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
 use tempfile::TempDir;
@@ -286,24 +287,26 @@ impl Cluster {
             replicas: cluster_replicas,
             rt,
         };
-        // The anonymous account would shadow the replication user over 127.0.0.1.
+        // The anonymous account would shadow the replication user over 127.0.0.1. dake's own
+        // account is made as `dake sql-grants` prints it.
+        let grants =
+            dake::provider::mysql::sql::grants(Flavour::MariaDb, DAKE_USER, "%", HEARTBEAT)
+                .join(" ")
+                .replace("<password>", DAKE_PASSWORD);
         c.exec(
             &c.master,
             &format!(
                 "DROP USER IF EXISTS ''@'localhost'; \
                  CREATE USER '{REPL_USER}'@'%' IDENTIFIED BY '{REPL_PASSWORD}'; \
                  GRANT REPLICATION SLAVE ON *.* TO '{REPL_USER}'@'%'; \
-                 CREATE USER '{DAKE_USER}'@'%' IDENTIFIED BY '{DAKE_PASSWORD}'; \
-                 GRANT {} ON *.* TO '{DAKE_USER}'@'%'; \
                  CREATE DATABASE dake; \
                  CREATE TABLE {HEARTBEAT} (ts varchar(26) NOT NULL, server_id int unsigned NOT NULL \
                  PRIMARY KEY, file varchar(255) DEFAULT NULL, position bigint unsigned DEFAULT NULL, \
                  relay_master_log_file varchar(255) DEFAULT NULL, exec_master_log_pos bigint \
                  unsigned DEFAULT NULL); \
-                 GRANT SELECT, INSERT, UPDATE ON {HEARTBEAT} TO '{DAKE_USER}'@'%'; \
+                 {grants} \
                  CREATE DATABASE shop; \
-                 CREATE TABLE shop.orders (id int PRIMARY KEY AUTO_INCREMENT, note varchar(40))",
-                DAKE_GRANTS
+                 CREATE TABLE shop.orders (id int PRIMARY KEY AUTO_INCREMENT, note varchar(40))"
             ),
         );
         for r in &c.replicas {
@@ -373,6 +376,63 @@ impl Cluster {
         self.wait_replicated_on(&all);
     }
 
+    /// A client connection to `server`, held open by the test.
+    pub fn connect(&self, server: &Server) -> Conn {
+        self.rt
+            .block_on(Conn::new(root_opts(server.port)))
+            .unwrap_or_else(|e| panic!("connecting to {}: {e}", server.address()))
+    }
+
+    /// Whether the server closed (killed) `conn`.
+    pub fn is_closed(&self, mut conn: Conn) -> bool {
+        self.rt.block_on(conn.query_drop("SELECT 1")).is_err()
+    }
+
+    /// The port `replica` replicates from, as its replica status says.
+    pub fn source_port(&self, replica: &Server) -> Option<u16> {
+        self.rt.block_on(async {
+            let mut conn = Conn::new(root_opts(replica.port)).await.ok()?;
+            let row: Option<mysql_async::Row> = conn.query_first("SHOW SLAVE STATUS").await.ok()?;
+            let _ = conn.disconnect().await;
+            row?.get_opt::<u16, _>("Master_Port")?.ok()
+        })
+    }
+
+    /// Waits until `replica` has received (not necessarily applied) all the master wrote.
+    pub fn wait_received(&self, replica: &Server) {
+        let pos = self
+            .one(&self.master, "SELECT @@gtid_binlog_pos")
+            .unwrap_or_default();
+        for _ in 0..READY_POLLS {
+            let received = self.rt.block_on(async {
+                let mut conn = Conn::new(root_opts(replica.port)).await.ok()?;
+                let row: Option<mysql_async::Row> =
+                    conn.query_first("SHOW SLAVE STATUS").await.ok()?;
+                let _ = conn.disconnect().await;
+                row?.get_opt::<String, _>("Gtid_IO_Pos")?.ok()
+            });
+            if received.as_deref() == Some(pos.as_str()) {
+                return;
+            }
+            std::thread::sleep(READY_POLL);
+        }
+        panic!("replica {} did not receive {pos}", replica.address());
+    }
+
+    /// Waits until `replica` has applied all `source` wrote.
+    pub fn wait_applied_from(&self, source: &Server, replica: &Server) {
+        let pos = self
+            .one(source, "SELECT @@gtid_binlog_pos")
+            .unwrap_or_default();
+        let waited = self.one(replica, &format!("SELECT MASTER_GTID_WAIT('{pos}', 60)"));
+        assert_eq!(
+            waited.as_deref(),
+            Some("0"),
+            "{} did not reach {pos}",
+            replica.address()
+        );
+    }
+
     /// Waits until `replicas` have applied all the master wrote.
     pub fn wait_replicated_on(&self, replicas: &[&Server]) {
         let pos = self
@@ -390,6 +450,3 @@ impl Cluster {
         }
     }
 }
-
-/// What dake's database account needs for reading (README, "The database source").
-pub const DAKE_GRANTS: &str = "PROCESS, REPLICATION CLIENT, SLAVE MONITOR";

@@ -229,5 +229,35 @@ pub fn kill(connection_id: u64) -> Statement {
     Statement::plain(format!("KILL CONNECTION {connection_id}"))
 }
 
+/// The account dake reads, fences, promotes and repoints with, and writes the heartbeat as:
+/// one statement a line, the password left for the operator to fill in.
+pub fn grants(flavour: Flavour, user: &str, host: &str, heartbeat_table: &str) -> Vec<String> {
+    let account = format!("{}@{}", literal(user), literal(host));
+    let (server, global_status) = match flavour {
+        // SLAVE MONITOR: replica status; BINLOG MONITOR: binary log state; READ_ONLY ADMIN:
+        // read_only on and off; REPLICATION SLAVE ADMIN: stop, repoint, start; RELOAD: reset;
+        // CONNECTION ADMIN and PROCESS: a fenced master's client connections, listed and killed.
+        Flavour::MariaDb => (
+            "PROCESS, RELOAD, SLAVE MONITOR, BINLOG MONITOR, READ_ONLY ADMIN, \
+             REPLICATION SLAVE ADMIN, CONNECTION ADMIN",
+            None,
+        ),
+        Flavour::MySql => (
+            "PROCESS, RELOAD, REPLICATION CLIENT, SYSTEM_VARIABLES_ADMIN, \
+             REPLICATION_SLAVE_ADMIN, CONNECTION_ADMIN",
+            Some("performance_schema.global_status"),
+        ),
+    };
+    let mut out = vec![
+        format!("CREATE USER IF NOT EXISTS {account} IDENTIFIED BY '<password>';"),
+        format!("GRANT {server} ON *.* TO {account};"),
+        format!("GRANT SELECT, INSERT, UPDATE ON {heartbeat_table} TO {account};"),
+    ];
+    if let Some(table) = global_status {
+        out.push(format!("GRANT SELECT ON {table} TO {account};"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests;

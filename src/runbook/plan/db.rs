@@ -128,15 +128,21 @@ pub(super) fn rank_replicas(planning: &Planning, p: &mut Plan) -> Result<(), Str
     let ranked = crate::replicas::rank_replicas(planning.snap, planning.ctx.replica_max_lag_secs);
     let lines: Vec<String> = ranked
         .iter()
-        .map(|c| match &c.rejection {
-            None if c.best => {
-                format!("{} best ({:.1}s behind)", c.name, c.behind_master_secs)
+        .map(|c| {
+            let held = c
+                .transactions
+                .map_or(String::new(), |n| format!("holds {n} transactions, "));
+            match &c.rejection {
+                None if c.best => format!(
+                    "{} best ({held}{:.1}s behind)",
+                    c.name, c.behind_master_secs
+                ),
+                None => format!(
+                    "{} promotable ({held}{:.1}s behind)",
+                    c.name, c.behind_master_secs
+                ),
+                Some(why) => format!("{} rejected: {why}", c.name),
             }
-            None => format!(
-                "{} promotable ({:.1}s behind)",
-                c.name, c.behind_master_secs
-            ),
-            Some(why) => format!("{} rejected: {why}", c.name),
         })
         .collect();
     let chosen = ranked.iter().find(|c| c.best).or_else(|| {

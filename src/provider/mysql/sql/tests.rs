@@ -97,3 +97,18 @@ fn the_heartbeat_writes_only_ts_and_server_id_in_pt_heartbeats_format() {
             .contains("server_id int unsigned NOT NULL PRIMARY KEY")
     );
 }
+
+#[test]
+fn grants_name_each_flavours_privileges() {
+    let maria = grants(Flavour::MariaDb, "dake", "%", "dake.heartbeat").join("\n");
+    assert!(
+        maria.contains("GRANT PROCESS, RELOAD, SLAVE MONITOR, BINLOG MONITOR, READ_ONLY ADMIN")
+    );
+    assert!(maria.contains("GRANT SELECT, INSERT, UPDATE ON dake.heartbeat TO 'dake'@'%';"));
+    let my = grants(Flavour::MySql, "dake", "10.0.%", "dake.heartbeat").join("\n");
+    assert!(my.contains("SYSTEM_VARIABLES_ADMIN, REPLICATION_SLAVE_ADMIN, CONNECTION_ADMIN"));
+    assert!(my.contains("GRANT SELECT ON performance_schema.global_status TO 'dake'@'10.0.%';"));
+    assert!(
+        my.starts_with("CREATE USER IF NOT EXISTS 'dake'@'10.0.%' IDENTIFIED BY '<password>';")
+    );
+}
