@@ -48,7 +48,17 @@ pub enum LagSource {
 }
 
 impl LagSource {
-    /// Short label for the replica panel.
+    /// Two or three letters beside a lag in the replica panel (`?` in the help says which).
+    pub fn short(self) -> &'static str {
+        match self {
+            LagSource::Metrics => "cw",
+            LagSource::Heartbeat => "hb",
+            LagSource::SecondsBehind => "SBM",
+            LagSource::Simulated => "",
+        }
+    }
+
+    /// Where a lag came from, in words.
     pub fn label(self) -> &'static str {
         match self {
             LagSource::Metrics => "metrics",

@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 use super::sparkline::sparkline;
 use super::theme::Theme;
 use crate::app::App;
-use crate::domain::{DbStatus, Instance};
+use crate::domain::{DbStatus, Instance, LagSource, ThreadState};
 use crate::replicas::Candidate;
 use crate::text::{fit, secs};
 
@@ -18,6 +18,8 @@ const PLAIN_LAG: usize = 10;
 /// Everything on a replica line but the lag column, the sparkline and the verdict (its
 /// indent and name, the separators and thread marks, and two columns to spare).
 const FIXED: usize = 4 + 14 + 1 + 16;
+/// The narrowest sparkline kept when a verdict needs the room.
+const MIN_SPARK: usize = 4;
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     let mut title = vec![Span::styled(" Replication ", theme.title())];
@@ -60,7 +62,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         ));
     }
     let width = area.width as usize;
-    let mut lines = vec![master_line(app, master, theme)];
+    let mut lines = vec![master_line(app, master, width, theme)];
     if app.replicas.is_empty() {
         lines.push(Line::styled(
             "  └ no replicas: nothing to promote",
@@ -82,6 +84,18 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         .filter_map(|&i| i?.db.as_ref()?.lag_history.max())
         .filter(|v| v.is_finite())
         .fold(1.0f32, f32::max);
+    // The sparkline gives up columns (down to its minimum) before a verdict's reason is cut.
+    let longest_verdict = app
+        .replicas
+        .iter()
+        .map(|c| verdict(c).0.chars().count())
+        .max()
+        .unwrap_or(0);
+    let spark_width = spark_width.min(
+        width
+            .saturating_sub(FIXED + lag_width + longest_verdict)
+            .max(MIN_SPARK),
+    );
     let verdict_width = width.saturating_sub(FIXED + lag_width + spark_width);
     for ((c, inst), lag) in app.replicas.iter().zip(&instances).zip(&lags) {
         let db = inst.and_then(|i| i.db.as_ref());
@@ -96,7 +110,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
 }
 
 /// The master's name and heartbeat, and whether it is down, up, or cannot be told.
-fn master_line<'a>(app: &App, master: Option<&Instance>, theme: &Theme) -> Line<'a> {
+fn master_line<'a>(app: &App, master: Option<&Instance>, width: usize, theme: &Theme) -> Line<'a> {
     let Some(m) = master else {
         return Line::styled("  no master in this fleet", theme.warn());
     };
@@ -110,12 +124,37 @@ fn master_line<'a>(app: &App, master: Option<&Instance>, theme: &Theme) -> Line<
     } else {
         ("✓ up", theme.ok())
     };
-    Line::from(vec![
+    let mut spans = vec![
         Span::raw(format!("  {:<16}", fit(&m.name, 16))),
         Span::raw(format!("{:<12}", "master")),
         Span::raw(format!("heartbeat {:>6}  ", hb.map_or("—".into(), secs))),
         Span::styled(word, style),
-    ])
+    ];
+    // Read over MySQL: the server's own word, or why it did not give one.
+    if let Some(f) = m.db.as_ref().and_then(|d| d.server.as_ref()) {
+        let said = match (&f.unreachable, f.flavour) {
+            (Some(why), _) => format!("  MySQL does not answer: {why}"),
+            (None, Some(flavour)) => format!(
+                "  {} {}{}",
+                flavour.as_str(),
+                f.version.split('-').next().unwrap_or(""),
+                if f.read_only { ", read-only" } else { "" }
+            ),
+            (None, None) => String::new(),
+        };
+        let room = width.saturating_sub(2 + 16 + 12 + 18 + word.chars().count());
+        spans.push(Span::styled(fit(&said, room), theme.dim()));
+    }
+    Line::from(spans)
+}
+
+/// A replication thread's mark: running, reconnecting (its source is gone), or stopped.
+fn thread_mark(state: Option<ThreadState>, theme: &Theme) -> (&'static str, ratatui::style::Style) {
+    match state {
+        Some(ThreadState::Running) => ("✓", theme.ok()),
+        Some(ThreadState::Connecting) => ("…", theme.warn()),
+        _ => ("✗", theme.bad()),
+    }
 }
 
 /// One replica: its lag (already laid out) and history, its threads, and whether it could be
@@ -128,20 +167,29 @@ fn replica_line<'a>(
     verdict_width: usize,
     theme: &Theme,
 ) -> Line<'a> {
-    let thread = |on: bool| {
-        if on {
-            ("✓", theme.ok())
+    // The server's own thread states when it was read; else what the provider inferred.
+    let side = db
+        .and_then(|d| d.server.as_ref())
+        .and_then(|f| f.replica.as_ref());
+    let inferred = |on: bool| {
+        Some(if on {
+            ThreadState::Running
         } else {
-            ("✗", theme.bad())
-        }
+            ThreadState::Stopped
+        })
     };
-    let (io, io_style) = thread(db.is_some_and(|d| d.io_thread_running));
-    let (sql, sql_style) = thread(db.is_some_and(|d| d.sql_thread_running));
-    let (verdict, verdict_style) = match &c.rejection {
-        None if c.best => ("promote: yes, best".to_string(), theme.ok()),
-        None => ("promote: yes".to_string(), theme.ok()),
-        Some(reason) => (format!("promote: no, {reason}"), theme.warn()),
-    };
+    let (io, io_style) = thread_mark(
+        side.map(|r| r.io)
+            .or_else(|| inferred(db.is_some_and(|d| d.io_thread_running))),
+        theme,
+    );
+    let (sql, sql_style) = thread_mark(
+        side.map(|r| r.sql)
+            .or_else(|| inferred(db.is_some_and(|d| d.sql_thread_running))),
+        theme,
+    );
+    let (verdict, promotable) = verdict(c);
+    let verdict_style = if promotable { theme.ok() } else { theme.warn() };
     Line::from(vec![
         Span::raw(format!("  └ {:<14}", fit(&c.name, 14))),
         Span::raw(lag),
@@ -153,6 +201,15 @@ fn replica_line<'a>(
         Span::raw("  "),
         Span::styled(fit(&verdict, verdict_width), verdict_style),
     ])
+}
+
+/// Whether the replica could be promoted, with the reason when not.
+fn verdict(c: &Candidate) -> (String, bool) {
+    match &c.rejection {
+        None if c.best => ("promote: yes, best".to_string(), true),
+        None => ("promote: yes".to_string(), true),
+        Some(reason) => (format!("promote: no, {reason}"), false),
+    }
 }
 
 /// Each replica's lag text and the sparkline width that leaves room for the verdict.
@@ -168,12 +225,17 @@ fn lag_column(replicas: &[Candidate], master_silent: bool, width: usize) -> (Vec
             .map(|c| {
                 let lag = secs(c.heartbeat_lag_secs);
                 let behind = secs(c.behind_master_secs);
+                // Where the number came from, unless it is the simulator's own.
+                let from = match c.lag_source {
+                    LagSource::Simulated => String::new(),
+                    source => format!(" {}", source.short()),
+                };
                 if !master_silent || !c.behind_master_secs.is_finite() {
-                    format!("lag {lag:>6}")
+                    format!("lag {lag:>6}{from}")
                 } else if long {
-                    format!("lag {lag:>6} ({behind} behind master's last write)")
+                    format!("lag {lag:>6}{from} ({behind} behind master's last write)")
                 } else {
-                    format!("lag {lag} ({behind} behind)")
+                    format!("lag {lag}{from} ({behind} behind)")
                 }
             })
             .collect()
@@ -205,15 +267,23 @@ mod tests {
     use crate::provider::sim::SimFleet;
     use crate::test_support::epoch;
 
+    /// The built-in fleet at virtual `t`.
+    fn fleet_at(t: f64) -> crate::domain::FleetSnapshot {
+        let mut fleet = SimFleet::new(&Config::builtin(), epoch());
+        fleet.advance_to(t);
+        fleet.snapshot()
+    }
+
     /// The whole screen at `size` after one snapshot of the built-in fleet at virtual `t`.
     fn screen(t: f64, size: (u16, u16)) -> Vec<String> {
+        screen_of(fleet_at(t), size)
+    }
+
+    fn screen_of(snapshot: crate::domain::FleetSnapshot, size: (u16, u16)) -> Vec<String> {
         let epoch = epoch();
-        let config = Config::builtin();
-        let mut fleet = SimFleet::new(&config, epoch);
-        fleet.advance_to(t);
-        let mut app = App::new(config, "sim", Arming::Drill, epoch);
+        let mut app = App::new(Config::builtin(), "aws", Arming::ReadOnly, epoch);
         update(&mut app, Msg::Resize(size.0, size.1));
-        let snapshot = Box::new(fleet.snapshot());
+        let snapshot = Box::new(snapshot);
         let fetched_at = snapshot.taken_at;
         update(
             &mut app,
@@ -259,6 +329,75 @@ mod tests {
         assert_eq!(lines.len(), 2);
         for line in lines {
             assert!(line.contains("lag ") && !line.contains("behind"), "{line}");
+        }
+    }
+
+    /// What dake read from each server: the master unreachable, one replica reconnecting to
+    /// it, the other carrying an errant transaction.
+    fn read_over_mysql(t: f64) -> crate::domain::FleetSnapshot {
+        use crate::domain::{Flavour, LagSource, ReplicaSide, ServerFacts, ThreadState};
+        let mut snap = fleet_at(t);
+        for inst in &mut snap.instances {
+            let Some(db) = inst.db.as_mut() else { continue };
+            db.lag_source = LagSource::Heartbeat;
+            let mut f =
+                ServerFacts::unreachable(format!("{}:3306", inst.private_ip), String::new());
+            if inst.name == "db-master" {
+                f.unreachable = Some("Connection refused (os error 111)".into());
+                db.server = Some(f);
+                continue;
+            }
+            f.unreachable = None;
+            f.flavour = Some(Flavour::MariaDb);
+            f.version = "10.11.14-MariaDB-0+deb12u2".into();
+            f.log_bin = true;
+            f.log_replica_updates = true;
+            f.read_only = true;
+            f.gtid_executed = "0-1-40".into();
+            f.replica = Some(ReplicaSide {
+                source: "10.0.0.1:3306".into(),
+                io: ThreadState::Connecting,
+                sql: ThreadState::Running,
+                last_io_error: "error reconnecting to master".into(),
+                last_sql_error: String::new(),
+                seconds_behind: None,
+                sql_delay_secs: 0,
+                relay_log_applied: true,
+                gtid_received: "0-1-40".into(),
+            });
+            if inst.name == "db-replica-2" {
+                f.errant = "0-3-41".into();
+            }
+            db.server = Some(f);
+        }
+        snap
+    }
+
+    #[test]
+    fn servers_read_over_mysql_say_what_they_said() {
+        for size in [(80, 24), (160, 48)] {
+            let screen = screen_of(read_over_mysql(300.0), size);
+            let master = screen
+                .iter()
+                .find(|l| l.starts_with("  db-master") && l.contains("heartbeat"))
+                .unwrap();
+            assert!(master.contains("MySQL does not answer"), "{master}");
+            let lines = replica_lines(&screen);
+            assert_eq!(lines.len(), 2, "{screen:#?}");
+            for line in &lines {
+                assert!(
+                    line.contains("s hb (") && line.contains("io … sql ✓"),
+                    "{line}"
+                );
+            }
+            let errant = lines.iter().find(|l| l.contains("db-replica-2")).unwrap();
+            // The reason in full where there is room; at 80 columns the verdict at least.
+            let said = if size.0 > 80 {
+                "promote: no, errant transactions 0-3-41"
+            } else {
+                "promote: no"
+            };
+            assert!(errant.contains(said), "{errant}");
         }
     }
 }

@@ -48,6 +48,14 @@ pub(super) fn fence_master(planning: &Planning, p: &mut Plan) -> Result<(), Stri
         resource_id: t.id.clone(),
         tags: vec![(TAG_QUARANTINE.into(), planning.ctx.run_id.clone())],
     };
+    // Read over MySQL and silent, or not read that way at all (the metrics source).
+    let why = match t.db.as_ref().and_then(|d| d.server.as_ref()) {
+        Some(f) => format!(
+            "does not answer over MySQL ({})",
+            f.unreachable.as_deref().unwrap_or("no flavour read")
+        ),
+        None => "is not read over MySQL here".to_string(),
+    };
     match t.state {
         InstanceState::Running | InstanceState::Pending | InstanceState::Stopping => {
             p.calls.push(ProviderCall::StopInstances {
@@ -56,8 +64,8 @@ pub(super) fn fence_master(planning: &Planning, p: &mut Plan) -> Result<(), Stri
             });
             p.calls.push(quarantine);
             p.finding = Some(format!(
-                "{} does not answer over MySQL: stopped through EC2 (not terminated: its data \
-                 stays) and tagged quarantined, so it cannot come back writable",
+                "{} {why}: stopped through EC2 (not terminated: its data stays) and tagged \
+                 quarantined, so it cannot come back writable",
                 t.name
             ));
         }
