@@ -490,8 +490,13 @@ pub fn dake_aws_process(sandbox: &Sandbox, config: &str) -> std::process::Comman
 /// The AWS provider in this process, every service at `endpoint` but CloudWatch (ministack).
 /// Call it holding [`exclusive`](crate::emulator::exclusive).
 pub fn in_process_provider(seeded: &Seeded, endpoint: &str) -> dake::provider::aws::AwsProvider {
+    in_process_provider_with(&seeded.config(), endpoint)
+}
+
+/// [`in_process_provider`] with a config of the test's own.
+pub fn in_process_provider_with(config: &str, endpoint: &str) -> dake::provider::aws::AwsProvider {
     use dake::provider::aws::{AwsOptions, AwsProvider};
-    let config = dake::config::Config::from_user_toml(&seeded.config(), "test.toml").unwrap();
+    let config = dake::config::Config::from_user_toml(config, "test.toml").unwrap();
     // The provider reads credentials from the standard chain, as in production. SAFETY: set
     // while holding the emulator lock, before any SDK client of this test reads them; other
     // tests pass the same values to the processes they start.

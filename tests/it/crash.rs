@@ -28,20 +28,35 @@ const SPEED: f64 = 2000.0;
 const RUN_LIMIT: Duration = Duration::from_secs(60);
 
 #[derive(Clone, Copy, Debug)]
-enum Crash {
+pub enum Crash {
     /// Intent journaled, call never sent.
     BeforeCall,
     /// Call took effect, answer never journaled.
     AfterCall,
 }
 
-/// Delegates to the simulator and dies (hangs forever) at call number `at`.
-struct Crashing {
-    inner: Arc<SimProvider>,
+/// Delegates to a provider and dies (hangs forever) at call number `at`.
+pub struct Crashing {
+    inner: Arc<dyn Provider>,
     calls: AtomicUsize,
     at: usize,
     how: Crash,
     crashed: Arc<Notify>,
+}
+
+impl Crashing {
+    /// The crashing provider, and what it notifies when it dies.
+    pub fn new(inner: Arc<dyn Provider>, at: usize, how: Crash) -> (Crashing, Arc<Notify>) {
+        let crashed = Arc::new(Notify::new());
+        let c = Crashing {
+            inner,
+            calls: AtomicUsize::new(0),
+            at,
+            how,
+            crashed: crashed.clone(),
+        };
+        (c, crashed)
+    }
 }
 
 impl Provider for Crashing {
@@ -128,15 +143,9 @@ async fn run_with_crash(
     let ctx = context(&config, &run_id, (&inst.id, &inst.name), false, false);
     let now = sim.now();
     let (mut run, fx) = Run::start(ctx, pb.clone(), "test@host".into(), now);
-    let crashed = Arc::new(Notify::new());
     let (at, how) = crash.unwrap_or((usize::MAX, Crash::BeforeCall));
-    let provider: Arc<dyn Provider> = Arc::new(Crashing {
-        inner: sim.clone(),
-        calls: AtomicUsize::new(0),
-        at,
-        how,
-        crashed: crashed.clone(),
-    });
+    let (crashing, crashed) = Crashing::new(sim.clone(), at, how);
+    let provider: Arc<dyn Provider> = Arc::new(crashing);
     let journal = Journal::create(dir.path(), &run_id).unwrap();
     let path = journal.path().to_path_buf();
     let mut h = Headless::new(provider, journal, &run_id, true, None);

@@ -14,6 +14,7 @@ mod mariadb;
 mod permissions;
 mod playbooks;
 mod promotion;
+mod promotion_crash;
 mod replication;
 mod run_cli;
 mod run_ui;
