@@ -366,6 +366,7 @@ fn master_down(snap: &FleetSnapshot, prev: &[Incident], cfg: &DetectConfig) -> O
     if let Some(age) = heartbeat.filter(|&age| age > cfg.master_heartbeat_secs) {
         signals.push(format!("heartbeat {age:.0} s old"));
     }
+    signals.extend(unreachable_everywhere(snap, master));
 
     let recovered = !checks.any_impaired()
         && master.state == InstanceState::Running
@@ -395,6 +396,25 @@ fn master_down(snap: &FleetSnapshot, prev: &[Incident], cfg: &DetectConfig) -> O
         summary,
         since,
     ))
+}
+
+/// Read over MySQL: the master does not answer dake, and no replica that dake reads is
+/// connected to it either. Dake alone failing to reach it (a bastion, a tunnel) is not a
+/// signal while its replicas still replicate from it.
+fn unreachable_everywhere(snap: &FleetSnapshot, master: &Instance) -> Option<String> {
+    let facts = master.db.as_ref()?.server.as_ref()?;
+    let why = facts.unreachable.as_ref()?;
+    let replicas: Vec<_> = snap
+        .by_role(Role::DbReplica)
+        .filter_map(|r| r.db.as_ref())
+        .filter(|d| d.source_id.as_deref() == Some(master.id.as_str()))
+        .filter_map(|d| d.server.as_ref()?.replica.as_ref())
+        .collect();
+    let cut_off = !replicas.is_empty()
+        && replicas
+            .iter()
+            .all(|r| r.io != crate::domain::ThreadState::Running);
+    cut_off.then(|| format!("MySQL does not answer ({why}), nor its replicas"))
 }
 
 #[cfg(test)]

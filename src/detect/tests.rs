@@ -405,3 +405,51 @@ fn headlines_keep_the_facts_in_fewer_words() {
         "db-master: check impaired, silent 125s"
     );
 }
+
+/// A master dake cannot reach over MySQL, its heartbeat unknown, and one replica whose IO
+/// thread is in `io`.
+fn unreachable_master(io: crate::domain::ThreadState) -> FleetSnapshot {
+    use crate::domain::{ReplicaSide, ServerFacts};
+    let mut m = master(Some(f32::NAN), Passed, Passed);
+    let db = m.db.as_mut().unwrap();
+    db.server = Some(ServerFacts::unreachable(
+        "10.0.0.1:3306".into(),
+        "Connection refused".into(),
+    ));
+    let mut r = inst("db-replica-1", Role::DbReplica, &[]);
+    let mut facts = ServerFacts::unreachable("10.0.0.2:3306".into(), String::new());
+    facts.unreachable = None;
+    facts.replica = Some(ReplicaSide {
+        source: "10.0.0.1:3306".into(),
+        io,
+        sql: crate::domain::ThreadState::Running,
+        last_io_error: String::new(),
+        last_sql_error: String::new(),
+        seconds_behind: None,
+        sql_delay_secs: 0,
+        relay_log_applied: true,
+        gtid_received: String::new(),
+    });
+    let mut rdb = m.db.clone().unwrap();
+    rdb.source_id = Some(m.id.clone());
+    rdb.server = Some(facts);
+    r.db = Some(rdb);
+    snap(0, vec![m, r])
+}
+
+#[test]
+fn a_master_unreachable_from_dake_is_down_only_when_its_replicas_agree() {
+    use crate::domain::ThreadState;
+    let cut_off = detect(&unreachable_master(ThreadState::Connecting), &[], &cfg());
+    assert_eq!(names(&cut_off), ["db-master"]);
+    assert!(
+        cut_off[0]
+            .summary
+            .contains("MySQL does not answer (Connection refused), nor its replicas"),
+        "{}",
+        cut_off[0].summary
+    );
+    // Its replicas still replicate from it: dake's own path to it failed, not the master.
+    let replicating = detect(&unreachable_master(ThreadState::Running), &[], &cfg());
+    assert!(replicating.is_empty(), "{replicating:#?}");
+}
