@@ -84,7 +84,7 @@ impl ActionKind {
             ActionKind::FenceMaster => &[C::Sql, C::StopInstances, C::CreateTags],
             ActionKind::CatchUp => &[C::Sql],
             ActionKind::PromoteReplica => &[C::PromoteReplica, C::Sql, C::CreateTags],
-            ActionKind::RetireOldMaster => &[C::CreateTags],
+            ActionKind::RetireOldMaster => &[C::StopInstances, C::CreateTags],
             ActionKind::NotifyApp => &[C::NotifyReplicaAdded],
         }
     }

@@ -184,9 +184,16 @@ fn a_master_that_still_answers_is_fenced_read_only_before_the_promotion() {
     );
     assert_eq!(cluster.source_port(r2), Some(r1.port));
     replicates_to(&cluster, r1, r2);
+    // Then, with the application moved, its instance is stopped too: a restart of MariaDB
+    // would bring it back writable.
     let fleet = e.rt.block_on(e.aws.fleet(FLEET));
+    let (state, tags) = &fleet[&e.seeded.ids["db-master"]];
     assert_eq!(
-        fleet[&e.seeded.ids["db-master"]].0, "running",
-        "fenced by SQL, not stopped"
+        (state.as_str(), tags["dake:role"].as_str()),
+        ("stopped", "retired")
+    );
+    assert!(
+        note(&r, "retire-old-master").contains("stopped through EC2"),
+        "{r:#}"
     );
 }

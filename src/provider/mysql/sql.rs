@@ -160,6 +160,16 @@ pub fn set_read_only(flavour: Flavour, on: bool) -> Vec<Statement> {
     }
 }
 
+/// Fence a master: no more writes from anyone. MySQL persists `super_read_only`, so a restart
+/// of the server keeps it; MariaDB cannot persist a variable, which is why the playbook also
+/// stops a fenced master's instance once the application has moved.
+pub fn fence(flavour: Flavour) -> Vec<Statement> {
+    match flavour {
+        Flavour::MySql => vec![Statement::plain("SET PERSIST super_read_only = ON")],
+        Flavour::MariaDb => set_read_only(Flavour::MariaDb, true),
+    }
+}
+
 /// Point a replica at a new source with its flavour's GTID auto-positioning. Without `user`
 /// (and password) the replica keeps the replication account it has: both servers keep what a
 /// CHANGE does not name.

@@ -36,8 +36,7 @@ fn sql_call(
 pub(super) fn fence_master(planning: &Planning, p: &mut Plan) -> Result<(), String> {
     let t = planning.target()?;
     if let Some((_, flavour)) = answering(t) {
-        p.calls
-            .push(sql_call(&t.id, sql::set_read_only(flavour, true), true));
+        p.calls.push(sql_call(&t.id, sql::fence(flavour), true));
         p.finding = Some(format!(
             "{} answers over MySQL: made read-only, its client connections killed",
             t.name
@@ -214,13 +213,22 @@ pub(super) fn repoint_replicas(planning: &Planning, p: &mut Plan) -> Result<(), 
     Ok(())
 }
 
-/// The old master leaves the fleet's listing: retagged (no role dake lists) and quarantined,
-/// so the fleet shows one master and the instance stays for forensics.
+/// The old master leaves the fleet's listing: stopped through EC2 if it still runs (a fenced
+/// server restarted would be writable again: MariaDB cannot persist read_only; its volume
+/// stays), retagged (no role dake lists) and quarantined, so the fleet shows one master and
+/// the instance stays for forensics.
 pub(super) fn retire_old_master(planning: &Planning, p: &mut Plan) -> Result<(), String> {
     let Some(old) = planning.snap.find(&planning.ctx.target_id) else {
         p.finding = Some(format!("{} is gone already", planning.ctx.target_name));
         return Ok(());
     };
+    let running = matches!(old.state, InstanceState::Running | InstanceState::Pending);
+    if running {
+        p.calls.push(ProviderCall::StopInstances {
+            instance_id: old.id.clone(),
+            force: false,
+        });
+    }
     p.calls.push(ProviderCall::CreateTags {
         resource_id: old.id.clone(),
         tags: vec![
@@ -229,9 +237,13 @@ pub(super) fn retire_old_master(planning: &Planning, p: &mut Plan) -> Result<(),
         ],
     });
     p.finding = Some(format!(
-        "{} retired: tagged {TAG_ROLE}={RETIRED_ROLE} and quarantined, {}",
+        "{} retired: {}tagged {TAG_ROLE}={RETIRED_ROLE} and quarantined",
         old.name,
-        old.state.as_str()
+        if running {
+            "stopped through EC2 (its volume stays), "
+        } else {
+            ""
+        }
     ));
     Ok(())
 }

@@ -47,6 +47,12 @@ fn read_only_and_status_statements_follow_the_flavour() {
         .map(|s| s.sql)
         .collect();
     assert_eq!(maria, ["SET GLOBAL read_only = ON"]);
+    let fence: Vec<String> = fence(Flavour::MySql).into_iter().map(|s| s.sql).collect();
+    assert_eq!(
+        fence,
+        ["SET PERSIST super_read_only = ON"],
+        "survives a restart"
+    );
     assert_eq!(replica_status(Flavour::MySql), "SHOW REPLICA STATUS");
     assert_eq!(replica_status(Flavour::MariaDb), "SHOW SLAVE STATUS");
     assert!(variables(Flavour::MySql, "8.4.3").contains("@@log_replica_updates"));
