@@ -122,37 +122,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             host,
             every,
             create_table,
-        }) => {
-            let config = load_config(&cli)?;
-            let every = every
-                .map(|secs| {
-                    anyhow::ensure!(
-                        secs.is_finite() && (0.1..=3600.0).contains(&secs),
-                        "--every must be between 0.1 and 3600 seconds"
-                    );
-                    Ok(std::time::Duration::from_secs_f64(secs))
-                })
-                .transpose()?;
-            let code = runtime()?.block_on(commands::heartbeat(
-                &config.database,
-                host,
-                every,
-                *create_table,
-            ))?;
-            Ok(ExitCode::from(code))
-        }
-        Some(Command::SqlGrants { flavour, from }) => {
-            let config = load_config(&cli)?;
-            let db = &config.database;
-            let grants = dake::provider::mysql::sql::grants(
-                flavour.flavour(),
-                &db.user,
-                from,
-                &db.heartbeat_table,
-            );
-            println!("{}", grants.join("\n"));
-            Ok(ExitCode::SUCCESS)
-        }
+        }) => heartbeat(&cli, host, *every, *create_table),
+        Some(Command::SqlGrants { flavour, from }) => sql_grants(&cli, *flavour, from),
         Some(Command::IamPolicy) => {
             let config = load_config(&cli)?;
             let playbooks = model::load_all(model::user_dir().as_deref())?;
@@ -168,6 +139,41 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         None => run_console(&cli),
     }
+}
+
+/// `dake sql-grants`: the account dake needs, for the operator to run on the master.
+fn sql_grants(cli: &Cli, flavour: dake::cli::FlavourArg, from: &str) -> anyhow::Result<ExitCode> {
+    let db = load_config(cli)?.database;
+    let grants =
+        dake::provider::mysql::sql::grants(flavour.flavour(), &db.user, from, &db.heartbeat_table);
+    println!("{}", grants.join("\n"));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `dake heartbeat`: one beat, or one every `every` seconds.
+fn heartbeat(
+    cli: &Cli,
+    host: &str,
+    every: Option<f64>,
+    create_table: bool,
+) -> anyhow::Result<ExitCode> {
+    let config = load_config(cli)?;
+    let every = every
+        .map(|secs| {
+            anyhow::ensure!(
+                secs.is_finite() && (0.1..=3600.0).contains(&secs),
+                "--every must be between 0.1 and 3600 seconds"
+            );
+            Ok(std::time::Duration::from_secs_f64(secs))
+        })
+        .transpose()?;
+    let code = runtime()?.block_on(commands::heartbeat(
+        &config.database,
+        host,
+        every,
+        create_table,
+    ))?;
+    Ok(ExitCode::from(code))
 }
 
 /// `dake status`: one snapshot, UNKNOWN (3) when the provider does not answer in time.

@@ -262,6 +262,15 @@ impl ProviderCall {
     }
 }
 
+/// Statements as they run, one after another, and the kill that follows a fence.
+fn sql_text(statements: &[String], kill_clients: bool) -> String {
+    let mut out = format!("\"{}\"", statements.join("; "));
+    if kill_clients {
+        out.push_str(", then KILL every client connection");
+    }
+    out
+}
+
 fn tags(t: &[(String, String)]) -> String {
     t.iter()
         .map(|(k, v)| format!("{k}={v}"))
@@ -363,13 +372,11 @@ impl fmt::Display for ProviderCall {
                 instance_id,
                 statements,
                 kill_clients,
-            } => {
-                write!(f, "{op} {instance_id} \"{}\"", statements.join("; "))?;
-                if *kill_clients {
-                    f.write_str(", then KILL every client connection")?;
-                }
-                Ok(())
-            }
+            } => write!(
+                f,
+                "{op} {instance_id} {}",
+                sql_text(statements, *kill_clients)
+            ),
         }
     }
 }

@@ -641,3 +641,55 @@ fn infinite_at_is_rejected_quickly() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
     assert!(stderr_of(&out).contains("--at"), "{}", stderr_of(&out));
 }
+
+#[test]
+fn sql_grants_follow_the_configured_account_and_flavour() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "config/dake/config.toml",
+        "[database]\nuser = \"ops_dake\"\nheartbeat_table = \"ops.hb\"\n",
+    );
+    let out = sandbox.dake().args(["sql-grants"]).output().unwrap();
+    let text = stdout_of(&out);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(text.contains("TO 'ops_dake'@'%';"), "{text}");
+    assert!(
+        text.contains("SLAVE MONITOR") && text.contains("ON ops.hb TO"),
+        "{text}"
+    );
+    let out = sandbox
+        .dake()
+        .args(["sql-grants", "--flavour", "mysql", "--from", "10.0.%"])
+        .output()
+        .unwrap();
+    let text = stdout_of(&out);
+    assert!(
+        text.contains("SYSTEM_VARIABLES_ADMIN") && text.contains("'ops_dake'@'10.0.%'"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_heartbeat_with_a_readable_option_file_is_refused_before_connecting() {
+    let sandbox = Sandbox::new();
+    let cnf = sandbox.write("my.cnf", "[client]\npassword = secret-pw\n");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&cnf, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    sandbox.write(
+        "config/dake/config.toml",
+        &format!(
+            "[database]\npassword_env = \"\"\noption_file = \"{}\"\n",
+            cnf.display()
+        ),
+    );
+    let out = sandbox.dake().args(["heartbeat"]).output().unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("readable by group or others (mode 644)"),
+        "{err}"
+    );
+    assert!(!err.contains("secret-pw"), "{err}");
+}

@@ -172,20 +172,7 @@ async fn run_with_crash(
         f.write_all(b"{\"record\":\"result\",\"at\":\"2026-11")
             .unwrap();
     }
-    let records = journal::read(&path).unwrap();
-    let ctx = context(&config, &run_id, ("", ""), false, false);
-    let mut run = Run::replay(&records, pb.clone(), ctx).unwrap();
-    let journal = Journal::open(dir.path(), &run_id).unwrap();
-    let mut h = Headless::new(sim.clone(), journal, &run_id, true, None);
-    let fx = run.resume(sim.now());
-    let resumed = async {
-        h.carry(&mut run, fx).await?;
-        h.drive(&mut run).await
-    };
-    let (outcome, message) = tokio::time::timeout(RUN_LIMIT, resumed)
-        .await
-        .expect("resumed run finished in time")
-        .unwrap();
+    let (outcome, message) = resume(&config, pb, dir.path(), &run_id, sim.clone(), RUN_LIMIT).await;
     // Everything the resumed run wrote reads back, torn line or not.
     assert!(
         journal::read(&path).is_ok(),
@@ -199,6 +186,33 @@ async fn run_with_crash(
         },
         sim,
     ))
+}
+
+/// Resumes run `run_id` of `pb` from its journal in `dir` on `provider`, to its end: its
+/// outcome and message. Panics when it takes longer than `limit`.
+pub async fn resume(
+    config: &Config,
+    pb: &dake::runbook::model::Playbook,
+    dir: &std::path::Path,
+    run_id: &str,
+    provider: Arc<dyn Provider>,
+    limit: Duration,
+) -> (&'static str, String) {
+    let path = dir.join(format!("{run_id}.jsonl"));
+    let records = journal::read(&path).unwrap();
+    let ctx = context(config, run_id, ("", ""), false, false);
+    let mut run = Run::replay(&records, pb.clone(), ctx).unwrap();
+    let journal = Journal::open(dir, run_id).unwrap();
+    let mut h = Headless::new(provider.clone(), journal, run_id, true, None);
+    let fx = run.resume(provider.now());
+    let resumed = async {
+        h.carry(&mut run, fx).await?;
+        h.drive(&mut run).await
+    };
+    tokio::time::timeout(limit, resumed)
+        .await
+        .expect("resumed run finished in time")
+        .unwrap()
 }
 
 fn ids(made: &[dake::domain::Instance]) -> Vec<(&str, &str)> {

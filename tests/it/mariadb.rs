@@ -31,6 +31,18 @@ pub const HEARTBEAT: &str = "dake.heartbeat";
 const READY_POLLS: u32 = 600;
 const READY_POLL: Duration = Duration::from_millis(100);
 
+/// A MySQL option file in `dir` holding dake's password, readable by its owner only (dake
+/// refuses one others can read).
+pub fn private_option_file(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("dake.cnf");
+    std::fs::write(&path, format!("[client]\npassword = {DAKE_PASSWORD}\n"))
+        .expect("writing the option file");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+        .expect("making the option file private");
+    path
+}
+
 /// `mariadbd`, installed from Debian's `mariadb-server` when missing.
 fn mariadbd() -> PathBuf {
     let found = || {

@@ -3,7 +3,6 @@
 //! sent: resumed from its journal, it reaches the same end as an uninterrupted run, and no
 //! statement runs that must not run twice.
 
-use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,9 +16,9 @@ use dake::runbook::record::Record;
 use dake::runbook::setup::context;
 
 use crate::aws_fleet::{Emulated, FLEET, in_process_provider_with};
-use crate::crash::{Crash, Crashing};
+use crate::crash::{Crash, Crashing, resume};
 use crate::emulator::moto;
-use crate::mariadb::{Cluster, DAKE_PASSWORD};
+use crate::mariadb::{Cluster, private_option_file};
 
 /// No run may take longer than this.
 const RUN_LIMIT: Duration = Duration::from_secs(300);
@@ -48,13 +47,7 @@ fn crash_and_resume(
     crash: (usize, Crash),
 ) -> (String, String, String) {
     let dir = tempfile::tempdir().unwrap();
-    let option_file = dir.path().join("dake.cnf");
-    std::fs::write(
-        &option_file,
-        format!("[client]\npassword = {DAKE_PASSWORD}\n"),
-    )
-    .unwrap();
-    std::fs::set_permissions(&option_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let option_file = private_option_file(dir.path());
     let ids = &e.seeded.ids;
     let text = format!(
         "{}refresh_secs = 1\nmetrics_refresh_secs = 2\nattempt_timeout_secs = 300\n\
@@ -106,19 +99,7 @@ fn crash_and_resume(
                 _ => None,
             })
             .unwrap_or_default();
-        let ctx = context(&config, &run_id, ("", ""), false, false);
-        let mut run = Run::replay(&records, pb.clone(), ctx).unwrap();
-        let journal = Journal::open(dir.path(), &run_id).unwrap();
-        let mut h = Headless::new(aws.clone(), journal, &run_id, true, None);
-        let fx = run.resume(aws.now());
-        let resumed = async {
-            h.carry(&mut run, fx).await?;
-            h.drive(&mut run).await
-        };
-        let (outcome, message) = tokio::time::timeout(RUN_LIMIT, resumed)
-            .await
-            .expect("the resumed run finished in time")
-            .unwrap();
+        let (outcome, message) = resume(&config, pb, dir.path(), &run_id, aws, RUN_LIMIT).await;
         (outcome.to_string(), message, crashed_at)
     })
 }

@@ -2,8 +2,6 @@
 //! from the heartbeat it holds, and the replicas ranked by their data. Heartbeats are written
 //! with chosen timestamps, so every figure is exact and no test waits on the clock.
 
-use std::os::unix::fs::PermissionsExt;
-
 use dake::config::{Config, DbSource};
 use dake::domain::{Flavour, FleetSnapshot, Instance, LagSource, ThreadState};
 use dake::provider::mysql::DbReader;
@@ -11,7 +9,7 @@ use dake::provider::sim::SimFleet;
 use dake::replicas::{Candidate, rank_replicas};
 
 use crate::fixtures::epoch;
-use crate::mariadb::{Cluster, DAKE_PASSWORD, DAKE_USER, Server};
+use crate::mariadb::{Cluster, DAKE_PASSWORD, DAKE_USER, Server, private_option_file};
 use crate::sandbox::Sandbox;
 
 /// The simulated fleet's database hosts, each reached at one server of `cluster` through
@@ -29,13 +27,7 @@ impl Reading {
         config.sim.replicas = cluster.replicas.len();
         let snap = SimFleet::new(&config, epoch()).snapshot();
         let secrets = tempfile::tempdir().unwrap();
-        let option_file = secrets.path().join("dake.cnf");
-        std::fs::write(
-            &option_file,
-            format!("[client]\npassword = {DAKE_PASSWORD}\n"),
-        )
-        .unwrap();
-        std::fs::set_permissions(&option_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let option_file = private_option_file(secrets.path());
         let db = &mut config.database;
         db.source = DbSource::Mysql;
         db.user = DAKE_USER.into();

@@ -126,32 +126,8 @@ async fn perform(
             statements,
             kill_clients,
         } => {
-            let Some(db) = p.database.as_ref() else {
-                return Err(refused(
-                    "SQL statements need `[database] source = \"mysql\"`".into(),
-                ));
-            };
             let m = member(instance_id)?;
-            let name = m
-                .tags()
-                .iter()
-                .find(|t| t.key() == Some("Name"))
-                .and_then(|t| t.value())
-                .unwrap_or("");
-            let (host, port) =
-                db.address_for(instance_id, name, m.private_ip_address().unwrap_or(""));
-            let check_only = execution == Execution::DryRunOnly;
-            let done = crate::provider::mysql::write::run(
-                db.access(),
-                &host,
-                port,
-                statements,
-                *kill_clients,
-                check_only,
-            )
-            .await
-            .map_err(|e| ProviderError::Other(e.to_string()))?;
-            Some(done)
+            Some(sql(p, instance_id, m, statements, *kill_clients, execution).await?)
         }
     };
     if execution == Execution::DryRunOnly {
@@ -161,6 +137,41 @@ async fn perform(
         created: Vec::new(),
         request_id: request_id.unwrap_or_else(|| "-".into()),
     }))
+}
+
+/// Statements on the instance's database server, over the `mysql` source's connection; a
+/// dry run only connects. What was done, for the timeline.
+async fn sql(
+    p: &AwsProvider,
+    instance_id: &str,
+    m: &Ec2Instance,
+    statements: &[String],
+    kill_clients: bool,
+    execution: Execution,
+) -> Result<String, ProviderError> {
+    let Some(db) = p.database.as_ref() else {
+        return Err(refused(
+            "SQL statements need `[database] source = \"mysql\"`".into(),
+        ));
+    };
+    let name = m
+        .tags()
+        .iter()
+        .find(|t| t.key() == Some("Name"))
+        .and_then(|t| t.value())
+        .unwrap_or("");
+    let (host, port) = db.address_for(instance_id, name, m.private_ip_address().unwrap_or(""));
+    let check_only = execution == Execution::DryRunOnly;
+    crate::provider::mysql::write::run(
+        db.access(),
+        &host,
+        port,
+        statements,
+        kill_clients,
+        check_only,
+    )
+    .await
+    .map_err(|e| ProviderError::Other(e.to_string()))
 }
 
 /// An EC2 mutation, dry run first: its request id.
