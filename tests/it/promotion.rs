@@ -197,3 +197,53 @@ fn a_master_that_still_answers_is_fenced_read_only_before_the_promotion() {
         "{r:#}"
     );
 }
+
+#[test]
+fn the_default_ssm_promote_command_applies_the_relay_log_first() {
+    let cluster = Cluster::start(1);
+    let (m, r1) = (&cluster.master, &cluster.replicas[0]);
+    cluster.exec(m, "INSERT INTO shop.orders (note) VALUES ('1')");
+    cluster.wait_replicated();
+    cluster.exec(r1, "STOP SLAVE SQL_THREAD");
+    cluster.exec(m, "INSERT INTO shop.orders (note) VALUES ('2'), ('3')");
+    cluster.wait_received(r1);
+    m.kill();
+    // The command as SSM would run it on the host, its `mysql` that host's server.
+    let bin = tempfile::tempdir().unwrap();
+    let mysql = bin.path().join("mysql");
+    std::fs::write(
+        &mysql,
+        format!(
+            "#!/bin/sh\nexec mariadb -h127.0.0.1 -P{} -uroot \"$@\"\n",
+            r1.port
+        ),
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&mysql, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let command = dake::config::Config::builtin().aws.promote_command;
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let out = std::process::Command::new("sh")
+        .args(["-c", &command])
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        count(&cluster, r1),
+        "3",
+        "the backlog was applied before the reset"
+    );
+    assert_eq!(cluster.one(r1, "SELECT @@read_only").as_deref(), Some("0"));
+    assert_eq!(cluster.source_port(r1), None, "no replication left");
+}

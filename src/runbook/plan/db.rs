@@ -153,6 +153,7 @@ pub(super) fn rank_replicas(planning: &Planning, p: &mut Plan) -> Result<(), Str
     });
     let chosen =
         chosen.ok_or_else(|| format!("no replica can be promoted: {}", lines.join("; ")))?;
+    p.warnings.extend(skewed_clocks(planning.snap));
     p.decided
         .push((var::NEW_MASTER.into(), chosen.instance_id.clone()));
     p.finding = Some(format!("chose {}; {}", chosen.name, lines.join("; ")));
@@ -174,4 +175,56 @@ pub(super) fn notify_app(planning: &Planning, p: &mut Plan) -> Result<(), String
         instance_id: id.into(),
     });
     Ok(())
+}
+
+/// A database server's clock more than this far from dake's makes a heartbeat lag suspect.
+const MAX_CLOCK_SKEW_SECS: f64 = 1.0;
+
+/// Servers whose clocks are off dake's: lags are put on dake's clock with the beat writer's
+/// skew, which cannot be measured once the writer is dead.
+fn skewed_clocks(snap: &crate::domain::FleetSnapshot) -> Vec<String> {
+    snap.instances
+        .iter()
+        .filter_map(|i| {
+            let f = i.db.as_ref()?.server.as_ref()?;
+            (f.answers() && f.clock_skew_secs.abs() > MAX_CLOCK_SKEW_SECS).then(|| {
+                format!(
+                    "{}'s clock is {:+.1} s off dake's: heartbeat lags may be off by as much",
+                    i.name, f.clock_skew_secs
+                )
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ServerFacts;
+    use crate::test_support::fleet_at;
+
+    #[test]
+    fn a_server_clock_off_dakes_is_warned_of() {
+        let mut snap = fleet_at(0.0);
+        assert!(
+            skewed_clocks(&snap).is_empty(),
+            "no server read, nothing to say"
+        );
+        let r = snap
+            .instances
+            .iter_mut()
+            .find(|i| i.name == "db-replica-2")
+            .unwrap();
+        let mut f = ServerFacts::unreachable("10.0.0.3:3306".into(), String::new());
+        f.unreachable = None;
+        f.clock_skew_secs = 3.04;
+        r.db.as_mut().unwrap().server = Some(f);
+        let said = skewed_clocks(&snap);
+        assert_eq!(said.len(), 1);
+        assert!(
+            said[0].starts_with("db-replica-2's clock is +3.0 s off dake's"),
+            "{}",
+            said[0]
+        );
+    }
 }
