@@ -247,3 +247,178 @@ fn the_default_ssm_promote_command_applies_the_relay_log_first() {
     assert_eq!(cluster.one(r1, "SELECT @@read_only").as_deref(), Some("0"));
     assert_eq!(cluster.source_port(r1), None, "no replication left");
 }
+
+/// The console's update loop on the real fleet: keys in, the engine's calls made by the AWS
+/// provider (SQL on the servers), fresh snapshots fed back, the screen read at 80x24.
+struct Console {
+    app: dake::app::App,
+    aws: dake::provider::aws::AwsProvider,
+    rt: tokio::runtime::Runtime,
+}
+
+/// Snapshots a console run may take before it counts as stuck (each is a real read).
+const CONSOLE_TICKS: usize = 2000;
+
+impl Console {
+    fn new(e: &Emulated, cluster: &Cluster, runbooks: &std::path::Path) -> Console {
+        use dake::app::{App, Arming, Msg, update};
+        let text = config(e, cluster);
+        let config = dake::config::Config::from_user_toml(&text, "test.toml").unwrap();
+        // SAFETY: set while holding the emulator lock (as `in_process_provider_with` does).
+        unsafe { std::env::set_var("DAKE_MYSQL_PASSWORD", DAKE_PASSWORD) };
+        let aws =
+            crate::aws_fleet::in_process_provider_with(&text, &crate::emulator::moto().endpoint);
+        let mut app = App::new(config, "aws", Arming::Armed, chrono::Utc::now());
+        app.playbooks = dake::runbook::model::load_all(Some(runbooks)).unwrap();
+        app.operator = "op@war-room".into();
+        update(&mut app, Msg::Resize(80, 24));
+        let mut c = Console {
+            app,
+            aws,
+            rt: crate::aws_fleet::runtime(),
+        };
+        c.tick();
+        c
+    }
+
+    fn pump(&mut self) {
+        use dake::app::{Msg, Outgoing, update};
+        use dake::provider::Provider;
+        use dake::runbook::event::Effect;
+        use dake::runbook::executor::Answer;
+        while !self.app.outbox.is_empty() {
+            for out in std::mem::take(&mut self.app.outbox) {
+                let effects = match out {
+                    Outgoing::Start { effects, .. } | Outgoing::Effects(effects) => effects,
+                    Outgoing::LoadJournal(_) | Outgoing::ListRuns => continue,
+                };
+                for e in effects {
+                    if let Effect::Call { index, call, .. } = e {
+                        let answer = match self.rt.block_on(self.aws.execute(call)) {
+                            Ok(outcome) => Answer::CallDone { index, outcome },
+                            Err(error) => Answer::CallFailed {
+                                index,
+                                error: error.to_string(),
+                            },
+                        };
+                        update(&mut self.app, Msg::RunAnswer(answer));
+                    }
+                }
+            }
+        }
+    }
+
+    fn tick(&mut self) {
+        use dake::app::{Msg, update};
+        use dake::provider::Provider;
+        let snapshot = Box::new(self.rt.block_on(self.aws.snapshot()).unwrap());
+        let now = chrono::Utc::now();
+        update(
+            &mut self.app,
+            Msg::Snapshot {
+                snapshot,
+                fetched_at: now,
+            },
+        );
+        update(&mut self.app, Msg::Tick(now));
+        self.pump();
+    }
+
+    fn key(&mut self, code: ratatui::crossterm::event::KeyCode) {
+        use ratatui::crossterm::event::{KeyEvent, KeyModifiers};
+        let mods = match code {
+            ratatui::crossterm::event::KeyCode::Char(c) if c.is_ascii_uppercase() => {
+                KeyModifiers::SHIFT
+            }
+            _ => KeyModifiers::NONE,
+        };
+        dake::app::update(
+            &mut self.app,
+            dake::app::Msg::Key(KeyEvent::new(code, mods)),
+        );
+        self.pump();
+    }
+
+    fn screen(&self) -> String {
+        let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(80, 24)).unwrap();
+        term.draw(|f| dake::ui::view(&self.app, f)).unwrap();
+        let buf = term.backend().buffer();
+        (0..buf.area.height)
+            .map(|y| {
+                (0..buf.area.width)
+                    .map(|x| buf[(x, y)].symbol())
+                    .collect::<String>()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// One key per step, confirming as asked, a fresh read while a step waits; the screen at
+    /// each step it shows.
+    fn run_to_end(&mut self) -> Vec<String> {
+        use dake::runbook::engine::Phase;
+        use ratatui::crossterm::event::KeyCode;
+        let mut screens = Vec::new();
+        for _ in 0..CONSOLE_TICKS {
+            let run = self.app.run.as_ref().expect("a run is on screen");
+            if run.is_over() {
+                return screens;
+            }
+            match run.phase.clone() {
+                Phase::Ready => {
+                    screens.push(self.screen());
+                    self.key(KeyCode::Enter)
+                }
+                Phase::Confirming { plan, .. } => {
+                    screens.push(self.screen());
+                    if plan.confirm == dake::runbook::model::Confirm::TypeId {
+                        let id = plan.confirm_id.unwrap();
+                        for c in id[id.len() - 4..].chars() {
+                            self.key(KeyCode::Char(c));
+                        }
+                    }
+                    self.key(KeyCode::Enter);
+                }
+                Phase::Waiting { .. } | Phase::Calling { .. } => self.tick(),
+                Phase::Failed { error } => panic!("step failed: {error}\n{}", self.screen()),
+                Phase::Finished { .. } | Phase::Aborted { .. } => {}
+            }
+        }
+        panic!("the run is stuck:\n{}", self.screen());
+    }
+}
+
+#[test]
+fn db_promote_through_the_console_on_real_servers() {
+    use ratatui::crossterm::event::KeyCode;
+    let e = Emulated::seeded();
+    let cluster = Cluster::start(2);
+    let (m, r1, r2) = (&cluster.master, &cluster.replicas[0], &cluster.replicas[1]);
+    cluster.beat(m, chrono::Utc::now().timestamp() - 120);
+    cluster.exec(m, "INSERT INTO shop.orders (note) VALUES ('1'), ('2')");
+    cluster.wait_replicated();
+    cluster.exec(r1, "STOP SLAVE SQL_THREAD");
+    cluster.exec(m, "INSERT INTO shop.orders (note) VALUES ('3')");
+    cluster.wait_received(r1);
+    m.kill();
+    let sandbox = Sandbox::new();
+    promote_without_a_new_replica(&sandbox);
+    let mut c = Console::new(&e, &cluster, &sandbox.config_home().join("dake/runbooks"));
+
+    let screen = c.screen();
+    assert!(screen.contains("✖ CRITICAL"), "{screen}");
+    assert!(screen.contains("MySQL does not answer"), "{screen}");
+    c.key(KeyCode::Char('P'));
+    c.key(KeyCode::Enter);
+    let screens = c.run_to_end();
+    // The fence and the catch-up were shown before they ran, each with what it would do.
+    let shown = screens.join("\n");
+    assert!(shown.contains("StopInstances"), "{shown}");
+    assert!(shown.contains("START REPLICA SQL_THREAD"), "{shown}");
+    assert!(shown.contains("RESET REPLICA ALL"), "{shown}");
+    assert_eq!(count(&cluster, r1), "3", "the backlog was applied");
+    assert_eq!(cluster.source_port(r2), Some(r1.port));
+    replicates_to(&cluster, r1, r2);
+    let end = c.screen();
+    assert!(end.contains("all 8 steps of db-promote done"), "{end}");
+}
