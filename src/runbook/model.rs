@@ -78,7 +78,7 @@ impl ActionKind {
             ActionKind::StopInstance => &[C::StopInstances],
             ActionKind::DetachVolume => &[C::DetachVolume],
             ActionKind::AttachVolume => &[C::AttachVolume],
-            ActionKind::StartDatabase => &[C::StartDatabase],
+            ActionKind::StartDatabase => &[C::StartDatabase, C::Sql],
             ActionKind::SwitchEndpoint => &[C::SetDbEndpoint],
             ActionKind::RepointReplicas => &[C::RepointReplica, C::Sql, C::CreateTags],
             ActionKind::FenceMaster => &[C::Sql, C::StopInstances, C::CreateTags],

@@ -156,6 +156,23 @@ impl Server {
             Command::new("cp").arg("-a").arg(template(&bin)).arg(&data),
             "copying the MariaDB data directory template",
         );
+        Server::on(dir, &data, server_id)
+    }
+
+    /// Another server on this one's data (and binary logs), as on the instance its EBS volume
+    /// was moved to: started after this one died, it recovers from the crash first. Its own
+    /// socket, logs and port; the data directory stays this one's.
+    pub fn moved(&self) -> Server {
+        let dir = tempfile::Builder::new()
+            .prefix("dake-mariadb-moved-")
+            .tempdir_in(tmpdir())
+            .or_else(|_| tempfile::tempdir())
+            .expect("a temp dir for the moved server");
+        Server::on(dir, &self.dir.path().join("data"), self.server_id)
+    }
+
+    fn on(dir: TempDir, data: &Path, server_id: u32) -> Server {
+        let bin = mariadbd();
         // A port the kernel picked a moment ago; a clash shows as the server exiting, and the
         // next port is tried.
         for _ in 0..5 {
@@ -163,7 +180,7 @@ impl Server {
                 .and_then(|l| l.local_addr())
                 .expect("a free loopback port")
                 .port();
-            if let Some((wrapper, pid)) = spawn(&bin, dir.path(), &data, port, server_id) {
+            if let Some((wrapper, pid)) = spawn(&bin, dir.path(), data, port, server_id) {
                 return Server {
                     port,
                     server_id,
@@ -223,7 +240,8 @@ fn spawn(bin: &Path, dir: &Path, data: &Path, port: u16, server_id: u32) -> Opti
         format!("--log-error={}", dir.join("error.log").display()),
         "--user=root".into(),
         format!("--server-id={server_id}"),
-        format!("--log-bin={}", dir.join("bin").display()),
+        // The binary logs live with the data, as on a data volume that moves.
+        format!("--log-bin={}", data.join("bin").display()),
         "--log-slave-updates".into(),
         "--binlog-format=ROW".into(),
         "--innodb-buffer-pool-size=16M".into(),

@@ -76,6 +76,9 @@ pub(super) fn detach_volume(planning: &Planning, p: &mut Plan) -> Result<(), Str
     p.confirm = Confirm::TypeId;
     p.confirm_id = Some(vol.id.clone());
     p.decided.push((var::VOLUME.into(), vol.id.clone()));
+    if force {
+        p.decided.push((var::FORCED_DETACH.into(), "yes".into()));
+    }
     p.decided.push((var::DEVICE.into(), vol.device.clone()));
     p.calls.push(ProviderCall::DetachVolume {
         volume_id: vol.id.clone(),
@@ -110,6 +113,14 @@ pub(super) fn start_database(planning: &Planning, p: &mut Plan) -> Result<(), St
     p.calls.push(ProviderCall::StartDatabase {
         instance_id: new.id.clone(),
     });
+    if planning.ctx.vars.get(var::FORCED_DETACH).is_some() {
+        p.warnings.push(format!(
+            "its volume was detached by force: MySQL runs crash recovery on {} before it \
+             answers, and its error log on the host says what it recovered",
+            new.name
+        ));
+    }
+    super::promote::prove_writable(planning, new, p);
     Ok(())
 }
 

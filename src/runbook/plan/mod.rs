@@ -21,6 +21,8 @@ pub mod var {
     pub const DEVICE: &str = "device";
     pub const NEW_MASTER: &str = "new_master_id";
     pub const NEW_REPLICA: &str = "new_replica_id";
+    /// Set when the data volume was detached by force (its database needs crash recovery).
+    pub const FORCED_DETACH: &str = "forced_detach";
 }
 
 /// Everything a step needs to know about its run to plan itself.

@@ -173,6 +173,28 @@ pub(super) fn promote_replica(planning: &Planning, p: &mut Plan) -> Result<(), S
     Ok(())
 }
 
+/// A moved master proves its database came back whole: crash recovery done (it answers) and
+/// writable, by a heartbeat write. Only when the servers are read over MySQL; the flavour is
+/// the fleet's, as read from any server that answers (MariaDB's statement otherwise).
+pub(super) fn prove_writable(planning: &Planning, new: &Instance, p: &mut Plan) {
+    if new.db.as_ref().and_then(|d| d.server.as_ref()).is_none() {
+        return;
+    }
+    let flavour = planning
+        .snap
+        .instances
+        .iter()
+        .find_map(|i| answering(i).map(|(_, f)| f))
+        .unwrap_or(Flavour::MariaDb);
+    let ctx = planning.ctx;
+    let mut statements = sql::set_read_only(flavour, false);
+    statements.push(sql::write_heartbeat(
+        &ctx.heartbeat_table,
+        ctx.heartbeat_utc,
+    ));
+    p.calls.push(sql_call(&new.id, statements, false));
+}
+
 /// Every running replica but the new master and the old one follows the new master, with its
 /// own flavour's GTID auto-positioning; its replication account is kept as it is.
 pub(super) fn repoint_replicas(planning: &Planning, p: &mut Plan) -> Result<(), String> {
