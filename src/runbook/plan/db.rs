@@ -113,7 +113,7 @@ pub(super) fn start_database(planning: &Planning, p: &mut Plan) -> Result<(), St
     p.calls.push(ProviderCall::StartDatabase {
         instance_id: new.id.clone(),
     });
-    if planning.ctx.vars.get(var::FORCED_DETACH).is_some() {
+    if planning.ctx.vars.contains_key(var::FORCED_DETACH) {
         p.warnings.push(format!(
             "its volume was detached by force: MySQL runs crash recovery on {} before it \
              answers, and its error log on the host says what it recovered",
