@@ -145,6 +145,11 @@ pub struct Server {
 
 impl Server {
     fn start(server_id: u32) -> Server {
+        Server::start_with(server_id, &[])
+    }
+
+    /// A server of its own with `extra` options (TLS, say).
+    pub fn start_with(server_id: u32, extra: &[String]) -> Server {
         let bin = mariadbd();
         let dir = tempfile::Builder::new()
             .prefix("dake-mariadb-")
@@ -156,7 +161,7 @@ impl Server {
             Command::new("cp").arg("-a").arg(template(&bin)).arg(&data),
             "copying the MariaDB data directory template",
         );
-        Server::on(dir, &data, server_id)
+        Server::on(dir, &data, server_id, extra)
     }
 
     /// Another server on this one's data (and binary logs), as on the instance its EBS volume
@@ -168,10 +173,10 @@ impl Server {
             .tempdir_in(tmpdir())
             .or_else(|_| tempfile::tempdir())
             .expect("a temp dir for the moved server");
-        Server::on(dir, &self.dir.path().join("data"), self.server_id)
+        Server::on(dir, &self.dir.path().join("data"), self.server_id, &[])
     }
 
-    fn on(dir: TempDir, data: &Path, server_id: u32) -> Server {
+    fn on(dir: TempDir, data: &Path, server_id: u32, extra: &[String]) -> Server {
         let bin = mariadbd();
         // A port the kernel picked a moment ago; a clash shows as the server exiting, and the
         // next port is tried.
@@ -180,7 +185,7 @@ impl Server {
                 .and_then(|l| l.local_addr())
                 .expect("a free loopback port")
                 .port();
-            if let Some((wrapper, pid)) = spawn(&bin, dir.path(), data, port, server_id) {
+            if let Some((wrapper, pid)) = spawn(&bin, dir.path(), data, port, server_id, extra) {
                 return Server {
                     port,
                     server_id,
@@ -216,6 +221,23 @@ impl Server {
     pub fn address(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
+
+    /// Runs `sql` (one or more statements) as root, over a plain connection.
+    pub fn exec(&self, sql: &str) {
+        self.exec_on(&runtime(), sql)
+    }
+
+    fn exec_on(&self, rt: &tokio::runtime::Runtime, sql: &str) {
+        rt.block_on(async {
+            let mut conn = Conn::new(root_opts(self.port))
+                .await
+                .unwrap_or_else(|e| panic!("connecting to {}: {e}", self.address()));
+            conn.query_drop(sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql} on {}: {e}", self.address()));
+            let _ = conn.disconnect().await;
+        })
+    }
 }
 
 impl Drop for Server {
@@ -229,7 +251,14 @@ impl Drop for Server {
 }
 
 /// Starts `mariadbd` under the wrapper; `None` when it exited before answering.
-fn spawn(bin: &Path, dir: &Path, data: &Path, port: u16, server_id: u32) -> Option<(Child, u32)> {
+fn spawn(
+    bin: &Path,
+    dir: &Path,
+    data: &Path,
+    port: u16,
+    server_id: u32,
+    extra: &[String],
+) -> Option<(Child, u32)> {
     let args = [
         "--no-defaults".to_string(),
         format!("--datadir={}", data.display()),
@@ -255,6 +284,7 @@ fn spawn(bin: &Path, dir: &Path, data: &Path, port: u16, server_id: u32) -> Opti
         .arg("\"$0\" \"$@\" & echo $!; cat >/dev/null; kill -9 $! 2>/dev/null; wait")
         .arg(bin)
         .args(&args)
+        .args(extra)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -274,7 +304,11 @@ fn spawn(bin: &Path, dir: &Path, data: &Path, port: u16, server_id: u32) -> Opti
         if !Path::new(&format!("/proc/{pid}")).exists() {
             break;
         }
-        if rt.block_on(Conn::new(root_opts(port))).is_ok() {
+        // Any answer of the server's own, a refusal of a plain connection included, says it is up.
+        if matches!(
+            rt.block_on(Conn::new(root_opts(port))),
+            Ok(_) | Err(mysql_async::Error::Server(_))
+        ) {
             return Some((wrapper, pid));
         }
         std::thread::sleep(READY_POLL);
@@ -362,15 +396,7 @@ impl Cluster {
 
     /// Runs `sql` (one or more statements) on `server` as root.
     pub fn exec(&self, server: &Server, sql: &str) {
-        self.rt.block_on(async {
-            let mut conn = Conn::new(root_opts(server.port))
-                .await
-                .unwrap_or_else(|e| panic!("connecting to {}: {e}", server.address()));
-            conn.query_drop(sql)
-                .await
-                .unwrap_or_else(|e| panic!("{sql} on {}: {e}", server.address()));
-            let _ = conn.disconnect().await;
-        })
+        server.exec_on(&self.rt, sql)
     }
 
     /// The first column of the first row of `sql` on `server`, as text.

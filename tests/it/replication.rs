@@ -348,3 +348,58 @@ fn dake_heartbeat_writes_on_the_master_and_refuses_a_replica() {
     assert!(err.contains("Access denied for user 'dake'"), "{err}");
     assert!(!err.contains("not-the-password"), "{err}");
 }
+
+#[test]
+fn tls_is_used_as_configured_and_an_unknown_certificate_refused_when_verified() {
+    use dake::config::DbTls;
+    use dake::provider::mysql::read;
+    let certs = tempfile::tempdir().unwrap();
+    let key =
+        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let (cert_pem, key_pem) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+    std::fs::write(&cert_pem, key.cert.pem()).unwrap();
+    std::fs::write(&key_pem, key.signing_key.serialize_pem()).unwrap();
+    let server = Server::start_with(
+        7,
+        &[
+            format!("--ssl-cert={}", cert_pem.display()),
+            format!("--ssl-key={}", key_pem.display()),
+        ],
+    );
+    // dake's account is made over a plain connection; then only TLS is let in.
+    server.exec(&format!(
+        "CREATE USER '{DAKE_USER}'@'%' IDENTIFIED BY '{DAKE_PASSWORD}'; \
+         GRANT SLAVE MONITOR ON *.* TO '{DAKE_USER}'@'%'; \
+         SET GLOBAL require_secure_transport = ON"
+    ));
+    let secrets = tempfile::tempdir().unwrap();
+    let read_with = |tls: DbTls| {
+        let mut cfg = Config::builtin().database;
+        cfg.user = DAKE_USER.into();
+        cfg.password_env = String::new();
+        cfg.option_file = private_option_file(secrets.path()).display().to_string();
+        cfg.tls = tls;
+        let reader = DbReader::new(&cfg).unwrap();
+        let rt = crate::mariadb::runtime();
+        rt.block_on(read::server(
+            reader.access(),
+            "127.0.0.1",
+            server.port,
+            &server.address(),
+        ))
+    };
+    // MariaDB refuses a plain login here as it refuses a wrong password.
+    let plain = read_with(DbTls::Off);
+    assert!(!plain.answers(), "only TLS is let in: {plain:#?}");
+    let verified = read_with(DbTls::Verify);
+    assert!(
+        !verified.answers(),
+        "a self-signed certificate is not trusted: {verified:#?}"
+    );
+    let encrypted = read_with(DbTls::SkipVerify);
+    assert!(encrypted.answers(), "{encrypted:#?}");
+    assert_eq!(
+        (encrypted.flavour, encrypted.server_id),
+        (Some(Flavour::MariaDb), 7)
+    );
+}
