@@ -242,8 +242,10 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // Most often it is gone already (killed, or its wrapper ended it).
         let _ = Command::new("kill")
             .args(["-9", &self.pid.to_string()])
+            .stderr(Stdio::null())
             .status();
         drop(self.wrapper.stdin.take());
         let _ = self.wrapper.wait();
