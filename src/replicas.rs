@@ -158,7 +158,11 @@ fn lag_rejection(db: &DbStatus, behind: f32, max_lag_secs: f32) -> Option<String
 /// delayed by design.
 fn server_rejection(f: &ServerFacts) -> Option<String> {
     if let Some(why) = &f.unreachable {
-        return Some(format!("MySQL does not answer: {why}"));
+        return Some(if f.refused_dake() {
+            format!("MySQL {why}")
+        } else {
+            format!("MySQL does not answer: {why}")
+        });
     }
     if !f.log_bin {
         return Some("binary log off: its replicas could not follow it".into());

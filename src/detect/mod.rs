@@ -403,6 +403,9 @@ fn master_down(snap: &FleetSnapshot, prev: &[Incident], cfg: &DetectConfig) -> O
 /// signal while its replicas still replicate from it.
 fn unreachable_everywhere(snap: &FleetSnapshot, master: &Instance) -> Option<String> {
     let facts = master.db.as_ref()?.server.as_ref()?;
+    if facts.refused_dake() {
+        return None;
+    }
     let why = facts.unreachable.as_ref()?;
     let replicas: Vec<_> = snap
         .by_role(Role::DbReplica)

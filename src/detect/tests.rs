@@ -452,4 +452,18 @@ fn a_master_unreachable_from_dake_is_down_only_when_its_replicas_agree() {
     // Its replicas still replicate from it: dake's own path to it failed, not the master.
     let replicating = detect(&unreachable_master(ThreadState::Running), &[], &cfg());
     assert!(replicating.is_empty(), "{replicating:#?}");
+    // It answered and refused dake (a missing grant): up, however its replicas are.
+    let mut refused = unreachable_master(ThreadState::Connecting);
+    let m = refused.instances[0]
+        .db
+        .as_mut()
+        .unwrap()
+        .server
+        .as_mut()
+        .unwrap();
+    m.unreachable = Some(format!(
+        "{}Access denied for user 'dake'",
+        crate::domain::REFUSED
+    ));
+    assert!(detect(&refused, &[], &cfg()).is_empty());
 }

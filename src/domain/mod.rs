@@ -13,5 +13,5 @@ pub use instance::{
     StatusChecks, TargetHealth, Volume, VolumeState,
 };
 pub use series::TimeSeries;
-pub use server::{Flavour, LagSource, ReplicaSide, ServerFacts, ThreadState};
+pub use server::{Flavour, LagSource, REFUSED, ReplicaSide, ServerFacts, ThreadState};
 pub use snapshot::{DbEndpoint, FleetSnapshot};

@@ -115,6 +115,9 @@ pub struct ReplicaSide {
     pub gtid_received: String,
 }
 
+/// How the reason of a server that answered and refused dake's read begins.
+pub const REFUSED: &str = "refused dake: ";
+
 /// Everything dake read from one database server, or why it could not.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServerFacts {
@@ -175,6 +178,14 @@ impl ServerFacts {
 
     pub fn answers(&self) -> bool {
         self.unreachable.is_none()
+    }
+
+    /// It answered but would not be read (a missing grant, a wrong password): up, whatever
+    /// else is wrong.
+    pub fn refused_dake(&self) -> bool {
+        self.unreachable
+            .as_deref()
+            .is_some_and(|why| why.starts_with(REFUSED))
     }
 }
 

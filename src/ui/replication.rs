@@ -133,6 +133,7 @@ fn master_line<'a>(app: &App, master: Option<&Instance>, width: usize, theme: &T
     // Read over MySQL: the server's own word, or why it did not give one.
     if let Some(f) = m.db.as_ref().and_then(|d| d.server.as_ref()) {
         let said = match (&f.unreachable, f.flavour) {
+            (Some(why), _) if f.refused_dake() => format!("  MySQL {why}"),
             (Some(why), _) => format!("  MySQL does not answer: {why}"),
             (None, Some(flavour)) => format!(
                 "  {} {}{}",

@@ -12,7 +12,7 @@ use super::creds::Secret;
 use super::sql;
 use super::{DbError, unix_now};
 use crate::config::{DatabaseConfig, DbTls};
-use crate::domain::{Flavour, ReplicaSide, ServerFacts, ThreadState};
+use crate::domain::{Flavour, REFUSED, ReplicaSide, ServerFacts, ThreadState};
 
 /// How dake logs in and how long it waits: shared by every read and statement.
 #[derive(Debug, Clone)]
@@ -67,13 +67,22 @@ impl Access {
             Ok(Ok(conn)) => Ok(conn),
             Ok(Err(e)) => Err(DbError::Server {
                 address,
-                why: e.to_string(),
+                why: reason(&e),
             }),
             Err(_) => Err(DbError::Server {
                 address,
                 why: format!("no answer within {}s", self.connect_timeout.as_secs()),
             }),
         }
+    }
+}
+
+/// A server's own error is said as such ([`REFUSED`]): it answered, which is not the same as a
+/// server that is gone.
+fn reason(e: &mysql_async::Error) -> String {
+    match e {
+        mysql_async::Error::Server(_) => format!("{REFUSED}{e}"),
+        _ => e.to_string(),
     }
 }
 
@@ -94,7 +103,7 @@ pub async fn server(
         let _ = conn.disconnect().await;
         facts.map_err(|e| DbError::Server {
             address: address.clone(),
-            why: e.to_string(),
+            why: reason(&e),
         })
     };
     let facts = match tokio::time::timeout(bound, read).await {

@@ -49,6 +49,10 @@ pub(super) fn fence_master(planning: &Planning, p: &mut Plan) -> Result<(), Stri
     };
     // Read over MySQL and silent, or not read that way at all (the metrics source).
     let why = match t.db.as_ref().and_then(|d| d.server.as_ref()) {
+        Some(f) if f.refused_dake() => format!(
+            "cannot be fenced over MySQL ({})",
+            f.unreachable.as_deref().unwrap_or_default()
+        ),
         Some(f) => format!(
             "does not answer over MySQL ({})",
             f.unreachable.as_deref().unwrap_or("no flavour read")
