@@ -63,7 +63,41 @@ fn run_db_promote(sandbox: &Sandbox, config: &str) -> Value {
         .map(|s| s["status"].as_str().unwrap())
         .collect();
     assert_eq!(statuses, ["done"; 8], "{r:#}");
+    assert_no_password(sandbox, &out);
     r
+}
+
+/// The password is in none of what the run wrote or read: its output, the journal, the log,
+/// the postmortem, the config (the password came from the environment).
+fn assert_no_password(sandbox: &Sandbox, out: &std::process::Output) {
+    let printed = [&out.stdout[..], &out.stderr[..]].concat();
+    assert!(!String::from_utf8_lossy(&printed).contains(DAKE_PASSWORD));
+    let run_id = stdout_json(out)["run_id"].as_str().unwrap().to_string();
+    let report = sandbox.dake().args(["report", &run_id]).output().unwrap();
+    assert!(report.status.success());
+    assert!(!String::from_utf8_lossy(&report.stdout).contains(DAKE_PASSWORD));
+    let mut dirs = vec![sandbox.path().to_path_buf()];
+    let mut files = 0;
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                let text = std::fs::read(&path).unwrap_or_default();
+                assert!(
+                    !String::from_utf8_lossy(&text).contains(DAKE_PASSWORD),
+                    "{} holds the password",
+                    path.display()
+                );
+                files += 1;
+            }
+        }
+    }
+    assert!(
+        files >= 2,
+        "the journal and the log were read ({files} files)"
+    );
 }
 
 fn note<'a>(r: &'a Value, step: &str) -> &'a str {
