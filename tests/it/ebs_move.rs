@@ -17,6 +17,7 @@ use dake::runbook::setup::{context, run_salt};
 use crate::aws_fleet::{Emulated, FLEET, in_process_provider_with};
 use crate::emulator::moto;
 use crate::mariadb::{Cluster, private_option_file};
+use crate::promotion::config_with;
 
 const RUN_LIMIT: Duration = Duration::from_secs(300);
 /// The run's id, so the instance it launches has a name the config can map to a server.
@@ -41,20 +42,12 @@ fn a_moved_master_proves_itself_writable_before_the_endpoint_switches() {
     let dir = tempfile::tempdir().unwrap();
     let ids = &e.seeded.ids;
     let new_name = format!("db-master-{}", run_salt(RUN_ID));
-    let text = format!(
-        "{}refresh_secs = 1\nmetrics_refresh_secs = 2\nattempt_timeout_secs = 300\n\
-         call_timeout_secs = 600\n[database]\nsource = \"mysql\"\nuser = \"dake\"\n\
-         password_env = \"\"\noption_file = \"{}\"\n[database.hosts]\n\"{}\" = \"{}\"\n\
-         \"{}\" = \"{}\"\n\"{}\" = \"{}\"\n\"{new_name}\" = \"{}\"\n",
-        e.seeded.config(),
-        private_option_file(dir.path()).display(),
-        ids["db-master"],
-        m.address(),
-        ids["db-replica-1"],
-        r1.address(),
-        ids["db-replica-2"],
-        r2.address(),
-        moved.address(),
+    let option_file = private_option_file(dir.path());
+    let text = config_with(
+        &e,
+        &cluster,
+        Some(&option_file),
+        &[(new_name.as_str(), moved.address())],
     );
     let config = Config::from_user_toml(&text, "test.toml").unwrap();
     // The reboot cannot bring a killed server back here: three seconds, not three minutes.

@@ -9,35 +9,56 @@ use crate::aws_fleet::{Emulated, FLEET, dake_aws};
 use crate::mariadb::{Cluster, DAKE_PASSWORD, Server};
 use crate::sandbox::{Sandbox, stdout_json};
 
-/// db-promote as a user's playbook without its last two steps: the replica it would launch is an
-/// emulator instance with no server to replicate.
-fn promote_without_a_new_replica(sandbox: &Sandbox) {
+/// db-promote without its last two steps: the replica it would launch is an emulator instance
+/// with no server to replicate.
+pub fn db_promote_without_a_new_replica() -> &'static str {
     let builtin = include_str!("../../assets/runbooks/db-promote.toml");
     let cut = builtin
         .find("[[step]]\nname = \"launch-replica\"")
         .expect("db-promote has a launch-replica step");
-    sandbox.write("config/dake/runbooks/db-promote.toml", &builtin[..cut]);
+    &builtin[..cut]
 }
 
-/// The emulated fleet read over MySQL: db-master and its replicas are `cluster`'s servers.
-fn config(e: &Emulated, cluster: &Cluster) -> String {
-    let ids = &e.seeded.ids;
-    let mut hosts = format!(
-        "\"{}\" = \"{}\"\n",
-        ids["db-master"],
-        cluster.master.address()
+/// [`db_promote_without_a_new_replica`] as a user's playbook.
+fn promote_without_a_new_replica(sandbox: &Sandbox) {
+    sandbox.write(
+        "config/dake/runbooks/db-promote.toml",
+        db_promote_without_a_new_replica(),
     );
+}
+
+/// The emulated fleet read over MySQL: db-master and its replicas are `cluster`'s servers;
+/// the password from `DAKE_MYSQL_PASSWORD`.
+fn config(e: &Emulated, cluster: &Cluster) -> String {
+    config_with(e, cluster, None, &[])
+}
+
+/// [`config`], the password from `option_file` when given, and `more` hosts by Name.
+pub fn config_with(
+    e: &Emulated,
+    cluster: &Cluster,
+    option_file: Option<&std::path::Path>,
+    more: &[(&str, String)],
+) -> String {
+    let ids = &e.seeded.ids;
+    let mut hosts = vec![(ids["db-master"].clone(), cluster.master.address())];
     for (n, r) in cluster.replicas.iter().enumerate() {
-        hosts += &format!(
-            "\"{}\" = \"{}\"\n",
-            ids[&format!("db-replica-{}", n + 1)],
-            r.address()
-        );
+        hosts.push((ids[&format!("db-replica-{}", n + 1)].clone(), r.address()));
     }
+    hosts.extend(more.iter().map(|(name, a)| (name.to_string(), a.clone())));
+    let password = option_file.map_or(String::new(), |f| {
+        format!("password_env = \"\"\noption_file = \"{}\"\n", f.display())
+    });
+    let hosts: String = hosts
+        .iter()
+        .map(|(key, address)| format!("\"{key}\" = \"{address}\"\n"))
+        .collect();
     e.seeded.config()
         + "refresh_secs = 1\nmetrics_refresh_secs = 2\n"
         + "attempt_timeout_secs = 300\ncall_timeout_secs = 600\n"
-        + "[database]\nsource = \"mysql\"\nuser = \"dake\"\n[database.hosts]\n"
+        + "[database]\nsource = \"mysql\"\nuser = \"dake\"\n"
+        + &password
+        + "[database.hosts]\n"
         + &hosts
 }
 
@@ -316,30 +337,11 @@ impl Console {
     }
 
     fn pump(&mut self) {
-        use dake::app::{Msg, Outgoing, update};
         use dake::provider::Provider;
-        use dake::runbook::event::Effect;
-        use dake::runbook::executor::Answer;
-        while !self.app.outbox.is_empty() {
-            for out in std::mem::take(&mut self.app.outbox) {
-                let effects = match out {
-                    Outgoing::Start { effects, .. } | Outgoing::Effects(effects) => effects,
-                    Outgoing::LoadJournal(_) | Outgoing::ListRuns => continue,
-                };
-                for e in effects {
-                    if let Effect::Call { index, call, .. } = e {
-                        let answer = match self.rt.block_on(self.aws.execute(call)) {
-                            Ok(outcome) => Answer::CallDone { index, outcome },
-                            Err(error) => Answer::CallFailed {
-                                index,
-                                error: error.to_string(),
-                            },
-                        };
-                        update(&mut self.app, Msg::RunAnswer(answer));
-                    }
-                }
-            }
-        }
+        let (aws, rt) = (&self.aws, &self.rt);
+        crate::run_ui::pump(&mut self.app, |call| {
+            rt.block_on(aws.execute(call)).map_err(|e| e.to_string())
+        });
     }
 
     fn tick(&mut self) {
@@ -359,32 +361,13 @@ impl Console {
     }
 
     fn key(&mut self, code: ratatui::crossterm::event::KeyCode) {
-        use ratatui::crossterm::event::{KeyEvent, KeyModifiers};
-        let mods = match code {
-            ratatui::crossterm::event::KeyCode::Char(c) if c.is_ascii_uppercase() => {
-                KeyModifiers::SHIFT
-            }
-            _ => KeyModifiers::NONE,
-        };
-        dake::app::update(
-            &mut self.app,
-            dake::app::Msg::Key(KeyEvent::new(code, mods)),
-        );
+        let key = crate::run_ui::key_event(code);
+        dake::app::update(&mut self.app, dake::app::Msg::Key(key));
         self.pump();
     }
 
     fn screen(&self) -> String {
-        let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(80, 24)).unwrap();
-        term.draw(|f| dake::ui::view(&self.app, f)).unwrap();
-        let buf = term.backend().buffer();
-        (0..buf.area.height)
-            .map(|y| {
-                (0..buf.area.width)
-                    .map(|x| buf[(x, y)].symbol())
-                    .collect::<String>()
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
+        crate::run_ui::screen_of(&self.app)
     }
 
     /// One key per step, confirming as asked, a fresh read while a step waits; the screen at

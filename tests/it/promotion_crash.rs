@@ -19,6 +19,7 @@ use crate::aws_fleet::{Emulated, FLEET, in_process_provider_with};
 use crate::crash::{Crash, Crashing, resume};
 use crate::emulator::moto;
 use crate::mariadb::{Cluster, private_option_file};
+use crate::promotion::{config_with, db_promote_without_a_new_replica};
 
 /// No run may take longer than this.
 const RUN_LIMIT: Duration = Duration::from_secs(300);
@@ -48,27 +49,15 @@ fn crash_and_resume(
 ) -> (String, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let option_file = private_option_file(dir.path());
-    let ids = &e.seeded.ids;
-    let text = format!(
-        "{}refresh_secs = 1\nmetrics_refresh_secs = 2\nattempt_timeout_secs = 300\n\
-         call_timeout_secs = 600\n[database]\nsource = \"mysql\"\nuser = \"dake\"\n\
-         password_env = \"\"\noption_file = \"{}\"\n[database.hosts]\n\"{}\" = \"{}\"\n\
-         \"{}\" = \"{}\"\n\"{}\" = \"{}\"\n",
-        e.seeded.config(),
-        option_file.display(),
-        ids["db-master"],
-        cluster.master.address(),
-        ids["db-replica-1"],
-        cluster.replicas[0].address(),
-        ids["db-replica-2"],
-        cluster.replicas[1].address(),
-    );
+    let text = config_with(e, cluster, Some(&option_file), &[]);
     let config = Config::from_user_toml(&text, "test.toml").unwrap();
     let runbooks = dir.path().join("runbooks");
     std::fs::create_dir_all(&runbooks).unwrap();
-    let builtin = include_str!("../../assets/runbooks/db-promote.toml");
-    let cut = builtin.find("[[step]]\nname = \"launch-replica\"").unwrap();
-    std::fs::write(runbooks.join("db-promote.toml"), &builtin[..cut]).unwrap();
+    std::fs::write(
+        runbooks.join("db-promote.toml"),
+        db_promote_without_a_new_replica(),
+    )
+    .unwrap();
     let playbooks = load_all(Some(&runbooks)).unwrap();
     let aws: Arc<dyn Provider> = Arc::new(in_process_provider_with(&text, &moto().endpoint));
 

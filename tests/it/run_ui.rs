@@ -5,7 +5,7 @@ use crate::fixtures::epoch;
 use chrono::Duration;
 use dake::app::{App, Arming, Msg, Outgoing, Prompt, update};
 use dake::config::{Config, IncidentKind};
-use dake::domain::call::TAG_RUN;
+use dake::domain::call::{CallOutcome, ProviderCall, TAG_RUN};
 use dake::domain::{InstanceState, Role};
 use dake::provider::sim::SimFleet;
 use dake::runbook::engine::Phase;
@@ -22,6 +22,53 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 const STEP_SECS: i64 = 5;
 /// No playbook takes longer than this much virtual time.
 const LIMIT_SECS: i64 = 3 * 3600;
+
+/// Carries out every call the app asked for with `make`, and feeds each answer back.
+pub fn pump(app: &mut App, mut make: impl FnMut(ProviderCall) -> Result<CallOutcome, String>) {
+    while !app.outbox.is_empty() {
+        for out in std::mem::take(&mut app.outbox) {
+            let effects = match out {
+                Outgoing::Start { effects, .. } | Outgoing::Effects(effects) => effects,
+                Outgoing::LoadJournal(_) | Outgoing::ListRuns => continue,
+            };
+            for e in effects {
+                if let Effect::Call { index, call, .. } = e {
+                    let answer = match make(call) {
+                        Ok(outcome) => Answer::CallDone { index, outcome },
+                        Err(error) => Answer::CallFailed { index, error },
+                    };
+                    update(app, Msg::RunAnswer(answer));
+                }
+            }
+        }
+    }
+}
+
+/// A key as the terminal sends it: an upper-case letter with Shift.
+pub fn key_event(code: KeyCode) -> KeyEvent {
+    let mods = match code {
+        KeyCode::Char(c) if c.is_ascii_uppercase() => KeyModifiers::SHIFT,
+        _ => KeyModifiers::NONE,
+    };
+    KeyEvent::new(code, mods)
+}
+
+/// The whole screen at 80x24, each line's trailing blanks cut.
+pub fn screen_of(app: &App) -> String {
+    let mut term = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    term.draw(|f| dake::ui::view(app, f)).unwrap();
+    let buf = term.backend().buffer();
+    (0..buf.area.height)
+        .map(|y| {
+            (0..buf.area.width)
+                .map(|x| buf[(x, y)].symbol())
+                .collect::<String>()
+                .trim_end()
+                .to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
 
 struct Drill {
     app: App,
@@ -49,23 +96,8 @@ impl Drill {
 
     /// Carries out what the app asked for: calls go to the simulated fleet, answers come back.
     fn pump(&mut self) {
-        while !self.app.outbox.is_empty() {
-            for out in std::mem::take(&mut self.app.outbox) {
-                let effects = match out {
-                    Outgoing::Start { effects, .. } | Outgoing::Effects(effects) => effects,
-                    Outgoing::LoadJournal(_) | Outgoing::ListRuns => continue,
-                };
-                for e in effects {
-                    if let Effect::Call { index, call, .. } = e {
-                        let answer = match self.fleet.apply(&call) {
-                            Ok(outcome) => Answer::CallDone { index, outcome },
-                            Err(error) => Answer::CallFailed { index, error },
-                        };
-                        update(&mut self.app, Msg::RunAnswer(answer));
-                    }
-                }
-            }
-        }
+        let fleet = &mut self.fleet;
+        pump(&mut self.app, |call| fleet.apply(&call));
     }
 
     fn tick(&mut self) {
@@ -85,28 +117,12 @@ impl Drill {
     }
 
     fn key(&mut self, code: KeyCode) {
-        let mods = match code {
-            KeyCode::Char(c) if c.is_ascii_uppercase() => KeyModifiers::SHIFT,
-            _ => KeyModifiers::NONE,
-        };
-        update(&mut self.app, Msg::Key(KeyEvent::new(code, mods)));
+        update(&mut self.app, Msg::Key(key_event(code)));
         self.pump();
     }
 
     fn screen(&self) -> String {
-        let mut term = Terminal::new(TestBackend::new(80, 24)).unwrap();
-        term.draw(|f| dake::ui::view(&self.app, f)).unwrap();
-        let buf = term.backend().buffer();
-        (0..buf.area.height)
-            .map(|y| {
-                (0..buf.area.width)
-                    .map(|x| buf[(x, y)].symbol())
-                    .collect::<String>()
-                    .trim_end()
-                    .to_string()
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
+        screen_of(&self.app)
     }
 
     fn phase(&self) -> Phase {
