@@ -236,6 +236,10 @@ pub async fn heartbeat(
     let reader = DbReader::new(cfg)?;
     let mut create = create_table;
     let mut ticks = every.map(tokio::time::interval);
+    // Kept writing, a server that stays read-only (a replica) or away is said once, and again
+    // when that changes: the service can run on every database host and write only on the
+    // master, wherever the master is.
+    let mut said: Option<String> = None;
     loop {
         if let Some(t) = ticks.as_mut() {
             t.tick().await;
@@ -244,14 +248,21 @@ pub async fn heartbeat(
         match &written {
             Ok(beat) => {
                 create = false;
-                if every.is_none() {
+                if every.is_none() || said.is_some() {
                     println!(
                         "heartbeat {} written on {} (server_id {})",
                         beat.ts, beat.address, beat.server_id
                     );
                 }
+                said = None;
             }
-            Err(e) => eprintln!("dake: heartbeat: {e}"),
+            Err(e) => {
+                let text = e.to_string();
+                if said.as_ref() != Some(&text) {
+                    eprintln!("dake: heartbeat: {text}");
+                    said = Some(text);
+                }
+            }
         }
         if every.is_none() {
             return Ok(if written.is_ok() { 0 } else { 1 });

@@ -403,3 +403,65 @@ fn tls_is_used_as_configured_and_an_unknown_certificate_refused_when_verified() 
         (Some(Flavour::MariaDb), 7)
     );
 }
+
+#[test]
+fn a_heartbeat_service_writes_only_where_the_server_takes_writes_and_says_a_refusal_once() {
+    use std::io::{BufRead, BufReader};
+    let cluster = Cluster::start(1);
+    let r1 = replica(&cluster, 1);
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "config/dake/config.toml",
+        &format!("[database]\nuser = \"{DAKE_USER}\"\n"),
+    );
+    let mut service = sandbox
+        .dake_process()
+        .env("DAKE_MYSQL_PASSWORD", DAKE_PASSWORD)
+        .args(["heartbeat", "--every", "0.1", "--host", &r1.address()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A bound on a hang only: the reads below wait for lines, and a service that never writes
+    // one is killed, so its empty line fails the test instead of stalling it.
+    let (done, watch) = std::sync::mpsc::channel::<()>();
+    let pid = service.id().to_string();
+    let watchdog = std::thread::spawn(move || {
+        if watch
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .is_err()
+        {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid])
+                .status();
+        }
+    });
+    let mut err = BufReader::new(service.stderr.take().unwrap());
+    let mut out = BufReader::new(service.stdout.take().unwrap());
+    let mut refusal = String::new();
+    err.read_line(&mut refusal).unwrap();
+    assert!(refusal.contains("refused: read_only is on"), "{refusal}");
+    // It becomes the master: the service writes there without being told.
+    cluster.exec(
+        r1,
+        "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = OFF",
+    );
+    let mut written = String::new();
+    out.read_line(&mut written).unwrap();
+    assert!(
+        written.contains(&format!("written on {}", r1.address())),
+        "{written}"
+    );
+    let _ = done.send(());
+    watchdog.join().unwrap();
+    service.kill().unwrap();
+    service.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    assert!(rest.is_empty(), "the refusal was said once: {rest}");
+    let beats = cluster.one(
+        r1,
+        "SELECT COUNT(*) FROM dake.heartbeat WHERE server_id = 2",
+    );
+    assert_eq!(beats.as_deref(), Some("1"), "one row, rewritten each beat");
+}
