@@ -12,8 +12,8 @@ use crate::domain::{DbStatus, Flavour, LagSource, Role, ServerFacts, ThreadState
 pub struct HostFacts<'a> {
     pub id: &'a str,
     pub role: Role,
-    /// Addresses that name this host in a replica's source (`host:port`): how dake reached it
-    /// and its private address with the configured port.
+    /// Addresses that name this host in a replica's source (`host:port`): how dake reached it,
+    /// its private address with the configured port, and the one it reports.
     pub addresses: Vec<String>,
     pub tags: &'a BTreeMap<String, String>,
     pub facts: ServerFacts,
@@ -161,5 +161,126 @@ fn status(
         },
         lag_source,
         server: Some(f.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ReplicaSide;
+
+    const NOW: f64 = 1_000_000.0;
+
+    fn server(server_id: u32, binlog_state: &str, received: Option<&str>) -> ServerFacts {
+        let mut f = ServerFacts::unreachable(format!("10.0.0.{server_id}:3306"), String::new());
+        f.unreachable = None;
+        f.flavour = Some(Flavour::MariaDb);
+        f.server_id = server_id;
+        f.log_bin = true;
+        f.gtid_binlog_state = binlog_state.into();
+        f.replica = received.map(|r| ReplicaSide {
+            source: "10.0.0.1:3306".into(),
+            io: ThreadState::Running,
+            sql: ThreadState::Running,
+            last_io_error: String::new(),
+            last_sql_error: String::new(),
+            seconds_behind: Some(4),
+            sql_delay_secs: 0,
+            relay_log_applied: true,
+            gtid_received: r.into(),
+        });
+        f
+    }
+
+    fn host<'a>(
+        id: &'a str,
+        role: Role,
+        facts: ServerFacts,
+        tags: &'a BTreeMap<String, String>,
+    ) -> HostFacts<'a> {
+        HostFacts {
+            id,
+            role,
+            addresses: vec![facts.address.clone()],
+            tags,
+            facts,
+        }
+    }
+
+    #[test]
+    fn errant_transactions_are_those_no_server_of_the_lineage_wrote() {
+        let tags = BTreeMap::new();
+        let mut master = server(1, "0-1-50", None);
+        master.heartbeat = Some((NOW - 1.0, 1));
+        let mut clean = server(2, "0-1-50", Some("0-1-50"));
+        clean.heartbeat = Some((NOW - 1.0, 1));
+        let mut errant = server(3, "0-1-50,0-3-51", Some("0-1-50"));
+        errant.heartbeat = Some((NOW - 3.0, 1));
+        let out = statuses(
+            vec![
+                host("m", Role::DbMaster, master, &tags),
+                host("r1", Role::DbReplica, clean, &tags),
+                host("r2", Role::DbReplica, errant, &tags),
+            ],
+            Some("m"),
+            NOW,
+            5,
+        );
+        let facts = |id: &str| out[id].server.clone().unwrap();
+        assert_eq!(facts("r1").errant, "");
+        assert_eq!(facts("r2").errant, "0-3-51");
+        assert_eq!(
+            out["r1"].source_id.as_deref(),
+            Some("m"),
+            "its source's address is m's"
+        );
+        assert_eq!(out["r2"].heartbeat_age_secs, 3.0);
+        assert_eq!(out["r2"].lag_source, LagSource::Heartbeat);
+    }
+
+    #[test]
+    fn a_silent_master_is_as_old_as_the_newest_beat_its_replicas_hold() {
+        let tags = BTreeMap::new();
+        let dead = ServerFacts::unreachable("10.0.0.1:3306".into(), "refused".into());
+        let mut r1 = server(2, "0-1-50", Some("0-1-50"));
+        r1.heartbeat = Some((NOW - 30.0, 1));
+        // No heartbeat row: Seconds_Behind_Master, labelled so, on top of the master's age.
+        let r2 = server(3, "0-1-49", Some("0-1-49"));
+        let out = statuses(
+            vec![
+                host("m", Role::DbMaster, dead, &tags),
+                host("r1", Role::DbReplica, r1, &tags),
+                host("r2", Role::DbReplica, r2, &tags),
+            ],
+            Some("m"),
+            NOW,
+            5,
+        );
+        assert_eq!(out["m"].heartbeat_age_secs, 30.0);
+        assert!(!out["m"].running && !out["m"].read_only);
+        assert_eq!(out["r2"].lag_source, LagSource::SecondsBehind);
+        assert_eq!(out["r2"].heartbeat_age_secs, 34.0);
+    }
+
+    #[test]
+    fn a_beat_is_put_on_dakes_clock_with_its_writers_skew() {
+        let tags = BTreeMap::new();
+        let mut master = server(1, "0-1-5", None);
+        // The master's clock runs 2 s ahead: its beat "now" is 2 s in dake's future.
+        master.clock_skew_secs = 2.0;
+        master.heartbeat = Some((NOW + 2.0, 1));
+        let mut r1 = server(2, "0-1-5", Some("0-1-5"));
+        r1.heartbeat = Some((NOW - 3.0, 1));
+        let out = statuses(
+            vec![
+                host("m", Role::DbMaster, master, &tags),
+                host("r1", Role::DbReplica, r1, &tags),
+            ],
+            Some("m"),
+            NOW,
+            5,
+        );
+        assert_eq!(out["m"].heartbeat_age_secs, 0.0);
+        assert_eq!(out["r1"].heartbeat_age_secs, 5.0);
     }
 }
