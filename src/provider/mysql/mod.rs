@@ -3,6 +3,7 @@
 //! Any provider whose fleet dake can reach over the MySQL protocol uses it.
 
 mod creds;
+mod history;
 pub mod read;
 pub mod sql;
 pub mod topology;
@@ -41,11 +42,13 @@ pub fn unix_now() -> f64 {
 }
 
 /// Reads every database host of a fleet.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct DbReader {
     access: Access,
     port: u16,
     hosts: BTreeMap<String, String>,
+    /// Each replica's lag a minute, across reads.
+    history: std::sync::Mutex<history::LagHistory>,
 }
 
 impl DbReader {
@@ -55,6 +58,7 @@ impl DbReader {
             access: Access::new(cfg, creds::password(cfg)?),
             port: cfg.port,
             hosts: cfg.hosts.clone(),
+            history: Default::default(),
         })
     }
 
@@ -119,10 +123,22 @@ impl DbReader {
             })
             .collect();
         let master_id = snap.master().map(|m| m.id.clone());
-        let statuses = topology::statuses(hosts, master_id.as_deref(), unix_now(), capacity);
+        let now = unix_now();
+        let mut statuses = topology::statuses(hosts, master_id.as_deref(), now, capacity);
+        // A poisoned history (a panic elsewhere) only loses the sparkline, never the read.
+        if let Ok(mut history) = self.history.lock() {
+            let ids: Vec<&str> = statuses.keys().map(String::as_str).collect();
+            history.keep_only(&ids);
+            for (id, status) in &mut statuses {
+                let lag = status.heartbeat_age_secs;
+                if status.lag_history.latest().is_some() && lag.is_finite() {
+                    status.lag_history = history.record(id, now as i64, lag, capacity);
+                }
+            }
+        }
         for inst in &mut snap.instances {
-            if let Some(status) = statuses.get(&inst.id) {
-                inst.db = Some(status.clone());
+            if let Some(status) = statuses.remove(&inst.id) {
+                inst.db = Some(status);
             }
         }
     }
