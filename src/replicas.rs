@@ -1,5 +1,5 @@
 //! Which replica could become the master, and why each other one could not. Pure: the replica
-//! panel, `dake status` and (later) the promote playbook all rank with this one function.
+//! panel, `dake status` and the promote playbook all rank with this one function.
 
 use serde::Serialize;
 
@@ -38,28 +38,42 @@ pub fn rank_replicas(snap: &FleetSnapshot, max_lag_secs: f32) -> Vec<Candidate> 
         .master()
         .and_then(|m| m.db.as_ref())
         .map_or(0.0, |db| db.heartbeat_age_secs);
-    let held: Vec<(&str, Position)> = snap
+    // What each replica whose server was read holds, worked out once.
+    let replicas: Vec<(&Instance, Option<Position>)> = snap
         .by_role(Role::DbReplica)
-        .filter_map(|r| Some((r.id.as_str(), held(r.db.as_ref()?.server.as_ref()?)?)))
+        .map(|r| {
+            (
+                r,
+                r.db.as_ref().and_then(|d| d.server.as_ref()).and_then(held),
+            )
+        })
         .collect();
     // The data decides only when every running replica's server answered: one that did not may
     // hold more, and then how far behind each is in time still counts.
-    let complete = snap
-        .by_role(Role::DbReplica)
-        .filter(|r| r.state == crate::domain::InstanceState::Running)
-        .all(|r| held.iter().any(|(id, _)| *id == r.id));
-    let mut out: Vec<Candidate> = snap
-        .by_role(Role::DbReplica)
-        .map(|r| {
+    let complete = replicas
+        .iter()
+        .filter(|(r, _)| r.state == crate::domain::InstanceState::Running)
+        .all(|(_, mine)| mine.is_some());
+    let mut out: Vec<Candidate> = replicas
+        .iter()
+        .map(|(r, mine)| {
             // Transactions another replica received that this one lacks: none, and its
             // heartbeat (what it applied) says nothing its catch-up will not mend.
-            let lacks = held.iter().find(|(id, _)| *id == r.id).map(|(_, mine)| {
-                held.iter()
-                    .map(|(_, other)| other.ahead_of(mine))
+            let lacks = mine.as_ref().map(|mine| {
+                replicas
+                    .iter()
+                    .filter_map(|(_, other)| Some(other.as_ref()?.ahead_of(mine)))
                     .max()
                     .unwrap_or(0)
             });
-            assess(r, master_silence, max_lag_secs, lacks, complete)
+            assess(
+                r,
+                master_silence,
+                max_lag_secs,
+                mine.as_ref(),
+                lacks,
+                complete,
+            )
         })
         .collect();
     out.sort_by(|a, b| {
@@ -76,13 +90,17 @@ pub fn rank_replicas(snap: &FleetSnapshot, max_lag_secs: f32) -> Vec<Candidate> 
     out
 }
 
-/// `lacks`: transactions other replicas received that this one lacks, when its server was read.
+const BINLOG_OFF: &str = "binary log off: its replicas could not follow it";
+
+/// `held`: what it holds, and `lacks`: transactions other replicas received that it lacks,
+/// when its server was read.
 /// Then the data decides, not the heartbeat: one that lacks nothing is as far as any replica
 /// got, and its catch-up applies what it received; one that lacks something would lose it.
 fn assess(
     replica: &Instance,
     master_silence: f32,
     max_lag_secs: f32,
+    held: Option<&Position>,
     lacks: Option<u64>,
     complete: bool,
 ) -> Candidate {
@@ -111,7 +129,7 @@ fn assess(
                     _ => lag_rejection(db, behind, max_lag_secs),
                 })
             } else if !db.binlog_enabled {
-                Some("binary log off: its replicas could not follow it".to_string())
+                Some(BINLOG_OFF.to_string())
             } else if !db.sql_thread_running {
                 Some("SQL thread stopped".to_string())
             } else {
@@ -121,7 +139,7 @@ fn assess(
                 db.heartbeat_age_secs,
                 behind,
                 rejection,
-                server.and_then(held).map(|p| p.total()),
+                held.map(Position::total),
             )
         }
     };
@@ -165,7 +183,7 @@ fn server_rejection(f: &ServerFacts) -> Option<String> {
         });
     }
     if !f.log_bin {
-        return Some("binary log off: its replicas could not follow it".into());
+        return Some(BINLOG_OFF.into());
     }
     if !f.log_replica_updates {
         return Some(

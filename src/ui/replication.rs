@@ -85,10 +85,10 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         .filter(|v| v.is_finite())
         .fold(1.0f32, f32::max);
     // The sparkline gives up columns (down to its minimum) before a verdict's reason is cut.
-    let longest_verdict = app
-        .replicas
+    let verdicts: Vec<(String, bool)> = app.replicas.iter().map(verdict).collect();
+    let longest_verdict = verdicts
         .iter()
-        .map(|c| verdict(c).0.chars().count())
+        .map(|(v, _)| v.chars().count())
         .max()
         .unwrap_or(0);
     let spark_width = spark_width.min(
@@ -97,13 +97,15 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
             .max(MIN_SPARK),
     );
     let verdict_width = width.saturating_sub(FIXED + lag_width + spark_width);
-    for ((c, inst), lag) in app.replicas.iter().zip(&instances).zip(&lags) {
+    for (((c, inst), lag), verdict) in app.replicas.iter().zip(&instances).zip(&lags).zip(verdicts)
+    {
         let db = inst.and_then(|i| i.db.as_ref());
         let spark = db.map_or_else(String::new, |d| {
             sparkline(d.lag_history.iter(), spark_width, lag_scale)
         });
         let lag = format!("{lag:<lag_width$} ");
-        lines.push(replica_line(c, db, lag, spark, verdict_width, theme));
+        let verdict = (verdict, verdict_width);
+        lines.push(replica_line(c, db, lag, spark, verdict, theme));
     }
     let block = Block::new().borders(Borders::TOP).title(Line::from(title));
     frame.render_widget(Paragraph::new(lines).block(block), area);
@@ -159,13 +161,13 @@ fn thread_mark(state: Option<ThreadState>, theme: &Theme) -> (&'static str, rata
 }
 
 /// One replica: its lag (already laid out) and history, its threads, and whether it could be
-/// promoted, with the reason when not.
+/// promoted ([`verdict`], cut to its width), with the reason when not.
 fn replica_line<'a>(
     c: &Candidate,
     db: Option<&DbStatus>,
     lag: String,
     spark: String,
-    verdict_width: usize,
+    ((verdict, promotable), verdict_width): ((String, bool), usize),
     theme: &Theme,
 ) -> Line<'a> {
     // The server's own thread states when it was read; else what the provider inferred.
@@ -189,7 +191,6 @@ fn replica_line<'a>(
             .or_else(|| inferred(db.is_some_and(|d| d.sql_thread_running))),
         theme,
     );
-    let (verdict, promotable) = verdict(c);
     let verdict_style = if promotable { theme.ok() } else { theme.warn() };
     Line::from(vec![
         Span::raw(format!("  └ {:<14}", fit(&c.name, 14))),

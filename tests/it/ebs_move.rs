@@ -29,12 +29,7 @@ fn a_moved_master_proves_itself_writable_before_the_endpoint_switches() {
     let cluster = Cluster::start(2);
     let (m, r1, r2) = (&cluster.master, &cluster.replicas[0], &cluster.replicas[1]);
     let t0 = chrono::Utc::now().timestamp() - 120;
-    cluster.beat(m, t0);
-    cluster.exec(
-        m,
-        "INSERT INTO shop.orders (note) VALUES ('1'), ('2'), ('3')",
-    );
-    cluster.wait_replicated();
+    cluster.history(t0, 3);
     m.kill();
     // Its volume, attached elsewhere: the server there recovers from the crash as it starts.
     let moved = m.moved();

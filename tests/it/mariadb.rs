@@ -428,6 +428,21 @@ impl Cluster {
         );
     }
 
+    /// The master's history before a test's fault: a heartbeat at `beat_at` (epoch seconds)
+    /// and `rows` orders, all of it applied by every replica.
+    pub fn history(&self, beat_at: i64, rows: usize) {
+        self.beat(&self.master, beat_at);
+        let values: Vec<String> = (1..=rows).map(|n| format!("('{n}')")).collect();
+        self.exec(
+            &self.master,
+            &format!(
+                "INSERT INTO shop.orders (note) VALUES {}",
+                values.join(", ")
+            ),
+        );
+        self.wait_replicated();
+    }
+
     /// Waits until every replica has applied all the master wrote.
     pub fn wait_replicated(&self) {
         let all: Vec<&Server> = self.replicas.iter().collect();

@@ -153,12 +153,7 @@ fn a_dead_master_is_replaced_by_the_replica_holding_most_without_losing_a_row() 
     let cluster = Cluster::start(2);
     let (m, r1, r2) = (&cluster.master, &cluster.replicas[0], &cluster.replicas[1]);
     let t0 = chrono::Utc::now().timestamp() - 120;
-    cluster.beat(m, t0);
-    cluster.exec(
-        m,
-        "INSERT INTO shop.orders (note) VALUES ('1'), ('2'), ('3')",
-    );
-    cluster.wait_replicated();
+    cluster.history(t0, 3);
     // db-replica-1 receives the rest but applies none of it (a backlog in its relay log);
     // db-replica-2 receives none of it.
     cluster.exec(r1, "STOP SLAVE SQL_THREAD");
@@ -345,18 +340,9 @@ impl Console {
     }
 
     fn tick(&mut self) {
-        use dake::app::{Msg, update};
         use dake::provider::Provider;
-        let snapshot = Box::new(self.rt.block_on(self.aws.snapshot()).unwrap());
-        let now = chrono::Utc::now();
-        update(
-            &mut self.app,
-            Msg::Snapshot {
-                snapshot,
-                fetched_at: now,
-            },
-        );
-        update(&mut self.app, Msg::Tick(now));
+        let snapshot = self.rt.block_on(self.aws.snapshot()).unwrap();
+        crate::run_ui::observe(&mut self.app, snapshot, chrono::Utc::now());
         self.pump();
     }
 

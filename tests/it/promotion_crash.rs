@@ -29,9 +29,7 @@ const RUN_LIMIT: Duration = Duration::from_secs(300);
 fn dead_master_with_a_backlog(cluster: &Cluster) {
     let (m, r1, r2) = (&cluster.master, &cluster.replicas[0], &cluster.replicas[1]);
     let t0 = chrono::Utc::now().timestamp() - 120;
-    cluster.beat(m, t0);
-    cluster.exec(m, "INSERT INTO shop.orders (note) VALUES ('1'), ('2')");
-    cluster.wait_replicated();
+    cluster.history(t0, 2);
     cluster.exec(r1, "STOP SLAVE SQL_THREAD");
     cluster.exec(r2, "STOP SLAVE IO_THREAD");
     cluster.exec(m, "INSERT INTO shop.orders (note) VALUES ('3'), ('4')");

@@ -44,6 +44,22 @@ pub fn pump(app: &mut App, mut make: impl FnMut(ProviderCall) -> Result<CallOutc
     }
 }
 
+/// A fresh snapshot for the app, read at `now`, and the clock's tick that checks the waits.
+pub fn observe(
+    app: &mut App,
+    snapshot: dake::domain::FleetSnapshot,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    update(
+        app,
+        Msg::Snapshot {
+            snapshot: Box::new(snapshot),
+            fetched_at: now,
+        },
+    );
+    update(app, Msg::Tick(now));
+}
+
 /// A key as the terminal sends it: an upper-case letter with Shift.
 pub fn key_event(code: KeyCode) -> KeyEvent {
     let mods = match code {
@@ -103,15 +119,7 @@ impl Drill {
     fn tick(&mut self) {
         self.fleet.advance_to(self.t as f64);
         let now = epoch() + Duration::seconds(self.t);
-        let snapshot = Box::new(self.fleet.snapshot());
-        update(
-            &mut self.app,
-            Msg::Snapshot {
-                snapshot,
-                fetched_at: now,
-            },
-        );
-        update(&mut self.app, Msg::Tick(now));
+        observe(&mut self.app, self.fleet.snapshot(), now);
         self.pump();
         self.t += STEP_SECS;
     }

@@ -89,10 +89,17 @@ impl DbReader {
             .iter()
             .filter(|i| i.role != Role::Web)
             .collect();
+        // Where dake reaches each host, and where its replicas reach it unless it reports
+        // another address.
+        let reach: Vec<((String, u16), String)> = db_hosts
+            .iter()
+            .map(|inst| {
+                let private = format!("{}:{}", inst.private_ip, self.port);
+                (self.address_of(inst), private)
+            })
+            .collect();
         let mut reads = tokio::task::JoinSet::new();
-        for (n, inst) in db_hosts.iter().enumerate() {
-            let (host, port) = self.address_of(inst);
-            let private = format!("{}:{}", inst.private_ip, self.port);
+        for (n, ((host, port), private)) in reach.iter().cloned().enumerate() {
             let access = self.access.clone();
             reads.spawn(async move { (n, read::server(&access, &host, port, &private).await) });
         }
@@ -104,21 +111,19 @@ impl DbReader {
         }
         let hosts: Vec<topology::HostFacts<'_>> = db_hosts
             .iter()
+            .zip(reach)
             .zip(facts)
-            .map(|(inst, f)| {
-                let (host, port) = self.address_of(inst);
+            .map(|((inst, ((host, port), private)), f)| {
                 let address = format!("{host}:{port}");
+                let facts = f.unwrap_or_else(|| {
+                    ServerFacts::unreachable(address.clone(), "the read did not finish".into())
+                });
                 topology::HostFacts {
                     id: &inst.id,
                     role: inst.role,
-                    addresses: vec![
-                        address.clone(),
-                        format!("{}:{}", inst.private_ip, self.port),
-                    ],
+                    addresses: addresses(address, private, &facts),
                     tags: &inst.tags,
-                    facts: f.unwrap_or_else(|| {
-                        ServerFacts::unreachable(address, "the read did not finish".into())
-                    }),
+                    facts,
                 }
             })
             .collect();
@@ -141,5 +146,30 @@ impl DbReader {
                 inst.db = Some(status);
             }
         }
+    }
+}
+
+/// Every `host:port` a replica's source may name this host by: how dake reaches it, its
+/// private address, and the address it reports (`report_host`), each once.
+fn addresses(dake: String, private: String, facts: &ServerFacts) -> Vec<String> {
+    let mut out = vec![dake, private, facts.replication_address.clone()];
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_host_is_known_by_the_address_it_reports_too() {
+        let mut facts = ServerFacts::unreachable("127.0.0.1:13306".into(), String::new());
+        facts.replication_address = "db-a.internal:3306".into();
+        let all = addresses("127.0.0.1:13306".into(), "10.0.0.5:3306".into(), &facts);
+        assert_eq!(
+            all,
+            ["10.0.0.5:3306", "127.0.0.1:13306", "db-a.internal:3306"]
+        );
     }
 }

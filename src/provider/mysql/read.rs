@@ -77,6 +77,22 @@ impl Access {
     }
 }
 
+/// `work` on one server, bounded by the connect and read timeouts together: a server that
+/// takes longer is said not to answer.
+pub(super) async fn within<T>(
+    access: &Access,
+    address: &str,
+    work: impl std::future::Future<Output = Result<T, DbError>>,
+) -> Result<T, DbError> {
+    let bound = access.connect_timeout + access.read_timeout;
+    tokio::time::timeout(bound, work).await.unwrap_or_else(|_| {
+        Err(DbError::Server {
+            address: address.to_string(),
+            why: format!("no answer within {}s", bound.as_secs()),
+        })
+    })
+}
+
 /// A server's own error is said as such ([`REFUSED`]): it answered, which is not the same as a
 /// server that is gone.
 fn reason(e: &mysql_async::Error) -> String {
@@ -96,7 +112,6 @@ pub async fn server(
     replication_address: &str,
 ) -> ServerFacts {
     let address = format!("{host}:{port}");
-    let bound = access.connect_timeout + access.read_timeout;
     let read = async {
         let mut conn = access.connect(host, port).await?;
         let facts = facts(access, &mut conn, address.clone(), replication_address).await;
@@ -106,13 +121,9 @@ pub async fn server(
             why: reason(&e),
         })
     };
-    let facts = match tokio::time::timeout(bound, read).await {
-        Ok(Ok(facts)) => facts,
-        Ok(Err(e)) => ServerFacts::unreachable(address, e.reason()),
-        Err(_) => {
-            ServerFacts::unreachable(address, format!("no answer within {}s", bound.as_secs()))
-        }
-    };
+    let facts = within(access, &address, read)
+        .await
+        .unwrap_or_else(|e| ServerFacts::unreachable(address.clone(), e.reason()));
     if facts.answers() {
         facts
     } else {

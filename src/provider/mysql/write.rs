@@ -73,15 +73,7 @@ pub async fn heartbeat(
             ts: ts.unwrap_or_default(),
         })
     };
-    let bound = access.connect_timeout + access.read_timeout;
-    tokio::time::timeout(bound, write)
-        .await
-        .unwrap_or_else(|_| {
-            Err(DbError::Server {
-                address: address.clone(),
-                why: format!("no answer within {}s", bound.as_secs()),
-            })
-        })
+    super::read::within(access, &address, write).await
 }
 
 /// Runs `statements` in order on one connection to `host:port`, then, with `kill_clients`,
