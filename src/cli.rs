@@ -124,6 +124,11 @@ pub enum Command {
         run_id: Option<String>,
         #[arg(long)]
         yes: bool,
+        /// The run stopped because dake could not fence the old master, and you have (its
+        /// network cut, MySQL stopped from a console): say so, on your name in the journal,
+        /// and the failover goes on.
+        #[arg(long)]
+        fenced_by_other_means: bool,
         #[arg(long)]
         json: bool,
     },

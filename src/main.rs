@@ -90,21 +90,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 runtime()?.block_on(commands::run(provider, &config, &playbooks, &dir, args))?;
             Ok(ExitCode::from(code))
         }
-        Some(Command::Resume { run_id, yes, json }) => {
-            let config = load_config(&cli)?;
-            let playbooks = model::load_all(model::user_dir().as_deref())?;
-            let dir = journal_dir()?;
-            let provider = resumable_provider(&cli, &config, &journal::list(&dir))?;
-            let code = runtime()?.block_on(commands::resume(
-                provider,
-                &config,
-                &playbooks,
-                &dir,
-                run_id.as_deref(),
-                *yes,
-                *json,
-            ))?;
-            Ok(ExitCode::from(code))
+        Some(Command::Resume {
+            run_id,
+            yes,
+            fenced_by_other_means,
+            json,
+        }) => {
+            let args = commands::ResumeArgs {
+                yes: *yes,
+                fenced_by_other_means: *fenced_by_other_means,
+                json: *json,
+            };
+            resume(&cli, run_id.as_deref(), args)
         }
         Some(Command::Preflight {
             playbook,
@@ -151,6 +148,18 @@ fn sql_grants(cli: &Cli, flavour: dake::cli::FlavourArg, from: &str) -> anyhow::
 }
 
 /// `dake heartbeat`: one beat, or one every `every` seconds.
+/// `dake resume`: the run's journal replayed against the provider it ran on.
+fn resume(cli: &Cli, run_id: Option<&str>, args: commands::ResumeArgs) -> anyhow::Result<ExitCode> {
+    let config = load_config(cli)?;
+    let playbooks = model::load_all(model::user_dir().as_deref())?;
+    let dir = journal_dir()?;
+    let provider = resumable_provider(cli, &config, &journal::list(&dir))?;
+    let code = runtime()?.block_on(commands::resume(
+        provider, &config, &playbooks, &dir, run_id, args,
+    ))?;
+    Ok(ExitCode::from(code))
+}
+
 fn heartbeat(
     cli: &Cli,
     host: &str,

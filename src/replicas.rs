@@ -54,12 +54,24 @@ pub fn rank_replicas(snap: &FleetSnapshot, max_lag_secs: f32) -> Vec<Candidate> 
         .iter()
         .filter(|(r, _)| r.state == crate::domain::InstanceState::Running)
         .all(|(_, mine)| mine.is_some());
+    // While the master answers and takes writes, what one replica received and another not
+    // yet is on its way to every replica whose IO thread runs: behind, not lost.
+    let master_writing = snap
+        .master()
+        .and_then(|m| m.db.as_ref()?.server.as_ref())
+        .is_some_and(|f| f.answers() && !f.read_only);
+    let receiving = |r: &Instance| {
+        r.db.as_ref()
+            .and_then(|d| d.server.as_ref()?.replica.as_ref())
+            .is_some_and(|side| side.io == ThreadState::Running)
+    };
     let mut out: Vec<Candidate> = replicas
         .iter()
         .map(|(r, mine)| {
+            let catching_up = master_writing && receiving(r);
             // Transactions another replica received that this one lacks: none, and its
             // heartbeat (what it applied) says nothing its catch-up will not mend.
-            let lacks = mine.as_ref().map(|mine| {
+            let lacks = mine.as_ref().filter(|_| !catching_up).map(|mine| {
                 replicas
                     .iter()
                     .filter_map(|(_, other)| Some(other.as_ref()?.ahead_of(mine)))
@@ -121,8 +133,7 @@ fn assess(
             } else if let Some(f) = server {
                 server_rejection(f).or_else(|| match lacks {
                     Some(n) if n > 0 => Some(format!(
-                        "lacks {n} transaction{} another replica received: promoting it would \
-                         lose them",
+                        "lacks {n} transaction{} another replica received",
                         if n == 1 { "" } else { "s" }
                     )),
                     _ if complete => None,
@@ -257,9 +268,17 @@ mod tests {
         assert!(!ranked[1].best);
     }
 
+    /// The fleet as the metrics source sees it: no server read.
+    fn unread(mut snap: FleetSnapshot) -> FleetSnapshot {
+        for db in snap.instances.iter_mut().filter_map(|i| i.db.as_mut()) {
+            db.server = None;
+        }
+        snap
+    }
+
     #[test]
     fn every_rejection_has_its_reason() {
-        let mut snap = fleet_at(0.0);
+        let mut snap = unread(fleet_at(0.0));
         set(&mut snap, "db-replica-1", |db| db.no_promote = true);
         set(&mut snap, "db-replica-2", |db| db.binlog_enabled = false);
         let ranked = rank_replicas(&snap, 10.0);
@@ -274,7 +293,7 @@ mod tests {
 
     #[test]
     fn lag_beyond_the_limit_and_stopped_sql_thread_are_rejected() {
-        let mut snap = fleet_at(0.0);
+        let mut snap = unread(fleet_at(0.0));
         set(&mut snap, "db-replica-1", |db| {
             db.sql_thread_running = false
         });
@@ -321,18 +340,37 @@ mod tests {
         set(&mut snap, "db-replica-1", |db| {
             read_from_server(db, 2, "0-1-100");
             db.heartbeat_age_secs = 0.0;
+            let side = db.server.as_mut().unwrap().replica.as_mut().unwrap();
+            side.io = ThreadState::Running;
         });
         set(&mut snap, "db-replica-2", |db| {
             read_from_server(db, 3, "0-1-107");
             db.heartbeat_age_secs = 6.0;
         });
+        // The master still writes and db-replica-1 receives: the seven are on their way.
         let ranked = rank_replicas(&snap, 10.0);
         assert_eq!(ranked[0].name, "db-replica-2", "{ranked:#?}");
         assert_eq!(ranked[0].transactions, Some(107));
         assert!(ranked[0].best);
+        assert!(ranked[1].promotable(), "{ranked:#?}");
+        // Its IO thread stops, or the master does: they never will be.
+        let mut stopped = snap.clone();
+        set(&mut stopped, "db-replica-1", |db| {
+            let side = db.server.as_mut().unwrap().replica.as_mut().unwrap();
+            side.io = ThreadState::Stopped;
+        });
+        assert!(!rank_replicas(&stopped, 10.0)[1].promotable());
+        set(&mut snap, "db-master", |db| {
+            db.server = Some(ServerFacts::unreachable(
+                "10.0.0.110:3306".into(),
+                "no answer within 8s".into(),
+            ))
+        });
+        let ranked = rank_replicas(&snap, 10.0);
+        assert_eq!(ranked[0].name, "db-replica-2", "{ranked:#?}");
         assert_eq!(
             ranked[1].rejection.as_deref(),
-            Some("lacks 7 transactions another replica received: promoting it would lose them")
+            Some("lacks 7 transactions another replica received")
         );
     }
 

@@ -90,6 +90,21 @@ pub fn fit(s: &str, width: usize) -> String {
     out
 }
 
+/// An instance name cut to `width` in the middle: its end (a launched instance's run suffix)
+/// tells it apart from its siblings, so that end is kept.
+pub fn fit_name(s: &str, width: usize) -> String {
+    let len = s.chars().count();
+    if len <= width {
+        return s.to_string();
+    }
+    if width < 4 {
+        return fit(s, width);
+    }
+    let keep_end = ((width - 1) / 2).min(5);
+    let head: String = s.chars().take(width - 1 - keep_end).collect();
+    format!("{head}…{}", tail(s, keep_end))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,6 +123,10 @@ mod tests {
     fn fit_and_tail_count_characters() {
         assert_eq!(fit("db-replica-1", 6), "db-re…");
         assert_eq!(tail("i-0cb435c8", 4), "35c8");
+        assert_eq!(fit_name("db-replica-0e5c", 13), "db-repl…-0e5c");
+        assert_eq!(fit_name("db-replica-0e5c", 12), "db-rep…-0e5c");
+        assert_eq!(fit_name("db-replica-1", 13), "db-replica-1");
+        assert_eq!(fit_name("web-3", 3), "we…");
         assert_eq!(tail("ab", 4), "ab");
         assert_eq!(tail("東京1a", 2), "1a");
     }

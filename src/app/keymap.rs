@@ -133,6 +133,8 @@ pub enum RunAction {
     Cancel,
     Abort,
     Retry,
+    /// The old master is fenced by other means: asked for, and typed out.
+    DeclareFenced,
     Close,
 }
 
@@ -161,6 +163,12 @@ pub const RUN_KEYMAP: &[RunBinding] = &[
         label: "r",
         hint: "retry",
         action: RunAction::Retry,
+    },
+    RunBinding {
+        key: KeyCode::Char('F'),
+        label: "F",
+        hint: "fenced by other means",
+        action: RunAction::DeclareFenced,
     },
     RunBinding {
         key: KeyCode::Char('x'),

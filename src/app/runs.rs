@@ -12,6 +12,7 @@ use crate::runbook::event::{Effect, Event};
 use crate::runbook::executor::Answer;
 use crate::runbook::journal::{RunSummary, recent_failover};
 use crate::runbook::model::{Confirm, Playbook, find};
+use crate::runbook::overrides::FENCED_WORD;
 use crate::runbook::record::Record;
 use crate::runbook::setup::{context, incident_event, playbook_of, resume_context};
 
@@ -46,6 +47,8 @@ pub enum Prompt {
     },
     /// Press x (or Enter) again to abort the run.
     Abort,
+    /// Type FENCED to say the old master is fenced by other means.
+    DeclareFenced { typed: String },
     /// Arm a read-only console.
     Arm,
 }
@@ -304,6 +307,24 @@ impl App {
                     _ => return false,
                 }
             }
+            (Prompt::DeclareFenced { typed }, code) => {
+                let Some(Prompt::DeclareFenced { typed: t }) = self.prompt.as_mut() else {
+                    return false;
+                };
+                match code {
+                    KeyCode::Enter if typed == FENCED_WORD => {
+                        self.prompt = None;
+                        self.advance_run(Event::DeclareFenced);
+                    }
+                    KeyCode::Backspace => {
+                        t.pop();
+                    }
+                    KeyCode::Char(c) if t.len() < FENCED_WORD.len() => {
+                        t.push(c.to_ascii_uppercase());
+                    }
+                    _ => return false,
+                }
+            }
             (Prompt::Abort, KeyCode::Enter | KeyCode::Char('x')) => {
                 self.prompt = None;
                 self.advance_run(Event::Abort {
@@ -371,6 +392,11 @@ impl App {
             (RunAction::Cancel, Phase::Confirming { .. }) => self.advance_run(Event::Cancel),
             (RunAction::Abort, _) if !over => self.prompt = Some(Prompt::Abort),
             (RunAction::Retry, Phase::Failed { .. }) => self.advance_run(Event::Retry),
+            (RunAction::DeclareFenced, _) if run.may_declare_fenced() => {
+                self.prompt = Some(Prompt::DeclareFenced {
+                    typed: String::new(),
+                });
+            }
             (RunAction::Close, _) if over => self.run = None,
             _ => return None,
         }

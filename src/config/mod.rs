@@ -6,7 +6,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 mod database;
+mod sim;
 pub use database::{DatabaseConfig, DbSource, DbTls, host_port};
+pub use sim::{
+    FaultKind, IncidentKind, SimConfig, SimFault, SimIncident, sim_replica_names, sim_web_names,
+};
 
 pub const DEFAULT_CONFIG: &str = include_str!("../../assets/fleet.default.toml");
 const DEFAULT_SOURCE: &str = "<built-in assets/fleet.default.toml>";
@@ -99,50 +103,6 @@ pub struct DetectConfig {
     pub master_heartbeat_secs: f32,
     pub master_clear_secs: f32,
     pub replica_max_lag_secs: f32,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SimConfig {
-    pub seed: u64,
-    pub speed: f64,
-    pub sample_interval_secs: u32,
-    pub history: usize,
-    pub web_servers: usize,
-    pub replicas: usize,
-    pub zones: Vec<String>,
-    pub web_instance_type: String,
-    pub db_instance_type: String,
-    /// Whether restarting the slow web server's app (or rebooting it) cures it. Off by default:
-    /// in the talk the cause is unknown and the cheap fix does not help.
-    #[serde(default)]
-    pub restart_fixes_slow_web: bool,
-    /// Whether rebooting the down master brings it back (起動をトライ succeeds).
-    #[serde(default)]
-    pub reboot_fixes_master: bool,
-    /// Whether a retried RunInstances with the same ClientToken returns the first instance, as
-    /// EC2 does. Some emulators launch a second one; turning this off rehearses that, and
-    /// proves a resumed run finds its instance by tag.
-    #[serde(default = "yes")]
-    pub honour_client_token: bool,
-    #[serde(rename = "incident", default)]
-    pub incidents: Vec<SimIncident>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum IncidentKind {
-    SlowWeb,
-    MasterDown,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SimIncident {
-    pub kind: IncidentKind,
-    pub at_secs: u64,
-    /// Instance name; required for slow-web, ignored for master-down.
-    pub target: Option<String>,
 }
 
 /// `[aws]` keys an older dake read, with what replaced them: a config written for it gets the
@@ -268,25 +228,7 @@ impl Config {
                 "must be below master_heartbeat_secs".into(),
             ));
         }
-        let s = &self.sim;
-        if !(s.speed > 0.0 && s.speed <= 10_000.0) {
-            return Err(fail("speed", "must be above 0 and at most 10000".into()));
-        }
-        if s.sample_interval_secs == 0 {
-            return Err(fail("sample_interval_secs", "must be at least 1".into()));
-        }
-        if s.history < 2 {
-            return Err(fail("history", "must be at least 2".into()));
-        }
-        if s.web_servers < 2 {
-            return Err(fail(
-                "web_servers",
-                "must be at least 2 (a slow one needs peers)".into(),
-            ));
-        }
-        if s.zones.is_empty() {
-            return Err(fail("zones", "needs at least one zone".into()));
-        }
+        self.sim.validate(&fail)?;
         let a = &self.aws;
         if a.refresh_secs == 0 {
             return Err(fail("refresh_secs", "must be at least 1".into()));
@@ -319,33 +261,8 @@ impl Config {
             ));
         }
         self.database.validate(&fail)?;
-        for inc in &s.incidents {
-            if inc.kind == IncidentKind::SlowWeb {
-                match &inc.target {
-                    None => {
-                        return Err(fail("target", "slow-web needs a target web server".into()));
-                    }
-                    Some(t) if !sim_web_names(s.web_servers).any(|n| &n == t) => {
-                        return Err(fail(
-                            "target",
-                            format!("no web server named `{t}` (web-1 .. web-{})", s.web_servers),
-                        ));
-                    }
-                    Some(_) => {}
-                }
-            }
-        }
         Ok(())
     }
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// Names the simulator gives its web servers; config validation uses the same rule.
-pub fn sim_web_names(count: usize) -> impl Iterator<Item = String> {
-    (1..=count).map(|n| format!("web-{n}"))
 }
 
 pub fn default_path() -> Option<PathBuf> {

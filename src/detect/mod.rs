@@ -98,8 +98,10 @@ pub fn headline(summary: &str) -> String {
     }
     if let Some(rest) = summary.strip_prefix("master DB down: ") {
         let (name, signals) = rest.split_once(" (").unwrap_or((rest, ""));
+        // Beside "silent" the server's unreachability says nothing more; alone, it stays.
         let signals = signals
             .trim_end_matches(')')
+            .replace(&format!(", {MYSQL_SILENT}"), "")
             .replace("instance status check", "check")
             .replace("status check", "check")
             .replace("heartbeat ", "silent ");
@@ -107,6 +109,10 @@ pub fn headline(summary: &str) -> String {
     }
     summary.to_string()
 }
+
+/// The signal of a master that neither dake nor any replica reaches over MySQL (the reason
+/// is on the master's row of the replication panel).
+const MYSQL_SILENT: &str = "MySQL answers neither dake nor its replicas";
 
 /// "798 ms" → "798ms" and "125 s" → "125s": a unit glued to its number, nothing else.
 fn join_units(s: &str) -> String {
@@ -417,7 +423,10 @@ fn unreachable_everywhere(snap: &FleetSnapshot, master: &Instance) -> Option<Str
         && replicas
             .iter()
             .all(|r| r.io != crate::domain::ThreadState::Running);
-    cut_off.then(|| format!("MySQL does not answer ({why}), nor its replicas"))
+    cut_off.then(|| {
+        tracing::info!("master {} unreachable over MySQL: {why}", master.name);
+        MYSQL_SILENT.to_string()
+    })
 }
 
 #[cfg(test)]

@@ -404,6 +404,13 @@ fn headlines_keep_the_facts_in_fewer_words() {
         headline("master DB down: db-master (instance status check impaired, heartbeat 125 s old)"),
         "db-master: check impaired, silent 125s"
     );
+    assert_eq!(
+        headline(
+            "master DB down: db-master (instance status check impaired, heartbeat 125 s old, \
+             MySQL answers neither dake nor its replicas)"
+        ),
+        "db-master: check impaired, silent 125s"
+    );
 }
 
 /// A master dake cannot reach over MySQL, its heartbeat unknown, and one replica whose IO
@@ -445,7 +452,7 @@ fn a_master_unreachable_from_dake_is_down_only_when_its_replicas_agree() {
     assert!(
         cut_off[0]
             .summary
-            .contains("MySQL does not answer (Connection refused), nor its replicas"),
+            .contains("MySQL answers neither dake nor its replicas"),
         "{}",
         cut_off[0].summary
     );

@@ -388,11 +388,47 @@ pub struct CallOutcome {
     pub created: Vec<String>,
     /// The provider's request id, for the timeline and a support case.
     pub request_id: String,
+    /// What a command run on the host printed (its last lines), for the timeline: what the
+    /// database logged as it started, for one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub output: String,
+}
+
+/// At most this much of what a host command printed is kept: its last lines, where a log's
+/// conclusion is.
+pub const OUTPUT_KEEP_LINES: usize = 20;
+pub const OUTPUT_KEEP_CHARS: usize = 2000;
+
+/// `text`'s last [`OUTPUT_KEEP_LINES`] non-empty lines, at most [`OUTPUT_KEEP_CHARS`] characters
+/// of them (the newest kept).
+pub fn output_tail(text: &str) -> String {
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    let kept = lines[lines.len().saturating_sub(OUTPUT_KEEP_LINES)..].join("\n");
+    let skip = kept.chars().count().saturating_sub(OUTPUT_KEEP_CHARS);
+    kept.chars().skip(skip).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_host_commands_output_keeps_its_last_lines() {
+        let many: String = (1..=30).map(|n| format!("line {n}\n\n")).collect();
+        let kept = output_tail(&many);
+        assert_eq!(kept.lines().count(), OUTPUT_KEEP_LINES);
+        assert!(
+            kept.starts_with("line 11\n") && kept.ends_with("line 30"),
+            "{kept}"
+        );
+        let long = "x".repeat(5000);
+        assert_eq!(output_tail(&long).chars().count(), OUTPUT_KEEP_CHARS);
+        assert_eq!(output_tail("  \n\n"), "");
+    }
 
     #[test]
     fn every_resource_a_call_names_is_checked() {

@@ -131,15 +131,24 @@ pub async fn run(
     finish(report_of(&run, outcome, message, &journal_path), args.json)
 }
 
+/// How `dake resume` goes on.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ResumeArgs {
+    pub yes: bool,
+    /// The operator's word that the old master is fenced by other means.
+    pub fenced_by_other_means: bool,
+    pub json: bool,
+}
+
 pub async fn resume(
     provider: Arc<dyn Provider>,
     config: &Config,
     playbooks: &[Playbook],
     dir: &Path,
     run_id: Option<&str>,
-    yes: bool,
-    json: bool,
+    args: ResumeArgs,
 ) -> anyhow::Result<u8> {
+    let ResumeArgs { yes, json, .. } = args;
     let summary = match run_id {
         Some(id) => journal::find(dir, id)?,
         None => {
@@ -187,6 +196,16 @@ pub async fn resume(
         now,
     );
     fx.extend(run.resume(now));
+    if args.fenced_by_other_means {
+        if !run.may_declare_fenced() {
+            anyhow::bail!(
+                "run {} did not stop at a failed fence step (it is at step {}); nothing declared",
+                summary.run_id,
+                run.cursor + 1
+            );
+        }
+        fx.extend(run.advance(Event::DeclareFenced, now));
+    }
     h.carry(&mut run, fx).await.map_err(anyhow::Error::msg)?;
     let (outcome, message) = h.drive(&mut run).await.map_err(anyhow::Error::msg)?;
     finish(report_of(&run, outcome, message, &summary.path), json)

@@ -149,6 +149,25 @@ impl Run {
         fx.push(Effect::Journal(rec));
     }
 
+    /// Ids and facts the current step decided, kept for the steps after it and journaled.
+    pub(super) fn record_vars(
+        &mut self,
+        fx: &mut Vec<Effect>,
+        now: DateTime<Utc>,
+        vars: std::collections::BTreeMap<String, String>,
+    ) {
+        self.ctx.vars.extend(vars.clone());
+        let step = self.cursor;
+        self.journal(
+            fx,
+            Record::Vars {
+                at: now,
+                step,
+                vars,
+            },
+        );
+    }
+
     pub(super) fn note(&mut self, fx: &mut Vec<Effect>, now: DateTime<Utc>, text: String) {
         let step = (self.cursor < self.steps.len()).then_some(self.cursor);
         self.journal(
@@ -215,6 +234,7 @@ impl Run {
             ) => {
                 self.observe(&mut fx, snap, wait, since, deadline, detail, now);
             }
+            (Event::DeclareFenced, _) => self.declare_fenced(&mut fx, now),
             (Event::Retry, Phase::Failed { .. }) => {
                 self.steps[self.cursor].status = StepStatus::Pending;
                 self.phase = Phase::Ready;
@@ -276,16 +296,7 @@ impl Run {
             },
         );
         if !plan.decided.is_empty() {
-            let vars: std::collections::BTreeMap<_, _> = plan.decided.iter().cloned().collect();
-            self.ctx.vars.extend(vars.clone());
-            self.journal(
-                fx,
-                Record::Vars {
-                    at: now,
-                    step,
-                    vars,
-                },
-            );
+            self.record_vars(fx, now, plan.decided.iter().cloned().collect());
         }
         if let Some(finding) = &plan.finding {
             self.steps[step].note = Some(finding.clone());
@@ -330,70 +341,6 @@ impl Run {
             call,
             token,
         });
-    }
-
-    fn call_done(
-        &mut self,
-        fx: &mut Vec<Effect>,
-        plan: &Plan,
-        index: usize,
-        outcome: CallOutcome,
-        now: DateTime<Utc>,
-    ) {
-        let step = self.cursor;
-        if !self.record_answer(fx, index, Ok(outcome.clone()), now) {
-            return;
-        }
-        if let (Some(var), Some(id)) = (plan.creates_var.as_deref(), outcome.created.first()) {
-            self.ctx.vars.insert(var.to_string(), id.clone());
-            let vars = [(var.to_string(), id.clone())].into_iter().collect();
-            self.journal(
-                fx,
-                Record::Vars {
-                    at: now,
-                    step,
-                    vars,
-                },
-            );
-        }
-        self.next_call(fx, plan, now);
-    }
-
-    /// Keeps and journals the answer to call `index` of the current step; false when the step
-    /// made no such call.
-    fn record_answer(
-        &mut self,
-        fx: &mut Vec<Effect>,
-        index: usize,
-        outcome: Result<CallOutcome, String>,
-        now: DateTime<Utc>,
-    ) -> bool {
-        let step = self.cursor;
-        let Some(state) = self.steps[step].calls.get_mut(index) else {
-            return false;
-        };
-        state.outcome = Some(outcome.clone());
-        self.journal(
-            fx,
-            Record::Result {
-                at: now,
-                step,
-                index,
-                outcome,
-            },
-        );
-        true
-    }
-
-    fn call_failed(
-        &mut self,
-        fx: &mut Vec<Effect>,
-        index: usize,
-        error: String,
-        now: DateTime<Utc>,
-    ) {
-        self.record_answer(fx, index, Err(error.clone()), now);
-        self.fail_step(fx, now, error);
     }
 
     pub(super) fn fail_step(&mut self, fx: &mut Vec<Effect>, now: DateTime<Utc>, error: String) {

@@ -31,6 +31,9 @@ pub enum Event<'a> {
         snap: &'a FleetSnapshot,
     },
     Retry,
+    /// The operator's word, typed out, that the old master is fenced by other means (see
+    /// `overrides`): a failed fence step is done.
+    DeclareFenced,
     Abort {
         reason: String,
     },

@@ -52,6 +52,7 @@ pub async fn perform(
                 return Ok(CallOutcome {
                     created: vec![id],
                     request_id: "found by tag after resume".into(),
+                    output: String::new(),
                 });
             }
         } else {
@@ -60,6 +61,7 @@ pub async fn perform(
                 return Ok(CallOutcome {
                     created: Vec::new(),
                     request_id: "already applied before resume".into(),
+                    output: String::new(),
                 });
             }
         }

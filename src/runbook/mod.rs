@@ -2,12 +2,14 @@
 //! journal that lets a run survive the console dying, and what the console and the headless
 //! CLI share to start or pick up a run (`setup`).
 
+mod answers;
 pub mod confirm;
 pub mod engine;
 pub mod event;
 pub mod executor;
 pub mod journal;
 pub mod model;
+pub mod overrides;
 pub mod plan;
 pub mod record;
 mod replay;

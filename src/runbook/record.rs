@@ -155,7 +155,11 @@ impl Record {
                 } else {
                     format!(", created {}", o.created.join(", "))
                 };
-                format!("ok (request {}{created})", o.request_id)
+                let said = match o.output.lines().last() {
+                    Some(last) => format!(": {last}"),
+                    None => String::new(),
+                };
+                format!("ok (request {}{created}){said}", o.request_id)
             }
             Record::Result {
                 outcome: Err(e), ..

@@ -46,7 +46,12 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
                 };
                 let room =
                     width.saturating_sub(label.chars().count() + playbook.chars().count() + 1);
-                let text = if wide { &inc.summary } else { &inc.headline };
+                // The whole summary where it fits; else the headline says it in fewer words.
+                let text = if wide && inc.summary.chars().count() <= room {
+                    &inc.summary
+                } else {
+                    &inc.headline
+                };
                 Line::from(vec![
                     Span::styled(label, style),
                     Span::raw(" "),

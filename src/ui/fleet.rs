@@ -13,7 +13,7 @@ use crate::app::viewport::WIDE;
 use crate::app::{App, SortColumn};
 use crate::detect::Severity;
 use crate::domain::{CheckStatus, Instance, InstanceState, Role};
-use crate::text::{fit, ms, pct, tail};
+use crate::text::{fit, fit_name, ms, pct, tail};
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     let total = app.snapshot.as_ref().map_or(0, |s| s.instances.len());
@@ -192,7 +192,7 @@ fn build_row<'a>(
     let room = |col| usize::from(width(col, wide));
     let column = |col| match col {
         SortColumn::Role => Cell::from(inst.role.short()),
-        SortColumn::Name => Cell::from(fit(&inst.name, room(col))),
+        SortColumn::Name => Cell::from(fit_name(&inst.name, room(col))),
         SortColumn::Id => Cell::from(inst.id.as_str()),
         SortColumn::Zone if wide => Cell::from(inst.az.as_str()),
         // The zone's letter and the digit before it ("1a"): the region is in the header.

@@ -20,6 +20,7 @@ fn run_key_applies(action: keymap::RunAction, run: &Run) -> bool {
         RunAction::Step => matches!(run.phase, Phase::Ready | Phase::Confirming { .. }),
         RunAction::Cancel => matches!(run.phase, Phase::Confirming { .. }),
         RunAction::Retry => matches!(run.phase, Phase::Failed { .. }),
+        RunAction::DeclareFenced => run.may_declare_fenced(),
         RunAction::Abort => !run.is_over(),
         RunAction::Close => run.is_over(),
     }

@@ -8,6 +8,9 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use super::theme::Theme;
 use crate::app::keymap::{ARM_KEY, KEYMAP, RUN_KEYMAP};
 
+/// Columns inside the help box's borders.
+const HELP_TEXT_WIDTH: usize = 74;
+
 pub fn render(app: &crate::app::App, frame: &mut Frame, area: Rect, theme: &Theme) {
     let mut lines: Vec<Line> = KEYMAP
         .iter()
@@ -33,11 +36,19 @@ pub fn render(app: &crate::app::App, frame: &mut Frame, area: Rect, theme: &Them
         .map(|b| format!("{} {}", b.label, b.hint))
         .collect();
     lines.push(Line::styled(" during a run:", theme.dim()));
-    lines.push(Line::styled(
-        format!("   {}", run_keys.join(" · ")),
-        theme.dim(),
-    ));
-    lines.push(Line::raw(""));
+    // As many keys a line as fit inside the box at 80 columns.
+    let mut row = String::new();
+    for key in run_keys {
+        if !row.is_empty() && 3 + row.chars().count() + 3 + key.chars().count() > HELP_TEXT_WIDTH {
+            lines.push(Line::styled(format!("   {row}"), theme.dim()));
+            row.clear();
+        }
+        if !row.is_empty() {
+            row.push_str(" · ");
+        }
+        row.push_str(&key);
+    }
+    lines.push(Line::styled(format!("   {row}"), theme.dim()));
     lines.push(Line::styled(
         " ▲ warning  ✖ critical  ✓ ok  ✗ failed",
         theme.dim(),
@@ -46,7 +57,7 @@ pub fn render(app: &crate::app::App, frame: &mut Frame, area: Rect, theme: &Them
         " DISP yes: holds no data that exists only on it",
         theme.dim(),
     ));
-    let r = super::centered(area, 76, lines.len() as u16 + 2);
+    let r = super::centered(area, HELP_TEXT_WIDTH as u16 + 2, lines.len() as u16 + 2);
     frame.render_widget(Clear, r);
     let block = Block::new()
         .borders(Borders::ALL)

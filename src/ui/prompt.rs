@@ -8,6 +8,10 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use super::theme::Theme;
 use crate::app::{App, FORCE_WORD, Prompt};
 use crate::runbook::model::find;
+use crate::runbook::overrides::FENCED_WORD;
+
+/// Columns of a prompt, borders included.
+const PROMPT_WIDTH: u16 = 72;
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     let Some(prompt) = &app.prompt else { return };
@@ -63,6 +67,9 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
                 ],
             )
         }
+        Prompt::DeclareFenced { typed } => {
+            ("Fenced by other means?", fenced_lines(app, theme, typed))
+        }
         Prompt::Arm => (
             "Arm the console?",
             vec![
@@ -71,7 +78,16 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
             ],
         ),
     };
-    let r = super::centered(area, 72, lines.len() as u16 + 2);
+    // Wrapped lines take more than one row each inside the borders.
+    let inner = usize::from(PROMPT_WIDTH - 2);
+    let rows: usize = lines
+        .iter()
+        .map(|l| {
+            let text: String = l.spans.iter().map(|s| s.content.as_ref()).collect();
+            crate::text::wrap(&text, inner, "").len().max(1)
+        })
+        .sum();
+    let r = super::centered(area, PROMPT_WIDTH, rows as u16 + 2);
     frame.render_widget(Clear, r);
     let block = Block::new()
         .borders(Borders::ALL)
@@ -145,4 +161,27 @@ fn start_lines<'a>(
     }
     l.push(keys(theme, &[("Enter", "start"), ("Esc", "cancel")]));
     l
+}
+
+/// A failed fence: what dake could not do, and what typing the word means.
+fn fenced_lines<'a>(app: &App, theme: &Theme, typed: &str) -> Vec<Line<'a>> {
+    let run = app.run.as_ref();
+    let target = run.map_or("the old master", |r| r.ctx.target_name.as_str());
+    let error = match run.map(|r| &r.phase) {
+        Some(crate::runbook::engine::Phase::Failed { error }) => error.as_str(),
+        _ => "",
+    };
+    vec![
+        Line::raw(format!("dake could not fence {target}: {error}")),
+        Line::raw(
+            "Only if it cannot take writes any more (its network cut, MySQL stopped from a \
+             console, the power pulled): the failover goes on, and the journal records it as \
+             yours.",
+        ),
+        Line::from(vec![
+            Span::raw(format!("type {FENCED_WORD}: ")),
+            Span::styled(format!("{typed}█"), theme.key()),
+        ]),
+        keys(theme, &[("Enter", "declare fenced"), ("Esc", "back")]),
+    ]
 }

@@ -11,7 +11,7 @@ use super::theme::Theme;
 use crate::app::App;
 use crate::domain::{DbStatus, Instance, LagSource, ThreadState};
 use crate::replicas::Candidate;
-use crate::text::{fit, secs};
+use crate::text::{fit, fit_name, secs};
 
 /// Width of the lag column in its plain form: "lag " and a right-aligned duration.
 const PLAIN_LAG: usize = 10;
@@ -127,7 +127,7 @@ fn master_line<'a>(app: &App, master: Option<&Instance>, width: usize, theme: &T
         ("✓ up", theme.ok())
     };
     let mut spans = vec![
-        Span::raw(format!("  {:<16}", fit(&m.name, 16))),
+        Span::raw(format!("  {:<16}", fit_name(&m.name, 15))),
         Span::raw(format!("{:<12}", "master")),
         Span::raw(format!("heartbeat {:>6}  ", hb.map_or("—".into(), secs))),
         Span::styled(word, style),
@@ -193,7 +193,7 @@ fn replica_line<'a>(
     );
     let verdict_style = if promotable { theme.ok() } else { theme.warn() };
     Line::from(vec![
-        Span::raw(format!("  └ {:<14}", fit(&c.name, 14))),
+        Span::raw(format!("  └ {:<14}", fit_name(&c.name, 13))),
         Span::raw(lag),
         Span::styled(spark, theme.dim()),
         Span::raw("  io "),
@@ -314,9 +314,16 @@ mod tests {
         assert_eq!(lines.len(), 2, "{narrow:#?}");
         for line in &lines {
             assert!(line.contains(" behind) "), "{line}");
-            assert!(!line.contains('…'), "verdict cut at 80 columns: {line}");
+            // `…` also marks an IO thread reconnecting; only a cut verdict ends with one, and
+            // only once the sparkline has given up all it can.
+            let spark = line.chars().filter(|c| ('▁'..='█').contains(c)).count();
+            assert!(
+                !line.ends_with('…') || spark == super::MIN_SPARK,
+                "verdict cut before the sparkline yielded: {line}"
+            );
         }
         assert!(lines[0].ends_with("promote: yes, best"), "{}", lines[0]);
+        assert!(lines[1].contains("promote: no, lacks"), "{}", lines[1]);
 
         let wide = screen(300.0, (160, 48));
         for line in replica_lines(&wide) {

@@ -223,6 +223,12 @@ fn detail_lines<'a>(app: &App, run: &Run, theme: &Theme, width: usize) -> Vec<Li
             out.push(Line::raw(
                 " r retries the step (calls that succeeded are not repeated); x aborts the run",
             ));
+            if run.may_declare_fenced() {
+                out.push(Line::raw(fit(
+                    " F: you fenced it another way (network cut, MySQL stopped by hand)",
+                    width,
+                )));
+            }
         }
         Phase::Finished { outcome } => {
             out.push(Line::styled(

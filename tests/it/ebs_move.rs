@@ -133,3 +133,47 @@ fn a_moved_master_proves_itself_writable_before_the_endpoint_switches() {
     let old = &fleet[&ids["db-master"]].0;
     assert!(old == "terminated" || old == "shutting-down", "{old}");
 }
+
+/// The default start command, as SSM would run it on the moved master's host (`systemctl` a
+/// no-op there, `journalctl` that host's MariaDB log): what it prints is what the server
+/// logged of its crash recovery, which the timeline then shows.
+#[test]
+fn the_default_start_command_prints_what_the_server_logged_of_its_recovery() {
+    let cluster = Cluster::start(1);
+    let m = &cluster.master;
+    cluster.history(chrono::Utc::now().timestamp() - 60, 3);
+    m.kill();
+    let moved = m.moved();
+    assert_eq!(
+        cluster
+            .one(&moved, "SELECT COUNT(*) FROM shop.orders")
+            .as_deref(),
+        Some("3")
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mariadb.log");
+    std::fs::write(&log, moved.error_log()).unwrap();
+    let journalctl = format!("#!/bin/sh\ncat '{}'\n", log.display());
+    let host = |systemctl: &str| {
+        let shims = [
+            ("systemctl", systemctl.to_string()),
+            ("journalctl", journalctl.clone()),
+        ];
+        crate::mariadb::on_host(&Config::builtin().aws.start_db_command, &shims)
+    };
+    let out = host("#!/bin/sh\nexit 0\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = dake::domain::call::output_tail(&String::from_utf8_lossy(&out.stdout));
+    assert!(
+        said.to_ascii_lowercase().contains("crash recovery"),
+        "the moved server's log:\n{}\nprinted:\n{said}",
+        moved.error_log()
+    );
+    // A start that fails fails the command, whatever the log says.
+    let out = host("#!/bin/sh\nexit 1\n");
+    assert!(!out.status.success());
+}

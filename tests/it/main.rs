@@ -6,6 +6,7 @@ mod aws_fleet;
 mod aws_playbooks;
 mod cli;
 mod crash;
+mod drill_traps;
 mod ebs_move;
 mod emulator;
 mod fault_server;

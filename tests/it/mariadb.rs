@@ -523,3 +523,26 @@ impl Cluster {
         }
     }
 }
+
+/// Runs a host command as SSM would run it with `sh -c`, the named programs on its `PATH`
+/// replaced by the given scripts (`mysql` that host's server, `systemctl` a no-op, ...).
+pub fn on_host(command: &str, shims: &[(&str, String)]) -> std::process::Output {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = tempfile::tempdir().expect("a dir for the host's programs");
+    for (name, script) in shims {
+        let path = bin.path().join(name);
+        std::fs::write(&path, script).expect("a shim written");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+            .expect("a shim made executable");
+    }
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    Command::new("sh")
+        .args(["-c", command])
+        .env("PATH", path)
+        .output()
+        .expect("sh runs")
+}

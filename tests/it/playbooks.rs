@@ -38,7 +38,7 @@ use dake::runbook::setup::{RunIds, context, incident_event_on};
 const RUN_TIMEOUT: StdDuration = StdDuration::from_secs(60);
 
 /// The built-in config at 500x with no timeline incidents.
-fn config() -> Config {
+pub(crate) fn config() -> Config {
     let mut c = Config::builtin();
     c.sim.speed = 500.0;
     c.sim.incidents.clear();
@@ -49,11 +49,11 @@ fn playbooks() -> Vec<Playbook> {
     model::load_all(None).unwrap()
 }
 
-fn playbook(id: &str) -> Playbook {
+pub(crate) fn playbook(id: &str) -> Playbook {
     playbooks().into_iter().find(|p| p.id == id).unwrap()
 }
 
-fn by_name<'a>(snap: &'a FleetSnapshot, name: &str) -> &'a Instance {
+pub(crate) fn by_name<'a>(snap: &'a FleetSnapshot, name: &str) -> &'a Instance {
     snap.instances
         .iter()
         .find(|i| i.name == name)
@@ -87,19 +87,29 @@ fn shape(snap: &FleetSnapshot) -> Value {
         if let Some(db) = inst["db"].as_object_mut() {
             db.remove("heartbeat_age_secs");
             db.remove("lag_history");
+            // What the server holds moves on with its writes; its roles and threads do not.
+            if let Some(server) = db.get_mut("server").and_then(Value::as_object_mut) {
+                for moving in ["gtid_executed", "gtid_binlog_state", "heartbeat"] {
+                    server.remove(moving);
+                }
+                if let Some(side) = server.get_mut("replica").and_then(Value::as_object_mut) {
+                    side.remove("gtid_received");
+                    side.remove("seconds_behind");
+                }
+            }
         }
     }
     v
 }
 
-fn statuses(run: &Run) -> Vec<StepStatus> {
+pub(crate) fn statuses(run: &Run) -> Vec<StepStatus> {
     run.steps.iter().map(|s| s.status).collect()
 }
 
 /// A simulated fleet with one incident present, a journal dir, and the playbooks.
-struct Drill {
-    config: Config,
-    sim: Arc<SimProvider>,
+pub(crate) struct Drill {
+    pub(crate) config: Config,
+    pub(crate) sim: Arc<SimProvider>,
     provider: Arc<dyn Provider>,
     playbooks: Vec<Playbook>,
     dir: TempDir,
@@ -108,16 +118,25 @@ struct Drill {
 }
 
 /// A run just started: its engine, its driver and where it journals.
-struct Started {
-    run: Run,
-    h: Headless,
-    journal: PathBuf,
+pub(crate) struct Started {
+    pub(crate) run: Run,
+    pub(crate) h: Headless,
+    pub(crate) journal: PathBuf,
 }
 
 impl Drill {
     fn new(config: Config, incident: IncidentKind, target: Option<&str>) -> Drill {
-        let sim = Arc::new(SimProvider::new(&config, epoch(), 0.0));
-        sim.with_fleet(|f| f.inject(incident, target)).unwrap();
+        let drill = Drill::at(config, 0);
+        drill
+            .sim
+            .with_fleet(|f| f.inject(incident, target))
+            .unwrap();
+        drill
+    }
+
+    /// The fleet `secs` into its configured timeline of incidents and traps.
+    pub(crate) fn at(config: Config, secs: u32) -> Drill {
+        let sim = Arc::new(SimProvider::new(&config, epoch(), f64::from(secs)));
         let provider: Arc<dyn Provider> = sim.clone();
         Drill {
             config,
@@ -133,11 +152,11 @@ impl Drill {
         Drill::new(config(), IncidentKind::SlowWeb, Some("web-3"))
     }
 
-    fn master_down(config: Config) -> Drill {
+    pub(crate) fn master_down(config: Config) -> Drill {
         Drill::new(config, IncidentKind::MasterDown, None)
     }
 
-    async fn snap(&self) -> FleetSnapshot {
+    pub(crate) async fn snap(&self) -> FleetSnapshot {
         self.provider.snapshot().await.unwrap()
     }
 
@@ -156,7 +175,7 @@ impl Drill {
     }
 
     /// Starts `playbook` on `target` the way `dake run` does (incident recorded, journaled).
-    async fn start(
+    pub(crate) async fn start(
         &self,
         playbook: &str,
         target: &str,
@@ -191,7 +210,12 @@ impl Drill {
     }
 
     /// Starts and drives a run to its end with `--yes`.
-    async fn run(&self, playbook: &str, target: &str, quarantine: bool) -> (Started, String) {
+    pub(crate) async fn run(
+        &self,
+        playbook: &str,
+        target: &str,
+        quarantine: bool,
+    ) -> (Started, String) {
         let mut s = self.start(playbook, target, quarantine, false, true).await;
         let (outcome, message) = drive(&mut s).await;
         assert_eq!(outcome, "finished", "{message}\n{:#?}", s.run.steps);
@@ -199,7 +223,7 @@ impl Drill {
     }
 }
 
-async fn drive(s: &mut Started) -> (&'static str, String) {
+pub(crate) async fn drive(s: &mut Started) -> (&'static str, String) {
     tokio::time::timeout(RUN_TIMEOUT, s.h.drive(&mut s.run))
         .await
         .expect("the run did not stop within a minute")
@@ -580,7 +604,13 @@ async fn guard_never_deregisters_the_last_healthy_target() {
 
 /// A run of `id` on `target` with its cursor moved to step `step`, as if the ones before were
 /// done, with `vars` recorded.
-fn run_at(id: &str, target: &Instance, step: usize, force: bool, vars: &[(&str, &str)]) -> Run {
+pub(crate) fn run_at(
+    id: &str,
+    target: &Instance,
+    step: usize,
+    force: bool,
+    vars: &[(&str, &str)],
+) -> Run {
     let ctx = context(
         &config(),
         "20261126T090000Z-test-0001",
@@ -733,9 +763,17 @@ fn set_lag(snap: &mut FleetSnapshot, behind: &[(&str, f32)]) {
     }
 }
 
+/// The drill fleet read as a fleet dake cannot reach: heartbeat figures only, where the lag
+/// limit decides.
+fn metrics_config() -> Config {
+    let mut c = config();
+    c.sim.database_source = dake::config::DbSource::Metrics;
+    c
+}
+
 #[test]
 fn guard_refuses_to_promote_when_every_replica_lags_unless_forced() {
-    let mut f = SimFleet::new(&config(), epoch());
+    let mut f = SimFleet::new(&metrics_config(), epoch());
     f.inject(IncidentKind::MasterDown, None).unwrap();
     let mut snap = f.snapshot();
     set_lag(&mut snap, &[("db-replica-1", 30.0), ("db-replica-2", 45.0)]);
@@ -788,7 +826,7 @@ fn guard_refuses_to_promote_when_every_replica_lags_unless_forced() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lagging_replicas_refuse_a_real_promote_run_and_force_picks_the_least_behind() {
-    let mut c = config();
+    let mut c = metrics_config();
     // A limit below zero: every replica is beyond it, however close it is.
     c.detect.replica_max_lag_secs = -1.0;
     let d = Drill::master_down(c);

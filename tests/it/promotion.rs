@@ -62,19 +62,20 @@ pub fn config_with(
         + &hosts
 }
 
-fn run_db_promote(sandbox: &Sandbox, config: &str) -> Value {
-    let out = dake_aws(sandbox, config)
+/// `dake run db-promote --target db-master --yes --json` and `extra`, on the emulated fleet.
+fn db_promote(sandbox: &Sandbox, config: &str, extra: &[&str]) -> std::process::Output {
+    dake_aws(sandbox, config)
         .env("DAKE_MYSQL_PASSWORD", DAKE_PASSWORD)
-        .args([
-            "run",
-            "db-promote",
-            "--target",
-            "db-master",
-            "--yes",
-            "--json",
-        ])
+        .args(["run", "db-promote", "--target", "db-master"])
+        .args(["--yes", "--json"])
+        .args(extra)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// [`db_promote`] to its end: every step done, and the password nowhere.
+fn run_db_promote(sandbox: &Sandbox, config: &str, extra: &[&str]) -> Value {
+    let out = db_promote(sandbox, config, extra);
     let r = stdout_json(&out);
     assert_eq!(out.status.code(), Some(0), "{r:#}");
     let statuses: Vec<&str> = r["steps"]
@@ -168,7 +169,7 @@ fn a_dead_master_is_replaced_by_the_replica_holding_most_without_losing_a_row() 
 
     let sandbox = Sandbox::new();
     promote_without_a_new_replica(&sandbox);
-    let r = run_db_promote(&sandbox, &config(&e, &cluster));
+    let r = run_db_promote(&sandbox, &config(&e, &cluster), &[]);
     assert!(note(&r, "rank").starts_with("chose db-replica-1"), "{r:#}");
     assert!(
         note(&r, "fence-old-master").contains("stopped through EC2"),
@@ -220,7 +221,18 @@ fn a_master_that_still_answers_is_fenced_read_only_before_the_promotion() {
 
     let sandbox = Sandbox::new();
     promote_without_a_new_replica(&sandbox);
-    let r = run_db_promote(&sandbox, &config(&e, &cluster));
+    // It answers, so dake refuses to call it down; the operator insists.
+    let refused = stdout_json(&db_promote(&sandbox, &config(&e, &cluster), &[]));
+    assert_eq!(refused["outcome"], "refused", "{refused:#}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("and MySQL answers: it is up"),
+        "{refused:#}"
+    );
+    assert_eq!(cluster.one(m, "SELECT @@read_only").as_deref(), Some("0"));
+    let r = run_db_promote(&sandbox, &config(&e, &cluster), &["--force"]);
     assert!(
         note(&r, "fence-old-master").contains("made read-only, its client connections killed"),
         "{r:#}"
@@ -259,31 +271,12 @@ fn the_default_ssm_promote_command_applies_the_relay_log_first() {
     cluster.wait_received(r1);
     m.kill();
     // The command as SSM would run it on the host, its `mysql` that host's server.
-    let bin = tempfile::tempdir().unwrap();
-    let mysql = bin.path().join("mysql");
-    std::fs::write(
-        &mysql,
-        format!(
-            "#!/bin/sh\nexec mariadb -h127.0.0.1 -P{} -uroot \"$@\"\n",
-            r1.port
-        ),
-    )
-    .unwrap();
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&mysql, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    let command = dake::config::Config::builtin().aws.promote_command;
-    let path = format!(
-        "{}:{}",
-        bin.path().display(),
-        std::env::var("PATH").unwrap()
+    let mysql = format!(
+        "#!/bin/sh\nexec mariadb -h127.0.0.1 -P{} -uroot \"$@\"\n",
+        r1.port
     );
-    let out = std::process::Command::new("sh")
-        .args(["-c", &command])
-        .env("PATH", path)
-        .output()
-        .unwrap();
+    let command = dake::config::Config::builtin().aws.promote_command;
+    let out = crate::mariadb::on_host(&command, &[("mysql", mysql)]);
     assert!(
         out.status.success(),
         "{}",

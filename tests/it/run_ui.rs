@@ -441,3 +441,53 @@ fn a_read_only_console_refuses_playbooks_until_armed() {
     assert!(d.screen().contains("ARMED"));
     d.start('R', false);
 }
+
+#[test]
+fn fenced_by_other_means_is_typed_out_in_the_console() {
+    let mut d = Drill::new(IncidentKind::MasterDown);
+    d.until_detected();
+    d.fleet.fail_next(
+        "StopInstances",
+        "UnauthorizedOperation: You are not authorized to perform this operation.",
+    );
+    d.start('P', false);
+    // confirm-down, rank, then the fence: confirmed, and refused by EC2.
+    for _ in 0..3 {
+        d.key(KeyCode::Enter);
+    }
+    d.key(KeyCode::Enter);
+    assert!(matches!(d.phase(), Phase::Failed { .. }), "{:?}", d.phase());
+    let screen = d.screen();
+    assert!(screen.contains("F fenced by other means"), "{screen}");
+    d.key(KeyCode::Char('F'));
+    assert!(matches!(d.app.prompt, Some(Prompt::DeclareFenced { .. })));
+    let prompt = d.screen();
+    assert!(
+        prompt.contains("Fenced by other means?") && prompt.contains("UnauthorizedOperation"),
+        "{prompt}"
+    );
+    // Enter before the word is typed does nothing; a wrong word neither.
+    d.key(KeyCode::Enter);
+    assert!(matches!(d.phase(), Phase::Failed { .. }));
+    for c in "fenced".chars() {
+        d.key(KeyCode::Char(c));
+    }
+    d.key(KeyCode::Enter);
+    assert!(d.app.prompt.is_none());
+    let run = d.app.run.as_ref().unwrap();
+    assert_eq!(run.phase, Phase::Ready);
+    let fence = run.playbook.step_index("fence-old-master").unwrap();
+    assert_eq!(run.cursor, fence + 1);
+    assert!(
+        run.steps[fence]
+            .note
+            .as_deref()
+            .unwrap()
+            .starts_with("fenced by other means, on op@drill's word"),
+        "{:?}",
+        run.steps[fence].note
+    );
+    d.run_to_end();
+    let snap = d.fleet.snapshot();
+    assert_eq!(snap.master().unwrap().name, "db-replica-1");
+}

@@ -133,3 +133,30 @@ fn the_resumed_process_registers_the_instance_the_first_one_launched() {
         .unwrap_or_default();
     assert!(register_calls.contains(&replacement), "{report:#}");
 }
+
+#[test]
+fn fenced_by_other_means_is_refused_for_a_run_that_did_not_stop_at_a_fence() {
+    let sandbox = Sandbox::new();
+    run_until_destructive_step(&sandbox);
+    let declared = sandbox
+        .dake()
+        .args([
+            "resume",
+            "--yes",
+            "--fenced-by-other-means",
+            "--speed",
+            "500",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(declared.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&declared.stderr);
+    assert!(
+        err.contains("did not stop at a failed fence step") && err.contains("nothing declared"),
+        "{err}"
+    );
+    // Nothing was recorded: the run resumes as it stood.
+    let (code, report) = resume(&sandbox);
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(report["outcome"], "finished", "{report:#}");
+}

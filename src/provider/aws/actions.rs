@@ -60,6 +60,8 @@ async fn perform(
             .ok_or_else(|| ProviderError::Other(format!("{id}: not described")))
     };
     let aws = &p.aws;
+    let mut output = String::new();
+    let out = &mut output;
     let request_id = match &call {
         ProviderCall::RunInstances { .. } => {
             return launch::run_instances(p, c, &call, member, execution).await;
@@ -80,13 +82,13 @@ async fn perform(
             instance_id,
         } => swap_target(p, c, target_group, instance_id, Swap::Out, execution).await?,
         ProviderCall::RestartApp { instance_id } => {
-            on_host(p, c, instance_id, &aws.restart_app_command, execution).await?
+            on_host(p, c, instance_id, &aws.restart_app_command, execution, out).await?
         }
         ProviderCall::StartDatabase { instance_id } => {
-            on_host(p, c, instance_id, &aws.start_db_command, execution).await?
+            on_host(p, c, instance_id, &aws.start_db_command, execution, out).await?
         }
         ProviderCall::PromoteReplica { instance_id } => {
-            let id = on_host(p, c, instance_id, &aws.promote_command, execution).await?;
+            let id = on_host(p, c, instance_id, &aws.promote_command, execution, out).await?;
             if execution == Execution::Real {
                 // MySQL now says it is the master; the tags say so to the next refresh.
                 tag(c, instance_id, &[(TAG_ROLE, "db-master")]).await?;
@@ -109,7 +111,7 @@ async fn perform(
                 return Err(refused(format!("{master_id} has no private address")));
             }
             let command = aws.repoint_command.replace("{master}", address);
-            let id = on_host(p, c, instance_id, &command, execution).await?;
+            let id = on_host(p, c, instance_id, &command, execution, out).await?;
             if execution == Execution::Real {
                 tag(c, instance_id, &[(TAG_SOURCE, master_id)]).await?;
             }
@@ -136,6 +138,7 @@ async fn perform(
     Ok(Some(CallOutcome {
         created: Vec::new(),
         request_id: request_id.unwrap_or_else(|| "-".into()),
+        output,
     }))
 }
 
@@ -296,20 +299,22 @@ async fn swap_target(
     Ok(id)
 }
 
-/// Runs `command` on the host through SSM Run Command; nothing when only checked.
+/// Runs `command` on the host through SSM Run Command, keeping what it printed in `output`;
+/// nothing when only checked.
 async fn on_host(
     p: &AwsProvider,
     c: &Clients,
     instance_id: &str,
     command: &str,
     execution: Execution,
+    output: &mut String,
 ) -> Result<Option<String>, ProviderError> {
     if execution == Execution::DryRunOnly {
         return Ok(None);
     }
-    host::run_command(p, c, instance_id, command)
-        .await
-        .map(Some)
+    let run = host::run_command(p, c, instance_id, command).await?;
+    *output = run.output;
+    Ok(Some(run.command_id))
 }
 
 pub(super) fn refused(reason: String) -> ProviderError {

@@ -12,14 +12,21 @@ const SSM_POLL: Duration = Duration::from_secs(2);
 /// A host command that has not finished by then is failed (SSM cancels it on the host too).
 pub const SSM_COMMAND_TIMEOUT_SECS: i32 = 600;
 
-/// Runs `command` on the host through SSM Run Command and waits for it to succeed. The
-/// command id is the call's request id, so the timeline and the journal can name it.
+/// A command that ran to success on a host.
+pub(super) struct HostRun {
+    /// The call's request id, so the timeline and the journal can name it.
+    pub(super) command_id: String,
+    /// The last of what it printed.
+    pub(super) output: String,
+}
+
+/// Runs `command` on the host through SSM Run Command and waits for it to succeed.
 pub(super) async fn run_command(
     p: &AwsProvider,
     c: &Clients,
     instance_id: &str,
     command: &str,
-) -> Result<String, ProviderError> {
+) -> Result<HostRun, ProviderError> {
     let sent = c
         .ssm
         .send_command()
@@ -57,7 +64,14 @@ pub(super) async fn run_command(
         };
         use aws_sdk_ssm::types::CommandInvocationStatus as S;
         match status.status() {
-            Some(S::Success) => return Ok(id),
+            Some(S::Success) => {
+                return Ok(HostRun {
+                    output: crate::domain::call::output_tail(
+                        status.standard_output_content().unwrap_or_default(),
+                    ),
+                    command_id: id,
+                });
+            }
             Some(S::Failed | S::Cancelled | S::TimedOut | S::Cancelling) => {
                 return Err(ProviderError::Other(format!(
                     "command {id} on {instance_id}: {} {}",

@@ -120,6 +120,7 @@ pub(super) async fn run_instances<'a>(
             .filter_map(|i| i.instance_id().map(String::from))
             .collect(),
         request_id: out.request_id().unwrap_or("-").to_string(),
+        output: String::new(),
     }))
 }
 

@@ -3,6 +3,7 @@
 
 mod balancer;
 mod database;
+mod sql;
 mod transitions;
 mod volumes;
 
@@ -13,6 +14,7 @@ use std::collections::BTreeMap;
 
 use super::SimFleet;
 use super::fleet::{SimInstance, fresh_db, fresh_health};
+use super::server::{SimServer, Tx};
 use crate::domain::call::{CallOutcome, ProviderCall, TAG_FLEET, TAG_ROLE};
 use crate::domain::{
     CheckStatus, Instance, InstanceState, LaunchParams, Role, StatusChecks, TargetHealth, Volume,
@@ -33,7 +35,6 @@ const TARGET_VERDICT_SECS: i64 = 15;
 const DRAIN_SECS: i64 = 20;
 const DETACH_SECS: i64 = 5;
 const ATTACH_SECS: i64 = 5;
-const DB_START_SECS: i64 = 10;
 
 /// The tag an operator sets to keep a replica out of promotion.
 const TAG_NO_PROMOTE: &str = "dake:no-promote";
@@ -83,15 +84,15 @@ impl SimFleet {
             return Err(self.fail_next.remove(at).1);
         }
         let mut created = Vec::new();
+        let mut output = String::new();
         match call {
             ProviderCall::RunInstances { .. } => created.push(self.run_instances(call)?),
-            ProviderCall::Sql { .. } => {
-                return Err(
-                    "the simulated fleet has no database servers to send SQL to (its playbooks \
-                     promote and repoint as host steps)"
-                        .into(),
-                );
-            }
+            // The drill models no application connections, so there are none to kill.
+            ProviderCall::Sql {
+                instance_id,
+                statements,
+                ..
+            } => self.run_sql(instance_id, statements)?,
             ProviderCall::TerminateInstances { instance_id } => self.terminate(instance_id)?,
             ProviderCall::StopInstances { instance_id, force } => self.stop(instance_id, *force)?,
             ProviderCall::RebootInstances { instance_id } => self.reboot(instance_id, false)?,
@@ -118,7 +119,9 @@ impl SimFleet {
                 instance_id,
                 device,
             } => self.attach(volume_id, instance_id, device)?,
-            ProviderCall::StartDatabase { instance_id } => self.start_database(instance_id)?,
+            ProviderCall::StartDatabase { instance_id } => {
+                output = self.start_database(instance_id)?;
+            }
             ProviderCall::PromoteReplica { instance_id } => self.promote(instance_id)?,
             ProviderCall::RepointReplica {
                 instance_id,
@@ -136,6 +139,7 @@ impl SimFleet {
         Ok(CallOutcome {
             created,
             request_id: format!("sim-req-{:06}", self.requests),
+            output,
         })
     }
 
@@ -255,7 +259,11 @@ impl SimFleet {
             db,
             tags: all_tags,
         };
-        let mut sim = SimInstance::new(inst, &mut self.rng, self.now);
+        // A server with no data: a replica's copy arrives as it boots, a master's volume when
+        // it is attached.
+        let server = (*role != Role::Web)
+            .then(|| SimServer::new(100 + host - 150, Tx::none(self.now), false));
+        let mut sim = SimInstance::new(inst, &mut self.rng, server);
         sim.base_lag = 0.3 * (1.0 + 0.3 * self.rng.signed());
         self.instances.push(sim);
         if !client_token.is_empty() {

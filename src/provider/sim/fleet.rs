@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::actions::{Scheduled, SimVolume};
 use super::rng::SimRng;
-use crate::config::{Config, FleetConfig, SimConfig, sim_web_names};
+use super::server::{SimServer, Tx};
+use crate::config::{Config, DbSource, FleetConfig, SimConfig, sim_web_names};
 use crate::domain::call::{TAG_FLEET, TAG_ROLE, TAG_RUN, TAG_STEP};
 use crate::domain::{
     CheckStatus, DbEndpoint, DbStatus, FleetSnapshot, Health, Instance, InstanceState, LagSource,
@@ -40,13 +41,13 @@ pub(super) struct SimInstance {
     pub(super) base_cpu: f32,
     pub(super) base_p50: f32,
     pub(super) base_p99: f32,
-    /// A replica's usual distance behind the master, in seconds.
+    /// A replica's usual distance behind the master, in seconds: how late its IO thread
+    /// receives what the master wrote.
     pub(super) base_lag: f32,
     pub(super) slow_since: Option<i64>,
     pub(super) down_since: Option<i64>,
-    /// Virtual second of the newest master heartbeat in this instance's data: written by
-    /// itself while it is a writable master, received from its source while it replicates.
-    pub(super) heartbeat_at: i64,
+    /// Its database server, on a database host.
+    pub(super) server: Option<SimServer>,
 }
 
 /// Empty metric series of `history` samples, with these status checks.
@@ -79,8 +80,8 @@ pub(super) fn fresh_db(history: usize, role: Role, up: bool) -> DbStatus {
 
 impl SimInstance {
     /// `inst` with its own healthy baseline (the role's, varied by the fleet's draws), neither
-    /// slow nor down, holding the master's heartbeat of virtual second `heartbeat_at`.
-    pub(super) fn new(inst: Instance, rng: &mut SimRng, heartbeat_at: i64) -> SimInstance {
+    /// slow nor down, with its database server if it has one.
+    pub(super) fn new(inst: Instance, rng: &mut SimRng, server: Option<SimServer>) -> SimInstance {
         let (cpu, p50, p99) = baseline(inst.role);
         SimInstance {
             base_cpu: cpu * (1.0 + 0.2 * rng.signed()),
@@ -89,7 +90,7 @@ impl SimInstance {
             base_lag: 0.0,
             slow_since: None,
             down_since: None,
-            heartbeat_at,
+            server,
             inst,
         }
     }
@@ -101,7 +102,7 @@ impl SimInstance {
             && self.inst.db.as_ref().is_some_and(|d| d.running)
     }
 
-    fn writes_heartbeat(&self) -> bool {
+    pub(super) fn writes_heartbeat(&self) -> bool {
         self.answers() && self.inst.db.as_ref().is_some_and(|d| !d.read_only)
     }
 }
@@ -120,6 +121,8 @@ pub struct SimFleet {
     pub(super) endpoint_target: String,
     /// Which of the configured incidents have fired.
     pub(super) fired: Vec<bool>,
+    /// Which of the configured database traps have been sprung.
+    pub(super) sprung: Vec<bool>,
     /// How long ago an injected incident started: long enough for detection to see it.
     pub(super) present_secs: i64,
     /// The one image every role boots from.
@@ -161,6 +164,7 @@ impl SimFleet {
         let mut fleet = SimFleet {
             fleet: config.fleet.clone(),
             fired: vec![false; sim.incidents.len()],
+            sprung: vec![false; sim.faults.len()],
             sim,
             rng,
             epoch,
@@ -257,7 +261,16 @@ impl SimFleet {
             .into_iter()
             .collect(),
         };
-        let s = SimInstance::new(inst, &mut self.rng, self.now);
+        // The master's first data, which every replica already holds.
+        let server = db.then(|| {
+            let server_id = 1 + self.instances.iter().filter(|s| s.server.is_some()).count();
+            SimServer::new(
+                server_id as u32,
+                Tx::first(1, self.now),
+                role == Role::DbReplica,
+            )
+        });
+        let s = SimInstance::new(inst, &mut self.rng, server);
         self.instances.push(s);
         id
     }
@@ -281,6 +294,7 @@ impl SimFleet {
         while (self.now + self.interval()) as f64 <= t {
             self.now += self.interval();
             self.fire_due_incidents();
+            self.spring_due_faults();
             self.complete_due();
             self.sample();
         }
@@ -293,24 +307,9 @@ impl SimFleet {
         let hour = SIM_DAY_START_HOUR + now as f32 / 3600.0;
         // Busiest mid-afternoon, quietest before dawn.
         let diurnal = 1.0 + 0.2 * ((hour - 9.0) / 24.0 * std::f32::consts::TAU).sin();
-        for s in &mut self.instances {
-            if s.writes_heartbeat() {
-                s.heartbeat_at = now;
-            }
-        }
-        // What each replica receives this sample: its source's newest heartbeat, when both
-        // ends answer. A replica of a dead or missing source keeps what it had.
-        let feeds: Vec<Option<i64>> = self
-            .instances
-            .iter()
-            .map(|s| {
-                let source = s.inst.db.as_ref()?.source_id.as_ref()?;
-                let src = self.instances.iter().find(|o| &o.inst.id == source)?;
-                (s.answers() && src.answers()).then_some(src.heartbeat_at)
-            })
-            .collect();
         let rng = &mut self.rng;
-        for (s, feed) in self.instances.iter_mut().zip(feeds) {
+        let mut delays = Vec::with_capacity(self.instances.len());
+        for s in &mut self.instances {
             // Draws do not depend on the instance's state, so a call on one instance never
             // shifts the random numbers the rest of the fleet sees.
             let spike = if rng.unit() < SPIKE_CHANCE {
@@ -352,35 +351,27 @@ impl SimFleet {
             }
             // A launch that has not booted yet has no datapoints at all: its series start
             // when it does, and stay aligned with its peers' newest samples from then on.
-            let reporting = s.inst.state != InstanceState::Pending;
-            if reporting {
+            if s.inst.state != InstanceState::Pending {
                 s.inst.health.cpu.push(cpu.clamp(0.0, 100.0));
                 s.inst.health.p50_ms.push(p50);
                 s.inst.health.p99_ms.push(p99);
             }
-            let answers = s.answers();
-            if let Some(db) = s.inst.db.as_mut() {
-                if let Some(h) = feed {
-                    s.heartbeat_at = h;
-                }
-                let silence = (now - s.heartbeat_at) as f32;
-                db.heartbeat_age_secs = match s.inst.role {
-                    Role::DbMaster => silence + 0.5 * rng.unit(),
-                    // While its source is down a replica keeps what it had received; its lag
-                    // grows with the source's silence from where it stood.
-                    _ => silence + s.base_lag * (1.0 + 0.5 * rng.signed()).max(0.05),
-                };
-                if db.source_id.is_some() {
-                    db.io_thread_running = feed.is_some();
-                } else if !answers {
-                    // Nothing runs on a dead server, not even a stale replication thread.
-                    db.io_thread_running = false;
-                }
-                if reporting {
-                    db.lag_history.push(db.heartbeat_age_secs);
-                }
-            }
+            // How late the master's own beat is at the sample; how late a replica receives.
+            delays.push(match (&s.inst.db, s.inst.role) {
+                (None, _) => 0.0,
+                (Some(_), Role::DbMaster) => 0.5 * rng.unit(),
+                (Some(_), _) => s.base_lag * (1.0 + 0.5 * rng.signed()).max(0.05),
+            });
         }
+        self.replicate(now, &delays);
+    }
+
+    /// The state of any instance the fleet still has, listed or not (a retired master).
+    pub fn instance_state(&self, id: &str) -> Option<InstanceState> {
+        self.instances
+            .iter()
+            .find(|s| s.inst.id == id)
+            .map(|s| s.inst.state)
     }
 
     /// Ids of instances tagged with this run and step.
@@ -419,7 +410,15 @@ impl SimFleet {
                         .get(TAG_ROLE)
                         .is_none_or(|r| r.parse::<Role>().is_ok())
                 })
-                .map(|s| s.inst.clone())
+                .map(|s| {
+                    let mut inst = s.inst.clone();
+                    if let Some(db) = inst.db.as_mut()
+                        && self.sim.database_source == DbSource::Mysql
+                    {
+                        db.server = self.facts(s);
+                    }
+                    inst
+                })
                 .collect(),
             free_volumes: self.free_volumes.iter().map(|v| v.vol.clone()).collect(),
             api_calls: Default::default(),

@@ -67,6 +67,10 @@ impl SimFleet {
             }
             IncidentKind::MasterDown => {
                 let master_id = self.instances[at].inst.id.clone();
+                let rewind = self.instances[at]
+                    .server
+                    .as_ref()
+                    .map_or(0.0, |m| (m.applied.beat - since as f64).max(0.0));
                 for s in &mut self.instances {
                     let is_master = s.inst.id == master_id;
                     let Some(db) = s.inst.db.as_mut() else {
@@ -77,7 +81,16 @@ impl SimFleet {
                     }
                     // The master stopped writing heartbeats then; its replicas stopped
                     // receiving them, and their lag has grown by the silence since.
-                    s.heartbeat_at = s.heartbeat_at.min(since);
+                    // Everything the master wrote since is undone, on its replicas too, so each
+                    // keeps its distance behind it.
+                    if let Some(server) = s.server.as_mut() {
+                        let since = since as f64;
+                        for tx in [&mut server.applied, &mut server.received] {
+                            if tx.beat > since {
+                                *tx = tx.earlier_by(rewind);
+                            }
+                        }
+                    }
                     let silence = |age, v: f32| on_for(age).map_or(v, |d| v + d as f32);
                     rewrite(&mut db.lag_history, silence);
                     db.heartbeat_age_secs = db.lag_history.latest().unwrap_or(0.0);

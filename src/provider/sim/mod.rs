@@ -4,6 +4,7 @@ mod actions;
 mod fleet;
 mod incidents;
 mod rng;
+mod server;
 mod start;
 mod state;
 

@@ -15,7 +15,7 @@ use super::{SimFleet, SimProvider};
 use crate::config::Config;
 
 /// Bumped whenever `SimFleet`'s serialised shape changes; a file of another format is ignored.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 /// A saved virtual clock further out than this (a century) is damage, not a long drill.
 const MAX_VIRTUAL_SECS: i64 = 100 * 365 * 24 * 3600;
 /// `resume_at` steps the fleet sample by sample; a time further ahead than this (a week) was
@@ -108,6 +108,13 @@ fn check(fleet: &SimFleet) -> Result<(), String> {
             "{} incident flags for {} incidents",
             fleet.fired.len(),
             fleet.sim.incidents.len()
+        ));
+    }
+    if fleet.sprung.len() != fleet.sim.faults.len() {
+        return Err(format!(
+            "{} trap flags for {} traps",
+            fleet.sprung.len(),
+            fleet.sim.faults.len()
         ));
     }
     Ok(())

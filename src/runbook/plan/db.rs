@@ -11,15 +11,29 @@ use crate::runbook::model::Confirm;
 pub(super) fn confirm_master_down(planning: &Planning, p: &mut Plan) -> Result<(), String> {
     let t = planning.target()?;
     let heartbeat = t.db.as_ref().map_or(f32::NAN, |d| d.heartbeat_age_secs);
-    let down = t.health.checks.any_impaired()
-        || t.state != InstanceState::Running
-        || heartbeat > planning.ctx.master_heartbeat_secs;
+    // Read over MySQL, a server that answers (even to refuse dake's login) is up, whatever
+    // the host's checks say: failing over from it would make two masters.
+    let answers =
+        t.db.as_ref()
+            .and_then(|d| d.server.as_ref())
+            .is_some_and(|f| f.answers() || f.refused_dake());
+    let down = !answers
+        && (t.health.checks.any_impaired()
+            || t.state != InstanceState::Running
+            || heartbeat > planning.ctx.master_heartbeat_secs);
     let facts = format!(
         "{}: state {}, checks {}/2, heartbeat {heartbeat:.0} s old",
         t.name,
         t.state.as_str(),
-        t.health.checks.passed()
+        t.health.checks.passed(),
     );
+    if answers && !planning.ctx.force {
+        return Err(format!(
+            "{facts}, and MySQL answers: it is up, so there is nothing to fail over (a stalled \
+             heartbeat writer looks like a dead master). If it must go anyway, --force fails \
+             it over, fenced read-only first"
+        ));
+    }
     if !down && !planning.ctx.force {
         return Err(format!(
             "{facts}: it answers, so there is nothing to fail over"
@@ -116,9 +130,10 @@ pub(super) fn start_database(planning: &Planning, p: &mut Plan) -> Result<(), St
     if planning.ctx.vars.contains_key(var::FORCED_DETACH) {
         p.warnings.push(format!(
             "its volume was detached by force: MySQL runs crash recovery on {} before it \
-             answers, and its error log on the host says what it recovered",
+             answers; what its log says of the recovery is shown once it starts",
             new.name
         ));
+        p.finding = Some("recovery needed (forced detach)".into());
     }
     super::promote::prove_writable(planning, new, p);
     Ok(())

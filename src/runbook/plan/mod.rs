@@ -23,6 +23,8 @@ pub mod var {
     pub const NEW_REPLICA: &str = "new_replica_id";
     /// Set when the data volume was detached by force (its database needs crash recovery).
     pub const FORCED_DETACH: &str = "forced_detach";
+    /// The operator who declared the old master fenced by other means, when dake could not.
+    pub const FENCED_BY_OPERATOR: &str = "fenced_by_operator";
 }
 
 /// Everything a step needs to know about its run to plan itself.

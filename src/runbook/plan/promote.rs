@@ -249,6 +249,16 @@ pub(super) fn retire_old_master(planning: &Planning, p: &mut Plan) -> Result<(),
         return Ok(());
     };
     let running = matches!(old.state, InstanceState::Running | InstanceState::Pending);
+    // The operator fenced it their way because EC2 would not stop it: it is left as they left
+    // it, and only retagged.
+    let by_operator = planning.ctx.vars.get(var::FENCED_BY_OPERATOR);
+    if let Some(who) = by_operator.filter(|_| running) {
+        p.warnings.push(format!(
+            "{} is left running: {who} fenced it by other means, which dake cannot see",
+            old.name
+        ));
+    }
+    let running = running && by_operator.is_none();
     if running {
         p.calls.push(ProviderCall::StopInstances {
             instance_id: old.id.clone(),

@@ -1,14 +1,15 @@
 //! MySQL commands sent through Run Command, and the endpoint the application reads.
 
-use super::transitions::{Change, DATA_DEVICE};
-use super::{DB_START_SECS, ssm_reachable, state_of};
+use super::transitions::DATA_DEVICE;
+use super::{ssm_reachable, state_of};
 use crate::domain::call::TAG_ROLE;
 use crate::domain::{InstanceState, Role};
 use crate::provider::sim::SimFleet;
 use crate::provider::sim::fleet::SimInstance;
 
 impl SimFleet {
-    pub(super) fn start_database(&mut self, id: &str) -> Result<(), String> {
+    /// `systemctl start mysql`, and what the server logged of a recovery as it started.
+    pub(super) fn start_database(&mut self, id: &str) -> Result<String, String> {
         let s = self.find(id)?;
         if s.inst.db.is_none() {
             return Err(format!(
@@ -21,10 +22,17 @@ impl SimFleet {
                 "CommandFailed: systemctl start mysql on {id}: no data volume at {DATA_DEVICE}; attach it first"
             ));
         }
-        if !s.inst.db.as_ref().is_some_and(|d| d.running) {
-            self.schedule(DB_START_SECS, Change::DbStarted(id.to_string()));
+        if s.inst.db.as_ref().is_some_and(|d| d.running) {
+            return Ok(String::new());
         }
-        Ok(())
+        // `systemctl start` returns once the server answers (systemd waits for its ready
+        // notification), recovery included: what the step does next can rely on it.
+        self.finish_db_start(id);
+        Ok(self
+            .find_mut(id)?
+            .server
+            .as_mut()
+            .map_or_else(String::new, |s| s.start_log()))
     }
 
     /// Checks shared by the replication commands: a running, reachable replica.
@@ -44,6 +52,12 @@ impl SimFleet {
         let s = self.running_replica(id)?;
         if !s.inst.db.as_ref().is_some_and(|d| d.running) {
             return Err(format!("CommandFailed: MySQL is not running on {id}"));
+        }
+        if let Some(why) = s.server.as_ref().and_then(|d| d.sql_error.as_ref()) {
+            return Err(format!(
+                "CommandFailed: the promote command waited for {id}'s relay log to be applied \
+                 and timed out: its SQL thread stopped on an error: {why}"
+            ));
         }
         let s = self.find_mut(id)?;
         s.inst.role = Role::DbMaster;
@@ -65,6 +79,13 @@ impl SimFleet {
             db.io_thread_running = false;
             db.sql_thread_running = false;
         }
+        // The promote command applies the relay log before it resets replication.
+        if let Some(server) = s.server.as_mut() {
+            server.apply(u64::MAX);
+            server.received = server.applied;
+            server.io_on = false;
+            server.sql_on = false;
+        }
         Ok(())
     }
 
@@ -85,6 +106,14 @@ impl SimFleet {
             db.source_id = Some(master_id.to_string());
             db.io_thread_running = source_answers;
             db.sql_thread_running = true;
+        }
+        // CHANGE MASTER drops the relay log; GTID positioning asks the new source for
+        // everything after what was applied.
+        if let Some(server) = s.server.as_mut() {
+            server.received = server.applied;
+            server.io_on = true;
+            server.sql_on = true;
+            server.io_error = None;
         }
         Ok(())
     }

@@ -1,4 +1,5 @@
 mod db;
+mod traps;
 
 use crate::config::{Config, IncidentKind};
 use crate::detect::{Incident, detect};

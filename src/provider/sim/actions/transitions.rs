@@ -5,6 +5,7 @@ use crate::domain::{CheckStatus, FreeVolume, InstanceState, Role, StatusChecks, 
 use crate::domain::{Volume, VolumeState};
 use crate::provider::sim::SimFleet;
 use crate::provider::sim::fleet::SimInstance;
+use crate::provider::sim::server::Tx;
 use serde::{Deserialize, Serialize};
 
 /// Device a database keeps its data on; the root volume is rebuilt from the image.
@@ -21,9 +22,11 @@ const NO_CHECKS: StatusChecks = StatusChecks {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(in crate::provider::sim) struct SimVolume {
     pub(in crate::provider::sim) vol: FreeVolume,
-    /// The newest master heartbeat written to it, when it holds a database's data: whoever
-    /// mounts it next starts from there.
-    pub(in crate::provider::sim) heartbeat_at: Option<i64>,
+    /// The data on it, when it holds a database's: whoever mounts it next starts from there.
+    pub(in crate::provider::sim) data: Option<Tx>,
+    /// Taken from under a running database: InnoDB recovers from its redo log at the next start.
+    #[serde(default)]
+    pub(in crate::provider::sim) crashed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,7 +49,6 @@ pub(in crate::provider::sim) enum Change {
         instance_id: String,
         device: String,
     },
-    DbStarted(String),
 }
 
 impl Change {
@@ -163,7 +165,6 @@ impl SimFleet {
                 instance_id,
                 device,
             } => self.finish_attach(&volume_id, &instance_id, device),
-            Change::DbStarted(id) => self.finish_db_start(&id),
         }
     }
 
@@ -171,6 +172,13 @@ impl SimFleet {
     /// started again runs MySQL; status checks pass a little later.
     fn finish_boot(&mut self, due: i64, id: String) {
         let endpoint = self.endpoint_target.clone();
+        // Its copy is the master's data as the copy is made.
+        let copy = self
+            .instances
+            .iter()
+            .find(|s| s.inst.id == endpoint)
+            .and_then(|m| m.server.as_ref())
+            .map(|m| m.applied);
         let Some(s) = self.sim_mut(&id) else { return };
         if s.inst.state != InstanceState::Pending {
             return;
@@ -182,11 +190,21 @@ impl SimFleet {
             // Its user data starts MySQL from a fresh copy and points it at the master.
             db.running = true;
             db.read_only = true;
-            db.sql_thread_running = true;
             db.source_id = Some(endpoint);
+            if let Some(server) = s.server.as_mut() {
+                if let Some(data) = copy {
+                    server.applied = data;
+                    server.received = data;
+                }
+                server.io_on = true;
+                server.sql_on = true;
+            }
         }
-        // A stopped master started again: mysqld is enabled at boot.
+        // A stopped master started again: mysqld is enabled at boot, and starts when its data
+        // is there (a new master gets its volume attached after it boots).
+        let has_data = s.inst.volumes.iter().any(|v| v.device == DATA_DEVICE);
         if s.inst.role == Role::DbMaster
+            && has_data
             && let Some(db) = s.inst.db.as_mut()
         {
             db.running = true;
@@ -207,12 +225,12 @@ impl SimFleet {
         s.inst.state = InstanceState::Terminated;
         s.inst.health.checks = NO_CHECKS;
         let az = s.inst.az.clone();
-        let heartbeat_at = s.heartbeat_at;
+        let data = s.server.as_ref().map(|d| d.applied);
         let volumes = std::mem::take(&mut s.inst.volumes);
         for v in volumes.into_iter().filter(|v| v.device != ROOT_DEVICE) {
-            let heartbeat = (v.device == DATA_DEVICE).then_some(heartbeat_at);
+            let data = data.filter(|_| v.device == DATA_DEVICE);
             self.free_volumes
-                .push(free(v, &az, VolumeState::Available, heartbeat));
+                .push(free(v, &az, VolumeState::Available, data));
         }
         self.scheduled.push(Scheduled {
             due: due + super::GONE_SECS,
@@ -235,7 +253,7 @@ impl SimFleet {
     }
 
     /// MySQL starts on a running instance that has its data volume: writable on a master.
-    fn finish_db_start(&mut self, id: &str) {
+    pub(in crate::provider::sim) fn finish_db_start(&mut self, id: &str) {
         let Some(s) = self.sim_mut(id) else { return };
         let has_data = s.inst.volumes.iter().any(|v| v.device == DATA_DEVICE);
         let master = s.inst.role == Role::DbMaster;
@@ -272,10 +290,14 @@ impl SimFleet {
             return;
         };
         let v = self.free_volumes.remove(at);
+        // The database starts from what the volume holds; a relay log was on the volume too,
+        // and it is applied at start.
         if device == DATA_DEVICE
-            && let Some(h) = v.heartbeat_at
+            && let (Some(data), Some(server)) = (v.data, s.server.as_mut())
         {
-            s.heartbeat_at = h;
+            server.applied = data;
+            server.received = data;
+            server.crashed = v.crashed;
         }
         s.inst.volumes.push(Volume {
             id: v.vol.id,
@@ -295,7 +317,7 @@ pub(in crate::provider::sim) fn free(
     v: Volume,
     az: &str,
     state: VolumeState,
-    heartbeat_at: Option<i64>,
+    data: Option<Tx>,
 ) -> SimVolume {
     SimVolume {
         vol: FreeVolume {
@@ -305,6 +327,7 @@ pub(in crate::provider::sim) fn free(
             size_gib: v.size_gib,
             sole_copy: v.sole_copy,
         },
-        heartbeat_at,
+        data,
+        crashed: false,
     }
 }

@@ -58,14 +58,17 @@ impl SimFleet {
         }
         let volume = s.inst.volumes.remove(v);
         let data = volume.device == DATA_DEVICE && s.inst.db.is_some();
+        // MySQL still had it open: what was in memory never reached the disk.
+        let crashed = data && s.inst.db.as_ref().is_some_and(|d| d.running);
         if data && let Some(db) = s.inst.db.as_mut() {
             // MySQL loses its data directory under it.
             db.running = false;
         }
-        let heartbeat = data.then_some(s.heartbeat_at);
+        let data = s.server.as_ref().map(|d| d.applied).filter(|_| data);
         let az = s.inst.az.clone();
-        self.free_volumes
-            .push(free(volume, &az, VolumeState::Detaching, heartbeat));
+        let mut freed = free(volume, &az, VolumeState::Detaching, data);
+        freed.crashed = crashed;
+        self.free_volumes.push(freed);
         self.schedule(DETACH_SECS, Change::VolumeDetached(vol.to_string()));
         Ok(())
     }

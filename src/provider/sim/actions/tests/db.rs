@@ -135,6 +135,14 @@ fn a_launched_replica_follows_the_current_master() {
 
 #[test]
 fn db_ebs_move_puts_the_old_data_under_a_new_master() {
+    for forced in [false, true] {
+        ebs_move(forced);
+    }
+}
+
+/// Stopped first, or its volume taken by force from under the hung database, which then
+/// recovers as it starts on the new master.
+fn ebs_move(forced: bool) {
     let c = config();
     let mut f = fleet_with(&c);
     f.inject(IncidentKind::MasterDown, None).unwrap();
@@ -143,20 +151,22 @@ fn db_ebs_move_puts_the_old_data_under_a_new_master() {
     let old = f.snapshot().master().unwrap().clone();
     let data = old.volumes.iter().find(|v| v.sole_copy).unwrap().clone();
 
-    ok(
-        &mut f,
-        ProviderCall::StopInstances {
-            instance_id: old.id.clone(),
-            force: false,
-        },
-    );
-    wait(&mut f, 15);
+    if !forced {
+        ok(
+            &mut f,
+            ProviderCall::StopInstances {
+                instance_id: old.id.clone(),
+                force: false,
+            },
+        );
+        wait(&mut f, 15);
+    }
     ok(
         &mut f,
         ProviderCall::DetachVolume {
             volume_id: data.id.clone(),
             instance_id: old.id.clone(),
-            force: false,
+            force: forced,
         },
     );
     let new = launch(&mut f, "db-master", "db-master-new", Role::DbMaster, 4);
@@ -177,8 +187,16 @@ fn db_ebs_move_puts_the_old_data_under_a_new_master() {
         },
     );
     wait(&mut f, 5);
-    ok(&mut f, start);
+    let said = f.apply(&start).unwrap().output;
+    assert_eq!(
+        said.contains("InnoDB: Starting crash recovery"),
+        forced,
+        "forced {forced}: {said}"
+    );
+    assert!(said.is_empty() || said.ends_with("Crash recovery finished."));
     wait(&mut f, 10);
+    let again = f.apply(&start).unwrap().output;
+    assert!(again.is_empty(), "recovered once: {again}");
     ok(
         &mut f,
         ProviderCall::SetDbEndpoint {
@@ -210,7 +228,9 @@ fn db_ebs_move_puts_the_old_data_under_a_new_master() {
     let v = m.volumes.iter().find(|v| v.device == "/dev/xvdf").unwrap();
     assert!(v.id == data.id && v.sole_copy);
     assert!(snap.free_volumes.is_empty());
-    assert!(snap.find(&old.id).unwrap().disposable());
+    if !forced {
+        assert!(snap.find(&old.id).unwrap().disposable());
+    }
     for r in snap.by_role(Role::DbReplica) {
         let db = r.db.as_ref().unwrap();
         assert_eq!(db.source_id.as_deref(), Some(new.as_str()));
