@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use crate::provider::aws::AwsOptions;
 use crate::provider::sim::SimOptions;
 use crate::provider::{ProviderKind, ProviderSpec};
+use crate::runbook::overrides::Override;
 
 #[derive(Debug, Parser)]
 #[command(name = "dake", version, about = "Terminal incident console for small EC2 fleets", long_about = None)]
@@ -67,6 +68,14 @@ impl Cli {
     }
 }
 
+/// An override by its name, or the list of names.
+fn parse_override(name: &str) -> Result<Override, String> {
+    Override::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = Override::ALL.iter().map(|o| o.name()).collect();
+        format!("no override `{name}`: one of {}", names.join(", "))
+    })
+}
+
 /// A database flavour on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum FlavourArg {
@@ -108,8 +117,12 @@ pub enum Command {
         /// Take destructive steps too (without it they are refused and the run left resumable).
         #[arg(long)]
         yes: bool,
-        /// Override refusable guards: anti-flapping, every replica lagging.
-        #[arg(long)]
+        /// Lift one refusal, named (repeat for more): anti-flapping, master-answers,
+        /// lagging-replica, not-an-outlier. Each is journaled on your name.
+        #[arg(long = "override", value_name = "NAME", value_parser = parse_override)]
+        overrides: Vec<Override>,
+        /// Gone: it lifted every refusal at once. Name the one you mean with --override.
+        #[arg(long, hide = true)]
         force: bool,
         /// Quarantine the bad instance (stop and tag it) instead of terminating it.
         #[arg(long)]
@@ -129,6 +142,9 @@ pub enum Command {
         /// and the failover goes on.
         #[arg(long)]
         fenced_by_other_means: bool,
+        /// Lift a refusal the run stopped on, named (see `dake run --override`).
+        #[arg(long = "override", value_name = "NAME", value_parser = parse_override)]
+        overrides: Vec<Override>,
         #[arg(long)]
         json: bool,
     },

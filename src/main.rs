@@ -13,6 +13,7 @@ use dake::config::{Config, DEFAULT_CONFIG};
 use dake::console;
 use dake::headless::{self, commands};
 use dake::provider::{self, Provider, Session};
+use dake::runbook::overrides::Override;
 use dake::runbook::{journal, model};
 
 /// `status --at` steps the simulated fleet sample by sample; a week is plenty for any drill.
@@ -71,10 +72,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             target,
             dry_run,
             yes,
+            overrides,
             force,
             quarantine,
             json,
         }) => {
+            if *force {
+                return Err(force_is_gone());
+            }
             let (config, playbooks, provider) = for_playbooks(&cli, Session::NewRun)?;
             let dir = journal_dir()?;
             let args = commands::RunArgs {
@@ -82,7 +87,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 target,
                 dry_run: *dry_run,
                 yes: *yes,
-                force: *force,
+                overrides,
                 quarantine: *quarantine,
                 json: *json,
             };
@@ -94,11 +99,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             run_id,
             yes,
             fenced_by_other_means,
+            overrides,
             json,
         }) => {
             let args = commands::ResumeArgs {
                 yes: *yes,
                 fenced_by_other_means: *fenced_by_other_means,
+                overrides: overrides.clone(),
                 json: *json,
             };
             resume(&cli, run_id.as_deref(), args)
@@ -148,6 +155,15 @@ fn sql_grants(cli: &Cli, flavour: dake::cli::FlavourArg, from: &str) -> anyhow::
 }
 
 /// `dake heartbeat`: one beat, or one every `every` seconds.
+/// `--force` lifted every refusal at once; each is named now.
+fn force_is_gone() -> anyhow::Error {
+    let names: Vec<&str> = Override::ALL.iter().map(|o| o.name()).collect();
+    anyhow::anyhow!(
+        "--force is gone: it lifted every refusal at once. Name the one you mean: --override {}",
+        names.join(" | ")
+    )
+}
+
 /// `dake resume`: the run's journal replayed against the provider it ran on.
 fn resume(cli: &Cli, run_id: Option<&str>, args: commands::ResumeArgs) -> anyhow::Result<ExitCode> {
     let config = load_config(cli)?;

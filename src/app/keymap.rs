@@ -133,6 +133,8 @@ pub enum RunAction {
     Cancel,
     Abort,
     Retry,
+    /// Lift the refusal the step stopped on: asked for, and typed out.
+    Override,
     /// The old master is fenced by other means: asked for, and typed out.
     DeclareFenced,
     Close,
@@ -163,6 +165,12 @@ pub const RUN_KEYMAP: &[RunBinding] = &[
         label: "r",
         hint: "retry",
         action: RunAction::Retry,
+    },
+    RunBinding {
+        key: KeyCode::Char('O'),
+        label: "O",
+        hint: "override",
+        action: RunAction::Override,
     },
     RunBinding {
         key: KeyCode::Char('F'),

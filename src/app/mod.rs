@@ -3,13 +3,14 @@
 //! draws what it holds. It imports neither.
 
 pub mod keymap;
+mod mitigated;
 mod runs;
 mod state;
 mod table;
 mod update;
 pub mod viewport;
 
-pub use runs::{FORCE_WORD, Outgoing, Prompt};
+pub use runs::{Outgoing, Prompt};
 pub use state::{App, Arming, DataAge, EntryKind, Focus, TIMELINE_CAPACITY, TimelineEntry};
 pub use table::{SortColumn, visible_order};
 pub use update::{Msg, update};

@@ -12,7 +12,7 @@ use crate::runbook::event::{Effect, Event};
 use crate::runbook::executor::Answer;
 use crate::runbook::journal::{RunSummary, recent_failover};
 use crate::runbook::model::{Confirm, Playbook, find};
-use crate::runbook::overrides::FENCED_WORD;
+use crate::runbook::overrides::{FENCED_WORD, Override};
 use crate::runbook::record::Record;
 use crate::runbook::setup::{context, incident_event, playbook_of, resume_context};
 
@@ -49,12 +49,37 @@ pub enum Prompt {
     Abort,
     /// Type FENCED to say the old master is fenced by other means.
     DeclareFenced { typed: String },
+    /// Type the override's name to lift the refusal the step stopped on.
+    Override { which: Override, typed: String },
     /// Arm a read-only console.
     Arm,
 }
 
-/// The word to type to start a run inside the anti-flapping window.
-pub const FORCE_WORD: &str = "FORCE";
+/// What a key did to a word being typed out.
+#[derive(Debug, PartialEq, Eq)]
+enum Typed {
+    /// Enter, with the word typed in full.
+    Done,
+    /// A character added (in capitals, while there is room) or taken back.
+    Edited,
+    /// Any other key.
+    Other,
+}
+
+fn type_word(typed: &mut String, word: &str, code: KeyCode) -> Typed {
+    match code {
+        KeyCode::Enter if typed == word => Typed::Done,
+        KeyCode::Backspace => {
+            typed.pop();
+            Typed::Edited
+        }
+        KeyCode::Char(c) if typed.chars().count() < word.chars().count() => {
+            typed.push(c.to_ascii_uppercase());
+            Typed::Edited
+        }
+        _ => Typed::Other,
+    }
+}
 
 impl App {
     /// The fleet's clock now: the newest snapshot's clock advanced by the wall time since.
@@ -231,7 +256,13 @@ impl App {
             .map(|r| r.started_ago(now))
     }
 
-    fn start_run(&mut self, playbook: &str, target_id: &str, quarantine: bool, force: bool) {
+    fn start_run(
+        &mut self,
+        playbook: &str,
+        target_id: &str,
+        quarantine: bool,
+        overrides: &[Override],
+    ) {
         let (Some(pb), Some(snap)) = (
             find(&self.playbooks, playbook).cloned(),
             self.snapshot.as_ref(),
@@ -249,7 +280,7 @@ impl App {
             &run_id,
             (&target.id, &target.name),
             quarantine,
-            force,
+            overrides,
         );
         let (mut run, mut fx) = Run::start(ctx, pb, self.operator.clone(), now);
         if let Some(inc) = self.incidents.iter().find(|i| i.instance_id == target.id) {
@@ -292,37 +323,50 @@ impl App {
                 else {
                     return false;
                 };
+                let word = Override::AntiFlapping.word();
                 match code {
-                    KeyCode::Enter if flapping.is_none() || typed == FORCE_WORD => {
+                    KeyCode::Enter if flapping.is_none() || typed == word => {
                         self.prompt = None;
-                        self.start_run(&playbook, &target_id, quarantine, flapping.is_some());
+                        let overrides: &[Override] = if flapping.is_some() {
+                            &[Override::AntiFlapping]
+                        } else {
+                            &[]
+                        };
+                        self.start_run(&playbook, &target_id, quarantine, overrides);
                     }
                     KeyCode::Tab => *q = !*q,
-                    KeyCode::Backspace => {
-                        t.pop();
-                    }
-                    KeyCode::Char(c) if flapping.is_some() && t.len() < FORCE_WORD.len() => {
-                        t.push(c.to_ascii_uppercase());
-                    }
+                    _ if flapping.is_some() && type_word(t, &word, code) == Typed::Edited => {}
                     _ => return false,
                 }
             }
-            (Prompt::DeclareFenced { typed }, code) => {
-                let Some(Prompt::DeclareFenced { typed: t }) = self.prompt.as_mut() else {
+            (Prompt::Override { which, .. }, code) => {
+                let Some(Prompt::Override { typed, .. }) = self.prompt.as_mut() else {
                     return false;
                 };
-                match code {
-                    KeyCode::Enter if typed == FENCED_WORD => {
+                match type_word(typed, &which.word(), code) {
+                    Typed::Done => {
+                        self.prompt = None;
+                        self.advance_run(Event::Override(which));
+                        self.notice = Some(format!(
+                            "{} overridden: Enter runs the step again",
+                            which.name()
+                        ));
+                    }
+                    Typed::Edited => {}
+                    Typed::Other => return false,
+                }
+            }
+            (Prompt::DeclareFenced { .. }, code) => {
+                let Some(Prompt::DeclareFenced { typed }) = self.prompt.as_mut() else {
+                    return false;
+                };
+                match type_word(typed, FENCED_WORD, code) {
+                    Typed::Done => {
                         self.prompt = None;
                         self.advance_run(Event::DeclareFenced);
                     }
-                    KeyCode::Backspace => {
-                        t.pop();
-                    }
-                    KeyCode::Char(c) if t.len() < FENCED_WORD.len() => {
-                        t.push(c.to_ascii_uppercase());
-                    }
-                    _ => return false,
+                    Typed::Edited => {}
+                    Typed::Other => return false,
                 }
             }
             (Prompt::Abort, KeyCode::Enter | KeyCode::Char('x')) => {
@@ -376,7 +420,7 @@ impl App {
                 let event = if matches!(phase, Phase::Ready) {
                     Event::Proceed { snap: &snap }
                 } else {
-                    Event::Confirm
+                    Event::Confirm { snap: &snap }
                 };
                 self.advance_run(event);
                 self.snapshot = Some(snap);
@@ -392,12 +436,29 @@ impl App {
             (RunAction::Cancel, Phase::Confirming { .. }) => self.advance_run(Event::Cancel),
             (RunAction::Abort, _) if !over => self.prompt = Some(Prompt::Abort),
             (RunAction::Retry, Phase::Failed { .. }) => self.advance_run(Event::Retry),
+            (RunAction::Override, Phase::Ready) if run.offered.is_some() => {
+                if let Some(which) = run.offered {
+                    self.prompt = Some(Prompt::Override {
+                        which,
+                        typed: String::new(),
+                    });
+                }
+            }
             (RunAction::DeclareFenced, _) if run.may_declare_fenced() => {
                 self.prompt = Some(Prompt::DeclareFenced {
                     typed: String::new(),
                 });
             }
-            (RunAction::Close, _) if over => self.run = None,
+            (RunAction::Close, _) if over => {
+                // Kept among the runs this console knows: anti-flapping and the banner's
+                // "mitigated by" read them.
+                if let Some(done) = self.run.take() {
+                    let path = format!("{}.jsonl", done.ctx.run_id).into();
+                    if let Some(summary) = crate::runbook::journal::summarise(&done.records, path) {
+                        self.past_runs.push(summary);
+                    }
+                }
+            }
             _ => return None,
         }
         Some(true)

@@ -184,6 +184,32 @@ impl CallKind {
 }
 
 impl ProviderCall {
+    /// A call that fails a tier over, or takes a server out of it: what anti-flapping counts,
+    /// whatever became of the run that made it. Launches, deregistrations, terminations,
+    /// stops, detaches, promotions (by command or by SQL that resets replication) and
+    /// endpoint switches; SQL that fences a master (read-only on) too.
+    pub fn is_failover_action(&self) -> bool {
+        match self {
+            ProviderCall::Sql { statements, .. } => statements.iter().any(|s| {
+                let s = s.to_ascii_uppercase();
+                s.starts_with("RESET REPLICA") || s.starts_with("RESET SLAVE") || {
+                    let s = s.replace(' ', "");
+                    s.contains("READ_ONLY=ON") || s.contains("READ_ONLY=1")
+                }
+            }),
+            call => matches!(
+                call.kind(),
+                CallKind::RunInstances
+                    | CallKind::DeregisterTarget
+                    | CallKind::TerminateInstances
+                    | CallKind::StopInstances
+                    | CallKind::DetachVolume
+                    | CallKind::PromoteReplica
+                    | CallKind::SetDbEndpoint
+            ),
+        }
+    }
+
     pub fn kind(&self) -> CallKind {
         match self {
             ProviderCall::RunInstances { .. } => CallKind::RunInstances,
@@ -415,6 +441,37 @@ pub fn output_tail(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failover_actions_are_those_that_move_or_remove_a_server() {
+        let sql = |statements: &[&str]| ProviderCall::Sql {
+            instance_id: "i-1".into(),
+            statements: statements.iter().map(|s| s.to_string()).collect(),
+            kill_clients: false,
+        };
+        assert!(sql(&["STOP REPLICA", "RESET REPLICA ALL"]).is_failover_action());
+        assert!(sql(&["SET GLOBAL read_only = ON"]).is_failover_action());
+        assert!(sql(&["SET PERSIST super_read_only = ON"]).is_failover_action());
+        assert!(
+            !sql(&[
+                "START REPLICA SQL_THREAD",
+                "SELECT MASTER_GTID_WAIT('0-1-5', 300)"
+            ])
+            .is_failover_action()
+        );
+        assert!(!sql(&["SET GLOBAL read_only = OFF"]).is_failover_action());
+        let id = || "i-1".to_string();
+        assert!(!ProviderCall::RestartApp { instance_id: id() }.is_failover_action());
+        assert!(!ProviderCall::RebootInstances { instance_id: id() }.is_failover_action());
+        assert!(ProviderCall::TerminateInstances { instance_id: id() }.is_failover_action());
+        assert!(
+            ProviderCall::SetDbEndpoint {
+                name: "db".into(),
+                target_id: id()
+            }
+            .is_failover_action()
+        );
+    }
 
     #[test]
     fn a_host_commands_output_keeps_its_last_lines() {

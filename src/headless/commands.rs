@@ -1,5 +1,6 @@
 //! The `run`, `resume`, `preflight` and `report` commands: argument checks, journal lookup, output.
 
+use crate::runbook::overrides::Override;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -25,7 +26,8 @@ pub struct RunArgs<'a> {
     pub target: &'a str,
     pub dry_run: bool,
     pub yes: bool,
-    pub force: bool,
+    /// Refusals lifted from the start, each on the operator's name.
+    pub overrides: &'a [Override],
     pub quarantine: bool,
     pub json: bool,
 }
@@ -80,11 +82,12 @@ pub async fn run(
             config.runbook.anti_flap_secs
         )
     });
+    let flapping_allowed = args.overrides.contains(&Override::AntiFlapping);
     if let Some(why) = &flapping
-        && !args.force
+        && !flapping_allowed
         && !args.dry_run
     {
-        anyhow::bail!("refused: {why}. Use --force if you are sure");
+        anyhow::bail!("refused: {}", Override::AntiFlapping.refusal(why));
     }
     let run_id = RunIds::from_clock().next(&playbook.id, now);
     let ctx = context(
@@ -92,7 +95,7 @@ pub async fn run(
         &run_id,
         (&target.id, &target.name),
         args.quarantine,
-        args.force,
+        args.overrides,
     );
     let (mut run, start_fx) = Run::start(ctx, playbook.clone(), operator(), now);
     if args.dry_run {
@@ -100,8 +103,11 @@ pub async fn run(
             "dry run of {} on {} ({}): nothing will be changed",
             playbook.id, target.name, target.id
         );
-        if let (Some(why), false) = (&flapping, args.force) {
-            println!("note: a real run would be refused without --force: {why}");
+        if let (Some(why), false) = (&flapping, flapping_allowed) {
+            println!(
+                "note: a real run would be refused without --override {}: {why}",
+                Override::AntiFlapping.name()
+            );
         }
         for line in dry_run_lines(&run, &snap) {
             println!("{line}");
@@ -132,11 +138,13 @@ pub async fn run(
 }
 
 /// How `dake resume` goes on.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ResumeArgs {
     pub yes: bool,
     /// The operator's word that the old master is fenced by other means.
     pub fenced_by_other_means: bool,
+    /// Refusals lifted from here on, each on the operator's name.
+    pub overrides: Vec<Override>,
     pub json: bool,
 }
 
@@ -148,7 +156,7 @@ pub async fn resume(
     run_id: Option<&str>,
     args: ResumeArgs,
 ) -> anyhow::Result<u8> {
-    let ResumeArgs { yes, json, .. } = args;
+    let (yes, json) = (args.yes, args.json);
     let summary = match run_id {
         Some(id) => journal::find(dir, id)?,
         None => {
@@ -206,6 +214,9 @@ pub async fn resume(
         }
         fx.extend(run.advance(Event::DeclareFenced, now));
     }
+    for o in &args.overrides {
+        fx.extend(run.advance(Event::Override(*o), now));
+    }
     h.carry(&mut run, fx).await.map_err(anyhow::Error::msg)?;
     let (outcome, message) = h.drive(&mut run).await.map_err(anyhow::Error::msg)?;
     finish(report_of(&run, outcome, message, &summary.path), json)
@@ -224,7 +235,7 @@ pub async fn preflight(
     let (playbook, target) =
         select(playbooks, &snap, playbook, target).map_err(anyhow::Error::msg)?;
     let run_id = RunIds::from_clock().next(&playbook.id, provider.now());
-    let ctx = context(config, &run_id, (&target.id, &target.name), false, false);
+    let ctx = context(config, &run_id, (&target.id, &target.name), false, &[]);
     let report = super::preflight::check(provider.as_ref(), playbook, &ctx, &snap).await;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);

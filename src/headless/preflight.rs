@@ -4,6 +4,7 @@
 //! call goes to the provider's preflight (on AWS: the blast-radius check, then EC2's DryRun).
 //! Nothing changes.
 
+use crate::runbook::overrides::Override;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -44,7 +45,7 @@ pub fn step_calls(playbook: &Playbook, ctx: &RunContext, snap: &FleetSnapshot) -
                 // Checked as if forced, so a guard that holds today does not hide a permission
                 // the step will need on the day.
                 let forced = RunContext {
-                    force: true,
+                    overrides: Override::ALL.into_iter().collect(),
                     ..ctx.clone()
                 };
                 (

@@ -299,7 +299,7 @@ impl Headless {
                             fx.extend(run.advance(Event::TypeChar(c), now));
                         }
                     }
-                    fx.extend(run.advance(Event::Confirm, now));
+                    fx.extend(run.advance(Event::Confirm { snap: &snap }, now));
                     let refusals = self.carry(run, fx).await?;
                     if let Some(r) = refusals.first() {
                         return Ok(("refused", r.clone()));

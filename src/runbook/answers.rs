@@ -22,9 +22,14 @@ impl Run {
         if !self.record_answer(fx, index, Ok(outcome.clone()), now) {
             return;
         }
-        // What the host printed last (a database's recovery, for one) stays with the step.
+        // What the host printed last (a database's recovery, for one), or what the provider
+        // said of a call it only recorded, stays with the step.
         if let Some(last) = outcome.output.lines().last() {
-            let said = format!("host said: {last}");
+            let kind = self.steps[step].calls.get(index).map(|c| c.call.kind());
+            let said = match kind {
+                Some(k) if !k.runs_on_host() => format!("{}: {last}", k.operation()),
+                _ => format!("host said: {last}"),
+            };
             let note = &mut self.steps[step].note;
             *note = Some(match note.take() {
                 Some(n) => format!("{n}; {said}"),

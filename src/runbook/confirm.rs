@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use super::engine::{Phase, Run};
 use super::event::Effect;
 use super::model::Confirm;
+use super::overrides::Override;
+use crate::domain::FleetSnapshot;
 use crate::text::tail;
 
 /// A typed confirmation is the last this many characters of the id the step acts on.
@@ -32,8 +34,16 @@ impl Run {
         }
     }
 
-    /// The second key: the step starts, unless the id it needs typed does not match.
-    pub(super) fn confirm(&mut self, fx: &mut Vec<Effect>, now: DateTime<Utc>) {
+    /// The second key: the step starts, unless the id it needs typed does not match, or the
+    /// fleet changed since its plan was shown. The plan is made again against `snap`, a fresh
+    /// read: a guard that holds no more refuses, and other calls than the ones confirmed are
+    /// shown to be confirmed again; only the calls the operator saw are ever made.
+    pub(super) fn confirm(
+        &mut self,
+        fx: &mut Vec<Effect>,
+        snap: &FleetSnapshot,
+        now: DateTime<Utc>,
+    ) {
         let Phase::Confirming { plan, typed } = self.phase.clone() else {
             return;
         };
@@ -50,12 +60,35 @@ impl Run {
                 return;
             }
         }
-        self.note(
-            fx,
-            now,
-            format!("confirmed {}", self.playbook.steps[self.cursor].name),
-        );
-        self.start_step(fx, plan, now);
+        let step = self.playbook.steps[self.cursor].clone();
+        let fresh = match super::plan::plan(&step, self.cursor, &self.ctx, snap) {
+            Err(reason) => {
+                let reason = format!("the fleet changed since the plan was shown: {reason}");
+                self.note(fx, now, format!("refused {}: {reason}", step.name));
+                self.offered = Override::named_in(&reason);
+                self.phase = Phase::Ready;
+                fx.push(Effect::Refused(reason));
+                return;
+            }
+            Ok(fresh) => fresh,
+        };
+        if fresh.calls != plan.calls {
+            let now_calls: Vec<String> = fresh.calls.iter().map(|c| c.to_string()).collect();
+            let reason = format!(
+                "the fleet changed since the plan was shown: {} would now call {}; confirm again",
+                step.name,
+                now_calls.join("; ")
+            );
+            self.note(fx, now, format!("not run: {reason}"));
+            self.phase = Phase::Confirming {
+                plan: fresh,
+                typed: String::new(),
+            };
+            fx.push(Effect::Refused(reason));
+            return;
+        }
+        self.note(fx, now, format!("confirmed {}", step.name));
+        self.start_step(fx, fresh, now);
     }
 }
 

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::event::{Effect, Event};
 use super::model::{Confirm, Playbook, WaitKind};
+use super::overrides::Override;
 use super::plan::{Plan, RunContext, plan};
 use super::record::{Record, StepStatus};
 use crate::domain::FleetSnapshot;
@@ -73,6 +74,8 @@ pub struct Run {
     pub phase: Phase,
     /// Everything journaled so far, oldest first: the run's timeline.
     pub records: Vec<Record>,
+    /// The override the last refusal offered, until the step is planned again.
+    pub offered: Option<Override>,
 }
 
 impl Run {
@@ -103,6 +106,7 @@ impl Run {
             cursor: 0,
             phase: Phase::Ready,
             records: Vec::new(),
+            offered: None,
         }
     }
 
@@ -123,7 +127,8 @@ impl Run {
             target_name: run.ctx.target_name.clone(),
             operator: run.operator.clone(),
             quarantine: run.ctx.quarantine,
-            force: run.ctx.force,
+            overrides: run.ctx.overrides.iter().copied().collect(),
+            force: false,
         };
         run.journal(&mut fx, rec);
         (run, fx)
@@ -209,8 +214,9 @@ impl Run {
                 );
             }
             (Event::Proceed { snap }, Phase::Ready) => self.proceed(&mut fx, snap, now),
-            (Event::Proceed { .. }, Phase::Confirming { .. }) => self.confirm(&mut fx, now),
-            (Event::Confirm, Phase::Confirming { .. }) => self.confirm(&mut fx, now),
+            (Event::Proceed { snap } | Event::Confirm { snap }, Phase::Confirming { .. }) => {
+                self.confirm(&mut fx, snap, now)
+            }
             (Event::TypeChar(c), Phase::Confirming { .. }) => self.type_char(c),
             (Event::Backspace, Phase::Confirming { .. }) => self.untype_char(),
             (Event::Cancel, Phase::Confirming { .. }) => {
@@ -235,6 +241,7 @@ impl Run {
                 self.observe(&mut fx, snap, wait, since, deadline, detail, now);
             }
             (Event::DeclareFenced, _) => self.declare_fenced(&mut fx, now),
+            (Event::Override(o), _) => self.grant_override(&mut fx, o, now),
             (Event::Retry, Phase::Failed { .. }) => {
                 self.steps[self.cursor].status = StepStatus::Pending;
                 self.phase = Phase::Ready;
@@ -271,6 +278,7 @@ impl Run {
         match plan(&step, self.cursor, &self.ctx, snap) {
             Err(reason) => {
                 self.note(fx, now, format!("refused {}: {reason}", step.name));
+                self.offered = Override::named_in(&reason);
                 fx.push(Effect::Refused(reason));
             }
             Ok(p) if matches!(p.confirm, Confirm::Key | Confirm::TypeId) => {

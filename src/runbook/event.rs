@@ -12,8 +12,11 @@ pub enum Event<'a> {
     Proceed {
         snap: &'a FleetSnapshot,
     },
-    /// The second key of a confirmation.
-    Confirm,
+    /// The second key of a confirmation, with a fresh read of the fleet to check the plan
+    /// against.
+    Confirm {
+        snap: &'a FleetSnapshot,
+    },
     TypeChar(char),
     Backspace,
     /// Leave a pending confirmation (Esc); nothing is done.
@@ -34,6 +37,8 @@ pub enum Event<'a> {
     /// The operator's word, typed out, that the old master is fenced by other means (see
     /// `overrides`): a failed fence step is done.
     DeclareFenced,
+    /// The operator lifts one refusal for the rest of the run, typed out.
+    Override(super::overrides::Override),
     Abort {
         reason: String,
     },

@@ -132,11 +132,17 @@ pub fn read(path: &Path) -> Result<Vec<Record>, JournalError> {
 pub struct RunSummary {
     pub run_id: String,
     pub playbook: String,
+    pub target_id: String,
     pub target_name: String,
     pub started: DateTime<Utc>,
     pub last: DateTime<Utc>,
     /// `Some(outcome)` once finished or aborted.
     pub ended: Option<String>,
+    /// When it last performed a failover action (a launch, a stop, a promotion…), whatever its
+    /// outcome: what anti-flapping counts.
+    pub failover_at: Option<DateTime<Utc>>,
+    /// Steps it finished successfully, by index: whether it mitigated its incident.
+    pub done_steps: Vec<usize>,
     pub path: PathBuf,
 }
 
@@ -161,17 +167,43 @@ pub fn list(dir: &Path) -> Vec<RunSummary> {
     out
 }
 
-fn summarise(records: &[Record], path: PathBuf) -> Option<RunSummary> {
+/// What a run's records say about it; `None` when they do not start with its start.
+pub fn summarise(records: &[Record], path: PathBuf) -> Option<RunSummary> {
     let Some(Record::Started {
         at,
         run_id,
         playbook,
+        target_id,
         target_name,
         ..
     }) = records.first()
     else {
         return None;
     };
+    let mut intents = std::collections::BTreeMap::new();
+    let mut failover_at = None;
+    let mut done_steps = Vec::new();
+    for r in records {
+        match r {
+            Record::StepFinished {
+                step,
+                status: super::record::StepStatus::Done,
+                ..
+            } => done_steps.push(*step),
+            Record::Intent {
+                step, index, call, ..
+            } => {
+                intents.insert((*step, *index), call.is_failover_action());
+            }
+            Record::Result {
+                at,
+                step,
+                index,
+                outcome: Ok(_),
+            } if intents.get(&(*step, *index)) == Some(&true) => failover_at = Some(*at),
+            _ => {}
+        }
+    }
     let ended = records.iter().rev().find_map(|r| match r {
         Record::Finished { outcome, .. } => Some(format!("finished: {outcome}")),
         Record::Aborted { reason, .. } => Some(format!("aborted: {reason}")),
@@ -180,28 +212,38 @@ fn summarise(records: &[Record], path: PathBuf) -> Option<RunSummary> {
     Some(RunSummary {
         run_id: run_id.clone(),
         playbook: playbook.clone(),
+        target_id: target_id.clone(),
         target_name: target_name.clone(),
         started: *at,
         last: records.last().map_or(*at, Record::at),
         ended,
+        failover_at,
+        done_steps,
         path,
     })
 }
 
 impl RunSummary {
-    /// "run <id> (<playbook> on <target>) started 4m10s ago".
+    /// "run <id> (<playbook> on <target>) failed over 4m10s ago" (or started, for a run
+    /// that has not acted yet).
     pub fn started_ago(&self, now: DateTime<Utc>) -> String {
-        let ago = crate::text::age((now - self.started).num_seconds());
+        let (what, at) = match self.failover_at {
+            Some(at) => ("failed over", at),
+            None => ("started", self.started),
+        };
+        let ago = crate::text::age((now - at).num_seconds());
         format!(
-            "run {} ({} on {}) started {ago} ago",
+            "run {} ({} on {}) {what} {ago} ago",
             self.run_id, self.playbook, self.target_name
         )
     }
 }
 
-/// The newest run of a playbook for the same incident (the same tier) that started within
-/// `window` and was not aborted: a second failover so soon is more likely flapping than a new
-/// fault. The console and the headless CLI both refuse on this one check.
+/// The run of a playbook for the same incident (the same tier) that performed a failover action
+/// most recently, within `window`, whether it finished, failed or was aborted after it: a second
+/// failover so soon is more likely flapping than a new fault. A run that only looked or
+/// restarted an app counts for nothing. The console and the headless CLI both refuse on this
+/// one check.
 pub fn recent_failover<'a>(
     runs: &'a [RunSummary],
     playbooks: &[Playbook],
@@ -209,12 +251,12 @@ pub fn recent_failover<'a>(
     now: DateTime<Utc>,
     window: chrono::Duration,
 ) -> Option<&'a RunSummary> {
-    runs.iter().rev().find(|r| {
-        let same_tier =
-            model::find(playbooks, &r.playbook).is_some_and(|p| p.incident == playbook.incident);
-        let aborted = r.ended.as_deref().is_some_and(|e| e.starts_with("aborted"));
-        same_tier && !aborted && now - r.started < window
-    })
+    runs.iter()
+        .filter(|r| {
+            model::find(playbooks, &r.playbook).is_some_and(|p| p.incident == playbook.incident)
+        })
+        .filter(|r| r.failover_at.is_some_and(|at| now - at < window))
+        .max_by_key(|r| r.failover_at)
 }
 
 pub fn find(dir: &Path, run_id: &str) -> Result<RunSummary, JournalError> {
@@ -244,6 +286,7 @@ pub fn newest_unfinished(runs: &[RunSummary]) -> Option<DateTime<Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::call::ProviderCall;
 
     fn note(text: &str) -> Record {
         Record::Note {
@@ -262,6 +305,7 @@ mod tests {
             target_name: "web-3".into(),
             operator: "op@host".into(),
             quarantine: false,
+            overrides: Vec::new(),
             force: false,
         }
     }
@@ -286,6 +330,94 @@ mod tests {
         let runs = unfinished(dir.path());
         assert_eq!(runs.len(), 1);
         assert_eq!(runs[0].run_id, "r1");
+    }
+
+    /// A run's journal: started at minute `start`, then each (call, answered ok) at the next
+    /// minutes, then how it ended.
+    fn run_of(
+        id: &str,
+        start: i64,
+        calls: &[(ProviderCall, bool)],
+        end: Option<Record>,
+    ) -> Vec<Record> {
+        let at = |m: i64| DateTime::UNIX_EPOCH + chrono::Duration::minutes(m);
+        let mut out = vec![started(id)];
+        if let Record::Started { at: a, .. } = &mut out[0] {
+            *a = at(start);
+        }
+        for (i, (call, ok)) in calls.iter().enumerate() {
+            let m = start + 1 + i as i64;
+            out.push(Record::Intent {
+                at: at(m),
+                step: i,
+                index: 0,
+                call: call.clone(),
+                token: format!("t{i}"),
+            });
+            out.push(Record::Result {
+                at: at(m),
+                step: i,
+                index: 0,
+                outcome: if *ok {
+                    Ok(crate::domain::call::CallOutcome {
+                        created: Vec::new(),
+                        request_id: "r".into(),
+                        output: String::new(),
+                    })
+                } else {
+                    Err("refused".into())
+                },
+            });
+        }
+        out.extend(end);
+        out
+    }
+
+    #[test]
+    fn anti_flapping_counts_runs_that_failed_over_whatever_became_of_them() {
+        let restart = ProviderCall::RestartApp {
+            instance_id: "i-1".into(),
+        };
+        let terminate = ProviderCall::TerminateInstances {
+            instance_id: "i-1".into(),
+        };
+        let stop = ProviderCall::StopInstances {
+            instance_id: "i-1".into(),
+            force: false,
+        };
+        let aborted = Record::Aborted {
+            at: DateTime::UNIX_EPOCH + chrono::Duration::minutes(30),
+            reason: "aborted by the operator (x)".into(),
+        };
+        let summary = |records: Vec<Record>| summarise(&records, "r.jsonl".into()).unwrap();
+        // Only restarted the app: nothing to count.
+        let looked = summary(run_of("a", 0, &[(restart.clone(), true)], None));
+        assert_eq!(looked.failover_at, None);
+        // A failover call that was refused did not happen.
+        let refused = summary(run_of("b", 0, &[(terminate, false)], None));
+        assert_eq!(refused.failover_at, None);
+        // Stopped an instance at minute 2, then aborted: counted from minute 2.
+        let stopped = summary(run_of(
+            "c",
+            0,
+            &[(restart, true), (stop, true)],
+            Some(aborted),
+        ));
+        assert_eq!(
+            stopped.failover_at,
+            Some(DateTime::UNIX_EPOCH + chrono::Duration::minutes(2))
+        );
+        let pbs = crate::runbook::model::load_all(None).unwrap();
+        let web = crate::runbook::model::find(&pbs, "web-replace").unwrap();
+        let window = chrono::Duration::minutes(30);
+        let at = |m| DateTime::UNIX_EPOCH + chrono::Duration::minutes(m);
+        let runs = vec![looked, stopped];
+        assert_eq!(
+            recent_failover(&runs, &pbs, web, at(20), window).map(|r| r.run_id.as_str()),
+            Some("c")
+        );
+        assert!(recent_failover(&runs, &pbs, web, at(33), window).is_none());
+        assert!(recent_failover(&runs[..1], &pbs, web, at(1), window).is_none());
     }
 
     #[test]

@@ -134,6 +134,9 @@ pub enum GuardKind {
     SameZoneAsVolume,
     /// Some replica is promotable (lag, SQL thread, binary log, no-promote tag).
     PromotableReplica,
+    /// The master is still down, checked again right before the step (it may have come back
+    /// since the run started): the same test as confirm-down, with its override.
+    MasterStillDown,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -44,6 +44,11 @@ pub enum Record {
         target_name: String,
         operator: String,
         quarantine: bool,
+        /// Refusals the operator lifted at the start.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        overrides: Vec<super::overrides::Override>,
+        /// An older journal's single override of every refusal.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         force: bool,
     },
     /// The incident the run answers, as detection saw it when the run started.

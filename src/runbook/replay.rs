@@ -7,6 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::engine::{CallState, Phase, Run, StepRun};
 use super::event::Effect;
 use super::model::Playbook;
+use super::overrides::Override;
 use super::plan::RunContext;
 use super::record::{Record, StepStatus};
 use crate::domain::call::ProviderCall;
@@ -28,6 +29,7 @@ impl Run {
             target_name,
             operator,
             quarantine,
+            overrides,
             force,
         }) = records.first()
         else {
@@ -40,7 +42,10 @@ impl Run {
         ctx.target_id = target_id.clone();
         ctx.target_name = target_name.clone();
         ctx.quarantine = *quarantine;
-        ctx.force = *force;
+        ctx.overrides = overrides.iter().copied().collect();
+        if *force {
+            ctx.overrides.extend(Override::ALL);
+        }
         let mut run = Run::fresh(ctx, playbook, operator.clone(), *at);
         for rec in records {
             run.apply(rec)?;
@@ -161,6 +166,21 @@ impl Run {
             return fx;
         };
         let step = self.cursor;
+        // Started and nothing sent: the plan is as old as the crash. It is made again against
+        // the fleet as it is, and confirmed again if the step asks for that.
+        if self.steps[step].calls.is_empty() {
+            self.steps[step].status = StepStatus::Pending;
+            self.phase = Phase::Ready;
+            self.note(
+                &mut fx,
+                now,
+                format!(
+                    "step {} had sent nothing: it is planned again against the fleet as it is now",
+                    step + 1
+                ),
+            );
+            return fx;
+        }
         let pending = self.steps[step]
             .calls
             .iter()

@@ -7,6 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::event::Event;
 use super::journal::RunSummary;
 use super::model::Playbook;
+use super::overrides::Override;
 use super::plan::RunContext;
 use crate::config::{Config, DetectConfig};
 use crate::detect::{Incident, detect_once};
@@ -109,7 +110,7 @@ pub fn context(
     run_id: &str,
     target: (&str, &str),
     quarantine: bool,
-    force: bool,
+    overrides: &[Override],
 ) -> RunContext {
     RunContext {
         run_id: run_id.to_string(),
@@ -123,7 +124,7 @@ pub fn context(
         slow_web_clear_factor: config.detect.slow_web_clear_factor,
         slow_web_window_secs: config.detect.slow_web_window_secs,
         quarantine,
-        force,
+        overrides: overrides.iter().copied().collect(),
         heartbeat_table: config.database.heartbeat_table.clone(),
         heartbeat_utc: config.database.heartbeat_utc,
         vars: Default::default(),
@@ -133,7 +134,7 @@ pub fn context(
 /// The context a journaled run is replayed with: this console's settings; its target and
 /// options come from the journal.
 pub fn resume_context(config: &Config, run_id: &str) -> RunContext {
-    context(config, run_id, ("", ""), false, false)
+    context(config, run_id, ("", ""), false, &[])
 }
 
 /// The incident a run answers, as the engine records it for the postmortem: detected when

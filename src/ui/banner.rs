@@ -39,10 +39,11 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
                     .iter()
                     .map(|p| format!("{} {}", p.key, p.id))
                     .collect();
-                let playbook = if keyed.is_empty() {
-                    format!(" → {NO_PLAYBOOK}")
-                } else {
-                    format!(" → {}", keyed.join(if wide { " | " } else { "/" }))
+                let playbook = match app.mitigated_by(inc) {
+                    Some(run) if wide => format!(" · mitigated by run {run}"),
+                    Some(_) => " · mitigated".to_string(),
+                    None if keyed.is_empty() => format!(" → {NO_PLAYBOOK}"),
+                    None => format!(" → {}", keyed.join(if wide { " | " } else { "/" })),
                 };
                 let room =
                     width.saturating_sub(label.chars().count() + playbook.chars().count() + 1);

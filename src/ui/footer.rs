@@ -21,6 +21,7 @@ fn run_key_applies(action: keymap::RunAction, run: &Run) -> bool {
         RunAction::Cancel => matches!(run.phase, Phase::Confirming { .. }),
         RunAction::Retry => matches!(run.phase, Phase::Failed { .. }),
         RunAction::DeclareFenced => run.may_declare_fenced(),
+        RunAction::Override => matches!(run.phase, Phase::Ready) && run.offered.is_some(),
         RunAction::Abort => !run.is_over(),
         RunAction::Close => run.is_over(),
     }
@@ -57,7 +58,11 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
             };
             hints.push(("q".into(), quit.into(), 1));
         } else {
-            for inc in &app.incidents {
+            for inc in app
+                .incidents
+                .iter()
+                .filter(|i| app.mitigated_by(i).is_none())
+            {
                 for p in for_incident(&app.playbooks, inc.kind) {
                     hints.push((p.key.to_string(), p.id.clone(), 0));
                 }

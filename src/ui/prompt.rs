@@ -6,9 +6,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use super::theme::Theme;
-use crate::app::{App, FORCE_WORD, Prompt};
+use crate::app::{App, Prompt};
 use crate::runbook::model::find;
-use crate::runbook::overrides::FENCED_WORD;
+use crate::runbook::overrides::{FENCED_WORD, Override};
 
 /// Columns of a prompt, borders included.
 const PROMPT_WIDTH: u16 = 72;
@@ -67,6 +67,10 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
                 ],
             )
         }
+        Prompt::Override { which, typed } => (
+            "Override the refusal?",
+            override_lines(app, theme, *which, typed),
+        ),
         Prompt::DeclareFenced { typed } => {
             ("Fenced by other means?", fenced_lines(app, theme, typed))
         }
@@ -154,9 +158,14 @@ fn start_lines<'a>(
             format!("⚠ refused: {prev}, inside the anti-flapping window"),
             theme.warning(),
         ));
-        let n = FORCE_WORD.len();
+        let o = Override::AntiFlapping;
+        let (word, n) = (o.word(), o.word().len());
         l.push(Line::raw(format!(
-            "type {FORCE_WORD} to start anyway: [{typed:_<n$}]"
+            "going on anyway means {}",
+            o.consequence()
+        )));
+        l.push(Line::raw(format!(
+            "type {word} to start anyway: [{typed:_<n$}]"
         )));
     }
     l.push(keys(theme, &[("Enter", "start"), ("Esc", "cancel")]));
@@ -183,5 +192,26 @@ fn fenced_lines<'a>(app: &App, theme: &Theme, typed: &str) -> Vec<Line<'a>> {
             Span::styled(format!("{typed}█"), theme.key()),
         ]),
         keys(theme, &[("Enter", "declare fenced"), ("Esc", "back")]),
+    ]
+}
+
+/// A step refused for a reason the operator may know better: what going on anyway means, and
+/// the name to type.
+fn override_lines<'a>(app: &App, theme: &Theme, which: Override, typed: &str) -> Vec<Line<'a>> {
+    let step = app
+        .run
+        .as_ref()
+        .and_then(|r| r.current_step())
+        .map_or(String::new(), |s| s.name.clone());
+    let word = which.word();
+    vec![
+        Line::raw(format!("{step} refused; override `{}`.", which.name())),
+        Line::raw(format!("Going on anyway means {}.", which.consequence())),
+        Line::raw("It is journaled on your name, for this run only."),
+        Line::from(vec![
+            Span::raw(format!("type {word}: ")),
+            Span::styled(format!("{typed}█"), theme.key()),
+        ]),
+        keys(theme, &[("Enter", "override"), ("Esc", "back")]),
     ]
 }

@@ -42,8 +42,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         return;
     }
     let detail = detail_lines(app, run, theme, width);
-    let gauge = matches!(run.phase, Phase::Waiting { .. });
-    let reserved = detail.len() as u16 + u16::from(gauge);
+    let reserved = detail.len() as u16;
     let step_rows = inner.height.saturating_sub(reserved).max(1) as usize;
     // Keep the current step in view when the list is longer than the room.
     let first = run
@@ -214,7 +213,8 @@ fn detail_lines<'a>(app: &App, run: &Run, theme: &Theme, width: usize) -> Vec<Li
                 ));
             }
         }
-        Phase::Waiting { .. } => {}
+        // The gauge's own row, drawn over this blank line, so nothing below it lands there.
+        Phase::Waiting { .. } => out.push(Line::raw("")),
         Phase::Failed { error } => {
             out.push(Line::styled(
                 fit(&format!(" ✗ failed: {error}"), width),

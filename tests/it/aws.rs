@@ -344,4 +344,16 @@ fn playbook_calls_change_the_fleet_and_stay_inside_it() {
         Some(id("db-replica-1")),
         "dake reads back the switch it made"
     );
+    // With no replicas parameter configured the application is told nothing: the call is
+    // recorded, and says so, instead of failing a failover that succeeded.
+    let told = run(ProviderCall::NotifyReplicaAdded {
+        instance_id: id("db-replica-2"),
+    })
+    .unwrap();
+    assert!(
+        told.output
+            .starts_with("recorded only: no [aws] replicas_parameter is configured")
+            && told.output.contains(&id("db-replica-2")),
+        "{told:?}"
+    );
 }

@@ -175,6 +175,13 @@ fn a_throttling_api_is_retried_then_reported_not_waited_on() {
         error.contains("throttled") && error.contains("RequestLimitExceeded"),
         "{error}"
     );
+    // Which service and call, and what a support case asks for.
+    assert!(
+        error.contains("EC2 Describe")
+            && error.contains("HTTP 503")
+            && error.contains("request 0f6c0a5e-8c55-4a57-9c0e-2b8d1c8b9a11"),
+        "{error}"
+    );
     // The SDK's standard mode: three attempts, backing off in between.
     let attempts = server.seen().len();
     assert_eq!(attempts, 3, "{:#?}", server.seen());
@@ -219,4 +226,35 @@ fn an_api_nobody_listens_on_is_said_in_one_readable_line() {
         "{text}"
     );
     assert!(!text.contains("ConnectorError {"), "no Debug dump: {text}");
+}
+
+#[test]
+fn an_answer_the_sdk_cannot_read_is_named_with_its_call_and_status() {
+    let e = Emulated::seeded();
+    let proxy = FaultServer::start(Behaviour::ProxyExcept {
+        upstream: moto().endpoint.clone(),
+        rule: Rule {
+            when: vec!["Action=DescribeInstances"],
+            unless: vec![],
+            answer: RuleAnswer::Recorded {
+                status: 200,
+                body: "<html><body>captive portal</body></html>",
+            },
+        },
+    });
+    let sandbox = Sandbox::new();
+    let out = dake_aws(&sandbox, &e.seeded.config())
+        .env("AWS_ENDPOINT_URL_EC2", &proxy.endpoint)
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    let report = stdout_json(&out);
+    assert_eq!(out.status.code(), Some(3), "{report:#}");
+    let error = report["error"].as_str().unwrap();
+    assert!(
+        error.contains("EC2 DescribeInstances: the answer could not be read")
+            && error.contains("HTTP 200")
+            && !error.contains("no message"),
+        "{error}"
+    );
 }

@@ -140,7 +140,7 @@ async fn run_with_crash(
     let snap = sim.snapshot().await.unwrap();
     let (pb, inst) = select(&playbooks, &snap, playbook, target).unwrap();
     let run_id = format!("crash-{playbook}");
-    let ctx = context(&config, &run_id, (&inst.id, &inst.name), false, false);
+    let ctx = context(&config, &run_id, (&inst.id, &inst.name), false, &[]);
     let now = sim.now();
     let (mut run, fx) = Run::start(ctx, pb.clone(), "test@host".into(), now);
     let (at, how) = crash.unwrap_or((usize::MAX, Crash::BeforeCall));
@@ -200,7 +200,7 @@ pub async fn resume(
 ) -> (&'static str, String) {
     let path = dir.join(format!("{run_id}.jsonl"));
     let records = journal::read(&path).unwrap();
-    let ctx = context(config, run_id, ("", ""), false, false);
+    let ctx = context(config, run_id, ("", ""), false, &[]);
     let mut run = Run::replay(&records, pb.clone(), ctx).unwrap();
     let journal = Journal::open(dir, run_id).unwrap();
     let mut h = Headless::new(provider.clone(), journal, run_id, true, None);

@@ -139,7 +139,7 @@ fn a_master_that_comes_back_is_fenced_over_sql_before_anything_is_promoted() {
         "db-promote",
         &master,
         fence,
-        false,
+        &[],
         &[(var::NEW_MASTER, r1.as_str())],
     );
     run.advance(Event::Proceed { snap: &snap }, epoch());
@@ -182,7 +182,7 @@ fn a_master_that_comes_back_is_fenced_over_sql_before_anything_is_promoted() {
 fn a_master_that_came_back_before_the_run_is_not_failed_over() {
     let (_, snap) = came_back();
     let master = snap.master().unwrap().clone();
-    let mut run = run_at("db-promote", &master, 0, false, &[]);
+    let mut run = run_at("db-promote", &master, 0, &[], &[]);
     let fx = run.advance(Event::Proceed { snap: &snap }, epoch());
     let refused = fx.iter().find_map(|e| match e {
         Effect::Refused(r) => Some(r.clone()),
@@ -195,7 +195,7 @@ fn a_master_that_came_back_before_the_run_is_not_failed_over() {
         why.contains("db-master") && why.contains("MySQL answers"),
         "{why}"
     );
-    assert!(why.contains("--force"), "{why}");
+    assert!(why.contains("override `master-answers`"), "{why}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -208,7 +208,7 @@ async fn an_old_master_dake_cannot_fence_goes_on_only_on_the_operators_word() {
             "UnauthorizedOperation: You are not authorized to perform this operation.",
         )
     });
-    let mut s = d.start("db-promote", "db-master", false, false, true).await;
+    let mut s = d.start("db-promote", "db-master", false, &[], true).await;
     let (outcome, message) = drive(&mut s).await;
     assert_eq!(outcome, "failed", "{message}");
     assert!(message.contains("fence-old-master"), "{message}");
@@ -261,9 +261,7 @@ async fn only_a_failed_fence_can_be_declared_done() {
     let d = Drill::master_down(config());
     d.sim
         .with_fleet(|f| f.fail_next("RunInstances", "InsufficientInstanceCapacity: none left"));
-    let mut s = d
-        .start("db-ebs-move", "db-master", false, false, true)
-        .await;
+    let mut s = d.start("db-ebs-move", "db-master", false, &[], true).await;
     let (outcome, message) = drive(&mut s).await;
     assert_eq!(outcome, "failed", "{message}");
     assert!(!s.run.may_declare_fenced());

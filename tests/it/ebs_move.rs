@@ -63,7 +63,7 @@ fn a_moved_master_proves_itself_writable_before_the_endpoint_switches() {
     let run = e.rt.block_on(async {
         let snap = aws.snapshot().await.unwrap();
         let (pb, inst) = select(&playbooks, &snap, "db-ebs-move", "db-master").unwrap();
-        let ctx = context(&config, RUN_ID, (&inst.id, &inst.name), false, false);
+        let ctx = context(&config, RUN_ID, (&inst.id, &inst.name), false, &[]);
         let (mut run, fx) = Run::start(ctx, pb.clone(), "test@host".into(), aws.now());
         let journal = Journal::create(dir.path(), RUN_ID).unwrap();
         let mut h = Headless::new(aws.clone(), journal, RUN_ID, true, None);

@@ -30,6 +30,7 @@ use dake::runbook::engine::{Phase, Run};
 use dake::runbook::event::{Effect, Event};
 use dake::runbook::journal::{self, Journal};
 use dake::runbook::model::{self, Confirm, Playbook};
+use dake::runbook::overrides::Override;
 use dake::runbook::plan::var;
 use dake::runbook::record::{Record, StepStatus};
 use dake::runbook::setup::{RunIds, context, incident_event_on};
@@ -125,7 +126,7 @@ pub(crate) struct Started {
 }
 
 impl Drill {
-    fn new(config: Config, incident: IncidentKind, target: Option<&str>) -> Drill {
+    pub(crate) fn new(config: Config, incident: IncidentKind, target: Option<&str>) -> Drill {
         let drill = Drill::at(config, 0);
         drill
             .sim
@@ -180,7 +181,7 @@ impl Drill {
         playbook: &str,
         target: &str,
         quarantine: bool,
-        force: bool,
+        overrides: &[Override],
         yes: bool,
     ) -> Started {
         let snap = self.snap().await;
@@ -192,7 +193,7 @@ impl Drill {
             &run_id,
             (&inst.id, &inst.name),
             quarantine,
-            force,
+            overrides,
         );
         let (mut run, mut fx) = Run::start(ctx, pb.clone(), "tester@drill".into(), now);
         if let Some(ev) = incident_event_on(&snap, &self.config.detect, &inst.id) {
@@ -216,7 +217,7 @@ impl Drill {
         target: &str,
         quarantine: bool,
     ) -> (Started, String) {
-        let mut s = self.start(playbook, target, quarantine, false, true).await;
+        let mut s = self.start(playbook, target, quarantine, &[], true).await;
         let (outcome, message) = drive(&mut s).await;
         assert_eq!(outcome, "finished", "{message}\n{:#?}", s.run.steps);
         (s, message)
@@ -534,7 +535,7 @@ async fn db_ebs_move_end_to_end_moves_the_volume_to_a_new_master_in_its_zone() {
 async fn guard_never_deregisters_the_last_healthy_target() {
     let d = Drill::slow_web3();
     // Without --yes the run goes as far as the first destructive step: deregister.
-    let mut s = d.start("web-replace", "web-3", false, false, false).await;
+    let mut s = d.start("web-replace", "web-3", false, &[], false).await;
     let (outcome, message) = drive(&mut s).await;
     assert_eq!(outcome, "refused");
     assert!(message.contains("step 5 (deregister)"), "{message}");
@@ -608,7 +609,7 @@ pub(crate) fn run_at(
     id: &str,
     target: &Instance,
     step: usize,
-    force: bool,
+    overrides: &[Override],
     vars: &[(&str, &str)],
 ) -> Run {
     let ctx = context(
@@ -616,7 +617,7 @@ pub(crate) fn run_at(
         "20261126T090000Z-test-0001",
         (&target.id, &target.name),
         false,
-        force,
+        overrides,
     );
     let (mut run, _) = Run::start(ctx, playbook(id), "tester@drill".into(), epoch());
     for (k, v) in vars {
@@ -666,13 +667,7 @@ fn guard_refuses_a_new_db_instance_outside_the_volume_zone() {
     let launch = pb.step_index("launch-db").unwrap();
     let vars = |vol| [(var::VOLUME, vol), (var::DEVICE, "/dev/xvdf")];
 
-    let mut run = run_at(
-        "db-ebs-move",
-        &master,
-        launch,
-        false,
-        &vars("vol-0elsewhere"),
-    );
+    let mut run = run_at("db-ebs-move", &master, launch, &[], &vars("vol-0elsewhere"));
     let before = run.clone();
     let fx = run.advance(Event::Proceed { snap: &snap }, epoch());
     let why = refusal(&fx).expect("refused");
@@ -689,13 +684,7 @@ fn guard_refuses_a_new_db_instance_outside_the_volume_zone() {
     assert_eq!(run.cursor, launch);
 
     // The same step with the volume in the master's zone launches there.
-    let run = run_at(
-        "db-ebs-move",
-        &master,
-        launch,
-        false,
-        &vars("vol-0samezone"),
-    );
+    let run = run_at("db-ebs-move", &master, launch, &[], &vars("vol-0samezone"));
     let p = run.preview(&snap).unwrap().unwrap();
     match p.calls.as_slice() {
         [ProviderCall::RunInstances { az, role, .. }] => {
@@ -720,7 +709,7 @@ fn try_start_starts_a_stopped_master_and_waits_for_one_still_stopping() {
     let preview = |f: &SimFleet| {
         let snap = f.snapshot();
         let target = snap.find(&master.id).unwrap().clone();
-        run_at("db-ebs-move", &target, try_start, false, &[]).preview(&snap)
+        run_at("db-ebs-move", &target, try_start, &[], &[]).preview(&snap)
     };
     let stopping = preview(&f);
     let why = format!("{stopping:?}");
@@ -782,7 +771,7 @@ fn guard_refuses_to_promote_when_every_replica_lags_unless_forced() {
     let r2 = by_name(&snap, "db-replica-2").id.clone();
     let rank = playbook("db-promote").step_index("rank").unwrap();
 
-    let mut run = run_at("db-promote", &master, rank, false, &[]);
+    let mut run = run_at("db-promote", &master, rank, &[], &[]);
     let fx = run.advance(Event::Proceed { snap: &snap }, epoch());
     let why = refusal(&fx).expect("refused");
     assert!(why.contains("every replica is rejected"), "{why}");
@@ -794,12 +783,18 @@ fn guard_refuses_to_promote_when_every_replica_lags_unless_forced() {
         why.contains("db-replica-2: 45.0s behind the master (limit 10s, sim)"),
         "{why}"
     );
-    assert!(why.contains("--force"), "{why}");
+    assert!(why.contains("--override lagging-replica"), "{why}");
     assert!(!run.ctx.vars.contains_key(var::NEW_MASTER));
     assert_eq!(run.phase, Phase::Ready);
 
     // Forced: the least-behind one, and the finding still lists every rejection.
-    let mut run = run_at("db-promote", &master, rank, true, &[]);
+    let mut run = run_at(
+        "db-promote",
+        &master,
+        rank,
+        &[Override::LaggingReplica],
+        &[],
+    );
     run.advance(Event::Proceed { snap: &snap }, epoch());
     assert_eq!(run.ctx.vars.get(var::NEW_MASTER), Some(&r1));
     assert_eq!(run.steps[rank].status, StepStatus::Done);
@@ -819,7 +814,13 @@ fn guard_refuses_to_promote_when_every_replica_lags_unless_forced() {
         .as_mut()
         .unwrap()
         .no_promote = true;
-    let mut run = run_at("db-promote", &master, rank, true, &[]);
+    let mut run = run_at(
+        "db-promote",
+        &master,
+        rank,
+        &[Override::LaggingReplica],
+        &[],
+    );
     run.advance(Event::Proceed { snap: &snap }, epoch());
     assert_eq!(run.ctx.vars.get(var::NEW_MASTER), Some(&r2));
 }
@@ -833,7 +834,7 @@ async fn lagging_replicas_refuse_a_real_promote_run_and_force_picks_the_least_be
     let before = d.settled().await;
     let r1 = by_name(&before, "db-replica-1").id.clone();
 
-    let mut s = d.start("db-promote", "db-master", false, false, true).await;
+    let mut s = d.start("db-promote", "db-master", false, &[], true).await;
     let (outcome, message) = drive(&mut s).await;
     assert_eq!(outcome, "refused");
     assert!(message.contains("step 2 (rank) refused"), "{message}");
@@ -851,20 +852,28 @@ async fn lagging_replicas_refuse_a_real_promote_run_and_force_picks_the_least_be
         by_name(&before, "db-master").id
     );
 
-    let mut forced = d.start("db-promote", "db-master", false, true, true).await;
+    let mut forced = d
+        .start(
+            "db-promote",
+            "db-master",
+            false,
+            &[Override::LaggingReplica],
+            true,
+        )
+        .await;
     let (outcome, message) = drive(&mut forced).await;
     assert_eq!(outcome, "finished", "{message}");
     assert_eq!(forced.run.ctx.vars.get(var::NEW_MASTER), Some(&r1));
     assert_eq!(d.snap().await.db_endpoint.unwrap().target_id, r1);
 }
 
-fn run_args(playbook: &str, force: bool) -> RunArgs<'_> {
+fn run_args<'a>(playbook: &'a str, overrides: &'a [Override]) -> RunArgs<'a> {
     RunArgs {
         playbook,
         target: "db-master",
         dry_run: false,
         yes: true,
-        force,
+        overrides,
         quarantine: false,
         json: true,
     }
@@ -886,7 +895,7 @@ async fn anti_flapping_refuses_a_second_failover_unless_forced() {
         &first.config,
         &first.playbooks,
         dir,
-        run_args("db-promote", false),
+        run_args("db-promote", &[]),
     )
     .await
     .unwrap();
@@ -902,13 +911,13 @@ async fn anti_flapping_refuses_a_second_failover_unless_forced() {
             &again.config,
             &again.playbooks,
             dir,
-            run_args(pb, false),
+            run_args(pb, &[]),
         )
         .await
         .expect_err("a second failover within the window is refused")
         .to_string();
         assert!(err.contains("anti-flapping"), "{err}");
-        assert!(err.contains("--force"), "{err}");
+        assert!(err.contains("--override anti-flapping"), "{err}");
         assert!(err.contains("db-promote"), "names the earlier run: {err}");
         assert_eq!(
             journal::list(dir).len(),
@@ -924,7 +933,7 @@ async fn anti_flapping_refuses_a_second_failover_unless_forced() {
         &forced.config,
         &forced.playbooks,
         dir,
-        run_args("db-promote", true),
+        run_args("db-promote", &[Override::AntiFlapping]),
     )
     .await
     .unwrap();
@@ -987,7 +996,7 @@ async fn a_failed_launch_stops_the_run_and_a_retry_finishes_it_with_one_replacem
             "InsufficientInstanceCapacity: We currently do not have sufficient c5.large capacity",
         )
     });
-    let mut s = d.start("web-replace", "web-3", false, false, true).await;
+    let mut s = d.start("web-replace", "web-3", false, &[], true).await;
     let (outcome, message) = drive(&mut s).await;
     assert_eq!(outcome, "failed");
     assert!(
@@ -1144,7 +1153,12 @@ fn drive_deterministically(fleet: &mut SimFleet, run: &mut Run, fx: Vec<Effect>)
                         fx.extend(run.advance(Event::TypeChar(c), t));
                     }
                 }
-                fx.extend(run.advance(Event::Confirm, t));
+                fx.extend(run.advance(
+                    Event::Confirm {
+                        snap: &fleet.snapshot(),
+                    },
+                    t,
+                ));
                 fx
             }
             Phase::Waiting { .. } => {
@@ -1252,7 +1266,7 @@ fn postmortem_snapshot_of_a_deterministic_web_replace_run() {
     let snap = fleet.snapshot();
     let web3 = by_name(&snap, "web-3");
     let run_id = "20261126T090000Z-web-replace-snap";
-    let ctx = context(&config, run_id, (&web3.id, &web3.name), false, false);
+    let ctx = context(&config, run_id, (&web3.id, &web3.name), false, &[]);
     let pb = playbook("web-replace");
     let now = fleet.epoch() + Duration::seconds(fleet.now_secs());
     let (mut run, mut fx) = Run::start(ctx, pb.clone(), "tester@drill".into(), now);

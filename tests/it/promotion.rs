@@ -232,7 +232,11 @@ fn a_master_that_still_answers_is_fenced_read_only_before_the_promotion() {
         "{refused:#}"
     );
     assert_eq!(cluster.one(m, "SELECT @@read_only").as_deref(), Some("0"));
-    let r = run_db_promote(&sandbox, &config(&e, &cluster), &["--force"]);
+    let r = run_db_promote(
+        &sandbox,
+        &config(&e, &cluster),
+        &["--override", "master-answers"],
+    );
     assert!(
         note(&r, "fence-old-master").contains("made read-only, its client connections killed"),
         "{r:#}"

@@ -63,7 +63,7 @@ fn crash_and_resume(
         let snap = aws.snapshot().await.unwrap();
         let (pb, inst) = select(&playbooks, &snap, "db-promote", "db-master").unwrap();
         let run_id = "crash-sql".to_string();
-        let ctx = context(&config, &run_id, (&inst.id, &inst.name), false, false);
+        let ctx = context(&config, &run_id, (&inst.id, &inst.name), false, &[]);
         let (mut run, fx) = Run::start(ctx, pb.clone(), "test@host".into(), aws.now());
         let (crashing, crashed) = Crashing::new(aws.clone(), crash.0, crash.1);
         let journal = Journal::create(dir.path(), &run_id).unwrap();

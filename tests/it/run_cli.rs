@@ -335,3 +335,47 @@ fn resume_with_nothing_unfinished_is_exit_2() {
     bad_input(&["resume", "--yes"], &["no unfinished run"]);
     bad_input(&["resume", "nope", "--yes"], &["no run `nope`"]);
 }
+
+#[test]
+fn force_is_gone_and_an_override_must_be_named() {
+    let sb = Sandbox::new();
+    let out = sb.run(&["run", "db-promote", "--target", "db-master", "--force"]);
+    assert_eq!(code(&out), 2, "{}", explain(&out));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("--force is gone")
+            && err.contains("--override anti-flapping | master-answers"),
+        "{err}"
+    );
+    let out = sb.run(&[
+        "run",
+        "db-promote",
+        "--target",
+        "db-master",
+        "--override",
+        "everything",
+    ]);
+    assert_eq!(code(&out), 2, "{}", explain(&out));
+    assert!(
+        stderr_of(&out).contains("no override `everything`: one of anti-flapping"),
+        "{}",
+        explain(&out)
+    );
+    assert!(sb.journals().is_empty(), "nothing ran");
+    // Named, it is taken: the healthy master is still refused for want of the right one.
+    let out = sb.run(&[
+        "run",
+        "db-promote",
+        "--target",
+        "db-master",
+        "--override",
+        "lagging-replica",
+        "--yes",
+    ]);
+    assert_eq!(code(&out), 1, "{}", explain(&out));
+    assert!(
+        stderr_of(&out).contains("override `master-answers`"),
+        "{}",
+        explain(&out)
+    );
+}

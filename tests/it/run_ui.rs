@@ -12,6 +12,7 @@ use dake::runbook::engine::Phase;
 use dake::runbook::event::Effect;
 use dake::runbook::executor::Answer;
 use dake::runbook::model::{Confirm, load_all};
+use dake::runbook::overrides::Override;
 use dake::runbook::record::StepStatus;
 use dake::runbook::setup::RunIds;
 use ratatui::Terminal;
@@ -94,7 +95,10 @@ struct Drill {
 
 impl Drill {
     fn new(incident: IncidentKind) -> Drill {
-        let mut config = Config::builtin();
+        Drill::with(Config::builtin(), incident)
+    }
+
+    fn with(mut config: Config, incident: IncidentKind) -> Drill {
         config.sim.incidents.clear();
         let mut fleet = SimFleet::new(&config, epoch());
         let target = (incident == IncidentKind::SlowWeb).then_some("web-3");
@@ -233,6 +237,19 @@ fn web_replace_one_key_per_step_with_snapshots() {
         "{screen}"
     );
     insta::assert_snapshot!("run_wait_gauge_80x24", screen);
+    // A notice while the step waits goes below the gauge, never over it.
+    d.key(KeyCode::Enter);
+    let screen = d.screen();
+    let gauge = screen
+        .lines()
+        .position(|l| l.contains("waiting 30s / 2m00s"));
+    let notice = screen
+        .lines()
+        .position(|l| l.contains("the current step is still running"));
+    assert!(
+        matches!((gauge, notice), (Some(g), Some(n)) if n > g),
+        "{screen}"
+    );
     // Walk on to the first destructive step and stop at its confirmation.
     while !matches!(d.phase(), Phase::Confirming { .. }) {
         match d.phase() {
@@ -388,32 +405,59 @@ fn db_ebs_move_through_the_console() {
 }
 
 #[test]
-fn a_second_failover_inside_the_window_needs_force() {
+fn a_second_failover_inside_the_window_needs_its_override_typed() {
     let mut d = Drill::new(IncidentKind::MasterDown);
     d.until_detected();
-    d.app.past_runs = vec![dake::runbook::journal::RunSummary {
+    let now = d.app.fleet_now();
+    let earlier = |failover_at| dake::runbook::journal::RunSummary {
         run_id: "earlier".into(),
         playbook: "db-promote".into(),
+        target_id: "i-earlier".into(),
         target_name: "db-master".into(),
-        started: d.app.fleet_now() - Duration::minutes(5),
-        last: d.app.fleet_now(),
-        ended: Some("finished: done".into()),
+        started: now - Duration::minutes(5),
+        last: now,
+        ended: Some("aborted: by the operator".into()),
+        failover_at,
+        done_steps: Vec::new(),
         path: "earlier.jsonl".into(),
-    }];
+    };
+    // A run that only looked (or restarted an app) counts for nothing.
+    d.app.past_runs = vec![earlier(None)];
     d.key(KeyCode::Char('E'));
+    assert!(matches!(
+        d.app.prompt,
+        Some(Prompt::Start { flapping: None, .. })
+    ));
+    d.key(KeyCode::Esc);
+    // One that failed over counts, aborted or not.
+    d.app.past_runs = vec![earlier(Some(now - Duration::minutes(4)))];
+    d.key(KeyCode::Char('E'));
+    let prompt = d.screen();
+    assert!(
+        prompt.contains("failed over 4m00s") && prompt.contains("type ANTI-FLAPPING"),
+        "{prompt}"
+    );
     d.key(KeyCode::Enter);
     assert!(
         d.app.run.is_none(),
         "Enter alone must not start a flapping failover"
     );
+    // The old word no longer does it.
     for c in "force".chars() {
         d.key(KeyCode::Char(c));
     }
     d.key(KeyCode::Enter);
-    assert!(
-        d.app.run.as_ref().is_some_and(|r| r.ctx.force),
-        "typing FORCE starts it, forced"
-    );
+    assert!(d.app.run.is_none(), "FORCE is not the override");
+    for _ in 0..5 {
+        d.key(KeyCode::Backspace);
+    }
+    for c in "anti-flapping".chars() {
+        d.key(KeyCode::Char(c));
+    }
+    d.key(KeyCode::Enter);
+    let run = d.app.run.as_ref().expect("typing the override starts it");
+    assert!(run.ctx.allows(Override::AntiFlapping));
+    assert!(!run.ctx.allows(Override::LaggingReplica), "that one only");
 }
 
 #[test]
@@ -490,4 +534,97 @@ fn fenced_by_other_means_is_typed_out_in_the_console() {
     d.run_to_end();
     let snap = d.fleet.snapshot();
     assert_eq!(snap.master().unwrap().name, "db-replica-1");
+}
+
+#[test]
+fn a_refused_step_names_its_override_and_o_lifts_only_that_one() {
+    let mut config = Config::builtin();
+    // Read from the metrics, with a limit every replica is beyond.
+    config.sim.database_source = dake::config::DbSource::Metrics;
+    config.detect.replica_max_lag_secs = -1.0;
+    let mut d = Drill::with(config, IncidentKind::MasterDown);
+    d.until_detected();
+    d.start('P', false);
+    d.key(KeyCode::Enter);
+    d.key(KeyCode::Enter);
+    let run = d.app.run.as_ref().unwrap();
+    assert_eq!(run.cursor, 1, "rank refused: {:?}", d.app.notice);
+    assert_eq!(run.offered, Some(Override::LaggingReplica));
+    let screen = d.screen();
+    assert!(screen.contains("O override"), "{screen}");
+    d.key(KeyCode::Char('O'));
+    let prompt = d.screen();
+    assert!(
+        prompt.contains("override `lagging-replica`")
+            && prompt.contains("those transactions are lost")
+            && prompt.contains("type LAGGING-REPLICA"),
+        "{prompt}"
+    );
+    for c in "lagging-replica".chars() {
+        d.key(KeyCode::Char(c));
+    }
+    d.key(KeyCode::Enter);
+    let run = d.app.run.as_ref().unwrap();
+    assert!(run.ctx.allows(Override::LaggingReplica));
+    assert!(!run.ctx.allows(Override::MasterAnswers));
+    d.key(KeyCode::Enter);
+    let run = d.app.run.as_ref().unwrap();
+    assert_eq!(run.cursor, 2, "rank done once overridden");
+    assert!(
+        run.steps[1]
+            .note
+            .as_deref()
+            .unwrap()
+            .starts_with("chose db-replica-1")
+    );
+}
+
+#[test]
+fn an_incident_a_run_mitigated_says_so_and_offers_no_playbook() {
+    let mut d = Drill::new(IncidentKind::SlowWeb);
+    d.until_detected();
+    d.start('R', true);
+    // On to the deregistration: once web-3 has drained, it serves nobody.
+    while d.app.run.as_ref().unwrap().cursor <= playbook_step(&d, "deregister") {
+        match d.phase() {
+            Phase::Ready => d.key(KeyCode::Enter),
+            Phase::Confirming { .. } => d.key(KeyCode::Enter),
+            Phase::Failed { error } => panic!("{error}"),
+            _ => d.tick(),
+        }
+    }
+    let run_id = d.app.run.as_ref().unwrap().ctx.run_id.clone();
+    assert!(
+        d.app.incidents.iter().any(|i| i.instance_name == "web-3"),
+        "detection still sees web-3 slow"
+    );
+    let inc = d.app.incidents.iter().find(|i| i.instance_name == "web-3");
+    assert_eq!(d.app.mitigated_by(inc.unwrap()), Some(run_id.as_str()));
+    // At 80 columns the banner says it without the run id, which the run panel shows.
+    let screen = d.screen();
+    let banner = screen.lines().find(|l| l.contains("WARNING")).unwrap();
+    assert!(
+        banner.ends_with("· mitigated") && !banner.contains("→ R"),
+        "{banner}"
+    );
+    let footer = screen.lines().last().unwrap();
+    assert!(!footer.contains("R web-replace"), "{footer}");
+    // Closed, the run is still known: the banner says the same.
+    d.run_to_end();
+    d.key(KeyCode::Char('c'));
+    assert!(d.app.run.is_none());
+    if let Some(inc) = d.app.incidents.iter().find(|i| i.instance_name == "web-3") {
+        assert_eq!(d.app.mitigated_by(inc), Some(run_id.as_str()));
+    }
+    assert!(d.app.past_runs.iter().any(|r| r.run_id == run_id));
+}
+
+fn playbook_step(d: &Drill, name: &str) -> usize {
+    d.app
+        .run
+        .as_ref()
+        .unwrap()
+        .playbook
+        .step_index(name)
+        .unwrap()
 }

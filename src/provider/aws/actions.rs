@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 
+use aws_sdk_ec2::config::http::HttpResponse;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::operation::RequestId;
 use aws_sdk_ec2::types::{Instance as Ec2Instance, Tag};
@@ -121,7 +122,7 @@ async fn perform(
             endpoint::set_endpoint(p, c, name, member(target_id)?, execution).await?
         }
         ProviderCall::NotifyReplicaAdded { instance_id } => {
-            endpoint::notify_replica_added(p, c, instance_id, execution).await?
+            endpoint::notify_replica_added(p, c, instance_id, execution, out).await?
         }
         ProviderCall::Sql {
             instance_id,
@@ -398,8 +399,8 @@ async fn check_blast_radius(
     Ok(members)
 }
 
-fn not_found_or<E: ProvideErrorMetadata + std::fmt::Debug, R>(
-    e: SdkError<E, R>,
+fn not_found_or<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    e: SdkError<E, HttpResponse>,
     kind: &str,
 ) -> ProviderError {
     match error_code(&e) {
@@ -414,15 +415,15 @@ fn not_found_or<E: ProvideErrorMetadata + std::fmt::Debug, R>(
 /// call is sent for real; `UnauthorizedOperation` is a refusal naming what is missing. An
 /// endpoint that ignores DryRun has already done the call: its answer is kept, never sent twice.
 /// In `Execution::DryRunOnly` the answer is `None` once the dry run says allowed.
-pub(super) async fn with_preflight<T, E, R, F, Fut>(
+pub(super) async fn with_preflight<T, E, F, Fut>(
     operation: &str,
     execution: Execution,
     send: F,
 ) -> Result<Option<T>, ProviderError>
 where
     F: Fn(bool) -> Fut,
-    Fut: Future<Output = Result<T, SdkError<E, R>>>,
-    E: ProvideErrorMetadata + std::fmt::Debug,
+    Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     match send(true).await {
         Ok(done) => {
@@ -444,7 +445,7 @@ where
 }
 
 /// [`with_preflight`] for a mutation whose answer is only its request id.
-async fn ec2_mutation<T, E, R, F, Fut>(
+async fn ec2_mutation<T, E, F, Fut>(
     operation: &str,
     execution: Execution,
     send: F,
@@ -452,17 +453,17 @@ async fn ec2_mutation<T, E, R, F, Fut>(
 where
     T: RequestId,
     F: Fn(bool) -> Fut,
-    Fut: Future<Output = Result<T, SdkError<E, R>>>,
-    E: ProvideErrorMetadata + std::fmt::Debug,
+    Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     let out = with_preflight(operation, execution, send).await?;
     Ok(out.as_ref().and_then(|o| o.request_id()).map(String::from))
 }
 
 /// What a dry run's error means: `Ok` when the call would be allowed.
-pub fn preflight_answer<E: ProvideErrorMetadata + std::fmt::Debug, R>(
+pub fn preflight_answer<E: ProvideErrorMetadata + std::error::Error + 'static>(
     operation: &str,
-    e: SdkError<E, R>,
+    e: SdkError<E, HttpResponse>,
 ) -> Result<(), ProviderError> {
     match error_code(&e) {
         Some("DryRunOperation") => Ok(()),

@@ -7,6 +7,7 @@ use std::time::Duration;
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
+use aws_sdk_ec2::config::http::HttpResponse;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 
 use super::AwsOptions;
@@ -125,23 +126,91 @@ fn causes(e: &dyn std::error::Error) -> String {
     parts.join(": ")
 }
 
-/// Throttling and timeouts keep their kind so the screen shows them as stale data rather than
-/// as a failure; anything else is the service's code and message.
-pub fn sdk_error<E: ProvideErrorMetadata + std::fmt::Debug, R>(e: SdkError<E, R>) -> ProviderError {
+/// The AWS service and operation an SDK error type belongs to, from its path
+/// (`aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataError`): the error itself
+/// does not carry them.
+fn service_and_operation<E>() -> (&'static str, String) {
+    let path = std::any::type_name::<E>();
+    let service = match path.split("::").next().unwrap_or_default() {
+        "aws_sdk_ec2" => "EC2",
+        "aws_sdk_cloudwatch" => "CloudWatch",
+        "aws_sdk_elasticloadbalancingv2" => "ELBv2",
+        "aws_sdk_route53" => "Route 53",
+        "aws_sdk_ssm" => "SSM",
+        _ => "AWS",
+    };
+    let last = path.rsplit("::").next().unwrap_or_default();
+    let operation = last.strip_suffix("Error").unwrap_or(last).to_string();
+    (service, operation)
+}
+
+/// The HTTP status and request id of the answer, when there was one. The id is where the
+/// SDK put it from the body (EC2's `<RequestID>`), else the response header.
+fn answer_of(raw: Option<&HttpResponse>, from_body: Option<&str>) -> String {
+    let Some(r) = raw else {
+        return String::new();
+    };
+    let in_xml = r
+        .body()
+        .bytes()
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .and_then(xml_request_id);
+    let id = from_body
+        .or_else(|| {
+            ["x-amzn-requestid", "x-amz-request-id", "x-amzn-request-id"]
+                .iter()
+                .find_map(|h| r.headers().get(*h))
+        })
+        .or(in_xml);
+    match id {
+        Some(id) => format!(" (HTTP {}, request {id})", r.status().as_u16()),
+        None => format!(" (HTTP {}, no request id)", r.status().as_u16()),
+    }
+}
+
+/// The request id an XML error body carries (EC2's `<RequestID>`, the query services'
+/// `<RequestId>`), which the SDK does not keep for every service.
+fn xml_request_id(body: &str) -> Option<&str> {
+    ["RequestID", "RequestId"].iter().find_map(|tag| {
+        let (_, rest) = body.split_once(&format!("<{tag}>"))?;
+        let (id, _) = rest.split_once(&format!("</{tag}>"))?;
+        Some(id.trim()).filter(|id| !id.is_empty())
+    })
+}
+
+/// Every error names the service and operation, and, when AWS answered, the HTTP status and
+/// request id (what a support case asks for). Throttling and timeouts keep their kind so the
+/// screen shows them as stale data rather than as a failure; anything else is the service's
+/// code and message, or, for an answer the SDK could not read, what it could not read.
+pub fn sdk_error<E>(e: SdkError<E, HttpResponse>) -> ProviderError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let (service, operation) = service_and_operation::<E>();
+    let call = format!("{service} {operation}");
     match &e {
-        SdkError::TimeoutError(_) => ProviderError::Timeout(TIMED_OUT.into()),
-        SdkError::DispatchFailure(d) if d.is_timeout() => ProviderError::Timeout(TIMED_OUT.into()),
+        SdkError::TimeoutError(_) => ProviderError::Timeout(format!("{call}: {TIMED_OUT}")),
+        SdkError::DispatchFailure(d) if d.is_timeout() => {
+            ProviderError::Timeout(format!("{call}: {TIMED_OUT}"))
+        }
         SdkError::DispatchFailure(d) => ProviderError::Other(match d.as_connector_error() {
-            Some(c) => format!("cannot reach the AWS API: {}", causes(c)),
-            None => format!("cannot reach the AWS API: {d:?}"),
+            Some(c) => format!("{call}: cannot reach the AWS API: {}", causes(c)),
+            None => format!("{call}: cannot reach the AWS API: {d:?}"),
         }),
         _ => {
-            let code = e.code().unwrap_or("error").to_string();
-            let message = e.message().unwrap_or("no message").to_string();
-            if THROTTLING_CODES.contains(&code.as_str()) {
-                ProviderError::Throttled(format!("{code}: {message}"))
+            let answer = answer_of(e.raw_response(), e.meta().extra("aws_request_id"));
+            let Some(code) = e.code() else {
+                return ProviderError::Other(format!(
+                    "{call}: the answer could not be read: {}{answer}",
+                    causes(&e)
+                ));
+            };
+            let message = e.message().unwrap_or("no message");
+            let text = format!("{call}: {code}: {message}{answer}");
+            if THROTTLING_CODES.contains(&code) {
+                ProviderError::Throttled(text)
             } else {
-                ProviderError::Other(format!("{code}: {message}"))
+                ProviderError::Other(text)
             }
         }
     }
@@ -193,4 +262,19 @@ pub async fn parameter(
 /// The error code of a failed call, if the service sent one.
 pub fn error_code<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> Option<&str> {
     e.code()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_id_is_read_from_an_xml_error_body() {
+        let ec2 = "<Response><Errors><Error><Code>X</Code></Error></Errors>\
+                   <RequestID>0f6c-11</RequestID></Response>";
+        assert_eq!(xml_request_id(ec2), Some("0f6c-11"));
+        let query = "<ErrorResponse><RequestId> ab-12 </RequestId></ErrorResponse>";
+        assert_eq!(xml_request_id(query), Some("ab-12"));
+        assert_eq!(xml_request_id("<Response/>"), None);
+    }
 }

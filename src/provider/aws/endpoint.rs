@@ -136,14 +136,17 @@ pub(super) async fn notify_replica_added(
     c: &Clients,
     instance_id: &str,
     execution: Execution,
+    output: &mut String,
 ) -> Result<Option<String>, ProviderError> {
     let name = &p.aws.replicas_parameter;
     if name.is_empty() {
-        return Err(refused(
-            "no [aws] replicas_parameter is configured: tell the application about the new \
-             replica yourself"
-                .into(),
-        ));
+        // As the config says: with nowhere to write it, the step only records it; the
+        // failover it follows succeeded, and the run must not fail on it.
+        *output = format!(
+            "recorded only: no [aws] replicas_parameter is configured; tell the application \
+             about {instance_id} yourself"
+        );
+        return Ok(None);
     }
     if execution == Execution::DryRunOnly {
         return Ok(None);

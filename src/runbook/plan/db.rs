@@ -7,6 +7,7 @@ use super::{Plan, Planning, var};
 use crate::domain::call::ProviderCall;
 use crate::domain::{InstanceState, Role};
 use crate::runbook::model::Confirm;
+use crate::runbook::overrides::Override;
 
 pub(super) fn confirm_master_down(planning: &Planning, p: &mut Plan) -> Result<(), String> {
     let t = planning.target()?;
@@ -27,17 +28,17 @@ pub(super) fn confirm_master_down(planning: &Planning, p: &mut Plan) -> Result<(
         t.state.as_str(),
         t.health.checks.passed(),
     );
-    if answers && !planning.ctx.force {
-        return Err(format!(
+    let overridden = planning.ctx.allows(Override::MasterAnswers);
+    if answers && !overridden {
+        return Err(Override::MasterAnswers.refusal(format!(
             "{facts}, and MySQL answers: it is up, so there is nothing to fail over (a stalled \
-             heartbeat writer looks like a dead master). If it must go anyway, --force fails \
-             it over, fenced read-only first"
-        ));
+             heartbeat writer looks like a dead master)"
+        )));
     }
-    if !down && !planning.ctx.force {
-        return Err(format!(
+    if !down && !overridden {
+        return Err(Override::MasterAnswers.refusal(format!(
             "{facts}: it answers, so there is nothing to fail over"
-        ));
+        )));
     }
     p.finding = Some(format!("{facts}: down"));
     Ok(())
@@ -174,7 +175,7 @@ pub(super) fn rank_replicas(planning: &Planning, p: &mut Plan) -> Result<(), Str
     let chosen = ranked.iter().find(|c| c.best).or_else(|| {
         ranked
             .iter()
-            .filter(|c| planning.ctx.force && rejected_for_lag_only(c))
+            .filter(|c| planning.ctx.allows(Override::LaggingReplica) && rejected_for_lag_only(c))
             .min_by(|a, b| a.behind_master_secs.total_cmp(&b.behind_master_secs))
     });
     let chosen =

@@ -5,12 +5,14 @@ use super::{Plan, Planning, var};
 use crate::domain::{Role, TargetHealth};
 use crate::replicas::{Candidate, rank_replicas};
 use crate::runbook::model::GuardKind;
+use crate::runbook::overrides::Override;
 
-/// Rejected for its lag and nothing else: what `--force` may promote anyway.
+/// Rejected for being behind and nothing else: what the `lagging-replica` override may promote
+/// anyway.
 pub(super) fn rejected_for_lag_only(c: &Candidate) -> bool {
     c.rejection
         .as_deref()
-        .is_some_and(|r| r.contains("behind the master"))
+        .is_some_and(|r| r.contains("behind the master") || r.starts_with("lacks "))
 }
 
 pub(super) fn check(guard: GuardKind, planning: &Planning, p: &mut Plan) -> Result<(), String> {
@@ -59,22 +61,33 @@ pub(super) fn check(guard: GuardKind, planning: &Planning, p: &mut Plan) -> Resu
                 ));
             }
         }
+        GuardKind::MasterStillDown => {
+            let mut scratch = p.clone();
+            super::db::confirm_master_down(planning, &mut scratch)?;
+        }
         GuardKind::PromotableReplica => {
             let ranked = rank_replicas(snap, ctx.replica_max_lag_secs);
-            let forced = ctx.force && ranked.iter().any(rejected_for_lag_only);
+            let lagging = ranked.iter().any(rejected_for_lag_only);
+            let forced = ctx.allows(Override::LaggingReplica) && lagging;
             if !forced && !ranked.iter().any(|c| c.best) {
                 let why: Vec<String> = ranked
                     .iter()
                     .map(|c| format!("{}: {}", c.name, c.rejection.as_deref().unwrap_or("?")))
                     .collect();
-                return Err(format!(
-                    "every replica is rejected ({}); force with --force only if losing those writes is acceptable",
+                let why = format!(
+                    "every replica is rejected ({})",
                     if why.is_empty() {
                         "there are none".to_string()
                     } else {
                         why.join("; ")
                     }
-                ));
+                );
+                // Only lag can be overridden: an errant or broken replica stays out.
+                return Err(if lagging {
+                    Override::LaggingReplica.refusal(why)
+                } else {
+                    why
+                });
             }
         }
     }

@@ -10,6 +10,7 @@ mod web;
 use serde::{Deserialize, Serialize};
 
 use super::model::{ActionKind, Confirm, Step};
+use super::overrides::Override;
 use super::setup::run_salt;
 use crate::domain::call::{ProviderCall, TAG_FLEET, TAG_ROLE, TAG_RUN, TAG_STEP};
 use crate::domain::{FleetSnapshot, Instance, Role};
@@ -44,8 +45,9 @@ pub struct RunContext {
     pub slow_web_window_secs: u32,
     /// Quarantine (stop and tag) instead of terminating.
     pub quarantine: bool,
-    /// Operator overrode a refusable guard (lagging replicas, anti-flapping).
-    pub force: bool,
+    /// Refusals the operator lifted when the run started (each given later is in `vars`).
+    #[serde(default)]
+    pub overrides: std::collections::BTreeSet<Override>,
     /// Where a promoted master proves it takes writes (`[database]`).
     #[serde(default = "default_heartbeat_table")]
     pub heartbeat_table: String,
@@ -63,6 +65,11 @@ fn yes() -> bool {
 }
 
 impl RunContext {
+    /// Whether the operator lifted the refusal `o`, at the start or since.
+    pub fn allows(&self, o: Override) -> bool {
+        self.overrides.contains(&o) || self.vars.contains_key(&o.var())
+    }
+
     pub fn get(&self, name: &str) -> Result<&str, String> {
         self.vars
             .get(name)

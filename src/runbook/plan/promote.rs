@@ -9,6 +9,7 @@ use crate::domain::call::{ProviderCall, TAG_QUARANTINE, TAG_ROLE, TAG_SOURCE};
 use crate::domain::{Flavour, Instance, InstanceState, Role, ServerFacts, ThreadState};
 use crate::provider::mysql::sql;
 use crate::replicas::held;
+use crate::runbook::overrides::Override;
 
 /// How long the catch-up waits for the relay log to be applied, in the statement itself.
 pub const CATCH_UP_SECS: u64 = 300;
@@ -87,6 +88,23 @@ pub(super) fn fence_master(planning: &Planning, p: &mut Plan) -> Result<(), Stri
     Ok(())
 }
 
+/// Why the old master could take writes again, when it could: it answers writable, or its
+/// instance runs again though it was stopped. Nothing when the operator fenced it their way.
+fn unfenced(planning: &Planning) -> Option<String> {
+    if planning.ctx.vars.contains_key(var::FENCED_BY_OPERATOR) {
+        return None;
+    }
+    let old = planning.snap.find(&planning.ctx.target_id)?;
+    if let Some((f, _)) = answering(old) {
+        let mysql = f.flavour == Some(Flavour::MySql);
+        let fenced = f.read_only && (!mysql || f.super_read_only);
+        return (!fenced).then(|| format!("{} answers writable again", old.name));
+    }
+    let stopped_by_us = old.tags.contains_key(TAG_QUARANTINE);
+    (stopped_by_us && old.state == InstanceState::Running)
+        .then(|| format!("{} runs again after it was stopped", old.name))
+}
+
 pub(super) fn catch_up(planning: &Planning, p: &mut Plan) -> Result<(), String> {
     let new = planning.recorded(var::NEW_MASTER)?;
     let Some((facts, flavour)) = answering(new) else {
@@ -122,8 +140,8 @@ pub(super) fn catch_up(planning: &Planning, p: &mut Plan) -> Result<(), String> 
             ahead.join("; "),
             new.name
         );
-        if !planning.ctx.force {
-            return Err(why);
+        if !planning.ctx.allows(Override::LaggingReplica) {
+            return Err(Override::LaggingReplica.refusal(why));
         }
         p.warnings.push(why);
     }
@@ -155,6 +173,14 @@ pub(super) fn catch_up(planning: &Planning, p: &mut Plan) -> Result<(), String> 
 
 pub(super) fn promote_replica(planning: &Planning, p: &mut Plan) -> Result<(), String> {
     let new = planning.recorded(var::NEW_MASTER)?;
+    // The old master may have come back since it was fenced (a hung process that resumed, an
+    // instance started by someone else): fenced again first, in this same step.
+    if let Some(why) = unfenced(planning) {
+        fence_master(planning, p)?;
+        p.finding = None;
+        p.warnings
+            .push(format!("{why}: fenced again before the promotion"));
+    }
     let Some((_, flavour)) = answering(new) else {
         p.calls.push(ProviderCall::PromoteReplica {
             instance_id: new.id.clone(),

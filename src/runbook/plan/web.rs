@@ -5,6 +5,7 @@ use super::{Plan, Planning, var};
 use crate::detect::median;
 use crate::domain::call::{ProviderCall, TAG_QUARANTINE};
 use crate::domain::{FleetSnapshot, InstanceState, Role};
+use crate::runbook::overrides::Override;
 
 fn peers_median_p99(snap: &FleetSnapshot, except: &str) -> Option<f32> {
     let mut v: Vec<f32> = snap
@@ -20,16 +21,27 @@ pub(super) fn compare_peers(planning: &Planning, p: &mut Plan) -> Result<(), Str
     let t = planning.target()?;
     let median = peers_median_p99(planning.snap, &t.id);
     let p99 = t.latest_p99().unwrap_or(f32::NAN);
-    p.finding = Some(match median {
-        Some(m) if m > 0.0 => format!(
-            "{} p99 {p99:.0} ms vs peers' median {m:.0} ms ({:.1}x); CPU {:.0}%; checks {}/2",
-            t.name,
-            p99 / m,
-            t.latest_cpu().unwrap_or(f32::NAN),
-            t.health.checks.passed()
-        ),
-        _ => format!("{} has no running peers to compare with", t.name),
-    });
+    let Some(m) = median.filter(|m| *m > 0.0) else {
+        p.finding = Some(format!("{} has no running peers to compare with", t.name));
+        return Ok(());
+    };
+    let facts = format!(
+        "{} p99 {p99:.0} ms vs peers' median {m:.0} ms ({:.1}x); CPU {:.0}%; checks {}/2",
+        t.name,
+        p99 / m,
+        t.latest_cpu().unwrap_or(f32::NAN),
+        t.health.checks.passed()
+    );
+    // Detection's own bar for "recovered": below it the server is one of its peers. A server
+    // that reports no latency at all is not healthy by this measure, so it is not refused.
+    let factor = planning.ctx.slow_web_clear_factor;
+    if p99 < factor * m && !planning.ctx.allows(Override::NotAnOutlier) {
+        return Err(Override::NotAnOutlier.refusal(format!(
+            "{facts}: not an outlier (below {factor}x its peers), so replacing it would throw \
+             away a healthy server"
+        )));
+    }
+    p.finding = Some(facts);
     Ok(())
 }
 
