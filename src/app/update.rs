@@ -111,6 +111,20 @@ fn on_snapshot(app: &mut App, snap: FleetSnapshot, fetched_at: DateTime<Utc>) {
     if app.provider_error.take().is_some() {
         app.push_timeline(at, EntryKind::Info, "provider answering again");
     }
+    // A part the refresh could not read is said once, when it starts and when it ends.
+    let before = app
+        .snapshot
+        .as_ref()
+        .map(|s| s.unread.clone())
+        .unwrap_or_default();
+    for (part, why) in &snap.unread {
+        if before.get(part) != Some(why) {
+            app.push_timeline(at, EntryKind::Error, format!("{part} not read: {why}"));
+        }
+    }
+    for part in before.keys().filter(|p| !snap.unread.contains_key(*p)) {
+        app.push_timeline(at, EntryKind::Info, format!("{part} read again"));
+    }
     let incidents = detect(&snap, &app.incidents, &app.config.detect);
     let mut new_detections = Vec::new();
     for inc in &incidents {

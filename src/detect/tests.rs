@@ -90,6 +90,7 @@ fn snap(secs: i64, instances: Vec<Instance>) -> FleetSnapshot {
         instances,
         free_volumes: Vec::new(),
         api_calls: Default::default(),
+        unread: Default::default(),
     }
 }
 

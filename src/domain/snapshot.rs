@@ -31,6 +31,10 @@ pub struct FleetSnapshot {
     /// and a check that it stays at the API's own minimum.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub api_calls: std::collections::BTreeMap<String, u32>,
+    /// Parts of the fleet this refresh could not read, and why ("target health":
+    /// "TargetGroupNotFound…"): everything else was read and is shown.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub unread: std::collections::BTreeMap<String, String>,
 }
 
 impl FleetSnapshot {

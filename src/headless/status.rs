@@ -10,6 +10,9 @@ use crate::domain::{FleetSnapshot, Role};
 use crate::replicas::{Candidate, rank_replicas};
 use crate::runbook::model::{Playbook, for_incident, suggestion_of};
 
+/// Parts of a refresh detection decides on: without them nothing can be called OK.
+const DETECTION_INPUTS: &[&str] = &["metrics", "status checks"];
+
 /// Version of the JSON shape below; bumped only on incompatible changes.
 pub const STATUS_SCHEMA: u32 = 1;
 
@@ -49,6 +52,21 @@ impl Status {
             Some(Severity::Critical) => Status::Critical,
         }
     }
+
+    /// What the incidents say, and what a refresh that read only part of the fleet cannot: an
+    /// unread part detection decides on (the metrics, the status checks) leaves the fleet
+    /// UNKNOWN short of a CRITICAL already found; any other unread part is a WARNING.
+    fn with_unread(self, unread: &std::collections::BTreeMap<String, String>) -> Status {
+        let blind = unread
+            .keys()
+            .any(|p| DETECTION_INPUTS.contains(&p.as_str()));
+        match self {
+            Status::Critical | Status::Unknown => self,
+            _ if blind => Status::Unknown,
+            Status::Ok if !unread.is_empty() => Status::Warning,
+            other => other,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -66,6 +84,9 @@ pub struct StatusReport {
     /// The API calls the refresh made, by operation (real providers only).
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub api_calls: std::collections::BTreeMap<String, u32>,
+    /// Parts of the fleet the refresh could not read, and why; the rest is above.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub unread: std::collections::BTreeMap<String, String>,
 }
 
 /// An incident as detection saw it, with the playbooks that answer it, preferred first.
@@ -111,7 +132,7 @@ pub fn status_report(
     playbooks: &[Playbook],
 ) -> StatusReport {
     let incidents = detect_once(snap, &config.detect);
-    let status = Status::from_incidents(&incidents);
+    let status = Status::from_incidents(&incidents).with_unread(&snap.unread);
     let master = snap.master();
     StatusReport {
         schema: STATUS_SCHEMA,
@@ -161,6 +182,7 @@ pub fn status_report(
             })
             .collect(),
         api_calls: snap.api_calls.clone(),
+        unread: snap.unread.clone(),
     }
 }
 
@@ -185,6 +207,9 @@ pub fn status_text(r: &StatusReport) -> String {
         r.region,
         r.taken_at.format("%Y-%m-%d %H:%M:%S UTC")
     );
+    for (part, why) in &r.unread {
+        let _ = writeln!(out, "  not read: {part}: {why}");
+    }
     for i in &r.incidents {
         let _ = writeln!(
             out,

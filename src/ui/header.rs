@@ -48,13 +48,27 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         DataAge::Stale(label) => Span::styled(format!(" STALE data {label} "), theme.warning()),
         DataAge::Fresh(label) => Span::raw(format!(" data {label} ")),
     };
-    let right_width = badge.width() + data.width();
+    // Read in part: the rest of the screen is current, these parts are missing.
+    let partial = app
+        .snapshot
+        .as_ref()
+        .filter(|s| !s.unread.is_empty())
+        .map(|s| {
+            let parts: Vec<&str> = s.unread.keys().map(String::as_str).collect();
+            Span::styled(
+                format!(" PARTIAL: no {} ", parts.join(", ")),
+                theme.warning(),
+            )
+        })
+        .unwrap_or_default();
+    let right_width = badge.width() + partial.width() + data.width();
     let left = fit(&left, (area.width as usize).saturating_sub(right_width));
     let pad = (area.width as usize).saturating_sub(left.chars().count() + right_width);
     let line = Line::from(vec![
         Span::raw(left),
         Span::raw(" ".repeat(pad)),
         badge,
+        partial,
         data,
     ]);
     frame.render_widget(Paragraph::new(line).style(theme.header()), area);

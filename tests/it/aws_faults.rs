@@ -258,3 +258,59 @@ fn an_answer_the_sdk_cannot_read_is_named_with_its_call_and_status() {
         "{error}"
     );
 }
+
+/// `dake status --json` on the seeded fleet with `config`, CloudWatch at `cloudwatch` if given.
+fn status_with(config: &str, cloudwatch: Option<&str>) -> (Value, i32) {
+    let sandbox = Sandbox::new();
+    let mut cmd = dake_aws(&sandbox, config);
+    if let Some(endpoint) = cloudwatch {
+        cmd.env("AWS_ENDPOINT_URL_CLOUDWATCH", endpoint);
+    }
+    let out = cmd.args(["status", "--json"]).output().unwrap();
+    (stdout_json(&out), out.status.code().unwrap_or(-1))
+}
+
+#[test]
+fn a_part_that_cannot_be_read_is_named_and_the_rest_is_shown() {
+    let e = Emulated::seeded();
+    let instances = e.seeded.ids.len();
+    // No target group of that name: everything else is read; WARNING for that part only.
+    let config = e
+        .seeded
+        .config()
+        .replace("target_group = \"web-tg\"", "target_group = \"no-such-tg\"");
+    assert_ne!(config, e.seeded.config(), "the target group's name moved");
+    let (report, code) = status_with(&config, None);
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(report["status"], "warning");
+    assert_eq!(
+        report["instances"].as_array().unwrap().len(),
+        instances,
+        "{report:#}"
+    );
+    let why = report["unread"]["target health"].as_str().unwrap();
+    assert!(why.contains("no-such-tg"), "{why}");
+    assert_eq!(report["unread"].as_object().unwrap().len(), 1, "{report:#}");
+    assert!(report["replication"]["endpoint_target_id"].is_string());
+
+    // CloudWatch answering nothing dake can use: the metrics are missing, so nothing can be
+    // called OK (UNKNOWN), but the instances, checks and targets are there.
+    let broken = FaultServer::start(Behaviour::Throttle);
+    let (report, code) = status_with(&e.seeded.config(), Some(&broken.endpoint));
+    assert_eq!(code, 3, "{report:#}");
+    assert_eq!(
+        report["instances"].as_array().unwrap().len(),
+        instances,
+        "{report:#}"
+    );
+    let why = report["unread"]["metrics"].as_str().unwrap();
+    assert!(why.contains("CloudWatch GetMetricData"), "{why}");
+    assert!(
+        report["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["target_health"] == "healthy"),
+        "{report:#}"
+    );
+}

@@ -888,3 +888,45 @@ async fn drive_stops_when_every_sender_is_gone() {
     let screen = terminal.backend().to_string();
     assert!(line_with(&screen, "Fleet").contains("7/7"), "{screen}");
 }
+
+#[test]
+fn a_part_the_refresh_could_not_read_is_in_the_header_and_said_once() {
+    let mut d = Drill::builtin((80, 24));
+    d.run_to(20);
+    let partial = |t: i64, unread: &[(&str, &str)]| {
+        let mut snapshot = d.fleet.snapshot();
+        snapshot.taken_at = at(t);
+        snapshot.unread = unread
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Msg::Snapshot {
+            snapshot: Box::new(snapshot),
+            fetched_at: at(t),
+        }
+    };
+    let missing = [(
+        "target health",
+        "ELBv2 DescribeTargetGroups: TargetGroupNotFound",
+    )];
+    update(&mut d.app, partial(25, &missing));
+    update(&mut d.app, partial(30, &missing));
+    let screen = render(&d.app, 80, 24);
+    let header = screen.lines().next().unwrap();
+    assert!(header.contains("PARTIAL: no target health"), "{header}");
+    assert!(
+        line_with(&screen, "web-1").contains("running"),
+        "the rest is shown"
+    );
+    let said = |app: &App, text: &str| {
+        app.timeline
+            .iter()
+            .filter(|e| e.text.contains(text))
+            .count()
+    };
+    assert_eq!(said(&d.app, "target health not read: ELBv2"), 1);
+    update(&mut d.app, partial(35, &[]));
+    assert_eq!(said(&d.app, "target health read again"), 1);
+    let header = render(&d.app, 80, 24).lines().next().unwrap().to_string();
+    assert!(!header.contains("PARTIAL"), "{header}");
+}

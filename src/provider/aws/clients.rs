@@ -100,6 +100,13 @@ impl Calls {
     pub fn into_map(self) -> BTreeMap<String, u32> {
         self.0
     }
+
+    /// Another read's calls, counted here too.
+    pub fn absorb(&mut self, other: Calls) {
+        for (op, n) in other.0 {
+            *self.0.entry(op).or_default() += n;
+        }
+    }
 }
 
 /// Error codes AWS uses when it asks the caller to slow down.

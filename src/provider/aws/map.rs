@@ -274,6 +274,7 @@ pub fn snapshot(seen: Observed<'_>) -> FleetSnapshot {
         instances: out,
         free_volumes: seen.free_volumes,
         api_calls: Default::default(),
+        unread: Default::default(),
     }
 }
 

@@ -8,6 +8,7 @@ use aws_sdk_cloudwatch::primitives::DateTime as AwsDateTime;
 use aws_sdk_cloudwatch::types::{Dimension, Metric as CwMetric, MetricDataQuery, MetricStat};
 
 use super::clients::{Calls, Clients, sdk_error};
+use super::reads;
 use crate::config::AwsConfig;
 use crate::domain::{Role, TimeSeries};
 use crate::provider::ProviderError;
@@ -104,59 +105,90 @@ pub type FleetPoints = HashMap<(String, Metric), Points>;
 pub async fn fetch(
     clients: &Clients,
     cfg: &AwsConfig,
-    queries: &[Query],
+    queries: Vec<Query>,
+    now: i64,
+) -> (Result<FleetPoints, ProviderError>, Calls) {
+    let start = now - PERIOD_SECS * cfg.history as i64;
+    // Each batch one GetMetricData (and its pages), the batches at once.
+    let jobs: Vec<_> = queries
+        .chunks(QUERIES_PER_CALL)
+        .enumerate()
+        .map(|(batch_no, batch)| {
+            let by_id: BTreeMap<String, Query> = batch
+                .iter()
+                .enumerate()
+                .map(|(n, q)| (format!("q{batch_no}_{n}"), q.clone()))
+                .collect();
+            let data_queries: Vec<MetricDataQuery> = by_id
+                .iter()
+                .filter_map(|(id, q)| query(id, q, cfg))
+                .collect();
+            let cloudwatch = clients.cloudwatch.clone();
+            async move {
+                let mut calls = Calls::default();
+                let answer =
+                    batch_points(&cloudwatch, &by_id, data_queries, start, now, &mut calls).await;
+                (answer, calls)
+            }
+        })
+        .collect();
+    let (answer, calls) = reads::bounded(jobs, reads::CHUNKS_IN_FLIGHT).await;
+    let answer = answer.map(|batches| {
+        let mut out = FleetPoints::new();
+        for batch in batches {
+            for (key, points) in batch {
+                out.entry(key).or_default().extend(points);
+            }
+        }
+        for points in out.values_mut() {
+            points.sort_by_key(|p| p.0);
+            points.dedup_by_key(|p| p.0);
+        }
+        out
+    });
+    (answer, calls)
+}
+
+/// One batch's datapoints, every page of them.
+async fn batch_points(
+    cloudwatch: &aws_sdk_cloudwatch::Client,
+    by_id: &BTreeMap<String, Query>,
+    data_queries: Vec<MetricDataQuery>,
+    start: i64,
     now: i64,
     calls: &mut Calls,
 ) -> Result<FleetPoints, ProviderError> {
-    let start = now - PERIOD_SECS * cfg.history as i64;
     let mut out = FleetPoints::new();
-    for (batch_no, batch) in queries.chunks(QUERIES_PER_CALL).enumerate() {
-        let by_id: BTreeMap<String, &Query> = batch
-            .iter()
-            .enumerate()
-            .map(|(n, q)| (format!("q{batch_no}_{n}"), q))
-            .collect();
-        let data_queries: Vec<MetricDataQuery> = by_id
-            .iter()
-            .filter_map(|(id, q)| query(id, q, cfg))
-            .collect();
-        let mut token: Option<String> = None;
-        loop {
-            calls.add("GetMetricData");
-            let page = clients
-                .cloudwatch
-                .get_metric_data()
-                .set_metric_data_queries(Some(data_queries.clone()))
-                .start_time(AwsDateTime::from_secs(start))
-                .end_time(AwsDateTime::from_secs(now))
-                .set_next_token(token.take())
-                .send()
-                .await
-                .map_err(sdk_error)?;
-            for result in page.metric_data_results() {
-                let Some(q) = result.id().and_then(|id| by_id.get(id)) else {
-                    continue;
-                };
-                let points = out.entry((q.instance_id.clone(), q.metric)).or_default();
-                points.extend(
-                    result
-                        .timestamps()
-                        .iter()
-                        .map(|t| t.secs())
-                        .zip(result.values().iter().copied()),
-                );
-            }
-            token = page.next_token().map(String::from);
-            if token.is_none() {
-                break;
-            }
+    let mut token: Option<String> = None;
+    loop {
+        calls.add("GetMetricData");
+        let page = cloudwatch
+            .get_metric_data()
+            .set_metric_data_queries(Some(data_queries.clone()))
+            .start_time(AwsDateTime::from_secs(start))
+            .end_time(AwsDateTime::from_secs(now))
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        for result in page.metric_data_results() {
+            let Some(q) = result.id().and_then(|id| by_id.get(id)) else {
+                continue;
+            };
+            let points = out.entry((q.instance_id.clone(), q.metric)).or_default();
+            points.extend(
+                result
+                    .timestamps()
+                    .iter()
+                    .map(|t| t.secs())
+                    .zip(result.values().iter().copied()),
+            );
+        }
+        token = page.next_token().map(String::from);
+        if token.is_none() {
+            return Ok(out);
         }
     }
-    for points in out.values_mut() {
-        points.sort_by_key(|p| p.0);
-        points.dedup_by_key(|p| p.0);
-    }
-    Ok(out)
 }
 
 fn query(id: &str, q: &Query, cfg: &AwsConfig) -> Option<MetricDataQuery> {

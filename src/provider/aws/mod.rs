@@ -13,6 +13,7 @@ pub mod iam;
 mod launch;
 mod map;
 mod metrics;
+mod reads;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -245,29 +246,89 @@ impl AwsProvider {
         &self,
         fleet: &[(String, crate::domain::Role)],
         now: i64,
-        calls: &mut Calls,
-    ) -> Result<metrics::FleetPoints, ProviderError> {
+    ) -> (Result<metrics::FleetPoints, ProviderError>, Calls) {
         let ids: BTreeSet<String> = fleet.iter().map(|(id, _)| id.clone()).collect();
-        {
-            let cache = self.metrics.lock().map_err(|_| poisoned())?;
+        let cached = self.metrics.lock().map_err(|_| poisoned()).map(|cache| {
             let fresh = cache
                 .fetched_at
                 .is_some_and(|t| t.elapsed() < Duration::from_secs(self.aws.metrics_refresh_secs));
-            if fresh && ids.is_subset(&cache.instances) {
-                return Ok(cache.points.clone());
-            }
+            (fresh && ids.is_subset(&cache.instances)).then(|| cache.points.clone())
+        });
+        match cached {
+            Err(e) => return (Err(e), Calls::default()),
+            Ok(Some(points)) => return (Ok(points), Calls::default()),
+            Ok(None) => {}
         }
         let queries = metrics::plan(fleet, &self.aws, self.database.is_none());
-        let c = self.clients().await?;
-        let points = metrics::fetch(c, &self.aws, &queries, now, calls).await?;
-        let mut cache = self.metrics.lock().map_err(|_| poisoned())?;
-        *cache = MetricsCache {
-            fetched_at: Some(Instant::now()),
-            instances: ids,
-            points: points.clone(),
+        let c = match self.clients().await {
+            Ok(c) => c,
+            Err(e) => return (Err(e), Calls::default()),
         };
-        Ok(points)
+        let (points, calls) = metrics::fetch(c, &self.aws, queries, now).await;
+        let Ok(points) = points else {
+            return (points, calls);
+        };
+        match self.metrics.lock() {
+            Ok(mut cache) => {
+                *cache = MetricsCache {
+                    fetched_at: Some(Instant::now()),
+                    instances: ids,
+                    points: points.clone(),
+                };
+                (Ok(points), calls)
+            }
+            Err(_) => (Err(poisoned()), calls),
+        }
     }
+}
+
+/// Where a refresh's reads are gathered: their calls counted, their failures named.
+struct Read<'a> {
+    calls: &'a mut Calls,
+    unread: &'a mut std::collections::BTreeMap<String, String>,
+}
+
+impl Read<'_> {
+    /// What the read of `name` answered, or nothing and its failure kept.
+    fn part<T: Default>(
+        &mut self,
+        name: &str,
+        (answer, made): (Result<T, ProviderError>, Calls),
+    ) -> T {
+        self.calls.absorb(made);
+        reads::or_unread(self.unread, name, answer, T::default)
+    }
+}
+
+/// Every instance's status checks, a chunk of ids a call, the chunks at once.
+async fn statuses(
+    c: &Clients,
+    ids: &[String],
+) -> (
+    Result<Vec<aws_sdk_ec2::types::InstanceStatus>, ProviderError>,
+    Calls,
+) {
+    let jobs: Vec<_> = ids
+        .chunks(STATUS_IDS_PER_CALL)
+        .map(|chunk| {
+            let (ec2, chunk) = (c.ec2.clone(), chunk.to_vec());
+            async move {
+                let mut calls = Calls::default();
+                calls.add("DescribeInstanceStatus");
+                let out = ec2
+                    .describe_instance_status()
+                    .set_instance_ids(Some(chunk))
+                    .include_all_instances(true)
+                    .send()
+                    .await
+                    .map_err(sdk_error)
+                    .map(|out| out.instance_statuses().to_vec());
+                (out, calls)
+            }
+        })
+        .collect();
+    let (answer, calls) = reads::bounded(jobs, reads::CHUNKS_IN_FLIGHT).await;
+    (answer.map(|chunks| chunks.concat()), calls)
 }
 
 fn poisoned() -> ProviderError {
@@ -308,27 +369,37 @@ impl Provider for AwsProvider {
                 .iter()
                 .filter_map(|i| i.instance_id().map(String::from))
                 .collect();
-            let mut statuses = Vec::new();
-            for chunk in ids.chunks(STATUS_IDS_PER_CALL) {
-                calls.add("DescribeInstanceStatus");
-                let out = c
-                    .ec2
-                    .describe_instance_status()
-                    .set_instance_ids(Some(chunk.to_vec()))
-                    .include_all_instances(true)
-                    .send()
-                    .await
-                    .map_err(sdk_error)?;
-                statuses.extend(out.instance_statuses().iter().cloned());
-            }
-            let targets = self.target_health(&mut calls).await?;
-            let endpoint = self.endpoint(&mut calls).await?;
-            let free_volumes = self.free_volumes(&mut calls).await?;
             let members: Vec<(String, crate::domain::Role)> = instances
                 .iter()
                 .filter_map(|i| Some((i.instance_id()?.to_string(), map::role_of(i)?)))
                 .collect();
-            let points = self.fleet_points(&members, now, &mut calls).await?;
+            // Independent of one another: read at once, each failing on its own.
+            let (statuses, targets, endpoint, free_volumes, points) = tokio::join!(
+                statuses(c, &ids),
+                async {
+                    let mut k = Calls::default();
+                    (self.target_health(&mut k).await, k)
+                },
+                async {
+                    let mut k = Calls::default();
+                    (self.endpoint(&mut k).await, k)
+                },
+                async {
+                    let mut k = Calls::default();
+                    (self.free_volumes(&mut k).await, k)
+                },
+                self.fleet_points(&members, now),
+            );
+            let mut unread = std::collections::BTreeMap::new();
+            let mut read = Read {
+                calls: &mut calls,
+                unread: &mut unread,
+            };
+            let statuses = read.part("status checks", statuses);
+            let targets = read.part("target health", targets);
+            let endpoint = read.part("database endpoint", endpoint);
+            let free_volumes = read.part("free volumes", free_volumes);
+            let points = read.part("metrics", points);
             let mut snap = map::snapshot(map::Observed {
                 fleet: &self.fleet,
                 region: &c.region,
@@ -343,6 +414,7 @@ impl Provider for AwsProvider {
                 points: &points,
             });
             snap.api_calls = calls.into_map();
+            snap.unread = unread;
             if let Some(db) = &self.database {
                 db.apply(&mut snap, self.aws.history).await;
             }

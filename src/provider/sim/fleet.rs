@@ -422,6 +422,7 @@ impl SimFleet {
                 .collect(),
             free_volumes: self.free_volumes.iter().map(|v| v.vol.clone()).collect(),
             api_calls: Default::default(),
+            unread: Default::default(),
         }
     }
 }
