@@ -9,6 +9,14 @@ use std::time::{Duration, Instant};
 
 #[path = "../it/fixtures.rs"]
 mod fixtures;
+// The integration tests' emulators and proxy, shared: each is used here only in part.
+#[allow(dead_code)]
+#[path = "../it/emulator.rs"]
+mod emulator;
+#[allow(dead_code)]
+#[path = "../it/fault_server.rs"]
+mod fault_server;
+mod refresh;
 
 use anyhow::{Context, Result, ensure};
 use chrono::Utc;
@@ -32,11 +40,15 @@ const WARMUP: usize = 20;
 type Section = fn() -> Result<()>;
 
 fn main() -> ExitCode {
-    let sections: [(&str, Section); 4] = [
+    let sections: [(&str, Section); 5] = [
         ("1+2. Render and update() by fleet size", render_and_update),
         ("3. Key latency while the provider is busy", key_latency),
         ("4. Startup to first frame (release binary)", startup),
         ("5. Idle CPU and peak RSS (release binary)", idle),
+        (
+            "6. A 1,000-instance refresh over a slow link (emulators)",
+            refresh::refresh,
+        ),
     ];
     // `cargo bench --bench perf -- 3` runs only the sections whose title contains "3".
     let args = std::env::args().skip(1);
@@ -291,7 +303,7 @@ fn tool(name: &str, version_arg: &str) -> bool {
 }
 
 /// The release `dake` cargo builds alongside this bench, built here if it is missing.
-fn dake_binary() -> Result<PathBuf> {
+pub(crate) fn dake_binary() -> Result<PathBuf> {
     if let Some(p) = option_env!("CARGO_BIN_EXE_dake").map(PathBuf::from)
         && p.exists()
     {

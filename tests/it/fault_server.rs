@@ -20,6 +20,10 @@ pub enum Behaviour {
     Silent,
     /// Forwards to `upstream`, except requests the rule matches.
     ProxyExcept { upstream: String, rule: Rule },
+    /// Forwards everything to `upstream` after `delay`: a link as slow as the internet's (the
+    /// benchmark's; no test judges timings).
+    #[allow(dead_code)]
+    Delayed { upstream: String, delay: Duration },
 }
 
 /// Requests whose body contains every one of `when` and none of `unless`.
@@ -122,6 +126,13 @@ fn serve(stream: TcpStream, behaviour: &Behaviour, log: &Mutex<Vec<String>>) {
             Some(bytes) => bytes,
             None => return,
         },
+        Behaviour::Delayed { upstream, delay } => {
+            std::thread::sleep(*delay);
+            match forward(upstream, &head, &body) {
+                Some(bytes) => bytes,
+                None => return,
+            }
+        }
     };
     // Every answer closes the connection (`Connection: close`): simpler than keeping a proxied
     // one alive, and the SDK opens a new one.

@@ -14,7 +14,7 @@ use crate::provider::ProviderError;
 
 /// Calls of one kind in flight at once (DescribeInstanceStatus chunks, GetMetricData batches):
 /// well inside the APIs' request rates, and enough that a large fleet's chunks overlap.
-pub const CHUNKS_IN_FLIGHT: usize = 4;
+pub const CHUNKS_IN_FLIGHT: usize = 8;
 
 /// Runs `jobs` with at most `limit` in flight. Their answers come back in the jobs' order with
 /// the calls they made; the first failure is the answer (the rest are cancelled).
