@@ -65,6 +65,10 @@ pub struct AwsConfig {
     pub heartbeat_metric: String,
     pub read_only_metric: String,
     pub ssm_document: String,
+    /// How long a host command may run on the host: SSM stops it there after that, and dake
+    /// cancels one it stops waiting for.
+    #[serde(default = "host_command_secs")]
+    pub host_command_timeout_secs: u64,
     pub restart_app_command: String,
     pub start_db_command: String,
     pub promote_command: String,
@@ -104,6 +108,13 @@ pub struct DetectConfig {
     pub master_clear_secs: f32,
     pub replica_max_lag_secs: f32,
 }
+
+fn host_command_secs() -> u64 {
+    600
+}
+
+/// SSM's longest execution timeout for a Run Command (48 hours).
+const MAX_HOST_COMMAND_SECS: u64 = 172_800;
 
 /// `[aws]` keys an older dake read, with what replaced them: a config written for it gets the
 /// way forward, not "unknown field".
@@ -240,6 +251,12 @@ impl Config {
             return Err(fail(
                 "history",
                 format!("must be between 2 and {MAX_AWS_HISTORY} (a day of minutes)"),
+            ));
+        }
+        if !(10..=MAX_HOST_COMMAND_SECS).contains(&a.host_command_timeout_secs) {
+            return Err(fail(
+                "host_command_timeout_secs",
+                format!("must be between 10 and {MAX_HOST_COMMAND_SECS} (SSM's own limit)"),
             ));
         }
         if a.call_timeout_secs == 0 {

@@ -91,6 +91,8 @@ fn snap(secs: i64, instances: Vec<Instance>) -> FleetSnapshot {
         free_volumes: Vec::new(),
         api_calls: Default::default(),
         unread: Default::default(),
+        db_data_latency_secs: 0,
+        deregistration_delay_secs: None,
     }
 }
 

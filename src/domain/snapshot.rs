@@ -31,6 +31,13 @@ pub struct FleetSnapshot {
     /// and a check that it stays at the API's own minimum.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub api_calls: std::collections::BTreeMap<String, u32>,
+    /// How late the database tier's state reaches dake, at most: CloudWatch's minute and its
+    /// publishing delay on the metrics source; one refresh when the servers are read.
+    #[serde(default)]
+    pub db_data_latency_secs: u32,
+    /// The target group's deregistration delay, when it was read: how long a drain takes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deregistration_delay_secs: Option<u32>,
     /// Parts of the fleet this refresh could not read, and why ("target health":
     /// "TargetGroupNotFound…"): everything else was read and is shown.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]

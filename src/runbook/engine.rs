@@ -50,6 +50,9 @@ pub enum Phase {
         since: DateTime<Utc>,
         deadline: DateTime<Utc>,
         detail: String,
+        /// Why it may take longer than the step says (the data's delay, the resource's own
+        /// setting), when it may.
+        longer: Option<String>,
     },
     /// A call failed or a wait ran out: retry the step or abort the run.
     Failed {
@@ -236,9 +239,10 @@ impl Run {
                     since,
                     deadline,
                     detail,
+                    longer,
                 },
             ) => {
-                self.observe(&mut fx, snap, wait, since, deadline, detail, now);
+                self.observe(&mut fx, snap, (wait, since, deadline, longer), detail, now);
             }
             (Event::DeclareFenced, _) => self.declare_fenced(&mut fx, now),
             (Event::Override(o), _) => self.grant_override(&mut fx, o, now),
@@ -323,7 +327,7 @@ impl Run {
                 .any(|s| &s.call == c && matches!(s.outcome, Some(Ok(_))))
         };
         let Some(call) = plan.calls.iter().find(|c| !done(c)).cloned() else {
-            self.after_calls(fx, now);
+            self.after_calls(fx, plan, now);
             return;
         };
         let index = self.steps[step].calls.len();

@@ -107,23 +107,7 @@ impl Run {
                 c.outcome = Some(outcome.clone());
             }
             Record::Vars { vars, .. } => self.ctx.vars.extend(vars.clone()),
-            Record::WaitStarted { at, step } => {
-                let spec = self
-                    .playbook
-                    .steps
-                    .get(*step)
-                    .ok_or("journal names an unknown step")?;
-                let wait = spec
-                    .wait
-                    .ok_or("journal waits on a step that has no wait")?;
-                let deadline = *at + Duration::seconds(spec.timeout_secs as i64);
-                self.phase = Phase::Waiting {
-                    wait,
-                    since: *at,
-                    deadline,
-                    detail: String::new(),
-                };
-            }
+            Record::WaitStarted { at, step } => self.phase = self.waiting_since(*at, *step)?,
             Record::StepFinished {
                 at,
                 step,
@@ -156,6 +140,33 @@ impl Run {
             }
         }
         Ok(())
+    }
+
+    /// The wait a `WaitStarted` record began, as its step's plan set it when the plan was
+    /// journaled with the step.
+    fn waiting_since(&self, at: DateTime<Utc>, step: usize) -> Result<Phase, String> {
+        let spec = self
+            .playbook
+            .steps
+            .get(step)
+            .ok_or("journal names an unknown step")?;
+        let wait = spec
+            .wait
+            .ok_or("journal waits on a step that has no wait")?;
+        let (secs, longer) = match &self.phase {
+            Phase::Calling { plan } => (
+                plan.wait_secs.unwrap_or(spec.timeout_secs),
+                plan.wait_why.clone(),
+            ),
+            _ => (spec.timeout_secs, None),
+        };
+        Ok(Phase::Waiting {
+            wait,
+            since: at,
+            deadline: at + Duration::seconds(secs as i64),
+            detail: String::new(),
+            longer,
+        })
     }
 
     /// What a resumed run does before anything else: resolve a call whose answer was lost, or

@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::engine::{Phase, Run};
 use super::event::Effect;
 use super::model::{OnTimeout, WaitKind};
-use super::plan::{RunContext, var};
+use super::plan::{Plan, RunContext, var};
 use super::record::{Record, StepStatus};
 use crate::domain::{CheckStatus, FleetSnapshot, InstanceState, Role, TargetHealth, VolumeState};
 
@@ -30,7 +30,14 @@ pub(super) fn var_or<'a>(ctx: &'a RunContext, name: &str) -> &'a str {
     ctx.vars.get(name).map_or("?", String::as_str)
 }
 
-pub fn evaluate(wait: WaitKind, ctx: &RunContext, snap: &FleetSnapshot) -> WaitCheck {
+/// Whether `wait` is over in `snap`; `since` is when the wait began (right after the step's
+/// calls), for what must be newer than they are.
+pub fn evaluate(
+    wait: WaitKind,
+    ctx: &RunContext,
+    snap: &FleetSnapshot,
+    since: DateTime<Utc>,
+) -> WaitCheck {
     let target = ctx.target_id.as_str();
     match wait {
         WaitKind::LatencyRecovered => latency_recovered(ctx, snap),
@@ -41,7 +48,7 @@ pub fn evaluate(wait: WaitKind, ctx: &RunContext, snap: &FleetSnapshot) -> WaitC
             None => check(true, "out of the target group"),
         },
         WaitKind::InstanceGone => instance_gone(ctx, snap),
-        WaitKind::MasterAnswering => master_answering(ctx, snap),
+        WaitKind::MasterAnswering => master_answering(ctx, snap, since),
         WaitKind::InstanceStopped => match snap.find(target) {
             None => check(false, "not in the fleet"),
             Some(i) => check(i.state == InstanceState::Stopped, i.state.as_str()),
@@ -93,24 +100,39 @@ fn instance_gone(ctx: &RunContext, snap: &FleetSnapshot) -> WaitCheck {
     }
 }
 
-fn master_answering(ctx: &RunContext, snap: &FleetSnapshot) -> WaitCheck {
+/// Back means a heartbeat written after the boot (`since`): one from before it, as a minute
+/// metric and its publishing delay can show for minutes, says nothing of the server now. Read
+/// over MySQL it must also answer and take writes.
+fn master_answering(ctx: &RunContext, snap: &FleetSnapshot, since: DateTime<Utc>) -> WaitCheck {
     let Some(i) = snap.find(&ctx.target_id) else {
         return check(false, "not in the fleet");
     };
     let hb =
         i.db.as_ref()
             .map_or(f32::INFINITY, |d| d.heartbeat_age_secs);
+    let since_boot = (snap.taken_at - since).num_milliseconds() as f32 / 1000.0;
+    let after_boot = hb < since_boot;
+    let server = i.db.as_ref().and_then(|d| d.server.as_ref());
+    let takes_writes = server.is_none_or(|f| f.answers() && !f.read_only);
     let ok = !i.health.checks.any_impaired()
         && i.state == InstanceState::Running
-        && hb < ctx.master_heartbeat_secs;
-    check(
-        ok,
-        format!(
-            "{}, checks {}/2, heartbeat {hb:.0} s",
-            i.state.as_str(),
-            i.health.checks.passed()
-        ),
-    )
+        && hb < ctx.master_heartbeat_secs
+        && after_boot
+        && takes_writes;
+    let mut detail = format!(
+        "{}, checks {}/2, heartbeat {hb:.0} s",
+        i.state.as_str(),
+        i.health.checks.passed()
+    );
+    if hb.is_finite() && !after_boot {
+        detail.push_str(&format!(" (from before the boot {since_boot:.0} s ago)"));
+    }
+    match server {
+        Some(f) if !f.answers() => detail.push_str(", MySQL does not answer"),
+        Some(f) if f.read_only => detail.push_str(", MySQL read-only"),
+        _ => {}
+    }
+    check(ok, detail)
 }
 
 fn volume_available(snap: &FleetSnapshot, vol: &str) -> WaitCheck {
@@ -193,16 +215,18 @@ fn instance_ready(snap: &FleetSnapshot, id: &str) -> WaitCheck {
 }
 
 impl Run {
-    pub(super) fn after_calls(&mut self, fx: &mut Vec<Effect>, now: DateTime<Utc>) {
+    pub(super) fn after_calls(&mut self, fx: &mut Vec<Effect>, plan: &Plan, now: DateTime<Utc>) {
         let step = self.playbook.steps[self.cursor].clone();
         match step.wait {
             Some(wait) => {
-                let deadline = now + Duration::seconds(step.timeout_secs as i64);
+                let secs = plan.wait_secs.unwrap_or(step.timeout_secs);
+                let deadline = now + Duration::seconds(secs as i64);
                 self.phase = Phase::Waiting {
                     wait,
                     since: now,
                     deadline,
                     detail: String::new(),
+                    longer: plan.wait_why.clone(),
                 };
                 self.journal(
                     fx,
@@ -219,19 +243,18 @@ impl Run {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// `waiting`: what the wait is for, since when, until when, and why it may take longer.
     pub(super) fn observe(
         &mut self,
         fx: &mut Vec<Effect>,
         snap: &FleetSnapshot,
-        wait: WaitKind,
-        since: DateTime<Utc>,
-        deadline: DateTime<Utc>,
+        waiting: (WaitKind, DateTime<Utc>, DateTime<Utc>, Option<String>),
         detail: String,
         now: DateTime<Utc>,
     ) {
+        let (wait, since, deadline, longer) = waiting;
         let step = self.playbook.steps[self.cursor].clone();
-        let check = evaluate(wait, &self.ctx, snap);
+        let check = evaluate(wait, &self.ctx, snap, since);
         if check.done {
             if step.finish_on_success {
                 let outcome = format!(
@@ -289,6 +312,7 @@ impl Run {
             since,
             deadline,
             detail: check.detail,
+            longer,
         };
     }
 }

@@ -12,6 +12,7 @@ use super::theme::Theme;
 use crate::app::viewport::WIDE;
 use crate::app::{App, SortColumn};
 use crate::detect::Severity;
+use crate::domain::call::TAG_QUARANTINE;
 use crate::domain::{CheckStatus, Instance, InstanceState, Role};
 use crate::text::{fit, fit_name, ms, pct, tail};
 
@@ -212,7 +213,11 @@ fn build_row<'a>(
                 .style(p99_style),
         );
     }
-    cells.push(if inst.disposable() {
+    // A quarantined instance is kept on purpose, for forensics: not to be thrown away, and
+    // out of the fleet's work.
+    cells.push(if inst.tags.contains_key(TAG_QUARANTINE) {
+        Cell::from("held").style(theme.warn())
+    } else if inst.disposable() {
         Cell::from("yes")
     } else {
         Cell::from("no").style(theme.warn())

@@ -59,6 +59,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         since,
         deadline,
         detail,
+        longer,
         ..
     } = &run.phase
     {
@@ -71,7 +72,14 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         };
         let now = app.fleet_now();
         frame.render_widget(
-            wait_gauge(now, *since, *deadline, detail, r.width, theme),
+            wait_gauge(
+                now,
+                (*since, *deadline),
+                detail,
+                longer.as_deref(),
+                r.width,
+                theme,
+            ),
             r,
         );
     }
@@ -116,9 +124,9 @@ fn step_line<'a>(run: &Run, i: usize, width: usize, theme: &Theme) -> Line<'a> {
 /// How long the step has waited of its timeout, and what the fleet shows now.
 fn wait_gauge<'a>(
     now: DateTime<Utc>,
-    since: DateTime<Utc>,
-    deadline: DateTime<Utc>,
+    (since, deadline): (DateTime<Utc>, DateTime<Utc>),
     detail: &str,
+    longer: Option<&str>,
     width: u16,
     theme: &Theme,
 ) -> Gauge<'a> {
@@ -129,7 +137,13 @@ fn wait_gauge<'a>(
     } else {
         detail
     };
-    let label = format!("waiting {} / {} · {detail}", age(elapsed), age(total));
+    // Why the wait is longer than its step says: the gauge's total is that long for a reason.
+    let longer = longer.map_or(String::new(), |why| format!(" ({why})"));
+    let label = format!(
+        "waiting {} / {}{longer} · {detail}",
+        age(elapsed),
+        age(total)
+    );
     Gauge::default()
         .gauge_style(theme.warn())
         .ratio(elapsed as f64 / total as f64)

@@ -316,11 +316,16 @@ fn playbook_calls_change_the_fleet_and_stay_inside_it() {
         rt.block_on(aws.fleet("drill"))[&id("db-replica-2")].1["dake:source"],
         id("db-replica-1")
     );
-    run(ProviderCall::SetDbEndpoint {
+    let switched = run(ProviderCall::SetDbEndpoint {
         name: "db.drill.internal".into(),
         target_id: id("db-replica-1"),
     })
     .unwrap();
+    // Done when Route 53 says INSYNC, with how long clients may still hold the old answer.
+    assert!(
+        switched.output.starts_with("INSYNC after ") && switched.output.contains(" s more"),
+        "{switched:?}"
+    );
     let described = rt
         .block_on(
             aws.ec2

@@ -314,3 +314,50 @@ fn a_part_that_cannot_be_read_is_named_and_the_rest_is_shown() {
         "{report:#}"
     );
 }
+
+/// SSM answering that the command still runs, forever: dake gives up at the host command's
+/// limit, cancels it, and says whether it ran.
+const STILL_RUNNING: &str =
+    r#"{"CommandId":"c-1","InstanceId":"i-1","Status":"InProgress","StatusDetails":"InProgress"}"#;
+
+#[test]
+fn a_host_command_dake_stops_waiting_for_is_cancelled_and_said_so() {
+    use dake::domain::call::ProviderCall;
+    use dake::provider::Provider;
+    let e = Emulated::seeded();
+    let proxy = FaultServer::start(Behaviour::ProxyExcept {
+        upstream: moto().endpoint.clone(),
+        rule: Rule {
+            // GetCommandInvocation names one instance; CancelCommand a list of them.
+            when: vec!["\"InstanceId\":"],
+            unless: vec![],
+            answer: RuleAnswer::Recorded {
+                status: 200,
+                body: STILL_RUNNING,
+            },
+        },
+    });
+    let config = e.seeded.config() + "host_command_timeout_secs = 10\n";
+    let provider = crate::aws_fleet::in_process_provider_with(&config, &proxy.endpoint);
+    let err =
+        e.rt.block_on(provider.execute(ProviderCall::RestartApp {
+            instance_id: e.seeded.ids["web-3"].clone(),
+        }))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("not finished after 10 s: cancelled") && err.contains("may still run"),
+        "{err}"
+    );
+    let seen = proxy.seen();
+    assert!(
+        seen.iter()
+            .any(|b| b.contains("\"executionTimeout\":[\"10\"]")),
+        "the command carried its execution timeout: {seen:#?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|b| b.contains("\"InstanceIds\":[") && !b.contains("\"Parameters\"")),
+        "a CancelCommand was sent: {seen:#?}"
+    );
+}

@@ -282,23 +282,25 @@ fn db_ebs_move_runs_headless_to_the_end_on_aws() {
         e.master_died_at,
     );
     let sandbox = Sandbox::new();
-    // The reboot does not bring the master back here: three seconds, not three minutes.
     let builtin = include_str!("../../assets/runbooks/db-ebs-move.toml");
     let try_start = "wait = \"master-answering\"\ntimeout_secs = 180\n";
     assert!(builtin.contains(&format!("action = \"reboot-instance\"\n{try_start}")));
-    let short = builtin.replacen(
-        try_start,
-        "wait = \"master-answering\"\ntimeout_secs = 3\n",
-        1,
-    );
-    assert_ne!(short, builtin, "the try-start step's timeout moved");
+    // On the metrics source a boot is seen only once CloudWatch has published a minute after
+    // it (three minutes and more: the wait is stretched to that); the master never comes back
+    // here, so the reboot is not waited on at all.
+    let short = builtin
+        .replacen(try_start, "timeout_secs = 3\n", 1)
+        .replacen(
+            "on_timeout = \"continue\"\nfinish_on_success = true\n",
+            "",
+            1,
+        );
+    assert_ne!(short, builtin, "the try-start step's wait moved");
     sandbox.write("config/dake/runbooks/db-ebs-move.toml", &short);
 
     let started = Instant::now();
     let out = run_to_the_end(&sandbox, &quick_config(seeded), "db-ebs-move", "db-master");
-    let mut want = ["done"; 10];
-    want[1] = "timed-out";
-    let r = finished(&out, &want);
+    let r = finished(&out, &["done"; 10]);
     let run_id = r["run_id"].as_str().unwrap();
 
     let fleet = rt.block_on(aws.fleet("drill"));

@@ -345,6 +345,17 @@ fn quarantine_stops_and_tags_instead_of_terminating() {
         .expect("quarantined, not gone");
     assert_eq!(bad.state, InstanceState::Stopped);
     assert!(bad.tags.contains_key("dake:quarantine"));
+    // The table says it is kept on purpose, not a disposable stopped server.
+    d.tick();
+    let screen = d.screen();
+    let row = screen
+        .lines()
+        .find(|l| l.contains(" web-3 "))
+        .expect("web-3 listed");
+    assert!(
+        row.contains("stopped") && row.trim_end().ends_with("held"),
+        "{row}"
+    );
 }
 
 #[test]

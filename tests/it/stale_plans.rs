@@ -277,3 +277,89 @@ fn db_ebs_move_does_not_stop_a_master_that_came_back() {
         run.phase
     );
 }
+
+#[test]
+fn a_master_is_back_only_on_a_heartbeat_written_after_the_boot() {
+    use dake::runbook::model::WaitKind;
+    use dake::runbook::wait::evaluate;
+    let mut f = SimFleet::new(&config(), epoch());
+    f.advance_to(60.0);
+    let mut snap = f.snapshot();
+    let master = snap.master().unwrap().clone();
+    let ctx = run_at("db-ebs-move", &master, 1, &[], &[]).ctx;
+    // Healthy checks and a heartbeat 10 s old, as a minute metric can show after the boot.
+    let m = snap
+        .instances
+        .iter_mut()
+        .find(|i| i.id == master.id)
+        .unwrap();
+    m.db.as_mut().unwrap().heartbeat_age_secs = 10.0;
+    let booted = |secs_ago: i64| snap.taken_at - chrono::Duration::seconds(secs_ago);
+    let w = evaluate(WaitKind::MasterAnswering, &ctx, &snap, booted(5));
+    assert!(!w.done, "a beat from before the boot: {}", w.detail);
+    assert!(w.detail.contains("from before the boot"), "{}", w.detail);
+    let w = evaluate(WaitKind::MasterAnswering, &ctx, &snap, booted(30));
+    assert!(w.done, "{}", w.detail);
+    // Read over MySQL, it must take writes too.
+    let m = snap
+        .instances
+        .iter_mut()
+        .find(|i| i.id == master.id)
+        .unwrap();
+    let server = m.db.as_mut().unwrap().server.as_mut().unwrap();
+    server.read_only = true;
+    let w = evaluate(WaitKind::MasterAnswering, &ctx, &snap, booted(30));
+    assert!(
+        !w.done && w.detail.contains("MySQL read-only"),
+        "{}",
+        w.detail
+    );
+}
+
+#[test]
+fn a_wait_lasts_as_long_as_its_data_and_its_resource_need() {
+    let mut f = SimFleet::new(&config(), epoch());
+    f.inject(IncidentKind::SlowWeb, Some("web-3")).unwrap();
+    let mut snap = f.snapshot();
+    let web3 = by_name(&snap, "web-3").clone();
+    let replacement = by_name(&snap, "web-1").id.clone();
+    let dereg = playbook("web-replace").step_index("deregister").unwrap();
+    let run = run_at(
+        "web-replace",
+        &web3,
+        dereg,
+        &[],
+        &[(var::REPLACEMENT, replacement.as_str())],
+    );
+    // The drill's drain is short: the step's own 300 s will do.
+    let plan = run.preview(&snap).unwrap().unwrap();
+    assert_eq!(plan.wait_secs, None, "{plan:?}");
+    // A target group that drains for 600 s: the wait is that and a margin, and says why.
+    snap.deregistration_delay_secs = Some(600);
+    let plan = run.preview(&snap).unwrap().unwrap();
+    assert_eq!(plan.wait_secs, Some(660));
+    assert_eq!(
+        plan.wait_why.as_deref(),
+        Some("the target group's deregistration delay is 600 s")
+    );
+    // The database tier's state three minutes late (CloudWatch): the promote's wait for a
+    // writable master is that much longer.
+    let mut f = SimFleet::new(&config(), epoch());
+    f.inject(IncidentKind::MasterDown, None).unwrap();
+    let mut snap = f.snapshot();
+    snap.db_data_latency_secs = 240;
+    let master = snap.master().unwrap().clone();
+    let r1 = by_name(&snap, "db-replica-1").id.clone();
+    let pb = playbook("db-promote");
+    let promote = pb.step_index("promote").unwrap();
+    let run = run_at(
+        "db-promote",
+        &master,
+        promote,
+        &[],
+        &[(var::NEW_MASTER, r1.as_str())],
+    );
+    let plan = run.preview(&snap).unwrap().unwrap();
+    assert_eq!(plan.wait_secs, Some(pb.steps[promote].timeout_secs + 240));
+    assert!(plan.wait_why.unwrap().contains("240 s late"));
+}

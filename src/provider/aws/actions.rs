@@ -119,7 +119,7 @@ async fn perform(
             id
         }
         ProviderCall::SetDbEndpoint { name, target_id } => {
-            endpoint::set_endpoint(p, c, name, member(target_id)?, execution).await?
+            endpoint::set_endpoint(p, c, name, member(target_id)?, execution, out).await?
         }
         ProviderCall::NotifyReplicaAdded { instance_id } => {
             endpoint::notify_replica_added(p, c, instance_id, execution, out).await?

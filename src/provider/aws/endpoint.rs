@@ -15,6 +15,7 @@ pub(super) async fn set_endpoint(
     name: &str,
     target: &Ec2Instance,
     execution: Execution,
+    output: &mut String,
 ) -> Result<Option<String>, ProviderError> {
     if name != p.db_endpoint {
         return Err(refused(format!(
@@ -42,7 +43,7 @@ pub(super) async fn set_endpoint(
                 .map_err(sdk_error)?;
             Ok(Some(format!("version {}", out.version())))
         }
-        EndpointKind::Route53 => set_record(p, c, name, target, execution).await,
+        EndpointKind::Route53 => set_record(p, c, name, target, execution, output).await,
     }
 }
 
@@ -55,6 +56,7 @@ async fn set_record(
     name: &str,
     target: &Ec2Instance,
     execution: Execution,
+    output: &mut String,
 ) -> Result<Option<String>, ProviderError> {
     use aws_sdk_route53::types::{
         Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
@@ -92,10 +94,11 @@ async fn set_record(
     if execution == Execution::DryRunOnly {
         return Ok(None);
     }
+    let ttl = current.ttl().unwrap_or(60);
     let record = ResourceRecordSet::builder()
         .name(current.name())
         .r#type(current.r#type().clone())
-        .ttl(current.ttl().unwrap_or(60))
+        .ttl(ttl)
         .resource_records(
             ResourceRecord::builder()
                 .value(value)
@@ -123,12 +126,43 @@ async fn set_record(
         .send()
         .await
         .map_err(sdk_error)?;
-    Ok(Some(
-        out.change_info()
-            .map(|i| i.id().to_string())
-            .unwrap_or_else(|| "-".into()),
-    ))
+    let Some(change) = out.change_info() else {
+        return Ok(Some("-".into()));
+    };
+    let id = change.id().to_string();
+    let took = in_sync(c, &id, change.status().clone()).await?;
+    *output = format!(
+        "INSYNC after {took} s; clients may resolve the old master for up to the TTL, {ttl} s more"
+    );
+    Ok(Some(id))
 }
+
+/// Waits until the change `id` is INSYNC: every Route 53 server answers with it, not only the
+/// API that accepted it. The seconds that took.
+async fn in_sync(
+    c: &Clients,
+    id: &str,
+    mut status: aws_sdk_route53::types::ChangeStatus,
+) -> Result<u64, ProviderError> {
+    let started = std::time::Instant::now();
+    while status != aws_sdk_route53::types::ChangeStatus::Insync {
+        tokio::time::sleep(INSYNC_POLL).await;
+        status = c
+            .route53
+            .get_change()
+            .id(id)
+            .send()
+            .await
+            .map_err(sdk_error)?
+            .change_info()
+            .map(|i| i.status().clone())
+            .unwrap_or(status);
+    }
+    Ok(started.elapsed().as_secs())
+}
+
+/// How often a record change's status is asked for until it is INSYNC.
+const INSYNC_POLL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Adds the replica to the parameter the application watches (a comma-separated id list).
 pub(super) async fn notify_replica_added(

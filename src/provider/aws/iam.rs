@@ -78,9 +78,11 @@ fn grants(kind: CallKind, endpoint: EndpointKind) -> Vec<(Statement, &'static st
         ],
         CallKind::RepointReplica => vec![(S::TagFleetResources, "ec2:CreateTags")],
         CallKind::SetDbEndpoint => match endpoint {
-            EndpointKind::Route53 => {
-                vec![(S::SwitchDbEndpoint, "route53:ChangeResourceRecordSets")]
-            }
+            // The switch is done when its change is INSYNC.
+            EndpointKind::Route53 => vec![
+                (S::SwitchDbEndpoint, "route53:ChangeResourceRecordSets"),
+                (S::ReadFleet, "route53:GetChange"),
+            ],
             EndpointKind::Ssm => vec![(S::SwitchDbEndpoint, "ssm:PutParameter")],
         },
         CallKind::NotifyReplicaAdded => vec![
@@ -93,6 +95,8 @@ fn grants(kind: CallKind, endpoint: EndpointKind) -> Vec<(Statement, &'static st
             (S::RunHostCommandDocument, "ssm:SendCommand"),
             (S::RunHostCommandOnFleet, "ssm:SendCommand"),
             (S::ReadCommandStatus, "ssm:GetCommandInvocation"),
+            // A command dake stops waiting for is cancelled.
+            (S::ReadCommandStatus, "ssm:CancelCommand"),
         ]);
     }
     g
@@ -107,6 +111,11 @@ fn refresh_grants(endpoint: EndpointKind) -> Vec<(Statement, &'static str)> {
         (S::ReadFleet, "ec2:DescribeVolumes"),
         (S::ReadFleet, "elasticloadbalancing:DescribeTargetGroups"),
         (S::ReadFleet, "elasticloadbalancing:DescribeTargetHealth"),
+        // The deregistration delay a drain waits for.
+        (
+            S::ReadFleet,
+            "elasticloadbalancing:DescribeTargetGroupAttributes",
+        ),
         (S::ReadFleet, "cloudwatch:GetMetricData"),
     ];
     g.push(match endpoint {

@@ -275,6 +275,8 @@ pub fn snapshot(seen: Observed<'_>) -> FleetSnapshot {
         free_volumes: seen.free_volumes,
         api_calls: Default::default(),
         unread: Default::default(),
+        db_data_latency_secs: 0,
+        deregistration_delay_secs: None,
     }
 }
 

@@ -33,6 +33,8 @@ use clients::{Calls, Clients, sdk_error};
 const INSTANCES_PER_PAGE: i32 = 1000;
 /// DescribeInstanceStatus takes at most this many instance ids per call.
 const STATUS_IDS_PER_CALL: usize = 100;
+/// How long an endpoint switch may wait for its record change to be INSYNC.
+const INSYNC_WAIT: Duration = Duration::from_secs(300);
 
 /// Connection settings from the command line; anything unset comes from the standard chain
 /// (environment, profiles, SSO, instance role) and `AWS_ENDPOINT_URL_<SERVICE>`.
@@ -59,6 +61,8 @@ pub struct AwsProvider {
     aws: AwsConfig,
     clients: OnceCell<Clients>,
     target_group_arn: OnceCell<String>,
+    /// The target group's deregistration delay, read once (`None` when it could not be).
+    deregistration_delay: OnceCell<Option<u32>>,
     metrics: Mutex<MetricsCache>,
     /// The database hosts read over the MySQL protocol (`[database] source = "mysql"`);
     /// `None` reads their heartbeat from CloudWatch.
@@ -80,6 +84,7 @@ impl AwsProvider {
             aws: config.aws.clone(),
             clients: OnceCell::new(),
             target_group_arn: OnceCell::new(),
+            deregistration_delay: OnceCell::new(),
             metrics: Mutex::new(MetricsCache::default()),
             database,
         })
@@ -282,55 +287,6 @@ impl AwsProvider {
     }
 }
 
-/// Where a refresh's reads are gathered: their calls counted, their failures named.
-struct Read<'a> {
-    calls: &'a mut Calls,
-    unread: &'a mut std::collections::BTreeMap<String, String>,
-}
-
-impl Read<'_> {
-    /// What the read of `name` answered, or nothing and its failure kept.
-    fn part<T: Default>(
-        &mut self,
-        name: &str,
-        (answer, made): (Result<T, ProviderError>, Calls),
-    ) -> T {
-        self.calls.absorb(made);
-        reads::or_unread(self.unread, name, answer, T::default)
-    }
-}
-
-/// Every instance's status checks, a chunk of ids a call, the chunks at once.
-async fn statuses(
-    c: &Clients,
-    ids: &[String],
-) -> (
-    Result<Vec<aws_sdk_ec2::types::InstanceStatus>, ProviderError>,
-    Calls,
-) {
-    let jobs: Vec<_> = ids
-        .chunks(STATUS_IDS_PER_CALL)
-        .map(|chunk| {
-            let (ec2, chunk) = (c.ec2.clone(), chunk.to_vec());
-            async move {
-                let mut calls = Calls::default();
-                calls.add("DescribeInstanceStatus");
-                let out = ec2
-                    .describe_instance_status()
-                    .set_instance_ids(Some(chunk))
-                    .include_all_instances(true)
-                    .send()
-                    .await
-                    .map_err(sdk_error)
-                    .map(|out| out.instance_statuses().to_vec());
-                (out, calls)
-            }
-        })
-        .collect();
-    let (answer, calls) = reads::bounded(jobs, reads::CHUNKS_IN_FLIGHT).await;
-    (answer.map(|chunks| chunks.concat()), calls)
-}
-
 fn poisoned() -> ProviderError {
     ProviderError::Other("metrics cache poisoned by an earlier panic".into())
 }
@@ -375,7 +331,7 @@ impl Provider for AwsProvider {
                 .collect();
             // Independent of one another: read at once, each failing on its own.
             let (statuses, targets, endpoint, free_volumes, points) = tokio::join!(
-                statuses(c, &ids),
+                reads::statuses(c, &ids),
                 async {
                     let mut k = Calls::default();
                     (self.target_health(&mut k).await, k)
@@ -391,7 +347,7 @@ impl Provider for AwsProvider {
                 self.fleet_points(&members, now),
             );
             let mut unread = std::collections::BTreeMap::new();
-            let mut read = Read {
+            let mut read = reads::Read {
                 calls: &mut calls,
                 unread: &mut unread,
             };
@@ -415,6 +371,15 @@ impl Provider for AwsProvider {
             });
             snap.api_calls = calls.into_map();
             snap.unread = unread;
+            snap.deregistration_delay_secs = self.deregistration_delay().await;
+            snap.db_data_latency_secs = match &self.database {
+                Some(_) => self.aws.refresh_secs as u32,
+                None => {
+                    (metrics::PUBLISH_DELAY_SECS
+                        + metrics::PERIOD_SECS
+                        + self.aws.metrics_refresh_secs as i64) as u32
+                }
+            };
             if let Some(db) = &self.database {
                 db.apply(&mut snap, self.aws.history).await;
             }
@@ -434,8 +399,16 @@ impl Provider for AwsProvider {
     /// The blast-radius check, the dry run and the call; a host command also waits for SSM.
     fn call_timeout(&self, call: &ProviderCall) -> Duration {
         // A host command waits for SSM; SQL may wait for a relay log to be applied.
+        if call.kind() == CallKind::SetDbEndpoint {
+            // A record change is done when it is INSYNC: Route 53 says a minute or so.
+            return self.three_calls() + INSYNC_WAIT;
+        }
         if call.kind().runs_on_host() || call.kind() == CallKind::Sql {
-            self.three_calls() + Duration::from_secs(host::SSM_COMMAND_TIMEOUT_SECS as u64 + 60)
+            // Beyond the run's own wait and its cancellation: the host step cancels first.
+            self.three_calls()
+                + Duration::from_secs(
+                    self.aws.host_command_timeout_secs + 2 * host::HOST_WAIT_MARGIN_SECS + 120,
+                )
         } else {
             self.three_calls()
         }

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::clients::Calls;
+use super::clients::{Calls, Clients, sdk_error};
+use super::{AwsProvider, STATUS_IDS_PER_CALL};
 use crate::provider::ProviderError;
 
 /// Calls of one kind in flight at once (DescribeInstanceStatus chunks, GetMetricData batches):
@@ -69,6 +70,84 @@ pub fn or_unread<T>(
             unread.insert(part.to_string(), e.to_string());
             fallback()
         }
+    }
+}
+
+/// Where a refresh's reads are gathered: their calls counted, their failures named.
+pub(super) struct Read<'a> {
+    pub(super) calls: &'a mut Calls,
+    pub(super) unread: &'a mut std::collections::BTreeMap<String, String>,
+}
+
+impl Read<'_> {
+    /// What the read of `name` answered, or nothing and its failure kept.
+    pub(super) fn part<T: Default>(
+        &mut self,
+        name: &str,
+        (answer, made): (Result<T, ProviderError>, Calls),
+    ) -> T {
+        self.calls.absorb(made);
+        or_unread(self.unread, name, answer, T::default)
+    }
+}
+
+/// Every instance's status checks, a chunk of ids a call, the chunks at once.
+pub(super) async fn statuses(
+    c: &Clients,
+    ids: &[String],
+) -> (
+    Result<Vec<aws_sdk_ec2::types::InstanceStatus>, ProviderError>,
+    Calls,
+) {
+    let jobs: Vec<_> = ids
+        .chunks(STATUS_IDS_PER_CALL)
+        .map(|chunk| {
+            let (ec2, chunk) = (c.ec2.clone(), chunk.to_vec());
+            async move {
+                let mut calls = Calls::default();
+                calls.add("DescribeInstanceStatus");
+                let out = ec2
+                    .describe_instance_status()
+                    .set_instance_ids(Some(chunk))
+                    .include_all_instances(true)
+                    .send()
+                    .await
+                    .map_err(sdk_error)
+                    .map(|out| out.instance_statuses().to_vec());
+                (out, calls)
+            }
+        })
+        .collect();
+    let (answer, calls) = bounded(jobs, CHUNKS_IN_FLIGHT).await;
+    (answer.map(|chunks| chunks.concat()), calls)
+}
+
+impl AwsProvider {
+    /// `deregistration_delay.timeout_seconds` of the target group, once; `None` when there is
+    /// none or it cannot be read (then the drain waits as long as its step says).
+    pub(super) async fn deregistration_delay(&self) -> Option<u32> {
+        if self.target_group.is_empty() {
+            return None;
+        }
+        *self
+            .deregistration_delay
+            .get_or_init(|| async {
+                let arn = self.target_group_arn(&mut Calls::default()).await.ok()?;
+                let c = self.clients().await.ok()?;
+                let out = c
+                    .elb
+                    .describe_target_group_attributes()
+                    .target_group_arn(arn)
+                    .send()
+                    .await
+                    .map_err(|e| tracing::warn!("target group attributes: {}", sdk_error(e)))
+                    .ok()?;
+                out.attributes()
+                    .iter()
+                    .find(|a| a.key() == Some("deregistration_delay.timeout_seconds"))
+                    .and_then(|a| a.value()?.parse().ok())
+            })
+            .await
     }
 }
 

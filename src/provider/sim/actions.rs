@@ -32,7 +32,7 @@ const FORCE_STOP_SECS: i64 = 5;
 const APP_RESTART_SECS: i64 = 20;
 const MASTER_REBOOT_SECS: i64 = 60;
 const TARGET_VERDICT_SECS: i64 = 15;
-const DRAIN_SECS: i64 = 20;
+pub(super) const DRAIN_SECS: i64 = 20;
 const DETACH_SECS: i64 = 5;
 const ATTACH_SECS: i64 = 5;
 

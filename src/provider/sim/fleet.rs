@@ -423,6 +423,8 @@ impl SimFleet {
             free_volumes: self.free_volumes.iter().map(|v| v.vol.clone()).collect(),
             api_calls: Default::default(),
             unread: Default::default(),
+            db_data_latency_secs: 0,
+            deregistration_delay_secs: Some(super::actions::DRAIN_SECS as u32),
         }
     }
 }

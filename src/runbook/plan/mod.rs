@@ -9,7 +9,7 @@ mod web;
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{ActionKind, Confirm, Step};
+use super::model::{ActionKind, Confirm, Step, WaitKind};
 use super::overrides::Override;
 use super::setup::run_salt;
 use crate::domain::call::{ProviderCall, TAG_FLEET, TAG_ROLE, TAG_RUN, TAG_STEP};
@@ -92,6 +92,12 @@ pub struct Plan {
     pub confirm_id: Option<String>,
     /// Which var a created resource's id is stored in.
     pub creates_var: Option<String>,
+    /// How long the step's wait may take, when its data or its resource needs longer than
+    /// the step's own timeout, and why.
+    #[serde(default)]
+    pub wait_secs: Option<u64>,
+    #[serde(default)]
+    pub wait_why: Option<String>,
 }
 
 /// What an action plans against: the run, the fleet now, and the step's number.
@@ -151,6 +157,41 @@ impl<'a> Planning<'a> {
     }
 }
 
+/// Room a drain is given beyond the target group's own deregistration delay.
+const DRAIN_MARGIN_SECS: u64 = 60;
+
+/// A wait as long as what it watches needs: the target group's own deregistration delay for
+/// a drain; for what the database tier shows, the step's timeout plus how late that state
+/// reaches dake (CloudWatch's minute and publishing delay on the metrics source). `None` when
+/// the step's own timeout is enough.
+fn wait_timeout(step: &Step, snap: &FleetSnapshot) -> Option<(u64, String)> {
+    let wait = step.wait?;
+    let (secs, why) = match wait {
+        WaitKind::TargetDrained => {
+            let delay = u64::from(snap.deregistration_delay_secs?);
+            (
+                delay + DRAIN_MARGIN_SECS,
+                format!("the target group's deregistration delay is {delay} s"),
+            )
+        }
+        WaitKind::DbAnswering
+        | WaitKind::DbWritable
+        | WaitKind::MasterAnswering
+        | WaitKind::MasterFenced
+        | WaitKind::RelayLogApplied
+        | WaitKind::ReplicasFollowing
+        | WaitKind::ReplicaFollowing => {
+            let late = u64::from(snap.db_data_latency_secs);
+            (
+                step.timeout_secs + late,
+                format!("the database's state reaches dake up to {late} s late"),
+            )
+        }
+        _ => return None,
+    };
+    (secs > step.timeout_secs).then_some((secs, why))
+}
+
 /// Plans `step` (number `index` in its playbook) against `snap`. `Err` is a refusal, with the
 /// reason; nothing has been done.
 pub fn plan(
@@ -167,7 +208,13 @@ pub fn plan(
         confirm: step.confirmation(),
         confirm_id: None,
         creates_var: None,
+        wait_secs: None,
+        wait_why: None,
     };
+    if let Some((secs, why)) = wait_timeout(step, snap) {
+        p.wait_secs = Some(secs);
+        p.wait_why = Some(why);
+    }
     let planning = Planning {
         ctx,
         snap,
