@@ -3,7 +3,7 @@
 //! answer the same SQL statements a real promotion sends.
 
 use crate::fixtures::epoch;
-use crate::playbooks::{Drill, by_name, config, drive, playbook, run_at, statuses};
+use crate::playbooks::{Drill, by_name, config, drive, run_at, statuses};
 use dake::provider::Provider;
 
 use dake::config::{Config, FaultKind, IncidentKind, SimFault, SimIncident};
@@ -12,7 +12,6 @@ use dake::domain::{FleetSnapshot, InstanceState, Role, ServerFacts, ThreadState}
 use dake::provider::sim::SimFleet;
 use dake::runbook::engine::Phase;
 use dake::runbook::event::{Effect, Event};
-use dake::runbook::plan::var;
 use dake::runbook::record::StepStatus;
 
 fn facts(snap: &FleetSnapshot, name: &str) -> ServerFacts {
@@ -131,17 +130,7 @@ fn a_master_that_comes_back_is_fenced_over_sql_before_anything_is_promoted() {
     let master = snap.master().unwrap().clone();
     let back = facts(&snap, "db-master");
     assert!(back.answers() && !back.read_only, "{back:?}");
-    let r1 = by_name(&snap, "db-replica-1").id.clone();
-    let fence = playbook("db-promote")
-        .step_index("fence-old-master")
-        .unwrap();
-    let mut run = run_at(
-        "db-promote",
-        &master,
-        fence,
-        &[],
-        &[(var::NEW_MASTER, r1.as_str())],
-    );
+    let (mut run, _) = crate::playbooks::promote_at(&snap, "fence-old-master");
     run.advance(Event::Proceed { snap: &snap }, epoch());
     let Phase::Confirming { plan, .. } = &run.phase else {
         panic!("the fence is confirmed first: {:?}", run.phase);

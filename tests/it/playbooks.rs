@@ -627,6 +627,21 @@ pub(crate) fn run_at(
     run
 }
 
+/// A db-promote run on the master of `snap` at `step`, db-replica-1 chosen to be promoted.
+pub(crate) fn promote_at(snap: &FleetSnapshot, step: &str) -> (Run, usize) {
+    let master = snap.master().unwrap().clone();
+    let r1 = by_name(snap, "db-replica-1").id.clone();
+    let index = playbook("db-promote").step_index(step).unwrap();
+    let run = run_at(
+        "db-promote",
+        &master,
+        index,
+        &[],
+        &[(var::NEW_MASTER, r1.as_str())],
+    );
+    (run, index)
+}
+
 fn refusal(fx: &[Effect]) -> Option<&str> {
     fx.iter().find_map(|e| match e {
         Effect::Refused(r) => Some(r.as_str()),

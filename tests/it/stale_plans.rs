@@ -2,7 +2,7 @@
 //! crashed before the step's first call is resumed: the fleet may have moved on meanwhile.
 
 use crate::fixtures::epoch;
-use crate::playbooks::{by_name, config, playbook, run_at};
+use crate::playbooks::{by_name, config, playbook, promote_at, run_at};
 
 use dake::config::{FaultKind, IncidentKind};
 use dake::domain::TargetHealth;
@@ -36,18 +36,7 @@ fn a_master_that_came_back_after_the_plan_was_shown_is_fenced_as_it_is_now() {
     f.inject(IncidentKind::MasterDown, None).unwrap();
     f.advance_to(30.0);
     let shown = f.snapshot();
-    let master = shown.master().unwrap().clone();
-    let r1 = by_name(&shown, "db-replica-1").id.clone();
-    let fence = playbook("db-promote")
-        .step_index("fence-old-master")
-        .unwrap();
-    let mut run = run_at(
-        "db-promote",
-        &master,
-        fence,
-        &[],
-        &[(var::NEW_MASTER, r1.as_str())],
-    );
+    let (mut run, _) = promote_at(&shown, "fence-old-master");
     run.advance(Event::Proceed { snap: &shown }, epoch());
     let Phase::Confirming { plan, .. } = &run.phase else {
         panic!("{:?}", run.phase);
@@ -131,18 +120,7 @@ fn a_run_resumed_before_its_steps_first_call_plans_it_again() {
     f.inject(IncidentKind::MasterDown, None).unwrap();
     f.advance_to(30.0);
     let snap = f.snapshot();
-    let master = snap.master().unwrap().clone();
-    let r1 = by_name(&snap, "db-replica-1").id.clone();
-    let fence = playbook("db-promote")
-        .step_index("fence-old-master")
-        .unwrap();
-    let mut run = run_at(
-        "db-promote",
-        &master,
-        fence,
-        &[],
-        &[(var::NEW_MASTER, r1.as_str())],
-    );
+    let (mut run, fence) = promote_at(&snap, "fence-old-master");
     run.advance(Event::Proceed { snap: &snap }, epoch());
     run.advance(Event::Confirm { snap: &snap }, epoch());
     // The console died right after the step started: its first call never went out.
@@ -158,7 +136,7 @@ fn a_run_resumed_before_its_steps_first_call_plans_it_again() {
         resume_context(&config(), &run.ctx.run_id),
     )
     .unwrap();
-    resumed.ctx.vars.insert(var::NEW_MASTER.into(), r1.clone());
+    resumed.ctx.vars.extend(run.ctx.vars.clone());
     assert!(matches!(resumed.phase, Phase::Calling { .. }));
     let fx = resumed.resume(epoch());
     assert!(
