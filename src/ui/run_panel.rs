@@ -266,5 +266,15 @@ fn detail_lines<'a>(app: &App, run: &Run, theme: &Theme, width: usize) -> Vec<Li
     if let Some(n) = &app.notice {
         out.push(Line::styled(fit(&format!(" {n}"), width), theme.warn()));
     }
+    // The refusal's own text may be cut at 80 columns; what lifts it is said on its own line.
+    if let (Phase::Ready, Some(o)) = (&run.phase, run.offered) {
+        out.push(Line::styled(
+            fit(
+                &format!(" O lifts it: override `{}` ({})", o.name(), o.consequence()),
+                width,
+            ),
+            theme.key(),
+        ));
+    }
     out
 }

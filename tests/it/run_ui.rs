@@ -563,6 +563,11 @@ fn a_refused_step_names_its_override_and_o_lifts_only_that_one() {
     assert_eq!(run.offered, Some(Override::LaggingReplica));
     let screen = d.screen();
     assert!(screen.contains("O override"), "{screen}");
+    // What lifts it is said on its own line, whatever the refusal's length.
+    assert!(
+        screen.contains("O lifts it: override `lagging-replica`"),
+        "{screen}"
+    );
     d.key(KeyCode::Char('O'));
     let prompt = d.screen();
     assert!(
