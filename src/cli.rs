@@ -124,6 +124,9 @@ pub enum Command {
         /// Gone: it lifted every refusal at once. Name the one you mean with --override.
         #[arg(long, hide = true)]
         force: bool,
+        /// Take over the tier's lease from this run, if it is stale (its console is dead).
+        #[arg(long, value_name = "RUN_ID")]
+        take_over_lease: Option<String>,
         /// Quarantine the bad instance (stop and tag it) instead of terminating it.
         #[arg(long)]
         quarantine: bool,

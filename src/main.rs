@@ -74,6 +74,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             yes,
             overrides,
             force,
+            take_over_lease,
             quarantine,
             json,
         }) => {
@@ -88,6 +89,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 dry_run: *dry_run,
                 yes: *yes,
                 overrides,
+                take_over_lease: take_over_lease.as_deref(),
                 quarantine: *quarantine,
                 json: *json,
             };

@@ -106,7 +106,10 @@ impl App {
                     self.push_timeline(rec.at(), kind, rec.describe());
                 }
                 Effect::Refused(reason) => self.notice = Some(reason.clone()),
-                Effect::Call { .. } | Effect::Resolve { .. } | Effect::Sync => {}
+                Effect::Call { .. }
+                | Effect::Resolve { .. }
+                | Effect::Release(_)
+                | Effect::Sync => {}
             }
         }
     }

@@ -74,6 +74,9 @@ pub struct AwsConfig {
     pub promote_command: String,
     pub repoint_command: String,
     pub replicas_parameter: String,
+    /// Where the leases of the fleet's tiers live (SSM parameters `<prefix>/<fleet>/<tier>`).
+    #[serde(default = "lease_prefix")]
+    pub lease_prefix: String,
     pub attempt_timeout_secs: u64,
     pub call_timeout_secs: u64,
     pub refresh_secs: u64,
@@ -85,8 +88,12 @@ pub struct AwsConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunbookConfig {
-    /// A second failover of the same tier within this many seconds is refused unless forced.
+    /// A second failover of the same tier within this many seconds is refused unless
+    /// overridden.
     pub anti_flap_secs: u64,
+    /// A tier's lease not renewed for this long is stale: taken over only by naming its run.
+    #[serde(default = "lease_stale_secs")]
+    pub lease_stale_secs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -107,6 +114,14 @@ pub struct DetectConfig {
     pub master_heartbeat_secs: f32,
     pub master_clear_secs: f32,
     pub replica_max_lag_secs: f32,
+}
+
+fn lease_stale_secs() -> u64 {
+    120
+}
+
+fn lease_prefix() -> String {
+    "/dake/lease".into()
 }
 
 fn host_command_secs() -> u64 {

@@ -107,6 +107,22 @@ pub enum ProviderCall {
     /// that returns a value is a check: 0 passes, anything else fails the call with it (a GTID
     /// wait that timed out). With `kill_clients`, every client connection is then killed (a
     /// fenced master must not keep serving what it already holds open).
+    /// Take the lease of a fleet's tier before the run's first destructive call (see
+    /// `domain::lease`): refused while another run holds it.
+    TakeLease {
+        key: String,
+        run_id: String,
+        /// `user@host` of the run; the provider stamps when it takes and renews it.
+        operator: String,
+        /// The run id the operator named to take a stale lease over.
+        take_over: Option<String>,
+        stale_secs: u64,
+    },
+    /// Give the lease back at the end of the run, when this run still holds it.
+    ReleaseLease {
+        key: String,
+        run_id: String,
+    },
     Sql {
         instance_id: String,
         statements: Vec<String>,
@@ -136,6 +152,8 @@ pub enum CallKind {
     SetDbEndpoint,
     NotifyReplicaAdded,
     Sql,
+    TakeLease,
+    ReleaseLease,
 }
 
 impl CallKind {
@@ -157,7 +175,8 @@ impl CallKind {
             | CallKind::PromoteReplica
             | CallKind::RepointReplica => "SendCommand",
             CallKind::SetDbEndpoint => "ChangeResourceRecordSets",
-            CallKind::NotifyReplicaAdded => "PutParameter",
+            CallKind::NotifyReplicaAdded | CallKind::TakeLease => "PutParameter",
+            CallKind::ReleaseLease => "DeleteParameter",
             CallKind::Sql => "SQL",
         }
     }
@@ -228,6 +247,8 @@ impl ProviderCall {
             ProviderCall::RepointReplica { .. } => CallKind::RepointReplica,
             ProviderCall::SetDbEndpoint { .. } => CallKind::SetDbEndpoint,
             ProviderCall::NotifyReplicaAdded { .. } => CallKind::NotifyReplicaAdded,
+            ProviderCall::TakeLease { .. } => CallKind::TakeLease,
+            ProviderCall::ReleaseLease { .. } => CallKind::ReleaseLease,
             ProviderCall::Sql { .. } => CallKind::Sql,
         }
     }
@@ -259,6 +280,8 @@ impl ProviderCall {
                 master_id,
             } => instances.extend([instance_id.as_str(), master_id.as_str()]),
             ProviderCall::SetDbEndpoint { target_id, .. } => instances.push(target_id),
+            // A lease names no instance or volume: nothing of the fleet's to check.
+            ProviderCall::TakeLease { .. } | ProviderCall::ReleaseLease { .. } => {}
             ProviderCall::CreateTags { resource_id, .. } if resource_id.starts_with("vol-") => {
                 volumes.push(resource_id.as_str())
             }
@@ -393,6 +416,12 @@ impl fmt::Display for ProviderCall {
             }
             ProviderCall::NotifyReplicaAdded { instance_id } => {
                 write!(f, "{op} replica-added {instance_id}")
+            }
+            ProviderCall::TakeLease { key, run_id, .. } => {
+                write!(f, "{op} lease {key} for run {run_id}")
+            }
+            ProviderCall::ReleaseLease { key, run_id } => {
+                write!(f, "{op} lease {key} of run {run_id}")
             }
             ProviderCall::Sql {
                 instance_id,

@@ -4,6 +4,7 @@
 pub mod call;
 pub mod gtid;
 mod instance;
+pub mod lease;
 mod series;
 mod server;
 mod snapshot;

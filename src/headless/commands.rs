@@ -28,6 +28,8 @@ pub struct RunArgs<'a> {
     pub yes: bool,
     /// Refusals lifted from the start, each on the operator's name.
     pub overrides: &'a [Override],
+    /// The run whose stale lease of the tier this one may take over.
+    pub take_over_lease: Option<&'a str>,
     pub quarantine: bool,
     pub json: bool,
 }
@@ -90,13 +92,14 @@ pub async fn run(
         anyhow::bail!("refused: {}", Override::AntiFlapping.refusal(why));
     }
     let run_id = RunIds::from_clock().next(&playbook.id, now);
-    let ctx = context(
+    let mut ctx = context(
         config,
         &run_id,
         (&target.id, &target.name),
         args.quarantine,
         args.overrides,
     );
+    ctx.take_over_lease = args.take_over_lease.map(String::from);
     let (mut run, start_fx) = Run::start(ctx, playbook.clone(), operator(), now);
     if args.dry_run {
         println!(

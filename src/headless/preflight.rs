@@ -67,6 +67,11 @@ pub fn step_calls(playbook: &Playbook, ctx: &RunContext, snap: &FleetSnapshot) -
         let mut calls = Vec::new();
         if let Some(p) = planned {
             ctx.vars.extend(p.decided.iter().cloned());
+            // The lease is taken once, by the first destructive step, as in a run.
+            if let Some(ProviderCall::TakeLease { key, .. }) = p.calls.first() {
+                ctx.vars
+                    .insert(crate::runbook::plan::var::LEASE.into(), key.clone());
+            }
             let template = p.calls.iter().find_map(|c| match c {
                 ProviderCall::RunInstances { template_id, .. } => Some(template_id.clone()),
                 _ => None,

@@ -6,8 +6,9 @@ use chrono::{DateTime, Utc};
 use super::engine::Run;
 use super::event::Effect;
 use super::plan::Plan;
+use super::plan::var;
 use super::record::Record;
-use crate::domain::call::CallOutcome;
+use crate::domain::call::{CallOutcome, ProviderCall};
 
 impl Run {
     pub(super) fn call_done(
@@ -35,6 +36,13 @@ impl Run {
                 Some(n) => format!("{n}; {said}"),
                 None => said,
             });
+        }
+        // The tier's lease is this run's from now on, until it ends.
+        if let Some(ProviderCall::TakeLease { key, .. }) = plan.calls.get(index) {
+            let vars = [(var::LEASE.to_string(), key.clone())]
+                .into_iter()
+                .collect();
+            self.record_vars(fx, now, vars);
         }
         if let (Some(var), Some(id)) = (plan.creates_var.as_deref(), outcome.created.first()) {
             let vars = [(var.to_string(), id.clone())].into_iter().collect();

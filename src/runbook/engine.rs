@@ -121,6 +121,7 @@ impl Run {
         now: DateTime<Utc>,
     ) -> (Run, Vec<Effect>) {
         let mut run = Run::fresh(ctx, playbook, operator, now);
+        run.ctx.operator = run.operator.clone();
         let mut fx = Vec::new();
         let rec = Record::Started {
             at: now,
@@ -259,6 +260,7 @@ impl Run {
                 self.phase = Phase::Aborted {
                     reason: reason.clone(),
                 };
+                self.release_lease(&mut fx, now);
                 self.journal(&mut fx, Record::Aborted { at: now, reason });
             }
             (Event::Observe { .. }, _) => {}
@@ -403,10 +405,23 @@ impl Run {
             self.phase = Phase::Finished {
                 outcome: outcome.clone(),
             };
+            self.release_lease(fx, now);
             self.journal(fx, Record::Finished { at: now, outcome });
         } else {
             self.phase = Phase::Ready;
         }
+    }
+
+    /// The run is over: its tier's lease, if it took one, goes back.
+    pub(super) fn release_lease(&mut self, fx: &mut Vec<Effect>, now: DateTime<Utc>) {
+        let Some(key) = self.ctx.vars.get(super::plan::var::LEASE).cloned() else {
+            return;
+        };
+        self.note(fx, now, format!("lease {key} released"));
+        fx.push(Effect::Release(ProviderCall::ReleaseLease {
+            key,
+            run_id: self.ctx.run_id.clone(),
+        }));
     }
 
     /// Steps never reached by a run that finished early are skipped, not pending.

@@ -56,6 +56,9 @@ pub enum Event<'a> {
 pub enum Effect {
     /// Append to the journal (and fsync) before carrying out any effect after it.
     Journal(Record),
+    /// Give the tier's lease back: the run is over. Sent, never answered; a failure is logged
+    /// (the lease goes stale and can be taken over).
+    Release(ProviderCall),
     /// Send this call; answer with `CallDone` or `CallFailed`.
     Call {
         step: usize,

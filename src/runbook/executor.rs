@@ -140,6 +140,12 @@ async fn run<M: Send + 'static>(
                     Ok(outcome) => Answer::CallDone { index, outcome },
                     Err(error) => Answer::CallFailed { index, error },
                 },
+                Effect::Release(call) => {
+                    if let Err(e) = perform(provider.as_ref(), &run_id, 0, &call, false).await {
+                        tracing::warn!("{call}: {e}");
+                    }
+                    continue;
+                }
                 Effect::Refused(reason) => Answer::Refused(reason),
                 Effect::Sync => Answer::Synced,
             };

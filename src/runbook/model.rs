@@ -340,11 +340,15 @@ pub fn suggestion_of<'a>(ids: impl IntoIterator<Item = &'a str>) -> String {
 
 /// Every kind of call `playbooks` may make: what the IAM policy grants.
 pub fn call_kinds(playbooks: &[Playbook]) -> std::collections::BTreeSet<CallKind> {
-    playbooks
-        .iter()
-        .flat_map(|p| p.steps.iter())
+    let steps = || playbooks.iter().flat_map(|p| p.steps.iter());
+    let mut kinds: std::collections::BTreeSet<CallKind> = steps()
         .flat_map(|s| s.action.makes().iter().copied())
-        .collect()
+        .collect();
+    // A destructive step first takes its tier's lease; the run gives it back at its end.
+    if steps().any(|s| s.destructive) {
+        kinds.extend([CallKind::TakeLease, CallKind::ReleaseLease]);
+    }
+    kinds
 }
 
 /// Where user playbooks live: `dake/runbooks/` in the XDG config dir.

@@ -47,6 +47,7 @@ impl Run {
             ctx.overrides.extend(Override::ALL);
         }
         let mut run = Run::fresh(ctx, playbook, operator.clone(), *at);
+        run.ctx.operator = operator.clone();
         for rec in records {
             run.apply(rec)?;
             run.records.push(rec.clone());
@@ -282,6 +283,9 @@ pub fn already_applied(call: &ProviderCall, snap: &FleetSnapshot) -> bool {
         ProviderCall::RebootInstances { .. }
         | ProviderCall::RestartApp { .. }
         | ProviderCall::StartDatabase { .. }
-        | ProviderCall::NotifyReplicaAdded { .. } => false,
+        | ProviderCall::NotifyReplicaAdded { .. }
+        // Taking a lease again is answered "ours" by the provider: safe to send again.
+        | ProviderCall::TakeLease { .. }
+        | ProviderCall::ReleaseLease { .. } => false,
     }
 }

@@ -268,6 +268,7 @@ impl Run {
                 self.phase = Phase::Finished {
                     outcome: outcome.clone(),
                 };
+                self.release_lease(fx, now);
                 self.journal(fx, Record::Finished { at: now, outcome });
             } else {
                 // What the step found when it was planned stays beside what the wait saw.

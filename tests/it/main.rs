@@ -12,6 +12,7 @@ mod emulator;
 mod fault_server;
 mod fixtures;
 mod host_metrics;
+mod lease;
 mod mariadb;
 mod overrides;
 mod permissions;

@@ -91,11 +91,13 @@ fn preflight_of_web_replace_on_the_drill_fleet_checks_every_call() {
             "SendCommand",
             "RunInstances",
             "RegisterTargets",
+            // The tier's lease, once, before the first destructive call.
+            "PutParameter",
             "DeregisterTargets",
             "TerminateInstances"
         ]
     );
-    assert_eq!(r["allowed"], 5);
+    assert_eq!(r["allowed"], 6);
     assert_eq!(r["refused"], 0);
     let register = &steps[3]["calls"][0]["detail"];
     assert!(

@@ -93,13 +93,14 @@ fn crash_and_resume(
 
 #[test]
 fn a_promotion_killed_after_fencing_catch_up_or_reset_resumes_to_the_same_end() {
-    // Calls of the dead-master run: 0 StopInstances and 1 CreateTags (the fence), 2 the
-    // catch-up's SQL, 3 the promote's SQL (stop, reset, writable, heartbeat).
+    // Calls of the dead-master run: 0 the tier's lease, 1 StopInstances and 2 CreateTags (the
+    // fence), 3 the catch-up's SQL, 4 the promote's SQL (stop, reset, writable, heartbeat).
     for (crash, at) in [
-        ((0, Crash::AfterCall), "StopInstances"),
-        ((2, Crash::AfterCall), "MASTER_GTID_WAIT"),
-        ((3, Crash::BeforeCall), "RESET REPLICA ALL"),
-        ((3, Crash::AfterCall), "RESET REPLICA ALL"),
+        ((0, Crash::AfterCall), "lease"),
+        ((1, Crash::AfterCall), "StopInstances"),
+        ((3, Crash::AfterCall), "MASTER_GTID_WAIT"),
+        ((4, Crash::BeforeCall), "RESET REPLICA ALL"),
+        ((4, Crash::AfterCall), "RESET REPLICA ALL"),
     ] {
         let e = Emulated::seeded();
         let cluster = Cluster::start(2);

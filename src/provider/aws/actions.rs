@@ -121,6 +121,9 @@ async fn perform(
         ProviderCall::SetDbEndpoint { name, target_id } => {
             endpoint::set_endpoint(p, c, name, member(target_id)?, execution, out).await?
         }
+        ProviderCall::TakeLease { .. } | ProviderCall::ReleaseLease { .. } => {
+            super::lease::lease_call(p, c, &call, execution).await?
+        }
         ProviderCall::NotifyReplicaAdded { instance_id } => {
             endpoint::notify_replica_added(p, c, instance_id, execution, out).await?
         }

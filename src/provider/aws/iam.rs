@@ -34,6 +34,7 @@ enum Statement {
     RunHostCommandOnFleet,
     ReadCommandStatus,
     NotifyReplicas,
+    HoldLease,
 }
 
 use Statement as S;
@@ -85,6 +86,12 @@ fn grants(kind: CallKind, endpoint: EndpointKind) -> Vec<(Statement, &'static st
             ],
             EndpointKind::Ssm => vec![(S::SwitchDbEndpoint, "ssm:PutParameter")],
         },
+        // The lease of the run's tier: read, created without overwrite, renewed, deleted.
+        CallKind::TakeLease | CallKind::ReleaseLease => vec![
+            (S::HoldLease, "ssm:GetParameter"),
+            (S::HoldLease, "ssm:PutParameter"),
+            (S::HoldLease, "ssm:DeleteParameter"),
+        ],
         CallKind::NotifyReplicaAdded => vec![
             (S::NotifyReplicas, "ssm:GetParameter"),
             (S::NotifyReplicas, "ssm:PutParameter"),
@@ -248,6 +255,11 @@ impl Scope<'_> {
             }
             S::RunHostCommandOnFleet => json!(self.ec2("instance")),
             S::NotifyReplicas => json!(self.parameter(&c.aws.replicas_parameter)),
+            S::HoldLease => json!(self.parameter(&format!(
+                "{}/{}/*",
+                c.aws.lease_prefix.trim_end_matches('/'),
+                c.fleet.name
+            ))),
         }
     }
 

@@ -11,6 +11,7 @@ mod heartbeat;
 mod host;
 pub mod iam;
 mod launch;
+mod lease;
 mod map;
 mod metrics;
 mod reads;
@@ -63,6 +64,8 @@ pub struct AwsProvider {
     target_group_arn: OnceCell<String>,
     /// The target group's deregistration delay, read once (`None` when it could not be).
     deregistration_delay: OnceCell<Option<u32>>,
+    /// Leases this process holds (SSM parameter name → run id), renewed with every refresh.
+    leases: Mutex<std::collections::BTreeMap<String, String>>,
     metrics: Mutex<MetricsCache>,
     /// The database hosts read over the MySQL protocol (`[database] source = "mysql"`);
     /// `None` reads their heartbeat from CloudWatch.
@@ -85,6 +88,7 @@ impl AwsProvider {
             clients: OnceCell::new(),
             target_group_arn: OnceCell::new(),
             deregistration_delay: OnceCell::new(),
+            leases: Mutex::new(Default::default()),
             metrics: Mutex::new(MetricsCache::default()),
             database,
         })
@@ -321,6 +325,7 @@ impl Provider for AwsProvider {
                 .instances_with(vec![tag_filter(TAG_FLEET, &self.fleet)], &mut calls)
                 .await?;
             let c = self.clients().await?;
+            self.renew_leases(c).await;
             let ids: Vec<String> = instances
                 .iter()
                 .filter_map(|i| i.instance_id().map(String::from))

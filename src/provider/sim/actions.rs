@@ -130,6 +130,27 @@ impl SimFleet {
             ProviderCall::SetDbEndpoint { name, target_id } => {
                 self.set_endpoint(name, target_id)?
             }
+            // A fleet driven without its provider (one process) keeps its leases itself; the
+            // provider keeps them beside the saved fleet, for every process (`lease`).
+            ProviderCall::TakeLease {
+                key,
+                run_id,
+                operator,
+                take_over,
+                stale_secs,
+            } => {
+                let now = self.epoch() + chrono::Duration::seconds(self.now);
+                let mine = crate::domain::lease::LeaseHolder::new(run_id, operator, now);
+                let current = self.leases.get(key);
+                let take = take_over.as_deref();
+                crate::domain::lease::decide(current, &mine, take, now, *stale_secs)?;
+                self.leases.insert(key.clone(), mine);
+            }
+            ProviderCall::ReleaseLease { key, run_id } => {
+                if self.leases.get(key).is_some_and(|h| &h.run_id == run_id) {
+                    self.leases.remove(key);
+                }
+            }
             ProviderCall::NotifyReplicaAdded { instance_id } => {
                 self.find(instance_id)?;
                 self.notified.push(instance_id.clone());

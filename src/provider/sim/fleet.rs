@@ -144,6 +144,9 @@ pub struct SimFleet {
     pub(super) notified: Vec<String>,
     /// (operation, message): the next call of that operation fails with that message.
     pub(super) fail_next: Vec<(String, String)>,
+    /// Leases of the fleet's tiers, when the fleet is driven without its provider.
+    #[serde(default)]
+    pub(super) leases: BTreeMap<String, crate::domain::lease::LeaseHolder>,
 }
 
 impl SimFleet {
@@ -182,6 +185,7 @@ impl SimFleet {
             client_tokens: BTreeMap::new(),
             notified: Vec::new(),
             fail_next: Vec::new(),
+            leases: BTreeMap::new(),
         };
         for (i, name) in sim_web_names(fleet.sim.web_servers).enumerate() {
             fleet.add_running(name, Role::Web, i, i);

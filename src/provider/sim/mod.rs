@@ -3,6 +3,7 @@
 mod actions;
 mod fleet;
 mod incidents;
+mod lease;
 mod rng;
 mod server;
 mod start;
@@ -43,6 +44,7 @@ pub struct SimProvider {
     /// Where the fleet is saved after every call that changed it, so that it outlives this
     /// process as a real fleet outlives its console (see [`SimProvider::restore`]).
     state_file: Option<PathBuf>,
+    leases: Mutex<lease::Leases>,
 }
 
 impl SimProvider {
@@ -57,6 +59,7 @@ impl SimProvider {
             delay: Duration::ZERO,
             frozen: false,
             state_file: None,
+            leases: Default::default(),
         }
     }
 
@@ -121,6 +124,7 @@ impl Provider for SimProvider {
                 tokio::time::sleep(self.delay).await;
             }
             let t = self.virtual_now();
+            self.renew_leases();
             Ok(self.with_fleet(|f| {
                 f.advance_to(t);
                 f.snapshot()
@@ -132,6 +136,9 @@ impl Provider for SimProvider {
         Box::pin(async move {
             if !self.delay.is_zero() {
                 tokio::time::sleep(self.delay).await;
+            }
+            if let Some(answer) = self.lease(&call) {
+                return answer;
             }
             let t = self.virtual_now();
             self.with_fleet(|f| {

@@ -172,6 +172,7 @@ impl SimProvider {
             delay: Duration::ZERO,
             frozen: false,
             state_file: Some(path.to_path_buf()),
+            leases: Default::default(),
         }))
     }
 

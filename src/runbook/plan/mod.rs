@@ -13,6 +13,7 @@ use super::model::{ActionKind, Confirm, Step, WaitKind};
 use super::overrides::Override;
 use super::setup::run_salt;
 use crate::domain::call::{ProviderCall, TAG_FLEET, TAG_ROLE, TAG_RUN, TAG_STEP};
+use crate::domain::lease::lease_key;
 use crate::domain::{FleetSnapshot, Instance, Role};
 
 /// Names under which steps record the ids later steps act on.
@@ -26,6 +27,8 @@ pub mod var {
     pub const FORCED_DETACH: &str = "forced_detach";
     /// The operator who declared the old master fenced by other means, when dake could not.
     pub const FENCED_BY_OPERATOR: &str = "fenced_by_operator";
+    /// The lease of the run's tier, once taken.
+    pub const LEASE: &str = "lease";
 }
 
 /// Everything a step needs to know about its run to plan itself.
@@ -53,6 +56,14 @@ pub struct RunContext {
     pub heartbeat_table: String,
     #[serde(default = "yes")]
     pub heartbeat_utc: bool,
+    /// Who runs it (`user@host`), as the lease of its tier records.
+    #[serde(default)]
+    pub operator: String,
+    #[serde(default = "lease_stale_secs")]
+    pub lease_stale_secs: u64,
+    /// The run whose stale lease the operator named to take over.
+    #[serde(default)]
+    pub take_over_lease: Option<String>,
     pub vars: std::collections::BTreeMap<String, String>,
 }
 
@@ -62,6 +73,10 @@ fn default_heartbeat_table() -> String {
 
 fn yes() -> bool {
     true
+}
+
+fn lease_stale_secs() -> u64 {
+    120
 }
 
 impl RunContext {
@@ -248,5 +263,20 @@ pub fn plan(
         ActionKind::NotifyApp => db::notify_app,
     };
     action(&planning, &mut p)?;
+    // One failover of a tier at a time, whoever runs it: the run's first destructive call is
+    // preceded by taking its tier's lease.
+    if step.destructive && !p.calls.is_empty() && !ctx.vars.contains_key(var::LEASE) {
+        let role = planning.target()?.role;
+        p.calls.insert(
+            0,
+            ProviderCall::TakeLease {
+                key: lease_key(&ctx.fleet, role),
+                run_id: ctx.run_id.clone(),
+                operator: ctx.operator.clone(),
+                take_over: ctx.take_over_lease.clone(),
+                stale_secs: ctx.lease_stale_secs,
+            },
+        );
+    }
     Ok(p)
 }
