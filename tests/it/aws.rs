@@ -362,3 +362,54 @@ fn playbook_calls_change_the_fleet_and_stay_inside_it() {
         "{told:?}"
     );
 }
+
+/// The tier's lease on AWS: an SSM parameter created without overwrite, so a second run is
+/// refused naming the first, and the first gives it back.
+#[test]
+fn a_tiers_lease_is_one_runs_at_a_time_on_ssm() {
+    use dake::domain::call::ProviderCall;
+    use dake::provider::Provider;
+
+    let e = Emulated::seeded();
+    let provider = in_process_provider(&e.seeded, &moto().endpoint);
+    let take = |run: &str, take_over: Option<&str>| ProviderCall::TakeLease {
+        key: "drill/db".into(),
+        run_id: run.into(),
+        operator: format!("op@{run}"),
+        take_over: take_over.map(String::from),
+        stale_secs: 120,
+    };
+    let run = |call: ProviderCall| e.rt.block_on(provider.execute(call));
+    run(take("run-a", None)).unwrap();
+    // Its own run again (a retry, a resume) keeps it.
+    run(take("run-a", None)).unwrap();
+    let err = run(take("run-b", Some("run-a"))).unwrap_err().to_string();
+    assert!(
+        err.contains("held by run run-a (op@run-a)") && !err.contains("--take-over-lease"),
+        "a live lease is not taken over: {err}"
+    );
+    let stored =
+        e.rt.block_on(
+            e.aws
+                .ssm
+                .get_parameter()
+                .name("/dake/lease/drill/db")
+                .send(),
+        )
+        .unwrap();
+    let value = stored.parameter().unwrap().value().unwrap().to_string();
+    assert!(value.contains("\"run_id\":\"run-a\""), "{value}");
+    // Another run's release leaves it; its holder's gives it back.
+    run(ProviderCall::ReleaseLease {
+        key: "drill/db".into(),
+        run_id: "run-b".into(),
+    })
+    .unwrap();
+    assert!(run(take("run-b", None)).is_err());
+    run(ProviderCall::ReleaseLease {
+        key: "drill/db".into(),
+        run_id: "run-a".into(),
+    })
+    .unwrap();
+    run(take("run-b", None)).unwrap();
+}
