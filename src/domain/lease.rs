@@ -66,6 +66,47 @@ impl LeaseHolder {
     }
 }
 
+/// A `TakeLease` call as a provider acts on it: the lease, who takes it at `now`, and how.
+pub struct Request<'a> {
+    pub key: &'a str,
+    pub holder: LeaseHolder,
+    pub take_over: Option<&'a str>,
+    pub stale_secs: u64,
+}
+
+impl<'a> Request<'a> {
+    /// `call`'s lease request, taken at `now`; `None` for any other call.
+    pub fn of(call: &'a super::call::ProviderCall, now: DateTime<Utc>) -> Option<Request<'a>> {
+        let super::call::ProviderCall::TakeLease {
+            key,
+            run_id,
+            operator,
+            take_over,
+            stale_secs,
+        } = call
+        else {
+            return None;
+        };
+        Some(Request {
+            key,
+            holder: LeaseHolder::new(run_id, operator, now),
+            take_over: take_over.as_deref(),
+            stale_secs: *stale_secs,
+        })
+    }
+
+    /// How this request comes to be granted against `current`, or why not.
+    pub fn decide(&self, current: Option<&LeaseHolder>) -> Result<Take, String> {
+        decide(
+            current,
+            &self.holder,
+            self.take_over,
+            self.holder.started,
+            self.stale_secs,
+        )
+    }
+}
+
 /// Whether `me` may take the lease `current` holds, and how; `Err` is the refusal, naming the
 /// holder, and for a stale lease how to take it over.
 pub fn decide(

@@ -8,7 +8,7 @@ use super::AwsProvider;
 use super::actions::Execution;
 use super::clients::{Calls, Clients, error_code, parameter, sdk_error};
 use crate::domain::call::ProviderCall;
-use crate::domain::lease::{LeaseHolder, Take, decide};
+use crate::domain::lease::{LeaseHolder, Request, Take};
 use crate::provider::ProviderError;
 
 impl AwsProvider {
@@ -60,16 +60,13 @@ impl AwsProvider {
     pub(super) async fn take_lease(
         &self,
         c: &Clients,
-        key: &str,
-        holder: &LeaseHolder,
-        take_over: Option<&str>,
-        stale_secs: u64,
+        request: &Request<'_>,
     ) -> Result<Option<String>, ProviderError> {
-        let name = self.lease_name(key);
-        let (now, mine) = (holder.started, holder);
+        let name = self.lease_name(request.key);
+        let mine = &request.holder;
         for _ in 0..2 {
             let current = self.read_lease(c, &name).await?;
-            let written = match decide(current.as_ref(), mine, take_over, now, stale_secs) {
+            let written = match request.decide(current.as_ref()) {
                 Err(why) => return Err(ProviderError::Refused(why)),
                 Ok(Take::Create) => self.put_lease(c, &name, mine, false).await?,
                 Ok(Take::Ours | Take::TakeOver) => self.put_lease(c, &name, mine, true).await?,
@@ -146,18 +143,10 @@ pub(super) async fn lease_call(
     if execution == Execution::DryRunOnly {
         return Ok(None);
     }
+    if let Some(request) = Request::of(call, Utc::now()) {
+        return p.take_lease(c, &request).await;
+    }
     match call {
-        ProviderCall::TakeLease {
-            key,
-            run_id,
-            operator,
-            take_over,
-            stale_secs,
-        } => {
-            let mine = crate::domain::lease::LeaseHolder::new(run_id, operator, chrono::Utc::now());
-            p.take_lease(c, key, &mine, take_over.as_deref(), *stale_secs)
-                .await
-        }
         ProviderCall::ReleaseLease { key, run_id } => p.release_lease(c, key, run_id).await,
         _ => Ok(None),
     }

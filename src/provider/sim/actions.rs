@@ -132,19 +132,12 @@ impl SimFleet {
             }
             // A fleet driven without its provider (one process) keeps its leases itself; the
             // provider keeps them beside the saved fleet, for every process (`lease`).
-            ProviderCall::TakeLease {
-                key,
-                run_id,
-                operator,
-                take_over,
-                stale_secs,
-            } => {
+            ProviderCall::TakeLease { .. } => {
                 let now = self.epoch() + chrono::Duration::seconds(self.now);
-                let mine = crate::domain::lease::LeaseHolder::new(run_id, operator, now);
-                let current = self.leases.get(key);
-                let take = take_over.as_deref();
-                crate::domain::lease::decide(current, &mine, take, now, *stale_secs)?;
-                self.leases.insert(key.clone(), mine);
+                if let Some(request) = crate::domain::lease::Request::of(call, now) {
+                    request.decide(self.leases.get(request.key))?;
+                    self.leases.insert(request.key.to_string(), request.holder);
+                }
             }
             ProviderCall::ReleaseLease { key, run_id } => {
                 if self.leases.get(key).is_some_and(|h| &h.run_id == run_id) {

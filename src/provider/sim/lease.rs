@@ -12,7 +12,7 @@ use chrono::Utc;
 
 use super::SimProvider;
 use crate::domain::call::{CallOutcome, ProviderCall};
-use crate::domain::lease::{LeaseHolder, Take, decide};
+use crate::domain::lease::{LeaseHolder, Request, Take};
 use crate::provider::ProviderError;
 
 /// The leases this process holds, to renew: lease key → run id.
@@ -95,33 +95,20 @@ impl SimProvider {
     /// call when the fleet is not saved (it keeps its leases itself then).
     pub(super) fn lease(&self, call: &ProviderCall) -> Option<Result<CallOutcome, ProviderError>> {
         self.state_file.as_ref()?;
+        if let Some(request) = Request::of(call, Utc::now()) {
+            return Some(self.take(&request));
+        }
         match call {
-            ProviderCall::TakeLease {
-                key,
-                run_id,
-                operator,
-                take_over,
-                stale_secs,
-            } => {
-                let mine = LeaseHolder::new(run_id, operator, Utc::now());
-                Some(self.take(key, &mine, take_over.as_deref(), *stale_secs))
-            }
             ProviderCall::ReleaseLease { key, run_id } => Some(self.release(key, run_id)),
             _ => None,
         }
     }
 
-    fn take(
-        &self,
-        key: &str,
-        holder: &LeaseHolder,
-        take_over: Option<&str>,
-        stale_secs: u64,
-    ) -> Result<CallOutcome, ProviderError> {
-        let (now, mine) = (holder.started, holder);
+    fn take(&self, request: &Request<'_>) -> Result<CallOutcome, ProviderError> {
+        let (key, mine) = (request.key, &request.holder);
         for _ in 0..2 {
             let current = self.read_lease(key)?;
-            let written = match decide(current.as_ref(), mine, take_over, now, stale_secs) {
+            let written = match request.decide(current.as_ref()) {
                 Err(why) => return Err(ProviderError::Refused(why)),
                 Ok(Take::Create) => self.write_lease(key, mine, true)?,
                 Ok(Take::Ours) | Ok(Take::TakeOver) => self.write_lease(key, mine, false)?,
