@@ -453,11 +453,14 @@ impl App {
                 });
             }
             (RunAction::Close, _) if over => {
-                // Kept among the runs this console knows: anti-flapping and the banner's
-                // "mitigated by" read them.
+                // Kept among the runs this console knows until the journals are read again
+                // (once, not twice): anti-flapping and the banner's "mitigated by" read them.
                 if let Some(done) = self.run.take() {
                     let path = format!("{}.jsonl", done.ctx.run_id).into();
-                    if let Some(summary) = crate::runbook::journal::summarise(&done.records, path) {
+                    let known = self.past_runs.iter().any(|r| r.run_id == done.ctx.run_id);
+                    if let Some(summary) = crate::runbook::journal::summarise(&done.records, path)
+                        && !known
+                    {
                         self.past_runs.push(summary);
                     }
                 }
