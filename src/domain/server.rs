@@ -180,6 +180,12 @@ impl ServerFacts {
         self.unreachable.is_none()
     }
 
+    /// It takes no writes: read-only, and on MySQL super_read_only too (accounts with SUPER
+    /// write through read_only alone).
+    pub fn fenced(&self) -> bool {
+        self.read_only && (self.flavour != Some(Flavour::MySql) || self.super_read_only)
+    }
+
     /// It answered but would not be read (a missing grant, a wrong password): up, whatever
     /// else is wrong.
     pub fn refused_dake(&self) -> bool {

@@ -5,7 +5,6 @@ use chrono::{DateTime, Utc};
 use super::engine::{Phase, Run};
 use super::event::Effect;
 use super::model::Confirm;
-use super::overrides::Override;
 use crate::domain::FleetSnapshot;
 use crate::text::tail;
 
@@ -64,10 +63,7 @@ impl Run {
         let fresh = match super::plan::plan(&step, self.cursor, &self.ctx, snap) {
             Err(reason) => {
                 let reason = format!("the fleet changed since the plan was shown: {reason}");
-                self.note(fx, now, format!("refused {}: {reason}", step.name));
-                self.offered = Override::named_in(&reason);
-                self.phase = Phase::Ready;
-                fx.push(Effect::Refused(reason));
+                self.refuse_step(fx, &step.name, reason, now);
                 return;
             }
             Ok(fresh) => fresh,

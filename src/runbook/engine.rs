@@ -282,11 +282,7 @@ impl Run {
             return;
         };
         match plan(&step, self.cursor, &self.ctx, snap) {
-            Err(reason) => {
-                self.note(fx, now, format!("refused {}: {reason}", step.name));
-                self.offered = Override::named_in(&reason);
-                fx.push(Effect::Refused(reason));
-            }
+            Err(reason) => self.refuse_step(fx, &step.name, reason, now),
             Ok(p) if matches!(p.confirm, Confirm::Key | Confirm::TypeId) => {
                 self.phase = Phase::Confirming {
                     plan: p,
@@ -295,6 +291,21 @@ impl Run {
             }
             Ok(p) => self.start_step(fx, p, now),
         }
+    }
+
+    /// The step at the cursor is refused, planned or confirmed: said, journaled, and the
+    /// override the refusal names offered. Nothing runs; the run stays ready.
+    pub(super) fn refuse_step(
+        &mut self,
+        fx: &mut Vec<Effect>,
+        step: &str,
+        reason: String,
+        now: DateTime<Utc>,
+    ) {
+        self.note(fx, now, format!("refused {step}: {reason}"));
+        self.offered = Override::named_in(&reason);
+        self.phase = Phase::Ready;
+        fx.push(Effect::Refused(reason));
     }
 
     pub(super) fn start_step(&mut self, fx: &mut Vec<Effect>, plan: Plan, now: DateTime<Utc>) {

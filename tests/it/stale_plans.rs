@@ -185,14 +185,7 @@ fn a_fenced_master_writable_again_is_fenced_again_before_the_promotion() {
     f.apply(&sql("SET GLOBAL read_only = OFF")).unwrap();
     f.advance_to(50.0);
     let now = f.snapshot();
-    let promote = playbook("db-promote").step_index("promote").unwrap();
-    let run = run_at(
-        "db-promote",
-        &master,
-        promote,
-        &[],
-        &[(var::NEW_MASTER, r1.as_str())],
-    );
+    let (run, _) = promote_at(&snap, "promote");
     let plan = run.preview(&now).unwrap().unwrap();
     match plan.calls.as_slice() {
         [
@@ -326,18 +319,9 @@ fn a_wait_lasts_as_long_as_its_data_and_its_resource_need() {
     f.inject(IncidentKind::MasterDown, None).unwrap();
     let mut snap = f.snapshot();
     snap.db_data_latency_secs = 240;
-    let master = snap.master().unwrap().clone();
-    let r1 = by_name(&snap, "db-replica-1").id.clone();
-    let pb = playbook("db-promote");
-    let promote = pb.step_index("promote").unwrap();
-    let run = run_at(
-        "db-promote",
-        &master,
-        promote,
-        &[],
-        &[(var::NEW_MASTER, r1.as_str())],
-    );
+    let (run, promote) = promote_at(&snap, "promote");
     let plan = run.preview(&snap).unwrap().unwrap();
-    assert_eq!(plan.wait_secs, Some(pb.steps[promote].timeout_secs + 240));
+    let step = &playbook("db-promote").steps[promote];
+    assert_eq!(plan.wait_secs, Some(step.timeout_secs + 240));
     assert!(plan.wait_why.unwrap().contains("240 s late"));
 }

@@ -325,7 +325,6 @@ impl Provider for AwsProvider {
                 .instances_with(vec![tag_filter(TAG_FLEET, &self.fleet)], &mut calls)
                 .await?;
             let c = self.clients().await?;
-            self.renew_leases(c).await;
             let ids: Vec<String> = instances
                 .iter()
                 .filter_map(|i| i.instance_id().map(String::from))
@@ -335,7 +334,8 @@ impl Provider for AwsProvider {
                 .filter_map(|i| Some((i.instance_id()?.to_string(), map::role_of(i)?)))
                 .collect();
             // Independent of one another: read at once, each failing on its own.
-            let (statuses, targets, endpoint, free_volumes, points) = tokio::join!(
+            // A run's lease is renewed alongside, not before, the reads.
+            let (statuses, targets, endpoint, free_volumes, points, ()) = tokio::join!(
                 reads::statuses(c, &ids),
                 async {
                     let mut k = Calls::default();
@@ -350,6 +350,7 @@ impl Provider for AwsProvider {
                     (self.free_volumes(&mut k).await, k)
                 },
                 self.fleet_points(&members, now),
+                self.renew_leases(c),
             );
             let mut unread = std::collections::BTreeMap::new();
             let mut read = reads::Read {

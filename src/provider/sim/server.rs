@@ -120,6 +120,15 @@ impl SimServer {
         )
     }
 
+    /// The newest sequence number it holds in the domain: MariaDB numbers the domain's next
+    /// transaction past it.
+    pub(super) fn newest_seq(&self) -> u64 {
+        self.applied
+            .seq
+            .max(self.received.seq)
+            .max(self.errant.unwrap_or(0))
+    }
+
     /// Its SQL thread runs: started, and not stopped by an error.
     pub(super) fn applying(&self) -> bool {
         self.sql_on && self.sql_error.is_none()
@@ -180,14 +189,8 @@ impl SimFleet {
         for s in &mut self.instances {
             let writes = s.writes_heartbeat();
             if let Some(server) = s.server.as_mut().filter(|_| writes) {
-                // MariaDB numbers a domain's next transaction past every one it holds.
-                let newest = server
-                    .applied
-                    .seq
-                    .max(server.received.seq)
-                    .max(server.errant.unwrap_or(0));
                 server.applied = Tx {
-                    seq: newest + written,
+                    seq: server.newest_seq() + written,
                     origin: server.server_id,
                     beat: now as f64,
                 };

@@ -96,9 +96,7 @@ fn unfenced(planning: &Planning) -> Option<String> {
     }
     let old = planning.snap.find(&planning.ctx.target_id)?;
     if let Some((f, _)) = answering(old) {
-        let mysql = f.flavour == Some(Flavour::MySql);
-        let fenced = f.read_only && (!mysql || f.super_read_only);
-        return (!fenced).then(|| format!("{} answers writable again", old.name));
+        return (!f.fenced()).then(|| format!("{} answers writable again", old.name));
     }
     let stopped_by_us = old.tags.contains_key(TAG_QUARANTINE);
     (stopped_by_us && old.state == InstanceState::Running)

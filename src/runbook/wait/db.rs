@@ -35,8 +35,7 @@ pub(super) fn master_fenced(ctx: &RunContext, snap: &FleetSnapshot) -> WaitCheck
     }
     match old.db.as_ref().and_then(|d| d.server.as_ref()) {
         Some(f) if f.answers() => {
-            let mysql = f.flavour == Some(crate::domain::Flavour::MySql);
-            let fenced = f.read_only && (!mysql || f.super_read_only);
+            let fenced = f.fenced();
             check(
                 fenced,
                 if fenced {

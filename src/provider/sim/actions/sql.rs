@@ -196,12 +196,7 @@ impl SimFleet {
         if db.read_only {
             return Err(READ_ONLY.into());
         }
-        let next = server
-            .applied
-            .seq
-            .max(server.received.seq)
-            .max(server.errant.unwrap_or(0))
-            + 1;
+        let next = server.newest_seq() + 1;
         if db.source_id.is_some() {
             server.errant = Some(next);
         } else {
