@@ -148,6 +148,9 @@ pub enum Command {
         /// Lift a refusal the run stopped on, named (see `dake run --override`).
         #[arg(long = "override", value_name = "NAME", value_parser = parse_override)]
         overrides: Vec<Override>,
+        /// Take over the tier's lease from this run, if it is stale (its console is dead).
+        #[arg(long, value_name = "RUN_ID")]
+        take_over_lease: Option<String>,
         #[arg(long)]
         json: bool,
     },

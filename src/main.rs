@@ -102,12 +102,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             yes,
             fenced_by_other_means,
             overrides,
+            take_over_lease,
             json,
         }) => {
             let args = commands::ResumeArgs {
                 yes: *yes,
                 fenced_by_other_means: *fenced_by_other_means,
                 overrides: overrides.clone(),
+                take_over_lease: take_over_lease.clone(),
                 json: *json,
             };
             resume(&cli, run_id.as_deref(), args)

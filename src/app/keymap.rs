@@ -137,6 +137,8 @@ pub enum RunAction {
     Override,
     /// The old master is fenced by other means: asked for, and typed out.
     DeclareFenced,
+    /// Take over a stale lease of the tier, by typing its holder's run id.
+    TakeOverLease,
     Close,
 }
 
@@ -177,6 +179,12 @@ pub const RUN_KEYMAP: &[RunBinding] = &[
         label: "F",
         hint: "fenced by other means",
         action: RunAction::DeclareFenced,
+    },
+    RunBinding {
+        key: KeyCode::Char('T'),
+        label: "T",
+        hint: "take over lease",
+        action: RunAction::TakeOverLease,
     },
     RunBinding {
         key: KeyCode::Char('x'),

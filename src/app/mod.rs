@@ -4,13 +4,15 @@
 
 pub mod keymap;
 mod mitigated;
+mod prompts;
 mod runs;
 mod state;
 mod table;
 mod update;
 pub mod viewport;
 
-pub use runs::{Outgoing, Prompt};
+pub use prompts::Prompt;
+pub use runs::Outgoing;
 pub use state::{App, Arming, DataAge, EntryKind, Focus, TIMELINE_CAPACITY, TimelineEntry};
 pub use table::{SortColumn, visible_order};
 pub use update::{Msg, update};

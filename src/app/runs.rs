@@ -6,13 +6,14 @@ use chrono::{DateTime, Duration, Utc};
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
 use super::keymap::{RunAction, run_action_for};
+use super::prompts::Prompt;
 use super::state::{App, Arming, EntryKind};
 use crate::runbook::engine::{Phase, Run};
 use crate::runbook::event::{Effect, Event};
 use crate::runbook::executor::Answer;
 use crate::runbook::journal::{RunSummary, recent_failover};
 use crate::runbook::model::{Confirm, Playbook, find};
-use crate::runbook::overrides::{FENCED_WORD, Override};
+use crate::runbook::overrides::Override;
 use crate::runbook::record::Record;
 use crate::runbook::setup::{context, incident_event, playbook_of, resume_context};
 
@@ -31,54 +32,6 @@ pub enum Outgoing {
     LoadJournal(RunSummary),
     /// Re-read the list of runs (for anti-flapping) after one ends.
     ListRuns,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Prompt {
-    /// Unfinished runs found at start: Enter resumes the first, Esc leaves them for later.
-    Resume(Vec<RunSummary>),
-    /// About to start a playbook.
-    Start {
-        playbook: String,
-        target_id: String,
-        quarantine: bool,
-        flapping: Option<String>,
-        typed: String,
-    },
-    /// Press x (or Enter) again to abort the run.
-    Abort,
-    /// Type FENCED to say the old master is fenced by other means.
-    DeclareFenced { typed: String },
-    /// Type the override's name to lift the refusal the step stopped on.
-    Override { which: Override, typed: String },
-    /// Arm a read-only console.
-    Arm,
-}
-
-/// What a key did to a word being typed out.
-#[derive(Debug, PartialEq, Eq)]
-enum Typed {
-    /// Enter, with the word typed in full.
-    Done,
-    /// A character added (in capitals, while there is room) or taken back.
-    Edited,
-    /// Any other key.
-    Other,
-}
-
-fn type_word(typed: &mut String, word: &str, code: KeyCode) -> Typed {
-    match code {
-        KeyCode::Enter if typed == word => Typed::Done,
-        KeyCode::Backspace => {
-            typed.pop();
-            Typed::Edited
-        }
-        KeyCode::Char(c) if typed.chars().count() < word.chars().count() => {
-            typed.push(c.to_ascii_uppercase());
-            Typed::Edited
-        }
-        _ => Typed::Other,
-    }
 }
 
 impl App {
@@ -259,7 +212,7 @@ impl App {
             .map(|r| r.started_ago(now))
     }
 
-    fn start_run(
+    pub(super) fn start_run(
         &mut self,
         playbook: &str,
         target_id: &str,
@@ -292,105 +245,6 @@ impl App {
         self.run = Some(run);
         self.notice = None;
         self.emit_start(run_id, fx, false);
-    }
-
-    /// Keys while a prompt is open. Returns whether the screen changed.
-    pub(super) fn on_prompt_key(&mut self, key: KeyEvent) -> bool {
-        let Some(prompt) = self.prompt.clone() else {
-            return false;
-        };
-        match (prompt, key.code) {
-            (_, KeyCode::Esc) => self.prompt = None,
-            (Prompt::Resume(list), KeyCode::Enter) => {
-                self.prompt = None;
-                if let Some(first) = list.into_iter().next() {
-                    self.outbox.push(Outgoing::LoadJournal(first));
-                }
-            }
-            (
-                Prompt::Start {
-                    playbook,
-                    target_id,
-                    quarantine,
-                    flapping,
-                    typed,
-                },
-                code,
-            ) => {
-                // Edits change the open prompt in place; only Enter starts anything.
-                let Some(Prompt::Start {
-                    quarantine: q,
-                    typed: t,
-                    ..
-                }) = self.prompt.as_mut()
-                else {
-                    return false;
-                };
-                let word = Override::AntiFlapping.word();
-                match code {
-                    KeyCode::Enter if flapping.is_none() || typed == word => {
-                        self.prompt = None;
-                        let overrides: &[Override] = if flapping.is_some() {
-                            &[Override::AntiFlapping]
-                        } else {
-                            &[]
-                        };
-                        self.start_run(&playbook, &target_id, quarantine, overrides);
-                    }
-                    KeyCode::Tab => *q = !*q,
-                    _ if flapping.is_some() && type_word(t, &word, code) == Typed::Edited => {}
-                    _ => return false,
-                }
-            }
-            (Prompt::Override { which, .. }, code) => {
-                let Some(Prompt::Override { typed, .. }) = self.prompt.as_mut() else {
-                    return false;
-                };
-                match type_word(typed, &which.word(), code) {
-                    Typed::Done => {
-                        self.prompt = None;
-                        self.advance_run(Event::Override(which));
-                        self.notice = Some(format!(
-                            "{} overridden: Enter runs the step again",
-                            which.name()
-                        ));
-                    }
-                    Typed::Edited => {}
-                    Typed::Other => return false,
-                }
-            }
-            (Prompt::DeclareFenced { .. }, code) => {
-                let Some(Prompt::DeclareFenced { typed }) = self.prompt.as_mut() else {
-                    return false;
-                };
-                match type_word(typed, FENCED_WORD, code) {
-                    Typed::Done => {
-                        self.prompt = None;
-                        self.advance_run(Event::DeclareFenced);
-                    }
-                    Typed::Edited => {}
-                    Typed::Other => return false,
-                }
-            }
-            (Prompt::Abort, KeyCode::Enter | KeyCode::Char('x')) => {
-                self.prompt = None;
-                self.advance_run(Event::Abort {
-                    reason: "aborted by the operator (x)".into(),
-                });
-            }
-            (Prompt::Arm, KeyCode::Enter) => {
-                self.prompt = None;
-                self.arming = Arming::Armed;
-                let now = self.fleet_now();
-                self.push_timeline(
-                    now,
-                    EntryKind::Info,
-                    format!("console armed by {}", self.operator),
-                );
-            }
-            _ => return false,
-        }
-        true
     }
 
     /// Keys while a run is on screen; `None` lets the normal keymap have the key.
@@ -439,13 +293,20 @@ impl App {
             (RunAction::Cancel, Phase::Confirming { .. }) => self.advance_run(Event::Cancel),
             (RunAction::Abort, _) if !over => self.prompt = Some(Prompt::Abort),
             (RunAction::Retry, Phase::Failed { .. }) => self.advance_run(Event::Retry),
-            (RunAction::Override, Phase::Ready) if run.offered.is_some() => {
-                if let Some(which) = run.offered {
+            (RunAction::Override, _) if run.may_override().is_some() => {
+                if let Some(which) = run.may_override() {
                     self.prompt = Some(Prompt::Override {
                         which,
                         typed: String::new(),
                     });
                 }
+            }
+            (RunAction::TakeOverLease, _) if run.stale_lease_holder().is_some() => {
+                let holder = run.stale_lease_holder().unwrap_or_default().to_string();
+                self.prompt = Some(Prompt::TakeOverLease {
+                    holder,
+                    typed: String::new(),
+                });
             }
             (RunAction::DeclareFenced, _) if run.may_declare_fenced() => {
                 self.prompt = Some(Prompt::DeclareFenced {

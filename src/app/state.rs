@@ -183,7 +183,7 @@ pub struct App {
     pub run: Option<crate::runbook::engine::Run>,
     /// Runs in the journal, for anti-flapping; refreshed by the event loop.
     pub past_runs: Vec<crate::runbook::journal::RunSummary>,
-    pub prompt: Option<super::runs::Prompt>,
+    pub prompt: Option<super::prompts::Prompt>,
     /// The last refusal or warning, shown until the next key.
     pub notice: Option<String>,
     /// Requests for the event loop, drained after every update.

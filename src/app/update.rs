@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::keymap::{ARM_KEY, Action, action_for};
-use super::runs::Prompt;
+use super::prompts::Prompt;
 use super::state::{App, Arming, EntryKind, Focus};
 use super::table::visible_order;
 use super::viewport::fleet_table_rows;

@@ -117,11 +117,20 @@ pub enum ProviderCall {
         /// The run id the operator named to take a stale lease over.
         take_over: Option<String>,
         stale_secs: u64,
+        /// Refused when another run failed the tier over less than this long ago (its record
+        /// beside the lease), unless the operator lifted anti-flapping.
+        #[serde(default)]
+        anti_flap_secs: u64,
+        #[serde(default)]
+        flapping_allowed: bool,
     },
-    /// Give the lease back at the end of the run, when this run still holds it.
+    /// Give the lease back at the end of the run, when this run still holds it; a run that
+    /// failed the tier over leaves the record of it for every console's anti-flapping.
     ReleaseLease {
         key: String,
         run_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        failover: Option<super::lease::FailoverRecord>,
     },
     Sql {
         instance_id: String,
@@ -420,8 +429,16 @@ impl fmt::Display for ProviderCall {
             ProviderCall::TakeLease { key, run_id, .. } => {
                 write!(f, "{op} lease {key} for run {run_id}")
             }
-            ProviderCall::ReleaseLease { key, run_id } => {
-                write!(f, "{op} lease {key} of run {run_id}")
+            ProviderCall::ReleaseLease {
+                key,
+                run_id,
+                failover,
+            } => {
+                write!(f, "{op} lease {key} of run {run_id}")?;
+                match failover {
+                    Some(r) => write!(f, " (failed over at {})", r.at.format("%H:%M:%S")),
+                    None => Ok(()),
+                }
             }
             ProviderCall::Sql {
                 instance_id,

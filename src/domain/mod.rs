@@ -5,6 +5,7 @@ pub mod call;
 pub mod gtid;
 mod instance;
 pub mod lease;
+pub mod overrides;
 mod series;
 mod server;
 mod snapshot;

@@ -10,7 +10,7 @@ use super::report::postmortem;
 use super::run::{Headless, RunReport, dry_run_lines, report_of, select};
 use crate::config::Config;
 use crate::provider::Provider;
-use crate::runbook::engine::Run;
+use crate::runbook::engine::{Phase, Run};
 use crate::runbook::event::Event;
 use crate::runbook::journal::{self, Journal};
 use crate::runbook::model::Playbook;
@@ -92,14 +92,13 @@ pub async fn run(
         anyhow::bail!("refused: {}", Override::AntiFlapping.refusal(why));
     }
     let run_id = RunIds::from_clock().next(&playbook.id, now);
-    let mut ctx = context(
+    let ctx = context(
         config,
         &run_id,
         (&target.id, &target.name),
         args.quarantine,
         args.overrides,
     );
-    ctx.take_over_lease = args.take_over_lease.map(String::from);
     let (mut run, start_fx) = Run::start(ctx, playbook.clone(), operator(), now);
     if args.dry_run {
         println!(
@@ -135,6 +134,9 @@ pub async fn run(
         Event::Note(format!("started headless by {}", run.operator)),
         now,
     ));
+    if let Some(holder) = args.take_over_lease {
+        fx.extend(run.advance(Event::TakeOverLease(holder.to_string()), now));
+    }
     h.carry(&mut run, fx).await.map_err(anyhow::Error::msg)?;
     let (outcome, message) = h.drive(&mut run).await.map_err(anyhow::Error::msg)?;
     finish(report_of(&run, outcome, message, &journal_path), args.json)
@@ -148,6 +150,8 @@ pub struct ResumeArgs {
     pub fenced_by_other_means: bool,
     /// Refusals lifted from here on, each on the operator's name.
     pub overrides: Vec<Override>,
+    /// The run whose stale lease of the tier the operator takes over.
+    pub take_over_lease: Option<String>,
     pub json: bool,
 }
 
@@ -219,6 +223,14 @@ pub async fn resume(
     }
     for o in &args.overrides {
         fx.extend(run.advance(Event::Override(*o), now));
+    }
+    if let Some(holder) = args.take_over_lease {
+        fx.extend(run.advance(Event::TakeOverLease(holder), now));
+    }
+    // Resuming a run that stopped on a failed step is retrying it: planned again against the
+    // fleet as it is, its guards checked again, refused without --yes when destructive.
+    if matches!(run.phase, Phase::Failed { .. }) {
+        fx.extend(run.advance(Event::Retry, now));
     }
     h.carry(&mut run, fx).await.map_err(anyhow::Error::msg)?;
     let (outcome, message) = h.drive(&mut run).await.map_err(anyhow::Error::msg)?;

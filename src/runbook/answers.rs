@@ -85,6 +85,8 @@ impl Run {
         now: DateTime<Utc>,
     ) {
         self.record_answer(fx, index, Err(error.clone()), now);
+        // A provider refuses with an override too (a tier failed over moments ago elsewhere).
+        self.offered = crate::runbook::overrides::Override::named_in(&error);
         self.fail_step(fx, now, error);
     }
 }

@@ -13,6 +13,7 @@ use super::plan::{Plan, RunContext, plan};
 use super::record::{Record, StepStatus};
 use crate::domain::FleetSnapshot;
 use crate::domain::call::{CallOutcome, ProviderCall};
+use crate::domain::lease::FailoverRecord;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CallState {
@@ -247,11 +248,8 @@ impl Run {
             }
             (Event::DeclareFenced, _) => self.declare_fenced(&mut fx, now),
             (Event::Override(o), _) => self.grant_override(&mut fx, o, now),
-            (Event::Retry, Phase::Failed { .. }) => {
-                self.steps[self.cursor].status = StepStatus::Pending;
-                self.phase = Phase::Ready;
-                self.note(&mut fx, now, format!("retrying step {}", self.cursor + 1));
-            }
+            (Event::TakeOverLease(run_id), _) => self.take_over_lease(&mut fx, run_id, now),
+            (Event::Retry, Phase::Failed { .. }) => self.retry(&mut fx, now),
             (Event::Abort { .. }, Phase::Calling { .. }) => fx.push(Effect::Refused(
                 "a call is in flight; abort once it has answered".into(),
             )),
@@ -291,6 +289,13 @@ impl Run {
             }
             Ok(p) => self.start_step(fx, p, now),
         }
+    }
+
+    /// The failed step goes back to pending, planned again at the next Enter.
+    pub(super) fn retry(&mut self, fx: &mut Vec<Effect>, now: DateTime<Utc>) {
+        self.steps[self.cursor].status = StepStatus::Pending;
+        self.phase = Phase::Ready;
+        self.note(fx, now, format!("retrying step {}", self.cursor + 1));
     }
 
     /// The step at the cursor is refused, planned or confirmed: said, journaled, and the
@@ -429,9 +434,16 @@ impl Run {
             return;
         };
         self.note(fx, now, format!("lease {key} released"));
+        let failover = super::journal::last_failover(&self.records).map(|at| FailoverRecord {
+            run_id: self.ctx.run_id.clone(),
+            operator: self.operator.clone(),
+            playbook: self.playbook.id.clone(),
+            at,
+        });
         fx.push(Effect::Release(ProviderCall::ReleaseLease {
             key,
             run_id: self.ctx.run_id.clone(),
+            failover,
         }));
     }
 

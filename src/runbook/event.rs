@@ -39,6 +39,8 @@ pub enum Event<'a> {
     DeclareFenced,
     /// The operator lifts one refusal for the rest of the run, typed out.
     Override(super::overrides::Override),
+    /// The operator names the run whose stale lease of the tier they take over, typed out.
+    TakeOverLease(String),
     Abort {
         reason: String,
     },

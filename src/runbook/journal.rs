@@ -167,29 +167,12 @@ pub fn list(dir: &Path) -> Vec<RunSummary> {
     out
 }
 
-/// What a run's records say about it; `None` when they do not start with its start.
-pub fn summarise(records: &[Record], path: PathBuf) -> Option<RunSummary> {
-    let Some(Record::Started {
-        at,
-        run_id,
-        playbook,
-        target_id,
-        target_name,
-        ..
-    }) = records.first()
-    else {
-        return None;
-    };
+/// When a run's records say it last performed a failover action, whatever came after.
+pub fn last_failover(records: &[Record]) -> Option<DateTime<Utc>> {
     let mut intents = std::collections::BTreeMap::new();
     let mut failover_at = None;
-    let mut done_steps = Vec::new();
     for r in records {
         match r {
-            Record::StepFinished {
-                step,
-                status: super::record::StepStatus::Done,
-                ..
-            } => done_steps.push(*step),
             Record::Intent {
                 step, index, call, ..
             } => {
@@ -204,6 +187,33 @@ pub fn summarise(records: &[Record], path: PathBuf) -> Option<RunSummary> {
             _ => {}
         }
     }
+    failover_at
+}
+
+/// What a run's records say about it; `None` when they do not start with its start.
+pub fn summarise(records: &[Record], path: PathBuf) -> Option<RunSummary> {
+    let Some(Record::Started {
+        at,
+        run_id,
+        playbook,
+        target_id,
+        target_name,
+        ..
+    }) = records.first()
+    else {
+        return None;
+    };
+    let done_steps = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::StepFinished {
+                step,
+                status: super::record::StepStatus::Done,
+                ..
+            } => Some(*step),
+            _ => None,
+        })
+        .collect();
     let ended = records.iter().rev().find_map(|r| match r {
         Record::Finished { outcome, .. } => Some(format!("finished: {outcome}")),
         Record::Aborted { reason, .. } => Some(format!("aborted: {reason}")),
@@ -217,7 +227,7 @@ pub fn summarise(records: &[Record], path: PathBuf) -> Option<RunSummary> {
         started: *at,
         last: records.last().map_or(*at, Record::at),
         ended,
-        failover_at,
+        failover_at: last_failover(records),
         done_steps,
         path,
     })

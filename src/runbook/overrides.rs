@@ -9,110 +9,25 @@
 //! theirs and the failover goes on; dake never assumes it.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
 use super::engine::{Phase, Run};
 use super::event::Effect;
 use super::model::ActionKind;
 use super::plan::var;
 use super::record::StepStatus;
+pub use crate::domain::overrides::Override;
 
 /// What the operator types to say the old master is fenced by other means.
 pub const FENCED_WORD: &str = "FENCED";
 
-/// A refusal the operator may lift, one at a time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Override {
-    /// A second failover of the same tier inside the anti-flapping window.
-    AntiFlapping,
-    /// The master still answers (over MySQL, or by its checks and heartbeat).
-    MasterAnswers,
-    /// Every replica is behind the limit, or the chosen one lacks what another received.
-    LaggingReplica,
-    /// The web server to replace is not slower than its peers.
-    NotAnOutlier,
-}
-
-impl Override {
-    pub const ALL: [Override; 4] = [
-        Override::AntiFlapping,
-        Override::MasterAnswers,
-        Override::LaggingReplica,
-        Override::NotAnOutlier,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Override::AntiFlapping => "anti-flapping",
-            Override::MasterAnswers => "master-answers",
-            Override::LaggingReplica => "lagging-replica",
-            Override::NotAnOutlier => "not-an-outlier",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Override> {
-        Override::ALL.into_iter().find(|o| o.name() == name)
-    }
-
-    /// What the operator types in the console: the name, in capitals.
-    pub fn word(self) -> String {
-        self.name().to_ascii_uppercase()
-    }
-
-    /// What going on anyway means.
-    pub fn consequence(self) -> &'static str {
-        match self {
-            Override::AntiFlapping => {
-                "a second failover of this tier so soon: if the first did not hold, this one may \
-                 flap back"
-            }
-            Override::MasterAnswers => {
-                "the master still answers: it is failed over anyway, fenced first, and the writes \
-                 it takes stop"
-            }
-            Override::LaggingReplica => {
-                "the replica promoted lacks what the master or another replica had: those \
-                 transactions are lost"
-            }
-            Override::NotAnOutlier => {
-                "the server is no slower than its peers: a healthy server is replaced"
-            }
-        }
-    }
-
-    /// `why` refused, with this override offered: the engine and the console read the name
-    /// back from the text ([`Override::named_in`]).
-    pub fn refusal(self, why: impl std::fmt::Display) -> String {
-        format!(
-            "{why}. Going on anyway means {}: override `{}` (--override {}; in the console O, \
-             then type {})",
-            self.consequence(),
-            self.name(),
-            self.name(),
-            self.word()
-        )
-    }
-
-    /// The override a refusal offers, if it offers one.
-    pub fn named_in(refusal: &str) -> Option<Override> {
-        let (_, rest) = refusal.rsplit_once("override `")?;
-        Override::parse(rest.split('`').next()?)
-    }
-
-    /// Where a run keeps an override given after it started, so a replayed run has it too.
-    pub fn var(self) -> String {
-        format!("override.{}", self.name())
-    }
-}
-
 impl Run {
-    /// Lifts `o` for the rest of the run, on the operator's name; the refused step is planned
-    /// again at the next Enter.
+    /// Lifts `o` for the rest of the run, on the operator's name; the refused (or failed)
+    /// step is planned again at the next Enter.
     pub(super) fn grant_override(&mut self, fx: &mut Vec<Effect>, o: Override, now: DateTime<Utc>) {
         if self.is_over() || self.ctx.allows(o) {
             return;
         }
+        let failed_on_it = matches!(self.phase, Phase::Failed { .. }) && self.offered == Some(o);
         let who = self.operator.clone();
         self.note(
             fx,
@@ -121,6 +36,51 @@ impl Run {
         );
         self.record_vars(fx, now, [(o.var(), who)].into_iter().collect());
         self.offered = None;
+        if failed_on_it {
+            self.retry(fx, now);
+        }
+    }
+
+    /// The operator names the run whose stale lease they take over; journaled on their name,
+    /// and a step that failed on the lease is planned again. Only the provider knows whether
+    /// that run holds it and is stale: it refuses anything else.
+    pub(super) fn take_over_lease(
+        &mut self,
+        fx: &mut Vec<Effect>,
+        holder: String,
+        now: DateTime<Utc>,
+    ) {
+        if self.is_over() {
+            return;
+        }
+        let who = self.operator.clone();
+        self.note(
+            fx,
+            now,
+            format!("{who} takes over the tier's lease from run {holder}, named as dead"),
+        );
+        let vars = [(var::TAKE_OVER_LEASE.to_string(), holder)]
+            .into_iter()
+            .collect();
+        self.record_vars(fx, now, vars);
+        if matches!(self.phase, Phase::Failed { .. }) {
+            self.retry(fx, now);
+        }
+    }
+
+    /// The override the operator may give now: the one the refused (or failed) step offers.
+    pub fn may_override(&self) -> Option<Override> {
+        self.offered
+            .filter(|_| matches!(self.phase, Phase::Ready | Phase::Failed { .. }))
+    }
+
+    /// The run whose stale lease the failed step was refused, which the operator may take over
+    /// by typing its id.
+    pub fn stale_lease_holder(&self) -> Option<&str> {
+        match &self.phase {
+            Phase::Failed { error } => crate::domain::lease::stale_holder_in(error),
+            _ => None,
+        }
     }
 
     /// The run stopped because dake could not fence the old master: only the operator can say

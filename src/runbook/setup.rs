@@ -127,7 +127,7 @@ pub fn context(
         overrides: overrides.iter().copied().collect(),
         operator: String::new(),
         lease_stale_secs: config.runbook.lease_stale_secs,
-        take_over_lease: None,
+        anti_flap_secs: config.runbook.anti_flap_secs,
         heartbeat_table: config.database.heartbeat_table.clone(),
         heartbeat_utc: config.database.heartbeat_utc,
         vars: Default::default(),

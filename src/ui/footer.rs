@@ -21,7 +21,8 @@ fn run_key_applies(action: keymap::RunAction, run: &Run) -> bool {
         RunAction::Cancel => matches!(run.phase, Phase::Confirming { .. }),
         RunAction::Retry => matches!(run.phase, Phase::Failed { .. }),
         RunAction::DeclareFenced => run.may_declare_fenced(),
-        RunAction::Override => matches!(run.phase, Phase::Ready) && run.offered.is_some(),
+        RunAction::Override => run.may_override().is_some(),
+        RunAction::TakeOverLease => run.stale_lease_holder().is_some(),
         RunAction::Abort => !run.is_over(),
         RunAction::Close => run.is_over(),
     }

@@ -39,7 +39,7 @@ pub fn render(app: &crate::app::App, frame: &mut Frame, area: Rect, theme: &Them
     // As many keys a line as fit inside the box at 80 columns.
     let mut row = String::new();
     for key in run_keys {
-        if !row.is_empty() && 3 + row.chars().count() + 3 + key.chars().count() > HELP_TEXT_WIDTH {
+        if !row.is_empty() && 3 + row.chars().count() + 3 + key.chars().count() >= HELP_TEXT_WIDTH {
             lines.push(Line::styled(format!("   {row}"), theme.dim()));
             row.clear();
         }

@@ -71,6 +71,10 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
             "Override the refusal?",
             override_lines(app, theme, *which, typed),
         ),
+        Prompt::TakeOverLease { holder, typed } => (
+            "Take over the lease?",
+            take_over_lines(theme, holder, typed),
+        ),
         Prompt::DeclareFenced { typed } => {
             ("Fenced by other means?", fenced_lines(app, theme, typed))
         }
@@ -213,5 +217,25 @@ fn override_lines<'a>(app: &App, theme: &Theme, which: Override, typed: &str) ->
             Span::styled(format!("{typed}█"), theme.key()),
         ]),
         keys(theme, &[("Enter", "override"), ("Esc", "back")]),
+    ]
+}
+
+/// A stale lease's holder, named: what taking it over means, and its run id to type.
+fn take_over_lines<'a>(theme: &Theme, holder: &str, typed: &str) -> Vec<Line<'a>> {
+    vec![
+        Line::raw(format!(
+            "Run {holder} holds this tier's lease and has stopped renewing it: its console is \
+             gone, or cut off."
+        )),
+        Line::raw(
+            "Take it over only if that run is dead: two failovers of one tier at once undo \
+             each other.",
+        ),
+        Line::raw("Journaled on your name."),
+        Line::from(vec![
+            Span::raw("type its run id: "),
+            Span::styled(format!("{typed}█"), theme.key()),
+        ]),
+        keys(theme, &[("Enter", "take over"), ("Esc", "back")]),
     ]
 }

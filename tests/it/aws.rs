@@ -364,7 +364,8 @@ fn playbook_calls_change_the_fleet_and_stay_inside_it() {
 }
 
 /// The tier's lease on AWS: an SSM parameter created without overwrite, so a second run is
-/// refused naming the first, and the first gives it back.
+/// refused naming the first, and the first gives it back, leaving the record of its failover
+/// that refuses a second one inside the anti-flapping window from any machine.
 #[test]
 fn a_tiers_lease_is_one_runs_at_a_time_on_ssm() {
     use dake::domain::call::ProviderCall;
@@ -372,13 +373,16 @@ fn a_tiers_lease_is_one_runs_at_a_time_on_ssm() {
 
     let e = Emulated::seeded();
     let provider = in_process_provider(&e.seeded, &moto().endpoint);
-    let take = |run: &str, take_over: Option<&str>| ProviderCall::TakeLease {
+    let take_as = |run: &str, take_over: Option<&str>, flapping_allowed| ProviderCall::TakeLease {
         key: "drill/db".into(),
         run_id: run.into(),
         operator: format!("op@{run}"),
         take_over: take_over.map(String::from),
         stale_secs: 120,
+        anti_flap_secs: 1800,
+        flapping_allowed,
     };
+    let take = |run: &str, take_over: Option<&str>| take_as(run, take_over, false);
     let run = |call: ProviderCall| e.rt.block_on(provider.execute(call));
     run(take("run-a", None)).unwrap();
     // Its own run again (a retry, a resume) keeps it.
@@ -403,13 +407,27 @@ fn a_tiers_lease_is_one_runs_at_a_time_on_ssm() {
     run(ProviderCall::ReleaseLease {
         key: "drill/db".into(),
         run_id: "run-b".into(),
+        failover: None,
     })
     .unwrap();
     assert!(run(take("run-b", None)).is_err());
+    let failed_over = dake::domain::lease::FailoverRecord {
+        run_id: "run-a".into(),
+        operator: "op@run-a".into(),
+        playbook: "db-promote".into(),
+        at: chrono::Utc::now() - chrono::Duration::seconds(60),
+    };
     run(ProviderCall::ReleaseLease {
         key: "drill/db".into(),
         run_id: "run-a".into(),
+        failover: Some(failed_over),
     })
     .unwrap();
-    run(take("run-b", None)).unwrap();
+    let err = run(take("run-b", None)).unwrap_err().to_string();
+    assert!(
+        err.contains("failed over 1m") && err.contains("run run-a (db-promote, op@run-a)"),
+        "the record refuses a second failover: {err}"
+    );
+    assert!(err.contains("override `anti-flapping`"), "{err}");
+    run(take_as("run-b", None, true)).unwrap();
 }

@@ -13,6 +13,7 @@ mod fault_server;
 mod fixtures;
 mod host_metrics;
 mod lease;
+mod lease_console;
 mod mariadb;
 mod overrides;
 mod permissions;

@@ -87,18 +87,18 @@ pub fn screen_of(app: &App) -> String {
         .join("\n")
 }
 
-struct Drill {
-    app: App,
-    fleet: SimFleet,
+pub(crate) struct Drill {
+    pub(crate) app: App,
+    pub(crate) fleet: SimFleet,
     t: i64,
 }
 
 impl Drill {
-    fn new(incident: IncidentKind) -> Drill {
+    pub(crate) fn new(incident: IncidentKind) -> Drill {
         Drill::with(Config::builtin(), incident)
     }
 
-    fn with(mut config: Config, incident: IncidentKind) -> Drill {
+    pub(crate) fn with(mut config: Config, incident: IncidentKind) -> Drill {
         config.sim.incidents.clear();
         let mut fleet = SimFleet::new(&config, epoch());
         let target = (incident == IncidentKind::SlowWeb).then_some("web-3");
@@ -120,7 +120,7 @@ impl Drill {
         pump(&mut self.app, |call| fleet.apply(&call));
     }
 
-    fn tick(&mut self) {
+    pub(crate) fn tick(&mut self) {
         self.fleet.advance_to(self.t as f64);
         let now = epoch() + Duration::seconds(self.t);
         observe(&mut self.app, self.fleet.snapshot(), now);
@@ -128,16 +128,16 @@ impl Drill {
         self.t += STEP_SECS;
     }
 
-    fn key(&mut self, code: KeyCode) {
+    pub(crate) fn key(&mut self, code: KeyCode) {
         update(&mut self.app, Msg::Key(key_event(code)));
         self.pump();
     }
 
-    fn screen(&self) -> String {
+    pub(crate) fn screen(&self) -> String {
         screen_of(&self.app)
     }
 
-    fn phase(&self) -> Phase {
+    pub(crate) fn phase(&self) -> Phase {
         self.app
             .run
             .as_ref()
@@ -147,7 +147,7 @@ impl Drill {
     }
 
     /// Lets the fleet run until the incident is detected.
-    fn until_detected(&mut self) {
+    pub(crate) fn until_detected(&mut self) {
         while self.app.incidents.is_empty() {
             assert!(self.t < 300, "incident never detected");
             self.tick();
@@ -155,7 +155,7 @@ impl Drill {
     }
 
     /// Presses the playbook's key and starts it from the prompt.
-    fn start(&mut self, key: char, quarantine: bool) {
+    pub(crate) fn start(&mut self, key: char, quarantine: bool) {
         self.key(KeyCode::Char(key));
         assert!(
             matches!(self.app.prompt, Some(Prompt::Start { .. })),
@@ -174,7 +174,7 @@ impl Drill {
     }
 
     /// One key per step: Enter, confirm as asked, and let time pass while a step waits.
-    fn run_to_end(&mut self) {
+    pub(crate) fn run_to_end(&mut self) {
         let start = self.t;
         while !self.app.run.as_ref().unwrap().is_over() {
             assert!(

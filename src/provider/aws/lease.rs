@@ -8,7 +8,7 @@ use super::AwsProvider;
 use super::actions::Execution;
 use super::clients::{Calls, Clients, error_code, parameter, sdk_error};
 use crate::domain::call::ProviderCall;
-use crate::domain::lease::{LeaseHolder, Request, Take};
+use crate::domain::lease::{FailoverRecord, LeaseHolder, Request, Take, failover_key};
 use crate::provider::ProviderError;
 
 impl AwsProvider {
@@ -16,31 +16,41 @@ impl AwsProvider {
         format!("{}/{key}", self.aws.lease_prefix.trim_end_matches('/'))
     }
 
-    async fn read_lease(
+    /// A lease, or the record of a tier's last failover, as dake wrote it.
+    async fn read_record<T: serde::de::DeserializeOwned>(
         &self,
         c: &Clients,
         name: &str,
-    ) -> Result<Option<LeaseHolder>, ProviderError> {
+    ) -> Result<Option<T>, ProviderError> {
         let Some(text) = parameter(c, name, &mut Calls::default()).await? else {
             return Ok(None);
         };
         serde_json::from_str(&text).map(Some).map_err(|e| {
             ProviderError::Refused(format!(
-                "SSM parameter {name} is not a dake lease ({e}); delete it once no run holds the tier"
+                "SSM parameter {name} was not written by dake ({e}); delete it once no run holds the tier"
             ))
         })
     }
 
-    /// Puts the lease: only if there is none without `overwrite`. `false` when one appeared.
+    async fn read_lease(
+        &self,
+        c: &Clients,
+        name: &str,
+    ) -> Result<Option<LeaseHolder>, ProviderError> {
+        self.read_record(c, name).await
+    }
+
+    /// Puts a lease or a record: only if there is none without `overwrite`. `false` when one
+    /// appeared.
     async fn put_lease(
         &self,
         c: &Clients,
         name: &str,
-        holder: &LeaseHolder,
+        record: &impl serde::Serialize,
         overwrite: bool,
     ) -> Result<bool, ProviderError> {
         let value =
-            serde_json::to_string(holder).map_err(|e| ProviderError::Other(e.to_string()))?;
+            serde_json::to_string(record).map_err(|e| ProviderError::Other(e.to_string()))?;
         match c
             .ssm
             .put_parameter()
@@ -64,9 +74,12 @@ impl AwsProvider {
     ) -> Result<Option<String>, ProviderError> {
         let name = self.lease_name(request.key);
         let mine = &request.holder;
+        let last: Option<FailoverRecord> = self
+            .read_record(c, &self.lease_name(&failover_key(request.key)))
+            .await?;
         for _ in 0..2 {
             let current = self.read_lease(c, &name).await?;
-            let written = match request.decide(current.as_ref()) {
+            let written = match request.decide(current.as_ref(), last.as_ref()) {
                 Err(why) => return Err(ProviderError::Refused(why)),
                 Ok(Take::Create) => self.put_lease(c, &name, mine, false).await?,
                 Ok(Take::Ours | Take::TakeOver) => self.put_lease(c, &name, mine, true).await?,
@@ -88,10 +101,17 @@ impl AwsProvider {
         c: &Clients,
         key: &str,
         run_id: &str,
+        failover: Option<&FailoverRecord>,
     ) -> Result<Option<String>, ProviderError> {
         let name = self.lease_name(key);
         if let Ok(mut held) = self.leases.lock() {
             held.remove(&name);
+        }
+        // The record first: were the lease gone before it, another console could fail the tier
+        // over again in between.
+        if let Some(record) = failover {
+            self.put_lease(c, &self.lease_name(&failover_key(key)), record, true)
+                .await?;
         }
         if self
             .read_lease(c, &name)
@@ -147,7 +167,11 @@ pub(super) async fn lease_call(
         return p.take_lease(c, &request).await;
     }
     match call {
-        ProviderCall::ReleaseLease { key, run_id } => p.release_lease(c, key, run_id).await,
+        ProviderCall::ReleaseLease {
+            key,
+            run_id,
+            failover,
+        } => p.release_lease(c, key, run_id, failover.as_ref()).await,
         _ => Ok(None),
     }
 }

@@ -16,6 +16,7 @@ use super::SimFleet;
 use super::fleet::{SimInstance, fresh_db, fresh_health};
 use super::server::{SimServer, Tx};
 use crate::domain::call::{CallOutcome, ProviderCall, TAG_FLEET, TAG_ROLE};
+use crate::domain::lease::failover_key;
 use crate::domain::{
     CheckStatus, Instance, InstanceState, LaunchParams, Role, StatusChecks, TargetHealth, Volume,
 };
@@ -135,11 +136,19 @@ impl SimFleet {
             ProviderCall::TakeLease { .. } => {
                 let now = self.epoch() + chrono::Duration::seconds(self.now);
                 if let Some(request) = crate::domain::lease::Request::of(call, now) {
-                    request.decide(self.leases.get(request.key))?;
+                    let last = self.failovers.get(&failover_key(request.key));
+                    request.decide(self.leases.get(request.key), last)?;
                     self.leases.insert(request.key.to_string(), request.holder);
                 }
             }
-            ProviderCall::ReleaseLease { key, run_id } => {
+            ProviderCall::ReleaseLease {
+                key,
+                run_id,
+                failover,
+            } => {
+                if let Some(record) = failover {
+                    self.failovers.insert(failover_key(key), record.clone());
+                }
                 if self.leases.get(key).is_some_and(|h| &h.run_id == run_id) {
                     self.leases.remove(key);
                 }

@@ -147,6 +147,9 @@ pub struct SimFleet {
     /// Leases of the fleet's tiers, when the fleet is driven without its provider.
     #[serde(default)]
     pub(super) leases: BTreeMap<String, crate::domain::lease::LeaseHolder>,
+    /// Each tier's last failover, beside its lease.
+    #[serde(default)]
+    pub(super) failovers: BTreeMap<String, crate::domain::lease::FailoverRecord>,
 }
 
 impl SimFleet {
@@ -186,6 +189,7 @@ impl SimFleet {
             notified: Vec::new(),
             fail_next: Vec::new(),
             leases: BTreeMap::new(),
+            failovers: BTreeMap::new(),
         };
         for (i, name) in sim_web_names(fleet.sim.web_servers).enumerate() {
             fleet.add_running(name, Role::Web, i, i);

@@ -12,7 +12,7 @@ use chrono::Utc;
 
 use super::SimProvider;
 use crate::domain::call::{CallOutcome, ProviderCall};
-use crate::domain::lease::{LeaseHolder, Request, Take};
+use crate::domain::lease::{FailoverRecord, LeaseHolder, Request, Take, failover_key};
 use crate::provider::ProviderError;
 
 /// The leases this process holds, to renew: lease key → run id.
@@ -39,12 +39,16 @@ impl SimProvider {
         Ok(dir.join(format!("lease-{}.json", key.replace('/', "-"))))
     }
 
-    fn read_lease(&self, key: &str) -> Result<Option<LeaseHolder>, ProviderError> {
+    /// A lease, or the record of a tier's last failover, as dake wrote it.
+    fn read_lease<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, ProviderError> {
         let path = self.lease_file(key)?;
         match fs::read_to_string(&path) {
             Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| {
                 ProviderError::Refused(format!(
-                    "{}: damaged lease ({e}); remove it once no run holds the tier",
+                    "{}: damaged ({e}); remove it once no run holds the tier",
                     path.display()
                 ))
             }),
@@ -53,11 +57,12 @@ impl SimProvider {
         }
     }
 
-    /// Writes the lease: only if there is none when `exclusive`, else over the one there.
+    /// Writes a lease or a record: only if there is none when `exclusive`, else over the one
+    /// there.
     fn write_lease(
         &self,
         key: &str,
-        holder: &LeaseHolder,
+        holder: &impl serde::Serialize,
         exclusive: bool,
     ) -> Result<bool, ProviderError> {
         let path = self.lease_file(key)?;
@@ -99,16 +104,21 @@ impl SimProvider {
             return Some(self.take(&request));
         }
         match call {
-            ProviderCall::ReleaseLease { key, run_id } => Some(self.release(key, run_id)),
+            ProviderCall::ReleaseLease {
+                key,
+                run_id,
+                failover,
+            } => Some(self.release(key, run_id, failover.as_ref())),
             _ => None,
         }
     }
 
     fn take(&self, request: &Request<'_>) -> Result<CallOutcome, ProviderError> {
         let (key, mine) = (request.key, &request.holder);
+        let last: Option<FailoverRecord> = self.read_lease(&failover_key(key))?;
         for _ in 0..2 {
-            let current = self.read_lease(key)?;
-            let written = match request.decide(current.as_ref()) {
+            let current: Option<LeaseHolder> = self.read_lease(key)?;
+            let written = match request.decide(current.as_ref(), last.as_ref()) {
                 Err(why) => return Err(ProviderError::Refused(why)),
                 Ok(Take::Create) => self.write_lease(key, mine, true)?,
                 Ok(Take::Ours) | Ok(Take::TakeOver) => self.write_lease(key, mine, false)?,
@@ -124,9 +134,20 @@ impl SimProvider {
         )))
     }
 
-    fn release(&self, key: &str, run_id: &str) -> Result<CallOutcome, ProviderError> {
+    fn release(
+        &self,
+        key: &str,
+        run_id: &str,
+        failover: Option<&FailoverRecord>,
+    ) -> Result<CallOutcome, ProviderError> {
         self.with_leases(|l| l.held.remove(key));
-        if self.read_lease(key)?.is_some_and(|h| h.run_id == run_id) {
+        // The record first: were the lease gone before it, another process could fail the
+        // tier over again in between.
+        if let Some(record) = failover {
+            self.write_lease(&failover_key(key), record, false)?;
+        }
+        let current: Option<LeaseHolder> = self.read_lease(key)?;
+        if current.is_some_and(|h| h.run_id == run_id) {
             let path = self.lease_file(key)?;
             fs::remove_file(&path)
                 .map_err(|e| ProviderError::Other(format!("{}: {e}", path.display())))?;
@@ -140,7 +161,7 @@ impl SimProvider {
         let held: Vec<(String, String)> =
             self.with_leases(|l| l.held.iter().map(|(k, r)| (k.clone(), r.clone())).collect());
         for (key, run_id) in held {
-            match self.read_lease(&key) {
+            match self.read_lease::<LeaseHolder>(&key) {
                 Ok(Some(mut h)) if h.run_id == run_id => {
                     h.renewed = Utc::now();
                     if let Err(e) = self.write_lease(&key, &h, false) {

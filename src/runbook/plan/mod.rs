@@ -29,6 +29,8 @@ pub mod var {
     pub const FENCED_BY_OPERATOR: &str = "fenced_by_operator";
     /// The lease of the run's tier, once taken.
     pub const LEASE: &str = "lease";
+    /// The run whose stale lease the operator named to take over.
+    pub const TAKE_OVER_LEASE: &str = "lease.take-over";
 }
 
 /// Everything a step needs to know about its run to plan itself.
@@ -61,9 +63,9 @@ pub struct RunContext {
     pub operator: String,
     #[serde(default = "lease_stale_secs")]
     pub lease_stale_secs: u64,
-    /// The run whose stale lease the operator named to take over.
-    #[serde(default)]
-    pub take_over_lease: Option<String>,
+    /// Another run's failover of the tier less than this long ago refuses the lease.
+    #[serde(default = "anti_flap_secs")]
+    pub anti_flap_secs: u64,
     pub vars: std::collections::BTreeMap<String, String>,
 }
 
@@ -77,6 +79,10 @@ fn yes() -> bool {
 
 fn lease_stale_secs() -> u64 {
     120
+}
+
+fn anti_flap_secs() -> u64 {
+    1800
 }
 
 impl RunContext {
@@ -273,8 +279,10 @@ pub fn plan(
                 key: lease_key(&ctx.fleet, role),
                 run_id: ctx.run_id.clone(),
                 operator: ctx.operator.clone(),
-                take_over: ctx.take_over_lease.clone(),
+                take_over: ctx.vars.get(var::TAKE_OVER_LEASE).cloned(),
                 stale_secs: ctx.lease_stale_secs,
+                anti_flap_secs: ctx.anti_flap_secs,
+                flapping_allowed: ctx.allows(Override::AntiFlapping),
             },
         );
     }
