@@ -15,6 +15,7 @@ use super::event::Effect;
 use super::model::ActionKind;
 use super::plan::var;
 use super::record::StepStatus;
+use crate::domain::call::ProviderCall;
 pub use crate::domain::overrides::Override;
 
 /// What the operator types to say the old master is fenced by other means.
@@ -85,8 +86,18 @@ impl Run {
 
     /// The run stopped because dake could not fence the old master: only the operator can say
     /// it is fenced now.
+    /// Not when it failed on the tier's lease: declaring it fenced would go on without it.
     pub fn may_declare_fenced(&self) -> bool {
+        let on_the_lease = self
+            .steps
+            .get(self.cursor)
+            .and_then(|s| s.calls.iter().rev().find(|c| c.outcome.is_some()))
+            .is_some_and(|c| {
+                matches!(c.call, ProviderCall::TakeLease { .. })
+                    && matches!(c.outcome, Some(Err(_)))
+            });
         matches!(self.phase, Phase::Failed { .. })
+            && !on_the_lease
             && self
                 .current_step()
                 .is_some_and(|s| s.action == ActionKind::FenceMaster)

@@ -243,6 +243,15 @@ fn detail_lines<'a>(app: &App, run: &Run, theme: &Theme, width: usize) -> Vec<Li
                     width,
                 )));
             }
+            if let Some(holder) = run.stale_lease_holder() {
+                out.push(Line::styled(
+                    fit(
+                        &format!(" T takes the lease over if run {holder} is dead (type its id)"),
+                        width,
+                    ),
+                    theme.key(),
+                ));
+            }
         }
         Phase::Finished { outcome } => {
             out.push(Line::styled(
@@ -267,7 +276,7 @@ fn detail_lines<'a>(app: &App, run: &Run, theme: &Theme, width: usize) -> Vec<Li
         out.push(Line::styled(fit(&format!(" {n}"), width), theme.warn()));
     }
     // The refusal's own text may be cut at 80 columns; what lifts it is said on its own line.
-    if let (Phase::Ready, Some(o)) = (&run.phase, run.offered) {
+    if let Some(o) = run.may_override() {
         out.push(Line::styled(
             fit(
                 &format!(" O lifts it: override `{}` ({})", o.name(), o.consequence()),

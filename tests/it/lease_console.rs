@@ -69,6 +69,14 @@ fn a_dead_holders_lease_is_taken_over_by_typing_its_run_and_a_recent_failover_by
     );
     let screen = d.screen();
     assert!(screen.contains("T take over lease"), "{screen}");
+    assert!(
+        screen.contains("T takes the lease over if run 20261130T100000Z-db-promote-dead is dead"),
+        "{screen}"
+    );
+    // Declaring the old master fenced would go on without the lease.
+    assert!(!screen.contains("F fenced by other means"), "{screen}");
+    d.key(KeyCode::Char('F'));
+    assert!(d.app.prompt.is_none());
     d.key(KeyCode::Char('T'));
     let prompt = d.screen();
     assert!(
