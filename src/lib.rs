@@ -13,6 +13,7 @@ pub mod config;
 pub mod console;
 pub mod detect;
 pub mod domain;
+pub mod drill;
 pub mod headless;
 pub mod provider;
 pub mod replicas;

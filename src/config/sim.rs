@@ -54,6 +54,9 @@ pub struct SimIncident {
     pub at_secs: u64,
     /// Instance name; required for slow-web, ignored for master-down.
     pub target: Option<String>,
+    /// slow-web only: the latency clears by itself after this long (a noisy neighbour).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub for_secs: Option<u64>,
 }
 
 /// A trap on the database tier: not an incident dake detects by itself, but what makes a
@@ -70,12 +73,46 @@ pub enum FaultKind {
     ErrantTransaction,
     /// The down master answers again, writable, as a hung process that resumes does.
     MasterComesBack,
+    /// The replica falls behind, a second more each second, up to `secs`.
+    ReplicaLag,
+    /// The instance's system status check fails (its host is impaired).
+    StatusCheckFailed,
+    /// The instance stops (a crash, a host retired under it).
+    InstanceStops,
+    /// The next call of `operation` fails once with an internal error.
+    ApiError,
+    /// The next call of `operation` is throttled once.
+    ApiThrottled,
+    /// Instances launched from now on take `secs` longer to boot.
+    SlowBoot,
+}
+
+/// What a fault's `target` must name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultTarget {
+    Replica,
+    AnyInstance,
+    Nothing,
 }
 
 impl FaultKind {
-    /// Whether it happens on a replica named by `target`; the master's fault names none.
-    pub fn needs_replica(self) -> bool {
-        self != FaultKind::MasterComesBack
+    pub fn target(self) -> FaultTarget {
+        use FaultKind::*;
+        match self {
+            SqlThreadStopped | SqlThreadError | ErrantTransaction | ReplicaLag => {
+                FaultTarget::Replica
+            }
+            StatusCheckFailed | InstanceStops => FaultTarget::AnyInstance,
+            MasterComesBack | ApiError | ApiThrottled | SlowBoot => FaultTarget::Nothing,
+        }
+    }
+
+    fn needs_secs(self) -> bool {
+        matches!(self, FaultKind::ReplicaLag | FaultKind::SlowBoot)
+    }
+
+    fn needs_operation(self) -> bool {
+        matches!(self, FaultKind::ApiError | FaultKind::ApiThrottled)
     }
 }
 
@@ -84,12 +121,19 @@ impl FaultKind {
 pub struct SimFault {
     pub kind: FaultKind,
     pub at_secs: u64,
-    /// A replica's name (`db-replica-N`) for the replica faults.
+    /// A replica's name (`db-replica-N`) for the replica faults, any instance's for
+    /// status-check-failed and instance-stops.
     pub target: Option<String>,
+    /// replica-lag: how far behind it ends; slow-boot: how much longer a boot takes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secs: Option<u64>,
+    /// api-error, api-throttled: the API operation (`RunInstances`, `RegisterTargets`…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
 }
 
 impl SimConfig {
-    pub(super) fn validate(
+    pub(crate) fn validate(
         &self,
         fail: &dyn Fn(&str, String) -> ConfigError,
     ) -> Result<(), ConfigError> {
@@ -128,33 +172,99 @@ impl SimConfig {
                 }
             }
         }
-        for fault in &s.faults {
-            let replicas = || sim_replica_names(s.replicas);
-            match (&fault.target, fault.kind.needs_replica()) {
-                (None, true) => {
-                    return Err(fail(
-                        "target",
-                        "this fault needs a target replica (db-replica-N)".into(),
-                    ));
-                }
-                (Some(t), true) if !replicas().any(|n| &n == t) => {
-                    return Err(fail(
-                        "target",
-                        format!(
-                            "no replica named `{t}` (db-replica-1 .. db-replica-{})",
-                            s.replicas
-                        ),
-                    ));
-                }
-                (Some(_), false) => {
-                    return Err(fail(
-                        "target",
-                        "master-comes-back names no target: it is whichever master went down"
-                            .into(),
-                    ));
-                }
-                _ => {}
+        for inc in &s.incidents {
+            if inc.for_secs.is_some() && inc.kind != IncidentKind::SlowWeb {
+                return Err(fail("for_secs", "only slow-web clears by itself".into()));
             }
+        }
+        for fault in &s.faults {
+            fault.validate(s, fail)?;
+        }
+        Ok(())
+    }
+}
+
+impl SimFault {
+    fn validate(
+        &self,
+        s: &SimConfig,
+        fail: &dyn Fn(&str, String) -> ConfigError,
+    ) -> Result<(), ConfigError> {
+        let replicas = || sim_replica_names(s.replicas);
+        let any = || {
+            sim_web_names(s.web_servers)
+                .chain(std::iter::once("db-master".to_string()))
+                .chain(replicas())
+        };
+        match (&self.target, self.kind.target()) {
+            (None, FaultTarget::Replica) => {
+                return Err(fail(
+                    "target",
+                    "this fault needs a target replica (db-replica-N)".into(),
+                ));
+            }
+            (Some(t), FaultTarget::Replica) if !replicas().any(|n| &n == t) => {
+                return Err(fail(
+                    "target",
+                    format!(
+                        "no replica named `{t}` (db-replica-1 .. db-replica-{})",
+                        s.replicas
+                    ),
+                ));
+            }
+            (None, FaultTarget::AnyInstance) => {
+                return Err(fail(
+                    "target",
+                    "this fault needs a target instance (web-N, db-master, db-replica-N)".into(),
+                ));
+            }
+            (Some(t), FaultTarget::AnyInstance) if !any().any(|n| &n == t) => {
+                return Err(fail("target", format!("no instance named `{t}`")));
+            }
+            (Some(_), FaultTarget::Nothing) => {
+                return Err(fail(
+                    "target",
+                    "this fault names no target (master-comes-back: whichever master went \
+                     down; the API and boot faults: the whole fleet)"
+                        .into(),
+                ));
+            }
+            _ => {}
+        }
+        match (self.secs, self.kind.needs_secs()) {
+            (None, true) => return Err(fail("secs", "this fault needs `secs`".into())),
+            (Some(_), false) => return Err(fail("secs", "this fault takes no `secs`".into())),
+            (Some(0), true) => return Err(fail("secs", "must be at least 1".into())),
+            _ => {}
+        }
+        match (&self.operation, self.kind.needs_operation()) {
+            (None, true) => {
+                return Err(fail(
+                    "operation",
+                    "this fault needs the API `operation` it fails (RunInstances, …)".into(),
+                ));
+            }
+            (Some(_), false) => {
+                return Err(fail("operation", "this fault takes no `operation`".into()));
+            }
+            (Some(op), true)
+                if !crate::domain::call::CallKind::ALL
+                    .iter()
+                    .any(|k| k.operation() == op) =>
+            {
+                let known: Vec<&str> = crate::domain::call::CallKind::ALL
+                    .iter()
+                    .map(|k| k.operation())
+                    .collect();
+                return Err(fail(
+                    "operation",
+                    format!(
+                        "no operation `{op}` dake calls (one of {})",
+                        known.join(", ")
+                    ),
+                ));
+            }
+            _ => {}
         }
         Ok(())
     }

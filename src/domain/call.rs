@@ -166,6 +166,28 @@ pub enum CallKind {
 }
 
 impl CallKind {
+    pub const ALL: [CallKind; 19] = [
+        CallKind::RunInstances,
+        CallKind::TerminateInstances,
+        CallKind::StopInstances,
+        CallKind::RebootInstances,
+        CallKind::StartInstances,
+        CallKind::CreateTags,
+        CallKind::RestartApp,
+        CallKind::RegisterTarget,
+        CallKind::DeregisterTarget,
+        CallKind::DetachVolume,
+        CallKind::AttachVolume,
+        CallKind::StartDatabase,
+        CallKind::PromoteReplica,
+        CallKind::RepointReplica,
+        CallKind::SetDbEndpoint,
+        CallKind::NotifyReplicaAdded,
+        CallKind::Sql,
+        CallKind::TakeLease,
+        CallKind::ReleaseLease,
+    ];
+
     /// The AWS API operation this call is, for the timeline.
     pub fn operation(self) -> &'static str {
         match self {

@@ -29,11 +29,14 @@ fn backlog_config() -> Config {
         kind: FaultKind::SqlThreadStopped,
         at_secs: 10,
         target: Some("db-replica-1".into()),
+        secs: None,
+        operation: None,
     });
     c.sim.incidents.push(SimIncident {
         kind: IncidentKind::MasterDown,
         at_secs: 70,
         target: None,
+        for_secs: None,
     });
     c
 }

@@ -91,11 +91,14 @@ fn an_errant_replica_stays_out_whatever_is_overridden() {
         kind: dake::config::FaultKind::ErrantTransaction,
         at_secs: 10,
         target: Some("db-replica-1".into()),
+        secs: None,
+        operation: None,
     });
     c.sim.incidents.push(dake::config::SimIncident {
         kind: IncidentKind::MasterDown,
         at_secs: 40,
         target: None,
+        for_secs: None,
     });
     let mut f = dake::provider::sim::SimFleet::new(&c, crate::fixtures::epoch());
     f.advance_to(120.0);

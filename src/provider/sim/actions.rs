@@ -292,7 +292,7 @@ impl SimFleet {
         if !client_token.is_empty() {
             self.client_tokens.insert(client_token.clone(), id.clone());
         }
-        self.schedule(BOOT_SECS, Change::Booted(id.clone()));
+        self.schedule(BOOT_SECS + self.boot_delay_secs, Change::Booted(id.clone()));
         Ok(id)
     }
 

@@ -45,7 +45,13 @@ pub(super) struct SimInstance {
     /// receives what the master wrote.
     pub(super) base_lag: f32,
     pub(super) slow_since: Option<i64>,
+    /// When a slow server's latency clears by itself (a noisy neighbour moving on).
+    #[serde(default)]
+    pub(super) slow_until: Option<i64>,
     pub(super) down_since: Option<i64>,
+    /// A replica falling behind: since when, and how far behind it ends, in seconds.
+    #[serde(default)]
+    pub(super) lag_growth: Option<(i64, f32)>,
     /// Its database server, on a database host.
     pub(super) server: Option<SimServer>,
 }
@@ -89,7 +95,9 @@ impl SimInstance {
             base_p99: p99 * (1.0 + 0.1 * rng.signed()),
             base_lag: 0.0,
             slow_since: None,
+            slow_until: None,
             down_since: None,
+            lag_growth: None,
             server,
             inst,
         }
@@ -147,6 +155,9 @@ pub struct SimFleet {
     /// Leases of the fleet's tiers, when the fleet is driven without its provider.
     #[serde(default)]
     pub(super) leases: BTreeMap<String, crate::domain::lease::LeaseHolder>,
+    /// How much longer than usual a launch takes to boot (a slow-boot fault).
+    #[serde(default)]
+    pub(super) boot_delay_secs: i64,
     /// Each tier's last failover, beside its lease.
     #[serde(default)]
     pub(super) failovers: BTreeMap<String, crate::domain::lease::FailoverRecord>,
@@ -190,6 +201,7 @@ impl SimFleet {
             fail_next: Vec::new(),
             leases: BTreeMap::new(),
             failovers: BTreeMap::new(),
+            boot_delay_secs: 0,
         };
         for (i, name) in sim_web_names(fleet.sim.web_servers).enumerate() {
             fleet.add_running(name, Role::Web, i, i);
@@ -328,6 +340,10 @@ impl SimFleet {
             let mut cpu = s.base_cpu * diurnal * (1.0 + 0.1 * rng.signed());
             let mut p50 = s.base_p50 * diurnal * (1.0 + 0.08 * rng.signed());
             let mut p99 = s.base_p99 * diurnal * (1.0 + 0.12 * rng.signed()) * spike;
+            if s.slow_until.is_some_and(|until| now >= until) {
+                s.slow_since = None;
+                s.slow_until = None;
+            }
             if let Some(since) = s.slow_since {
                 let ramp = ((now - since) as f32 / SLOW_RAMP_SECS).clamp(0.0, 1.0);
                 p99 *= 1.0 + ramp * (SLOW_FACTOR - 1.0);
@@ -368,7 +384,12 @@ impl SimFleet {
             delays.push(match (&s.inst.db, s.inst.role) {
                 (None, _) => 0.0,
                 (Some(_), Role::DbMaster) => 0.5 * rng.unit(),
-                (Some(_), _) => s.base_lag * (1.0 + 0.5 * rng.signed()).max(0.05),
+                (Some(_), _) => {
+                    let behind = s
+                        .lag_growth
+                        .map_or(0.0, |(since, most)| ((now - since) as f32).clamp(0.0, most));
+                    s.base_lag * (1.0 + 0.5 * rng.signed()).max(0.05) + behind
+                }
             });
         }
         self.replicate(now, &delays);

@@ -163,11 +163,15 @@ impl SimFleet {
         for i in 0..self.sim.incidents.len() {
             let inc = &self.sim.incidents[i];
             if !self.fired[i] && inc.at_secs as i64 <= self.now {
-                let (kind, target) = (inc.kind, inc.target.clone());
+                let (kind, target, lasts) = (inc.kind, inc.target.clone(), inc.for_secs);
                 self.fired[i] = true;
                 // Targets were checked against the topology when the config was loaded.
-                if let Err(e) = self.start_incident(kind, target.as_deref(), self.now) {
-                    tracing::warn!("simulated incident not started: {e}");
+                match self.start_incident(kind, target.as_deref(), self.now) {
+                    Ok(Some(at)) => {
+                        self.instances[at].slow_until = lasts.map(|secs| self.now + secs as i64);
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!("simulated incident not started: {e}"),
                 }
             }
         }

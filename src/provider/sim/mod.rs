@@ -1,6 +1,7 @@
 //! The simulated provider: the built-in drill fleet on a virtual clock.
 
 mod actions;
+mod faults;
 mod fleet;
 mod incidents;
 mod lease;

@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 
 use super::SimFleet;
 use super::fleet::SimInstance;
-use crate::config::FaultKind;
 use crate::domain::{Flavour, InstanceState, ReplicaSide, Role, ServerFacts, ThreadState};
 
 /// Transactions the master commits per second, heartbeats among them.
@@ -21,7 +20,7 @@ const VERSION: &str = "10.11.14-MariaDB-drill";
 /// The sequence number the drill's history starts from: a database that has been busy a while.
 const FIRST_SEQ: u64 = 4_000_000;
 /// What a replica's SQL thread stopped on in the `sql-thread-error` trap.
-const SQL_ERROR: &str = "Error 'Duplicate entry '81234' for key 'PRIMARY'' on query. Default \
+pub(super) const SQL_ERROR: &str = "Error 'Duplicate entry '81234' for key 'PRIMARY'' on query. Default \
      database: 'shop'. Query: 'INSERT INTO orders (id, customer) VALUES (81234, 77)'";
 
 /// A server's newest transaction of the lineage's domain: its sequence number, the server that
@@ -302,54 +301,5 @@ impl SimFleet {
                 .errant
                 .map_or_else(String::new, |seq| format!("0-{}-{seq}", server.server_id)),
         })
-    }
-
-    /// Springs a database trap now. `target` names a replica for the replica traps.
-    pub fn spring(&mut self, kind: FaultKind, target: Option<&str>) -> Result<(), String> {
-        if kind == FaultKind::MasterComesBack {
-            // Whichever master went down: it answers again, as it was when it hung.
-            for s in self.instances.iter_mut().filter(|s| s.down_since.is_some()) {
-                s.down_since = None;
-                if s.inst.state == InstanceState::Running {
-                    s.inst.health.checks = crate::domain::StatusChecks::OK;
-                }
-            }
-            return Ok(());
-        }
-        let name = target.ok_or("this trap needs a replica's name")?;
-        let s = self
-            .instances
-            .iter_mut()
-            .find(|s| s.inst.name == name && s.inst.role == Role::DbReplica)
-            .ok_or_else(|| format!("no replica named `{name}` in the simulated fleet"))?;
-        let server = s
-            .server
-            .as_mut()
-            .ok_or_else(|| format!("{name} runs no database"))?;
-        match kind {
-            FaultKind::SqlThreadStopped => server.sql_on = false,
-            FaultKind::SqlThreadError => server.sql_error = Some(SQL_ERROR.into()),
-            FaultKind::ErrantTransaction => {
-                let seq = server.applied.seq.max(server.errant.unwrap_or(0)) + 1;
-                server.errant = Some(seq);
-            }
-            FaultKind::MasterComesBack => {}
-        }
-        Ok(())
-    }
-
-    /// Springs the configured traps whose time has come.
-    pub(super) fn spring_due_faults(&mut self) {
-        for i in 0..self.sim.faults.len() {
-            let fault = &self.sim.faults[i];
-            if !self.sprung[i] && fault.at_secs as i64 <= self.now {
-                let (kind, target) = (fault.kind, fault.target.clone());
-                self.sprung[i] = true;
-                // Targets were checked against the topology when the config was loaded.
-                if let Err(e) = self.spring(kind, target.as_deref()) {
-                    tracing::warn!("simulated database trap not set: {e}");
-                }
-            }
-        }
     }
 }

@@ -30,11 +30,14 @@ fn trapped(kind: FaultKind, replica: &str, secs: u64) -> SimFleet {
         kind,
         at_secs: 30,
         target: Some(replica.into()),
+        secs: None,
+        operation: None,
     });
     c.sim.incidents.push(crate::config::SimIncident {
         kind: IncidentKind::MasterDown,
         at_secs: 30 + secs,
         target: None,
+        for_secs: None,
     });
     let mut f = fleet_with(&c);
     wait(&mut f, 60 + secs as i64);
