@@ -193,6 +193,19 @@ pub enum Command {
     IamPolicy,
     /// Write a Markdown postmortem of a run.
     Report { run_id: String },
+    /// A training drill on the simulated fleet, scored at the end: a scenario by id, or
+    /// picked from the list.
+    Drill {
+        /// slow-web, master-down, master-down-lagging, master-comes-back, errant-replica,
+        /// noisy-neighbour, double-fault (or one of your own in dake/scenarios/).
+        scenario: Option<String>,
+        /// Print the scenario's last scorecard (or the last of any) as Markdown.
+        #[arg(long)]
+        report: bool,
+        /// List the scenarios.
+        #[arg(long)]
+        list: bool,
+    },
     /// Show configuration.
     Config {
         /// Print the built-in default configuration, with comments.

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 
 use crate::app::{App, Arming, Msg, Outgoing, update};
 use crate::config::Config;
+use crate::drill::DrillState;
 use crate::provider::{Provider, snapshot_within_bound};
 use crate::runbook::event::Effect;
 use crate::runbook::executor::{self, Answer};
@@ -95,6 +96,8 @@ pub struct RunIo {
     pub provider: Arc<dyn Provider>,
     pub tx: Sender<Msg>,
     pub journal_dir: Option<PathBuf>,
+    /// Where a drill's scorecard is kept with the earlier attempts.
+    pub drill_results: Option<PathBuf>,
     exec: Option<Sender<Vec<Effect>>>,
 }
 
@@ -108,6 +111,7 @@ impl RunIo {
             provider,
             tx,
             journal_dir,
+            drill_results: crate::drill::scorecard::results_path(),
             exec: None,
         }
     }
@@ -171,6 +175,15 @@ impl RunIo {
                         if let Some(dir) = &self.journal_dir {
                             update(app, Msg::Runs(journal::list(dir)));
                         }
+                    }
+                    Outgoing::SaveDrill(card) => {
+                        let saved = match &self.drill_results {
+                            Some(path) => crate::drill::scorecard::save(path, &card)
+                                .map(|()| path.clone())
+                                .map_err(|e| format!("{}: {e}", path.display())),
+                            None => Err("no data directory (set XDG_DATA_HOME)".into()),
+                        };
+                        update(app, Msg::DrillSaved(saved));
                     }
                 }
             }
@@ -253,6 +266,12 @@ where
     Ok(())
 }
 
+/// A scored drill for the console: its scenario, and the earlier attempts at it (newest first).
+pub struct DrillSetup {
+    pub scenario: crate::drill::Scenario,
+    pub history: Vec<crate::drill::Scorecard>,
+}
+
 /// Runs the console on `provider` until the operator quits: a drill starts armed, a real fleet
 /// read-only; an unfinished one of `past_runs` is offered for resume. With
 /// `exit_after_first_frame` it quits once the first frame is drawn (to measure startup).
@@ -261,6 +280,7 @@ pub async fn run(
     playbooks: Vec<Playbook>,
     provider: Arc<dyn Provider>,
     past_runs: Vec<RunSummary>,
+    drill: Option<DrillSetup>,
     exit_after_first_frame: bool,
 ) -> anyhow::Result<()> {
     let arming = if provider.is_drill() {
@@ -276,6 +296,14 @@ pub async fn run(
     app.refresh_secs = provider.refresh_interval().as_secs().max(1) as i64;
     app.playbooks = playbooks;
     app.operator = crate::runbook::setup::operator();
+    app.drill_epoch = provider.drill_epoch();
+    if let Some(setup) = drill {
+        let start = app.drill_epoch.unwrap_or(app.now);
+        let heartbeat = app.config.detect.master_heartbeat_secs;
+        let state = DrillState::new(setup.scenario, start, &app.operator, heartbeat);
+        app.drill = Some(state);
+        app.drill_history = setup.history;
+    }
     let (tx, mut rx) = tokio::sync::mpsc::channel(MSG_CHANNEL_CAPACITY);
     let mut io = RunIo::new(provider.clone(), tx.clone(), journal_dir);
     // The journal list goes first: an unfinished run is offered for resume at once.

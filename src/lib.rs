@@ -15,6 +15,7 @@ pub mod detect;
 pub mod domain;
 pub mod drill;
 pub mod headless;
+pub mod picker;
 pub mod provider;
 pub mod replicas;
 pub mod runbook;

@@ -132,21 +132,64 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             create_table,
         }) => heartbeat(&cli, host, *every, *create_table),
         Some(Command::SqlGrants { flavour, from }) => sql_grants(&cli, *flavour, from),
-        Some(Command::IamPolicy) => {
-            let config = load_config(&cli)?;
-            let playbooks = model::load_all(model::user_dir().as_deref())?;
-            let kinds = model::call_kinds(&playbooks);
-            let policy = dake::provider::aws::iam::policy(&kinds, &config, cli.region.as_deref());
-            println!("{}", serde_json::to_string_pretty(&policy)?);
-            Ok(ExitCode::SUCCESS)
-        }
+        Some(Command::IamPolicy) => iam_policy(&cli),
         Some(Command::Report { run_id }) => {
             let playbooks = model::load_all(model::user_dir().as_deref())?;
             print!("{}", commands::report(&playbooks, &journal_dir()?, run_id)?);
             Ok(ExitCode::SUCCESS)
         }
-        None => run_console(&cli),
+        Some(Command::Drill {
+            scenario,
+            report,
+            list,
+        }) => drill(&cli, scenario.as_deref(), *report, *list),
+        None => run_console(&cli, None),
     }
+}
+
+/// `dake iam-policy`: what the playbooks need on this fleet, as JSON.
+fn iam_policy(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let config = load_config(cli)?;
+    let playbooks = model::load_all(model::user_dir().as_deref())?;
+    let kinds = model::call_kinds(&playbooks);
+    let policy = dake::provider::aws::iam::policy(&kinds, &config, cli.region.as_deref());
+    println!("{}", serde_json::to_string_pretty(&policy)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `dake drill`: a scenario's fleet in the console, scored; or the list, or the last report.
+fn drill(cli: &Cli, scenario: Option<&str>, report: bool, list: bool) -> anyhow::Result<ExitCode> {
+    let scenarios = dake::drill::load_all(dake::drill::scenario::user_dir().as_deref())?;
+    if list {
+        print!("{}", headless::drill::list_text(&scenarios));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if report {
+        let results = dake::drill::scorecard::results_path()
+            .context("no data directory (set XDG_DATA_HOME or HOME) for drill results")?;
+        print!("{}", headless::drill::report(&results, scenario)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    anyhow::ensure!(
+        cli.provider == provider::ProviderKind::Sim,
+        "drills run on the simulated fleet; leave out --provider"
+    );
+    let interactive = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    let mut chosen = match scenario {
+        Some(id) => headless::drill::find(&scenarios, id)?,
+        None if interactive => match dake::picker::pick(&scenarios)? {
+            Some(s) => s,
+            None => return Ok(ExitCode::SUCCESS),
+        },
+        None => {
+            let ids: Vec<&str> = scenarios.iter().map(|s| s.id.as_str()).collect();
+            anyhow::bail!("name a scenario: dake drill <{}>", ids.join("|"));
+        }
+    };
+    if let Some(seed) = cli.seed {
+        chosen.seed = seed;
+    }
+    run_console(cli, Some(chosen))
 }
 
 /// `dake sql-grants`: the account dake needs, for the operator to run on the master.
@@ -281,8 +324,11 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-fn run_console(cli: &Cli) -> anyhow::Result<ExitCode> {
-    let config = load_config(cli)?;
+fn run_console(cli: &Cli, scenario: Option<dake::drill::Scenario>) -> anyhow::Result<ExitCode> {
+    let mut config = load_config(cli)?;
+    if let Some(s) = &scenario {
+        config = s.apply(&config);
+    }
     if !std::io::stdout().is_terminal() {
         anyhow::bail!(
             "stdout is not a terminal, so the console cannot draw; for a one-shot snapshot use `dake status` (or `dake status --json`)"
@@ -293,12 +339,28 @@ fn run_console(cli: &Cli) -> anyhow::Result<ExitCode> {
         .as_deref()
         .map(journal::list)
         .unwrap_or_default();
-    let provider = resumable_provider(cli, &config, &past_runs)?;
+    let (provider, drill) = match scenario {
+        // A drill starts on a fresh fleet, whatever an earlier one left.
+        Some(scenario) => {
+            let history = dake::drill::scorecard::results_path()
+                .map(|p| dake::drill::scorecard::load(&p))
+                .unwrap_or_default()
+                .into_iter()
+                .rev()
+                .filter(|c| c.scenario == scenario.id)
+                .take(3)
+                .collect();
+            let setup = console::DrillSetup { scenario, history };
+            (build(cli, &config, Session::NewRun)?, Some(setup))
+        }
+        None => (resumable_provider(cli, &config, &past_runs)?, None),
+    };
     runtime()?.block_on(console::run(
         config,
         playbooks,
         provider,
         past_runs,
+        drill,
         cli.exit_after_first_frame,
     ))?;
     Ok(ExitCode::SUCCESS)

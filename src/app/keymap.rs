@@ -213,6 +213,9 @@ pub fn run_action_for(key: &KeyEvent) -> Option<RunAction> {
 /// Arms a read-only console (after a confirmation).
 pub const ARM_KEY: char = 'A';
 
+/// The drill's next hint (counted in its score).
+pub const HINT_KEY: char = 'h';
+
 /// The action bound to a key in normal mode. Ctrl-C always quits.
 pub fn action_for(key: &KeyEvent) -> Option<Action> {
     if key.modifiers.contains(KeyModifiers::CONTROL) {

@@ -2,6 +2,7 @@
 //! (`viewport`). It decides; the console's event loop carries out what it asks for, and `ui`
 //! draws what it holds. It imports neither.
 
+mod drill;
 pub mod keymap;
 mod mitigated;
 mod prompts;

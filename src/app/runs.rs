@@ -32,6 +32,8 @@ pub enum Outgoing {
     LoadJournal(RunSummary),
     /// Re-read the list of runs (for anti-flapping) after one ends.
     ListRuns,
+    /// Keep a finished drill's scorecard with the earlier attempts.
+    SaveDrill(Box<crate::drill::Scorecard>),
 }
 
 impl App {
@@ -48,6 +50,7 @@ impl App {
         for e in effects {
             match e {
                 Effect::Journal(rec) => {
+                    self.drill_record(rec);
                     let kind = match rec {
                         Record::Aborted { .. }
                         | Record::Result {
@@ -281,6 +284,7 @@ impl App {
                 };
                 self.advance_run(event);
                 self.snapshot = Some(snap);
+                self.drill_judge();
             }
             (RunAction::Step, Phase::Calling { .. } | Phase::Waiting { .. }) => {
                 self.notice = Some("the current step is still running".into());

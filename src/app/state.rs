@@ -194,6 +194,17 @@ pub struct App {
     pub run_ids: crate::runbook::setup::RunIds,
     /// The fleet's clock in the newest snapshot (virtual time for the simulator).
     pub fleet_clock: Option<DateTime<Utc>>,
+    /// The drill under way and scored, when `dake drill` started one.
+    pub drill: Option<crate::drill::DrillState>,
+    /// Journal records the drill's judge has yet to see (while a key's step holds the snapshot).
+    pub drill_stash: Vec<crate::runbook::record::Record>,
+    /// Earlier attempts at this drill's scenario, newest first (for the scorecard).
+    pub drill_history: Vec<crate::drill::Scorecard>,
+    /// The scorecard overlay is open.
+    pub show_scorecard: bool,
+    /// When the drill fleet's clock started (the plain console on the drill fleet says what is
+    /// coming on its timeline); `None` on a real fleet.
+    pub drill_epoch: Option<DateTime<Utc>>,
     /// Terminal size, kept so `update` can page and scroll by what the screen shows.
     pub size: (u16, u16),
     pub should_quit: bool,
@@ -239,6 +250,11 @@ impl App {
             operator: String::from("unknown"),
             run_ids: crate::runbook::setup::RunIds::from_clock(),
             fleet_clock: None,
+            drill: None,
+            drill_stash: Vec::new(),
+            drill_history: Vec::new(),
+            show_scorecard: false,
+            drill_epoch: None,
             size: (80, 24),
             should_quit: false,
         }

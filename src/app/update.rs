@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use super::keymap::{ARM_KEY, Action, action_for};
+use super::keymap::{ARM_KEY, Action, HINT_KEY, action_for};
 use super::prompts::Prompt;
 use super::state::{App, Arming, EntryKind, Focus};
 use super::table::visible_order;
@@ -19,6 +19,8 @@ use crate::runbook::record::Record;
 #[derive(Debug)]
 pub enum Msg {
     Key(KeyEvent),
+    /// Where a finished drill's scorecard was kept, or why it was not.
+    DrillSaved(Result<std::path::PathBuf, String>),
     Resize(u16, u16),
     /// The once-a-second clock.
     Tick(DateTime<Utc>),
@@ -82,6 +84,23 @@ pub fn update(app: &mut App, msg: Msg) -> bool {
         }
         Msg::Resumed { summary, records } => {
             app.on_resumed(summary, records);
+            true
+        }
+        Msg::DrillSaved(saved) => {
+            let now = app.fleet_now();
+            match saved {
+                Ok(path) => app.push_timeline(
+                    now,
+                    EntryKind::Info,
+                    format!(
+                        "scorecard saved to {} (dake drill --report)",
+                        path.display()
+                    ),
+                ),
+                Err(e) => {
+                    app.push_timeline(now, EntryKind::Error, format!("scorecard not saved: {e}"))
+                }
+            }
             true
         }
         Msg::ProviderFailed { error, at } => {
@@ -158,6 +177,7 @@ fn on_snapshot(app: &mut App, snap: FleetSnapshot, fetched_at: DateTime<Utc>) {
     app.fetched_at = Some(fetched_at);
     recompute_rows(app, selected_id.as_deref());
     app.observe_run();
+    app.drill_observe();
     // What happens in the fleet during a run belongs in its journal and its postmortem.
     if app.run.as_ref().is_some_and(|r| !r.is_over()) {
         for text in new_detections {
@@ -201,6 +221,17 @@ fn on_key(app: &mut App, key: KeyEvent) -> bool {
     if key.kind == KeyEventKind::Release {
         return false;
     }
+    if let Some(d) = app.drill.as_mut() {
+        d.on_key();
+    }
+    if app.show_scorecard {
+        // Any key closes the scorecard; q still quits.
+        app.show_scorecard = false;
+        if action_for(&key) == Some(Action::Quit) {
+            app.should_quit = true;
+        }
+        return true;
+    }
     if app.prompt.is_some() {
         return app.on_prompt_key(key);
     }
@@ -222,6 +253,10 @@ fn on_key(app: &mut App, key: KeyEvent) -> bool {
     if let KeyCode::Char(c) = key.code
         && key.modifiers.difference(KeyModifiers::SHIFT).is_empty()
     {
+        if c == HINT_KEY {
+            app.drill_hint();
+            return true;
+        }
         if c == ARM_KEY {
             match app.arming {
                 Arming::ReadOnly => app.prompt = Some(Prompt::Arm),
@@ -239,7 +274,10 @@ fn on_key(app: &mut App, key: KeyEvent) -> bool {
     };
     let keep = app.selected_instance().map(|i| i.id.clone());
     match action {
-        Action::Quit => app.should_quit = true,
+        Action::Quit => {
+            app.end_drill("ended by the operator before the fleet recovered");
+            app.should_quit = true;
+        }
         Action::Down => app.selected = app.selected.saturating_add(1),
         Action::Up => app.selected = app.selected.saturating_sub(1),
         Action::PageDown => app.selected = app.selected.saturating_add(page(app)),

@@ -93,6 +93,7 @@ fn snap(secs: i64, instances: Vec<Instance>) -> FleetSnapshot {
         unread: Default::default(),
         db_data_latency_secs: 0,
         deregistration_delay_secs: None,
+        retired: Vec::new(),
     }
 }
 

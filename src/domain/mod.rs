@@ -2,6 +2,7 @@
 //! of the calls a playbook makes: what both the runbook engine and the providers speak.
 
 pub mod call;
+mod call_kind;
 pub mod gtid;
 mod instance;
 pub mod lease;

@@ -42,6 +42,11 @@ pub struct FleetSnapshot {
     /// "TargetGroupNotFound…"): everything else was read and is shown.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub unread: std::collections::BTreeMap<String, String>,
+    /// Masters a run retired (their role tag `retired`), still there: not the fleet's any more,
+    /// but one still running and writable is a second master. The drill fleet reports them;
+    /// on AWS the list is empty (they are not listed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired: Vec<Instance>,
 }
 
 impl FleetSnapshot {

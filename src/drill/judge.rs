@@ -56,6 +56,7 @@ pub fn judge_promotion(snap: &FleetSnapshot, id: &str) -> Option<(Wrong, String)
     // Any lag: the question is which replica holds the most, not whether it is under a limit.
     let ranked = rank_replicas(snap, f32::INFINITY);
     let me = ranked.iter().find(|c| c.instance_id == id)?;
+    let lagging = |why: String| Some((Wrong::LaggingPromoted, why));
     let errant = snap
         .find(id)
         .and_then(|i| i.db.as_ref())
@@ -67,6 +68,10 @@ pub fn judge_promotion(snap: &FleetSnapshot, id: &str) -> Option<(Wrong, String)
             format!("{} promoted with an errant transaction", me.name),
         ));
     }
+    // What the rank says against it, any lag allowed: it lacks what another received.
+    if let Some(why) = &me.rejection {
+        return lagging(format!("{} promoted though {why}", me.name));
+    }
     let better = ranked
         .iter()
         .filter(|c| c.promotable() && c.instance_id != id)
@@ -74,12 +79,9 @@ pub fn judge_promotion(snap: &FleetSnapshot, id: &str) -> Option<(Wrong, String)
             (Some(theirs), Some(mine)) => theirs > mine,
             _ => c.behind_master_secs + LAG_TOLERANCE_SECS < me.behind_master_secs,
         })?;
-    Some((
-        Wrong::LaggingPromoted,
-        format!(
-            "{} promoted ({:.0} s behind) while {} had more of the master's data ({:.0} s)",
-            me.name, me.behind_master_secs, better.name, better.behind_master_secs
-        ),
+    lagging(format!(
+        "{} promoted ({:.0} s behind) while {} had more of the master's data ({:.0} s)",
+        me.name, me.behind_master_secs, better.name, better.behind_master_secs
     ))
 }
 
@@ -99,6 +101,7 @@ pub fn healthy(inst: &Instance, implicated: &[String]) -> bool {
 pub fn writable(snap: &FleetSnapshot, heartbeat_secs: f32) -> Vec<&Instance> {
     snap.instances
         .iter()
+        .chain(&snap.retired)
         .filter(|i| i.state == InstanceState::Running)
         .filter(|i| match &i.db {
             Some(db) => match &db.server {

@@ -1,6 +1,7 @@
 //! Training drills: scenarios as data, what the operator did judged against the fleet, and a
 //! scorecard at the end. Pure but for reading scenario files and saving attempts.
 
+pub mod brief;
 pub mod judge;
 pub mod scenario;
 pub mod scorecard;

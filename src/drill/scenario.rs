@@ -51,7 +51,8 @@ const SCORE_DEFAULTS: &str = include_str!("../../assets/scenarios/score.toml");
 pub struct Scenario {
     pub id: String,
     pub title: String,
-    /// One line: what the trainee is told is coming, without giving the answer away.
+    /// What the trainee is told is coming, without giving the answer away ("the web tier will
+    /// misbehave"); the banner adds how soon.
     pub brief: String,
     /// What the drill teaches, shown with the scorecard.
     pub lesson: String,

@@ -286,12 +286,13 @@ impl DrillState {
         let acted = self.mitigated_at.is_some() || self.scenario.expect.playbooks.is_empty();
         let want = &self.scenario.recovered;
         self.waiting_for = judge::not_recovered(snap, incidents.len(), want, self.heartbeat_secs);
-        // Recovered only once every fault has happened: a drill is not over between two.
+        // Recovered only once every fault has happened and every one that passes by itself
+        // has passed: a drill is not over between two, nor before a decoy has played out.
         let all_begun = self
             .scenario
             .timeline
             .iter()
-            .all(|e| self.secs(now) >= e.at_secs as i64);
+            .all(|e| self.secs(now) >= (e.at_secs + e.for_secs.unwrap_or(0)) as i64);
         if begun && all_begun && acted && self.waiting_for.is_none() && !run_active {
             self.recovered_at = Some(now);
             self.finish(now, "recovered".into());
@@ -316,9 +317,10 @@ impl DrillState {
         let onset = self.start + chrono::Duration::seconds(self.scenario.onset_secs() as i64);
         let since = |t: Option<DateTime<Utc>>| t.map(|t| (t - onset).num_seconds().max(0));
         let par = &self.scenario.par;
-        let steps: Vec<StepScore> = self
-            .steps
-            .values()
+        let mut traced: Vec<&StepTrace> = self.steps.values().collect();
+        traced.sort_by_key(|s| s.started);
+        let steps: Vec<StepScore> = traced
+            .into_iter()
             .filter_map(|s| {
                 Some(StepScore {
                     playbook: s.playbook.clone(),

@@ -2,6 +2,7 @@
 //! preflight.
 
 pub mod commands;
+pub mod drill;
 pub mod preflight;
 pub mod report;
 pub mod run;

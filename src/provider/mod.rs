@@ -60,6 +60,11 @@ pub trait Provider: Send + Sync {
         chrono::Utc::now()
     }
 
+    /// When a drill fleet's clock started: its timeline counts from here. `None` for a real one.
+    fn drill_epoch(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        None
+    }
+
     /// How long a snapshot may take before the caller gives up on it.
     fn snapshot_timeout(&self) -> Duration {
         SNAPSHOT_TIMEOUT

@@ -23,7 +23,22 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
             theme.dim(),
         )]
     } else if app.incidents.is_empty() {
-        vec![Line::styled(" ✓ OK  no incidents detected", theme.ok())]
+        let drill = match (&app.drill, app.drill_epoch) {
+            (Some(d), _) => Some(crate::drill::brief::drill_line(d, app.fleet_now())),
+            (None, Some(epoch)) => Some(crate::drill::brief::upcoming(
+                &app.config.sim,
+                (app.fleet_now() - epoch).num_seconds(),
+            )),
+            (None, None) => None,
+        };
+        match drill {
+            // What the drill has coming says more than "no incidents" on a fleet built for them.
+            Some(line) => vec![Line::from(vec![
+                Span::styled(" ✓ OK  ", theme.ok()),
+                Span::styled(fit(&line, width.saturating_sub(7)), theme.key()),
+            ])],
+            None => vec![Line::styled(" ✓ OK  no incidents detected", theme.ok())],
+        }
     } else {
         app.incidents
             .iter()

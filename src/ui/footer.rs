@@ -68,6 +68,9 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
                     hints.push((p.key.to_string(), p.id.clone(), 0));
                 }
             }
+            if app.drill.as_ref().is_some_and(|d| !d.is_over()) {
+                hints.push((keymap::HINT_KEY.to_string(), "hint".into(), 1));
+            }
             for (keys, words) in keymap::footer_hints() {
                 let rank = if matches!(keys, "?" | "q") { 1 } else { 2 };
                 hints.push((keys.to_string(), words.to_string(), rank));

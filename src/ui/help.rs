@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 use super::theme::Theme;
-use crate::app::keymap::{ARM_KEY, KEYMAP, RUN_KEYMAP};
+use crate::app::keymap::{ARM_KEY, HINT_KEY, KEYMAP, RUN_KEYMAP};
 
 /// Columns inside the help box's borders.
 const HELP_TEXT_WIDTH: usize = 74;
@@ -31,6 +31,10 @@ pub fn render(app: &crate::app::App, frame: &mut Frame, area: Rect, theme: &Them
         Span::styled(format!(" {:<8}", ARM_KEY), theme.key()),
         Span::raw("arm a read-only console (a drill is always armed)"),
     ]));
+    lines.push(Line::from(vec![
+        Span::styled(format!(" {:<8}", HINT_KEY), theme.key()),
+        Span::raw("a drill's next hint (it costs points on the scorecard)"),
+    ]));
     let run_keys: Vec<String> = RUN_KEYMAP
         .iter()
         .map(|b| format!("{} {}", b.label, b.hint))
@@ -50,11 +54,7 @@ pub fn render(app: &crate::app::App, frame: &mut Frame, area: Rect, theme: &Them
     }
     lines.push(Line::styled(format!("   {row}"), theme.dim()));
     lines.push(Line::styled(
-        " ▲ warning  ✖ critical  ✓ ok  ✗ failed",
-        theme.dim(),
-    ));
-    lines.push(Line::styled(
-        " DISP yes: holds no data that exists only on it",
+        " ▲ warning  ✖ critical  ✓ ok  ✗ failed · DISP yes: no data exists only on it",
         theme.dim(),
     ));
     let r = super::centered(area, HELP_TEXT_WIDTH as u16 + 2, lines.len() as u16 + 2);

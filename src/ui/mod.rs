@@ -10,6 +10,7 @@ mod help;
 mod prompt;
 mod replication;
 mod run_panel;
+mod scorecard;
 mod sparkline;
 pub mod theme;
 mod timeline;
@@ -63,6 +64,9 @@ pub fn view(app: &App, frame: &mut Frame) {
     footer::render(app, frame, a.footer, &theme);
     if app.show_help {
         help::render(app, frame, area, &theme);
+    }
+    if app.show_scorecard {
+        scorecard::render(app, frame, area, &theme);
     }
     prompt::render(app, frame, area, &theme);
 }

@@ -7,6 +7,7 @@ mod aws_playbooks;
 mod cli;
 mod crash;
 mod drill_traps;
+mod drills;
 mod ebs_move;
 mod emulator;
 mod fault_server;

@@ -30,7 +30,7 @@ pub fn pump(app: &mut App, mut make: impl FnMut(ProviderCall) -> Result<CallOutc
         for out in std::mem::take(&mut app.outbox) {
             let effects = match out {
                 Outgoing::Start { effects, .. } | Outgoing::Effects(effects) => effects,
-                Outgoing::LoadJournal(_) | Outgoing::ListRuns => continue,
+                Outgoing::LoadJournal(_) | Outgoing::ListRuns | Outgoing::SaveDrill(_) => continue,
             };
             for e in effects {
                 if let Effect::Call { index, call, .. } = e {

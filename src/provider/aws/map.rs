@@ -277,6 +277,7 @@ pub fn snapshot(seen: Observed<'_>) -> FleetSnapshot {
         unread: Default::default(),
         db_data_latency_secs: 0,
         deregistration_delay_secs: None,
+        retired: Vec::new(),
     }
 }
 

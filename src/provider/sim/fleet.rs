@@ -454,6 +454,23 @@ impl SimFleet {
             unread: Default::default(),
             db_data_latency_secs: 0,
             deregistration_delay_secs: Some(super::actions::DRAIN_SECS as u32),
+            retired: self
+                .instances
+                .iter()
+                .filter(|s| {
+                    s.inst
+                        .tags
+                        .get(TAG_ROLE)
+                        .is_some_and(|r| r.parse::<Role>().is_err())
+                })
+                .map(|s| {
+                    let mut inst = s.inst.clone();
+                    if let Some(db) = inst.db.as_mut() {
+                        db.server = self.facts(s);
+                    }
+                    inst
+                })
+                .collect(),
         }
     }
 }

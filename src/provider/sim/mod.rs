@@ -114,6 +114,10 @@ impl Provider for SimProvider {
         Duration::from_secs_f64(interval).clamp(SIM_REFRESH_FLOOR, SIM_REFRESH)
     }
 
+    fn drill_epoch(&self) -> Option<DateTime<Utc>> {
+        Some(self.with_fleet(|f| f.epoch()))
+    }
+
     fn now(&self) -> DateTime<Utc> {
         let epoch = self.with_fleet(|f| f.epoch());
         epoch + chrono::Duration::milliseconds((self.virtual_now() * 1000.0) as i64)

@@ -1,0 +1,39 @@
+//! `dake drill --list` and `dake drill --report`: the scenarios, and the last scorecard as
+//! Markdown with the attempts before it.
+
+use std::path::Path;
+
+use crate::drill::Scenario;
+use crate::drill::scorecard::{earlier, load};
+
+/// One line per scenario: id, title, what the trainee is told.
+pub fn list_text(scenarios: &[Scenario]) -> String {
+    scenarios
+        .iter()
+        .map(|s| format!("{:<21} {}\n{:<21} {}\n", s.id, s.title, "", s.brief))
+        .collect()
+}
+
+/// The last attempt at `scenario` (or at any scenario) saved at `results`, as Markdown.
+pub fn report(results: &Path, scenario: Option<&str>) -> anyhow::Result<String> {
+    let all = load(results);
+    let last = all
+        .iter()
+        .rev()
+        .find(|c| scenario.is_none_or(|s| c.scenario == s))
+        .ok_or_else(|| match scenario {
+            Some(s) => anyhow::anyhow!("no attempt at `{s}` in {}", results.display()),
+            None => anyhow::anyhow!("no drill attempt in {}", results.display()),
+        })?;
+    Ok(last.markdown(&earlier(&all, &last.scenario, 3)))
+}
+
+/// The scenario named `id`, or an error listing them.
+pub fn find(scenarios: &[Scenario], id: &str) -> anyhow::Result<Scenario> {
+    crate::drill::scenario::find(scenarios, id)
+        .cloned()
+        .ok_or_else(|| {
+            let ids: Vec<&str> = scenarios.iter().map(|s| s.id.as_str()).collect();
+            anyhow::anyhow!("no scenario `{id}`: one of {}", ids.join(", "))
+        })
+}

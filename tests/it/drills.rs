@@ -1,0 +1,377 @@
+//! Each shipped scenario played through the console by a scripted trainee (keys at drill
+//! times, on the simulated fleet's clock) to a known scorecard; wrong actions are caught and
+//! charged, and the decoy charges a replacement nothing needed.
+
+use crate::fixtures::epoch;
+use crate::run_ui::{key_event, observe, pump, screen_of};
+use chrono::Duration;
+use dake::app::{App, Arming, Msg, Prompt, update};
+use dake::config::Config;
+use dake::drill::judge::Wrong;
+use dake::drill::scorecard::Charge;
+use dake::drill::{DrillState, Scenario, Scorecard};
+use dake::provider::sim::SimFleet;
+use dake::runbook::engine::Phase;
+use dake::runbook::model::{Confirm, load_all};
+use dake::runbook::setup::RunIds;
+use ratatui::crossterm::event::KeyCode;
+
+/// The simulator's sample interval: the console sees a snapshot this often.
+const STEP_SECS: i64 = 5;
+
+pub(crate) struct Trainee {
+    pub(crate) app: App,
+    pub(crate) fleet: SimFleet,
+    t: i64,
+}
+
+pub(crate) fn scenario(id: &str) -> Scenario {
+    let all = dake::drill::load_all(None).unwrap();
+    dake::drill::scenario::find(&all, id).unwrap().clone()
+}
+
+impl Trainee {
+    pub(crate) fn start(id: &str) -> Trainee {
+        let scenario = scenario(id);
+        let config = scenario.apply(&Config::builtin());
+        let fleet = SimFleet::new(&config, epoch());
+        let heartbeat = config.detect.master_heartbeat_secs;
+        let mut app = App::new(config, "sim", Arming::Drill, epoch());
+        app.playbooks = load_all(None).unwrap();
+        app.operator = "trainee@drill".into();
+        app.run_ids = RunIds::fixed("SALT");
+        app.drill_epoch = Some(epoch());
+        app.drill = Some(DrillState::new(
+            scenario,
+            epoch(),
+            "trainee@drill",
+            heartbeat,
+        ));
+        update(&mut app, Msg::Resize(80, 24));
+        let mut t = Trainee { app, fleet, t: 0 };
+        t.tick();
+        t
+    }
+
+    fn pump(&mut self) {
+        let fleet = &mut self.fleet;
+        pump(&mut self.app, |call| fleet.apply(&call));
+    }
+
+    pub(crate) fn tick(&mut self) {
+        self.fleet.advance_to(self.t as f64);
+        let now = epoch() + Duration::seconds(self.t);
+        observe(&mut self.app, self.fleet.snapshot(), now);
+        self.pump();
+        self.t += STEP_SECS;
+    }
+
+    /// Lets `secs` of drill time pass.
+    pub(crate) fn wait(&mut self, secs: i64) {
+        let until = self.t + secs;
+        while self.t < until && !self.over() {
+            self.tick();
+        }
+    }
+
+    pub(crate) fn key(&mut self, code: KeyCode) {
+        update(&mut self.app, Msg::Key(key_event(code)));
+        self.pump();
+    }
+
+    pub(crate) fn over(&self) -> bool {
+        self.app.drill.as_ref().is_some_and(|d| d.is_over())
+    }
+
+    pub(crate) fn screen(&self) -> String {
+        screen_of(&self.app)
+    }
+
+    /// Lets the fleet run until detection sees something.
+    pub(crate) fn until_detected(&mut self) {
+        while self.app.incidents.is_empty() {
+            assert!(self.t < 1200, "nothing detected");
+            self.tick();
+        }
+    }
+
+    /// Presses a playbook's key and starts it from the prompt.
+    pub(crate) fn open(&mut self, key: char) {
+        self.key(KeyCode::Char(key));
+        assert!(
+            matches!(self.app.prompt, Some(Prompt::Start { .. })),
+            "no start prompt: {:?}",
+            self.app.notice
+        );
+        self.key(KeyCode::Enter);
+        assert!(self.app.run.is_some(), "not started: {:?}", self.app.notice);
+    }
+
+    fn phase(&self) -> Phase {
+        self.app.run.as_ref().expect("a run").phase.clone()
+    }
+
+    /// One key per step to the run's end: Enter, confirm as asked, wait while a step waits;
+    /// a failed step is retried (r) once, a second failure is the test's.
+    pub(crate) fn run_to_end(&mut self) {
+        let (mut retried, mut keys) = (0, 0);
+        while !self.app.run.as_ref().expect("a run").is_over() {
+            assert!(self.t < 4 * 3600, "run stuck in {:?}", self.phase());
+            keys += 1;
+            assert!(
+                keys < 500,
+                "keys go nowhere: {:?}\n{}",
+                self.app.notice,
+                self.screen()
+            );
+            match self.phase() {
+                Phase::Ready => self.key(KeyCode::Enter),
+                Phase::Confirming { plan, .. } => {
+                    if plan.confirm == Confirm::TypeId {
+                        let id = plan.confirm_id.expect("an id to type");
+                        for c in id[id.len() - 4..].chars() {
+                            self.key(KeyCode::Char(c));
+                        }
+                    }
+                    self.key(KeyCode::Enter);
+                }
+                Phase::Waiting { .. } | Phase::Calling { .. } => self.tick(),
+                Phase::Failed { error } => {
+                    retried += 1;
+                    assert!(retried < 2, "failed again: {error}");
+                    self.key(KeyCode::Char('r'));
+                }
+                Phase::Finished { .. } | Phase::Aborted { .. } => {}
+            }
+        }
+    }
+
+    /// Closes the finished run (c), and lets the drill run to its end.
+    pub(crate) fn close_and_finish(&mut self) -> Scorecard {
+        self.key(KeyCode::Char('c'));
+        self.wait(3 * 3600);
+        self.card()
+    }
+
+    pub(crate) fn card(&self) -> Scorecard {
+        self.app
+            .drill
+            .as_ref()
+            .and_then(|d| d.scorecard.clone())
+            .unwrap_or_else(|| panic!("the drill is not over:\n{}", self.screen()))
+    }
+}
+
+fn charges(card: &Scorecard) -> Vec<Charge> {
+    card.deductions.iter().map(|d| d.charge).collect()
+}
+
+#[test]
+fn slow_web_played_right() {
+    let mut t = Trainee::start("slow-web");
+    t.until_detected();
+    t.open('R');
+    t.run_to_end();
+    let card = t.close_and_finish();
+    eprintln!("{}", card.markdown(&[]));
+    assert_eq!(card.outcome, "recovered");
+    assert!(
+        !charges(&card).iter().any(|c| matches!(c, Charge::Wrong(_))),
+        "{card:#?}"
+    );
+}
+
+/// The scorecard a scripted trainee gets, pinned: its Markdown says every figure.
+fn pin(name: &str, card: &Scorecard) {
+    insta::assert_snapshot!(name, card.markdown(&[]));
+}
+
+fn wrongs(card: &Scorecard) -> Vec<Charge> {
+    charges(card)
+        .into_iter()
+        .filter(|c| matches!(c, Charge::Wrong(_)))
+        .collect()
+}
+
+#[test]
+fn noisy_neighbour_waited_out_scores_full_marks() {
+    let mut t = Trainee::start("noisy-neighbour");
+    t.until_detected();
+    assert!(t.screen().contains("R web-replace"), "{}", t.screen());
+    t.wait(3 * 3600);
+    let card = t.card();
+    assert_eq!(card.outcome, "recovered");
+    assert_eq!(card.score, 100, "{card:#?}");
+    pin("noisy_neighbour_waited_out", &card);
+}
+
+#[test]
+fn noisy_neighbour_replaced_is_charged_an_unneeded_failover() {
+    let mut t = Trainee::start("noisy-neighbour");
+    t.until_detected();
+    t.open('R');
+    t.run_to_end();
+    let card = t.close_and_finish();
+    assert_eq!(
+        wrongs(&card),
+        [Charge::Wrong(Wrong::UnneededFailover)],
+        "{card:#?}"
+    );
+    pin("noisy_neighbour_replaced", &card);
+}
+
+#[test]
+fn master_down_played_right_with_a_hint() {
+    let mut t = Trainee::start("master-down");
+    t.key(KeyCode::Char('h'));
+    assert!(
+        t.app
+            .notice
+            .as_deref()
+            .is_some_and(|n| n.starts_with("hint 1/3: ")),
+        "{:?}",
+        t.app.notice
+    );
+    t.until_detected();
+    t.open('P');
+    t.run_to_end();
+    let card = t.close_and_finish();
+    assert_eq!(card.outcome, "recovered");
+    assert_eq!(charges(&card), [Charge::Hint], "{card:#?}");
+    assert_eq!(card.hints, 1);
+    pin("master_down_with_a_hint", &card);
+}
+
+#[test]
+fn master_down_lagging_promotes_the_replica_that_keeps_up() {
+    let mut t = Trainee::start("master-down-lagging");
+    t.until_detected();
+    t.open('P');
+    t.run_to_end();
+    let rank = t.app.run.as_ref().unwrap().steps[1].note.clone().unwrap();
+    assert!(rank.starts_with("chose db-replica-2"), "{rank}");
+    let card = t.close_and_finish();
+    assert_eq!(card.outcome, "recovered");
+    assert!(wrongs(&card).is_empty(), "{card:#?}");
+    pin("master_down_lagging", &card);
+}
+
+#[test]
+fn errant_replica_leaves_no_replica_to_promote_and_the_volume_moves() {
+    let mut t = Trainee::start("errant-replica");
+    t.until_detected();
+    t.open('P');
+    t.key(KeyCode::Enter);
+    t.key(KeyCode::Enter);
+    // The errant replica is out, and the other lacks what it received: nothing to promote.
+    let refusal = t.app.notice.clone().unwrap_or_default();
+    assert!(
+        refusal.contains("db-replica-1: errant transactions")
+            && refusal.contains("db-replica-2: lacks"),
+        "{refusal}"
+    );
+    t.key(KeyCode::Char('x'));
+    t.key(KeyCode::Enter);
+    t.key(KeyCode::Char('c'));
+    t.open('E');
+    t.run_to_end();
+    let card = t.close_and_finish();
+    assert_eq!(card.outcome, "recovered");
+    assert!(wrongs(&card).is_empty(), "{card:#?}");
+    assert_eq!(card.runs.len(), 2);
+    pin("errant_replica", &card);
+}
+
+#[test]
+fn master_comes_back_played_right() {
+    let mut t = Trainee::start("master-comes-back");
+    t.until_detected();
+    t.open('P');
+    t.run_to_end();
+    let card = t.close_and_finish();
+    assert_eq!(card.outcome, "recovered");
+    assert!(wrongs(&card).is_empty(), "{card:#?}");
+    pin("master_comes_back", &card);
+}
+
+#[test]
+fn double_fault_web_then_database() {
+    let mut t = Trainee::start("double-fault");
+    t.until_detected();
+    t.open('R');
+    t.run_to_end();
+    t.key(KeyCode::Char('c'));
+    while !t.screen().contains("P db-promote") {
+        assert!(!t.over(), "the master never went down");
+        t.tick();
+    }
+    t.open('P');
+    t.run_to_end();
+    let card = t.close_and_finish();
+    assert_eq!(card.outcome, "recovered");
+    assert!(wrongs(&card).is_empty(), "{card:#?}");
+    assert_eq!(card.runs.len(), 2);
+    pin("double_fault", &card);
+}
+
+#[test]
+fn promoting_past_the_refusal_is_charged_the_override_and_the_data_lost() {
+    let mut t = Trainee::start("errant-replica");
+    t.until_detected();
+    t.open('P');
+    t.key(KeyCode::Enter);
+    t.key(KeyCode::Enter);
+    t.key(KeyCode::Char('O'));
+    for c in "lagging-replica".chars() {
+        t.key(KeyCode::Char(c));
+    }
+    t.key(KeyCode::Enter);
+    t.run_to_end();
+    let card = t.close_and_finish();
+    assert_eq!(
+        wrongs(&card),
+        [
+            Charge::Wrong(Wrong::OverrideUsed),
+            Charge::Wrong(Wrong::LaggingPromoted)
+        ],
+        "{card:#?}"
+    );
+    let lost = &card.deductions[1].detail;
+    assert!(
+        lost.starts_with("db-replica-2 promoted though lacks"),
+        "{lost}"
+    );
+    pin("errant_replica_overridden", &card);
+}
+
+#[test]
+fn an_old_master_declared_fenced_that_was_not_is_charged_two_masters() {
+    let mut t = Trainee::start("master-comes-back");
+    t.until_detected();
+    // EC2 will not stop it: the fence fails, and the trainee says it is fenced anyway.
+    t.fleet.fail_next(
+        "StopInstances",
+        "UnauthorizedOperation: You are not authorized to perform this operation.",
+    );
+    t.open('P');
+    for _ in 0..4 {
+        t.key(KeyCode::Enter);
+    }
+    assert!(
+        t.app.run.as_ref().unwrap().may_declare_fenced(),
+        "{}",
+        t.screen()
+    );
+    t.key(KeyCode::Char('F'));
+    for c in "fenced".chars() {
+        t.key(KeyCode::Char(c));
+    }
+    t.key(KeyCode::Enter);
+    t.run_to_end();
+    let card = t.close_and_finish();
+    assert!(
+        wrongs(&card).contains(&Charge::Wrong(Wrong::TwoMasters)),
+        "{card:#?}"
+    );
+    pin("master_comes_back_unfenced", &card);
+}
