@@ -61,10 +61,9 @@ fn draw(f: &mut ratatui::Frame, scenarios: &[Scenario], at: usize) {
         ]));
     }
     lines.push(Line::raw(""));
+    // What is coming, not what to do: the lesson comes with the scorecard.
     if let Some(s) = scenarios.get(at) {
         lines.push(Line::styled(format!("  {}", s.brief), bold));
-        lines.push(Line::raw(""));
-        lines.push(Line::raw(format!("  {}", s.lesson)));
     }
     let block = Block::new()
         .borders(Borders::ALL)

@@ -68,7 +68,7 @@ impl App {
         match d.next_hint(now) {
             Some((n, text)) => {
                 self.push_timeline(now, EntryKind::Info, format!("hint {n}/{total}: {text}"));
-                self.notice = Some(format!("hint {n}/{total}: {text}"));
+                self.prompt = Some(super::prompts::Prompt::Hint { n, total, text });
             }
             None => self.notice = Some("no more hints".into()),
         }

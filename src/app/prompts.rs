@@ -31,6 +31,12 @@ pub enum Prompt {
     TakeOverLease { holder: String, typed: String },
     /// Arm a read-only console.
     Arm,
+    /// A drill's hint, shown whole; any key closes it.
+    Hint {
+        n: usize,
+        total: usize,
+        text: String,
+    },
 }
 
 /// What a key did to a word being typed out.
@@ -127,6 +133,7 @@ impl App {
                 | Prompt::DeclareFenced { .. },
                 code,
             ) => return self.on_typed_key(code),
+            (Prompt::Hint { .. }, _) => self.prompt = None,
             (Prompt::Abort, KeyCode::Enter | KeyCode::Char('x')) => {
                 self.prompt = None;
                 self.advance_run(Event::Abort {

@@ -87,7 +87,7 @@ pub fn update(app: &mut App, msg: Msg) -> bool {
             true
         }
         Msg::DrillSaved(saved) => {
-            let now = app.fleet_now();
+            let now = app.fleet_clock.unwrap_or(app.now);
             match saved {
                 Ok(path) => app.push_timeline(
                     now,

@@ -24,7 +24,7 @@ pub fn upcoming(sim: &SimConfig, elapsed_secs: i64) -> String {
         }
         None => "nothing more is scheduled".into(),
     };
-    format!("DRILL: {what} · `dake drill` for a scored scenario")
+    format!("DRILL: {what} · scored drills: dake drill")
 }
 
 /// A scored drill: its scenario, and what it is waiting for.

@@ -38,7 +38,26 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         Arming::ReadOnly => theme.badge_read_only(),
         Arming::Armed => theme.badge_armed(),
     };
-    let badge = Span::styled(format!(" {} ", app.arming.label()), badge_style);
+    // A scored drill says which, and how long it has been going (also while incidents fill
+    // the banner); the scenario's name only where the clock still fits beside it.
+    let label = match &app.drill {
+        Some(d) => {
+            let secs = d
+                .scorecard
+                .as_ref()
+                .map_or_else(|| d.secs(clock), |c| c.drill_secs);
+            let took = crate::text::age(secs);
+            let named = format!("{} {} {took}", app.arming.label(), d.scenario.id);
+            let room = (area.width as usize).saturating_sub(left.chars().count() + 12);
+            if named.chars().count() + 2 <= room {
+                named
+            } else {
+                format!("{} {took}", app.arming.label())
+            }
+        }
+        None => app.arming.label().to_string(),
+    };
+    let badge = Span::styled(format!(" {label} "), badge_style);
     let data = match app.data_age() {
         DataAge::Waiting => Span::raw(" waiting for data "),
         DataAge::Failing(None) => Span::styled(" ✗ PROVIDER ERROR ", theme.critical()),

@@ -54,7 +54,7 @@ pub fn render(app: &crate::app::App, frame: &mut Frame, area: Rect, theme: &Them
     }
     lines.push(Line::styled(format!("   {row}"), theme.dim()));
     lines.push(Line::styled(
-        " ▲ warning  ✖ critical  ✓ ok  ✗ failed · DISP yes: no data exists only on it",
+        " ▲ warning  ✖ critical  ✓ ok  ✗ failed · DISP yes: no data only on it",
         theme.dim(),
     ));
     let r = super::centered(area, HELP_TEXT_WIDTH as u16 + 2, lines.len() as u16 + 2);

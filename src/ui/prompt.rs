@@ -78,6 +78,14 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         Prompt::DeclareFenced { typed } => {
             ("Fenced by other means?", fenced_lines(app, theme, typed))
         }
+        Prompt::Hint { n, total, text } => (
+            "Hint",
+            vec![
+                Line::styled(format!("{n} of {total} (each costs points)"), theme.dim()),
+                Line::raw(text.clone()),
+                keys(theme, &[("any key", "back")]),
+            ],
+        ),
         Prompt::Arm => (
             "Arm the console?",
             vec![

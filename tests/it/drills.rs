@@ -224,14 +224,14 @@ fn noisy_neighbour_replaced_is_charged_an_unneeded_failover() {
 fn master_down_played_right_with_a_hint() {
     let mut t = Trainee::start("master-down");
     t.key(KeyCode::Char('h'));
+    let hint = t.screen();
     assert!(
-        t.app
-            .notice
-            .as_deref()
-            .is_some_and(|n| n.starts_with("hint 1/3: ")),
-        "{:?}",
-        t.app.notice
+        hint.contains("Hint") && hint.contains("1 of 3 (each costs points)"),
+        "{hint}"
     );
+    // Any key closes it, and counts.
+    t.key(KeyCode::Char('x'));
+    assert!(t.app.prompt.is_none());
     t.until_detected();
     t.open('P');
     t.run_to_end();
@@ -374,4 +374,70 @@ fn an_old_master_declared_fenced_that_was_not_is_charged_two_masters() {
         "{card:#?}"
     );
     pin("master_comes_back_unfenced", &card);
+}
+
+#[test]
+fn drill_lists_reports_and_refuses_what_it_cannot_do() {
+    let sb = crate::sandbox::Sandbox::new();
+    let out = sb.run(&["drill", "--list"]);
+    let list = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        list.contains("master-comes-back") && list.contains("double-fault"),
+        "{list}"
+    );
+    let refused = |args: &[&str], says: &str| {
+        let out = sb.run(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(says), "{err}");
+    };
+    refused(
+        &["drill", "disk-full"],
+        "no scenario `disk-full`: one of slow-web",
+    );
+    refused(&["drill"], "name a scenario: dake drill <slow-web|");
+    refused(
+        &["drill", "--provider", "aws", "slow-web"],
+        "drills run on the simulated fleet",
+    );
+    refused(&["drill", "--report"], "no drill attempt in");
+    // A scenario of the trainer's own that is broken: file, line, key.
+    let dir = sb.config_home().join("dake").join("scenarios");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("mine.toml"), "id = \"mine\"\ntitle = 3\n").unwrap();
+    refused(&["drill", "--list"], "mine.toml:2: key `title`");
+    std::fs::remove_file(dir.join("mine.toml")).unwrap();
+
+    // Two attempts saved: the report is the last, with the one before it.
+    let mut first = Trainee::start("master-down");
+    first.until_detected();
+    first.open('P');
+    first.run_to_end();
+    let good = first.close_and_finish();
+    let mut lazy = good.clone();
+    lazy.score = 40;
+    lazy.ended_at += Duration::hours(1);
+    let results = sb.path().join("data").join("dake").join("drills.jsonl");
+    dake::drill::scorecard::save(&results, &good).unwrap();
+    dake::drill::scorecard::save(&results, &lazy).unwrap();
+    let out = sb.run(&["drill", "--report", "master-down"]);
+    let md = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(md.starts_with("# Drill scorecard: The master database is down (master-down)"));
+    assert!(
+        md.contains("**40/100**") && md.contains("## Earlier attempts"),
+        "{md}"
+    );
+    assert!(
+        md.contains(&format!(
+            "| {} | 100 |",
+            good.ended_at.format("%Y-%m-%d %H:%M")
+        )),
+        "{md}"
+    );
 }
