@@ -34,25 +34,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
             );
             ("Start playbook", lines)
         }
-        Prompt::Resume(runs) => {
-            let mut l = vec![Line::raw(
-                "The console stopped during a run; its journal says where:",
-            )];
-            for r in runs.iter().take(3) {
-                l.push(Line::styled(
-                    format!("{} ({} on {})", r.run_id, r.playbook, r.target_name),
-                    theme.title(),
-                ));
-            }
-            l.push(keys(
-                theme,
-                &[
-                    ("Enter", "resume the first"),
-                    ("Esc", "later (`dake resume`)"),
-                ],
-            ));
-            ("Unfinished run", l)
-        }
+        Prompt::Resume(runs) => ("Unfinished run", resume_lines(theme, runs)),
         Prompt::Abort => {
             let state = app
                 .run
@@ -246,4 +228,25 @@ fn take_over_lines<'a>(theme: &Theme, holder: &str, typed: &str) -> Vec<Line<'a>
         ]),
         keys(theme, &[("Enter", "take over"), ("Esc", "back")]),
     ]
+}
+
+/// Unfinished runs found at start: which, and how to resume them.
+fn resume_lines<'a>(theme: &Theme, runs: &[crate::runbook::journal::RunSummary]) -> Vec<Line<'a>> {
+    let mut l = vec![Line::raw(
+        "The console stopped during a run; its journal says where:",
+    )];
+    for r in runs.iter().take(3) {
+        l.push(Line::styled(
+            format!("{} ({} on {})", r.run_id, r.playbook, r.target_name),
+            theme.title(),
+        ));
+    }
+    l.push(keys(
+        theme,
+        &[
+            ("Enter", "resume the first"),
+            ("Esc", "later (`dake resume`)"),
+        ],
+    ));
+    l
 }
