@@ -193,6 +193,13 @@ pub enum Command {
     IamPolicy,
     /// Write a Markdown postmortem of a run.
     Report { run_id: String },
+    /// Watch a run in progress, read-only, as its journal grows (a war room's second screen):
+    /// the run named, or the newest unfinished one and each one started after it. Without a
+    /// terminal, its records are printed as lines until it ends.
+    Follow {
+        /// The run to follow (default: the newest unfinished run, then the next started).
+        run_id: Option<String>,
+    },
     /// A training drill on the simulated fleet, scored at the end: a scenario by id, or
     /// picked from the list.
     Drill {

@@ -14,6 +14,7 @@ pub mod console;
 pub mod detect;
 pub mod domain;
 pub mod drill;
+pub mod follow_console;
 pub mod headless;
 pub mod picker;
 pub mod provider;

@@ -138,6 +138,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", commands::report(&playbooks, &journal_dir()?, run_id)?);
             Ok(ExitCode::SUCCESS)
         }
+        Some(Command::Follow { run_id }) => follow(&cli, run_id.as_deref()),
         Some(Command::Drill {
             scenario,
             report,
@@ -145,6 +146,34 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }) => drill(&cli, scenario.as_deref(), *report, *list),
         None => run_console(&cli, None),
     }
+}
+
+/// `dake follow`: a run's journal, read-only: on a terminal the console's run panel and
+/// timeline, else its records as lines.
+fn follow(cli: &Cli, run_id: Option<&str>) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        cli.provider == provider::ProviderKind::Sim,
+        "dake follow reads this machine's journals; from another machine it needs the \
+         CloudWatch Logs mirror of the journal, which this version does not have yet"
+    );
+    let config = load_config(cli)?;
+    let dir = journal_dir()?;
+    let results = dake::drill::scorecard::results_path();
+    if !std::io::stdout().is_terminal() {
+        let code = headless::follow::plain(&dir, run_id, results.as_deref())?;
+        return Ok(ExitCode::from(code));
+    }
+    if let Some(id) = run_id {
+        journal::find(&dir, id)?;
+    }
+    let playbooks = model::load_all(model::user_dir().as_deref())?;
+    let from = dake::follow_console::Sources {
+        journals: dir,
+        results,
+        run_id: run_id.map(String::from),
+    };
+    runtime()?.block_on(dake::follow_console::follow(config, playbooks, from))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `dake iam-policy`: what the playbooks need on this fleet, as JSON.

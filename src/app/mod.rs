@@ -3,6 +3,7 @@
 //! draws what it holds. It imports neither.
 
 mod drill;
+mod follow;
 pub mod keymap;
 mod mitigated;
 mod prompts;

@@ -37,6 +37,8 @@ pub enum Arming {
     ReadOnly,
     /// A real fleet, armed: playbooks may act.
     Armed,
+    /// `dake follow`: a run's journal on screen, and nothing that could change anything.
+    Following,
 }
 
 impl Arming {
@@ -45,6 +47,7 @@ impl Arming {
             Arming::Drill => "DRILL",
             Arming::ReadOnly => "READ-ONLY",
             Arming::Armed => "ARMED",
+            Arming::Following => "FOLLOW read-only",
         }
     }
 }
@@ -194,6 +197,10 @@ pub struct App {
     pub run_ids: crate::runbook::setup::RunIds,
     /// The fleet's clock in the newest snapshot (virtual time for the simulator).
     pub fleet_clock: Option<DateTime<Utc>>,
+    /// `dake follow`: the run followed, and how many of its records are on the timeline.
+    pub followed: Option<(crate::runbook::journal::RunSummary, usize)>,
+    /// `dake follow`: the scorecard of the drill the followed run was part of, once saved.
+    pub followed_card: Option<crate::drill::Scorecard>,
     /// The drill under way and scored, when `dake drill` started one.
     pub drill: Option<crate::drill::DrillState>,
     /// Journal records the drill's judge has yet to see (while a key's step holds the snapshot).
@@ -250,6 +257,8 @@ impl App {
             operator: String::from("unknown"),
             run_ids: crate::runbook::setup::RunIds::from_clock(),
             fleet_clock: None,
+            followed: None,
+            followed_card: None,
             drill: None,
             drill_stash: Vec::new(),
             drill_history: Vec::new(),

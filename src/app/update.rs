@@ -19,6 +19,13 @@ use crate::runbook::record::Record;
 #[derive(Debug)]
 pub enum Msg {
     Key(KeyEvent),
+    /// `dake follow`: the followed run's journal, grown (or another run followed now).
+    Followed {
+        summary: Box<RunSummary>,
+        records: Vec<Record>,
+    },
+    /// `dake follow`: the scorecard of the drill the followed run belongs to.
+    FollowedCard(Box<crate::drill::Scorecard>),
     /// Where a finished drill's scorecard was kept, or why it was not.
     DrillSaved(Result<std::path::PathBuf, String>),
     Resize(u16, u16),
@@ -85,6 +92,18 @@ pub fn update(app: &mut App, msg: Msg) -> bool {
         Msg::Resumed { summary, records } => {
             app.on_resumed(summary, records);
             true
+        }
+        Msg::Followed { summary, records } => {
+            app.on_followed(*summary, records);
+            true
+        }
+        Msg::FollowedCard(card) => {
+            let new = app.followed_card.as_ref() != Some(&*card);
+            if new {
+                app.followed_card = Some(*card);
+                app.show_scorecard = true;
+            }
+            new
         }
         Msg::DrillSaved(saved) => {
             let now = app.fleet_clock.unwrap_or(app.now);
@@ -224,6 +243,9 @@ fn on_key(app: &mut App, key: KeyEvent) -> bool {
     if let Some(d) = app.drill.as_mut() {
         d.on_key();
     }
+    if app.arming == Arming::Following && !app.show_scorecard && !app.show_help {
+        return app.on_follow_key(key);
+    }
     if app.show_scorecard {
         // Any key closes the scorecard; q still quits.
         app.show_scorecard = false;
@@ -262,6 +284,7 @@ fn on_key(app: &mut App, key: KeyEvent) -> bool {
                 Arming::ReadOnly => app.prompt = Some(Prompt::Arm),
                 Arming::Drill => app.notice = Some("the drill fleet is always armed".into()),
                 Arming::Armed => app.notice = Some("already armed".into()),
+                Arming::Following => app.notice = Some(super::follow::READ_ONLY.into()),
             }
             return true;
         }

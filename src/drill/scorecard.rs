@@ -235,3 +235,11 @@ pub fn earlier(all: &[Scorecard], scenario: &str, n: usize) -> Vec<Scorecard> {
     mine.pop();
     mine.iter().rev().take(n).map(|c| (*c).clone()).collect()
 }
+
+/// The newest scorecard of a drill that ran `run_id`.
+pub fn for_run(all: &[Scorecard], run_id: &str) -> Option<Scorecard> {
+    all.iter()
+        .rev()
+        .find(|c| c.runs.iter().any(|r| r == run_id))
+        .cloned()
+}

@@ -3,6 +3,7 @@
 
 pub mod commands;
 pub mod drill;
+pub mod follow;
 pub mod preflight;
 pub mod report;
 pub mod run;

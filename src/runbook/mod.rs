@@ -14,6 +14,7 @@ pub mod plan;
 pub mod record;
 mod replay;
 pub mod setup;
+pub mod tail;
 pub mod wait;
 
 pub use replay::already_applied;

@@ -28,14 +28,22 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
             clock.with_timezone(&app.local_offset).format("%H:%M")
         )
     };
-    let left = format!(
-        " dake │ {fleet} │ {} {region} │ {} UTC{local} ",
-        app.provider_name,
-        clock.format("%H:%M:%S")
-    );
+    let following = app.arming == Arming::Following;
+    let left = if following {
+        format!(
+            " dake │ follow │ {} UTC{local} ",
+            app.now.format("%H:%M:%S")
+        )
+    } else {
+        format!(
+            " dake │ {fleet} │ {} {region} │ {} UTC{local} ",
+            app.provider_name,
+            clock.format("%H:%M:%S")
+        )
+    };
     let badge_style = match app.arming {
         Arming::Drill => theme.badge_drill(),
-        Arming::ReadOnly => theme.badge_read_only(),
+        Arming::ReadOnly | Arming::Following => theme.badge_read_only(),
         Arming::Armed => theme.badge_armed(),
     };
     // A scored drill says which, and how long it has been going (also while incidents fill
@@ -58,14 +66,14 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         None => app.arming.label().to_string(),
     };
     let badge = Span::styled(format!(" {label} "), badge_style);
-    let data = match app.data_age() {
-        DataAge::Waiting => Span::raw(" waiting for data "),
-        DataAge::Failing(None) => Span::styled(" ✗ PROVIDER ERROR ", theme.critical()),
-        DataAge::Failing(Some(label)) => {
-            Span::styled(format!(" ✗ STALE data {label} "), theme.critical())
-        }
-        DataAge::Stale(label) => Span::styled(format!(" STALE data {label} "), theme.warning()),
-        DataAge::Fresh(label) => Span::raw(format!(" data {label} ")),
+    // A followed journal grows when the run does something: quiet is not stale.
+    let data = match (following, app.fetched_at) {
+        (true, Some(at)) => Span::raw(format!(
+            " last record {} ago ",
+            crate::text::age((app.now - at).num_seconds())
+        )),
+        (true, None) => Span::raw(" no record yet "),
+        _ => data_span(app, theme),
     };
     // Read in part: the rest of the screen is current, these parts are missing.
     let partial = app
@@ -91,4 +99,17 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         data,
     ]);
     frame.render_widget(Paragraph::new(line).style(theme.header()), area);
+}
+
+/// How fresh the provider's data is.
+fn data_span<'a>(app: &App, theme: &Theme) -> Span<'a> {
+    match app.data_age() {
+        DataAge::Waiting => Span::raw(" waiting for data "),
+        DataAge::Failing(None) => Span::styled(" ✗ PROVIDER ERROR ", theme.critical()),
+        DataAge::Failing(Some(label)) => {
+            Span::styled(format!(" ✗ STALE data {label} "), theme.critical())
+        }
+        DataAge::Stale(label) => Span::styled(format!(" STALE data {label} "), theme.warning()),
+        DataAge::Fresh(label) => Span::raw(format!(" data {label} ")),
+    }
 }

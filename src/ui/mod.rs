@@ -4,6 +4,7 @@
 mod api_calls;
 mod banner;
 mod fleet;
+mod follow;
 mod footer;
 mod header;
 mod help;
@@ -45,6 +46,11 @@ pub fn view(app: &App, frame: &mut Frame) {
         );
         return;
     }
+    if app.arming == crate::app::Arming::Following {
+        follow::render(app, frame, area, &theme);
+        overlays(app, frame, area, &theme);
+        return;
+    }
     let a = areas(app, area);
     header::render(app, frame, a.header, &theme);
     banner::render(app, frame, a.banner, &theme);
@@ -62,13 +68,18 @@ pub fn view(app: &App, frame: &mut Frame) {
         api_calls::render(app, frame, a.debug, &theme);
     }
     footer::render(app, frame, a.footer, &theme);
+    overlays(app, frame, area, &theme);
+}
+
+/// Help, the scorecard and the open prompt, over whatever is drawn.
+fn overlays(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     if app.show_help {
-        help::render(app, frame, area, &theme);
+        help::render(app, frame, area, theme);
     }
     if app.show_scorecard {
-        scorecard::render(app, frame, area, &theme);
+        scorecard::render(app, frame, area, theme);
     }
-    prompt::render(app, frame, area, &theme);
+    prompt::render(app, frame, area, theme);
 }
 
 /// A box of at most `width` x `height` in the middle of `area`, for overlays.

@@ -15,7 +15,8 @@ use crate::text::{age, fit};
 const WIDTH: u16 = 76;
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
-    let Some(card) = app.drill.as_ref().and_then(|d| d.scorecard.as_ref()) else {
+    let card = app.drill.as_ref().and_then(|d| d.scorecard.as_ref());
+    let Some(card) = card.or(app.followed_card.as_ref()) else {
         return;
     };
     let inner = usize::from(WIDTH - 2);

@@ -12,6 +12,7 @@ mod ebs_move;
 mod emulator;
 mod fault_server;
 mod fixtures;
+mod follow;
 mod host_metrics;
 mod lease;
 mod lease_console;
