@@ -45,6 +45,11 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "INCIDENT")]
     pub inject: Vec<String>,
 
+    /// A layout for a shared screen (a war room): a large banner with the incident, the current
+    /// step and the time, each key pressed shown for a moment, account ids and addresses masked.
+    #[arg(long, global = true)]
+    pub present: bool,
+
     /// Quit right after the first frame is drawn (used to measure startup).
     #[arg(long, hide = true)]
     pub exit_after_first_frame: bool,

@@ -266,6 +266,15 @@ where
     Ok(())
 }
 
+/// How the console is shown.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// The layout for a shared screen (`--present`).
+    pub present: bool,
+    /// Quit once the first frame is drawn (to measure startup).
+    pub exit_after_first_frame: bool,
+}
+
 /// A scored drill for the console: its scenario, and the earlier attempts at it (newest first).
 pub struct DrillSetup {
     pub scenario: crate::drill::Scenario,
@@ -281,7 +290,7 @@ pub async fn run(
     provider: Arc<dyn Provider>,
     past_runs: Vec<RunSummary>,
     drill: Option<DrillSetup>,
-    exit_after_first_frame: bool,
+    options: Options,
 ) -> anyhow::Result<()> {
     let arming = if provider.is_drill() {
         Arming::Drill
@@ -296,6 +305,7 @@ pub async fn run(
     app.refresh_secs = provider.refresh_interval().as_secs().max(1) as i64;
     app.playbooks = playbooks;
     app.operator = crate::runbook::setup::operator();
+    app.present = options.present;
     app.drill_epoch = provider.drill_epoch();
     if let Some(setup) = drill {
         let start = app.drill_epoch.unwrap_or(app.now);
@@ -315,7 +325,7 @@ pub async fn run(
     spawn_clock(tx.clone());
     spawn_provider_poll(provider, tx);
     let result = drive(&mut terminal, &mut app, &mut rx, Some(&mut io), |_| {
-        !exit_after_first_frame
+        !options.exit_after_first_frame
     })
     .await;
     ratatui::restore();

@@ -21,8 +21,14 @@ pub struct Sources {
     pub run_id: Option<String>,
 }
 
-pub async fn follow(config: Config, playbooks: Vec<Playbook>, from: Sources) -> anyhow::Result<()> {
+pub async fn follow(
+    config: Config,
+    playbooks: Vec<Playbook>,
+    from: Sources,
+    present: bool,
+) -> anyhow::Result<()> {
     let mut app = App::new(config, "journal", Arming::Following, Utc::now());
+    app.present = present;
     app.color = crate::ui::theme::Theme::color_from_env();
     app.local_offset = *chrono::Local::now().offset();
     app.playbooks = playbooks;

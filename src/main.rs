@@ -172,7 +172,12 @@ fn follow(cli: &Cli, run_id: Option<&str>) -> anyhow::Result<ExitCode> {
         results,
         run_id: run_id.map(String::from),
     };
-    runtime()?.block_on(dake::follow_console::follow(config, playbooks, from))?;
+    runtime()?.block_on(dake::follow_console::follow(
+        config,
+        playbooks,
+        from,
+        cli.present,
+    ))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -390,7 +395,10 @@ fn run_console(cli: &Cli, scenario: Option<dake::drill::Scenario>) -> anyhow::Re
         provider,
         past_runs,
         drill,
-        cli.exit_after_first_frame,
+        console::Options {
+            present: cli.present,
+            exit_after_first_frame: cli.exit_after_first_frame,
+        },
     ))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -197,6 +197,10 @@ pub struct App {
     pub run_ids: crate::runbook::setup::RunIds,
     /// The fleet's clock in the newest snapshot (virtual time for the simulator).
     pub fleet_clock: Option<DateTime<Utc>>,
+    /// `--present`: the layout for a shared screen (big banner, keys shown, addresses masked).
+    pub present: bool,
+    /// The last key pressed and when, shown for a moment in present mode.
+    pub last_key: Option<(String, DateTime<Utc>)>,
     /// `dake follow`: the run followed, and how many of its records are on the timeline.
     pub followed: Option<(crate::runbook::journal::RunSummary, usize)>,
     /// `dake follow`: the scorecard of the drill the followed run was part of, once saved.
@@ -257,6 +261,8 @@ impl App {
             operator: String::from("unknown"),
             run_ids: crate::runbook::setup::RunIds::from_clock(),
             fleet_clock: None,
+            present: false,
+            last_key: None,
             followed: None,
             followed_card: None,
             drill: None,

@@ -243,6 +243,7 @@ fn on_key(app: &mut App, key: KeyEvent) -> bool {
     if let Some(d) = app.drill.as_mut() {
         d.on_key();
     }
+    app.last_key = Some((key_label(&key), app.now));
     if app.arming == Arming::Following && !app.show_scorecard && !app.show_help {
         return app.on_follow_key(key);
     }
@@ -331,6 +332,32 @@ fn on_key(app: &mut App, key: KeyEvent) -> bool {
     }
     clamp_scroll(app);
     true
+}
+
+/// How a key is shown on a shared screen: `Enter`, `Esc`, `↓`, `Ctrl-C`, `P`.
+fn key_label(key: &KeyEvent) -> String {
+    let name = match key.code {
+        KeyCode::Char(' ') => "Space".to_string(),
+        KeyCode::Char(c) => c.to_string(),
+        KeyCode::Enter => "Enter".into(),
+        KeyCode::Esc => "Esc".into(),
+        KeyCode::Tab => "Tab".into(),
+        KeyCode::Backspace => "Backspace".into(),
+        KeyCode::Up => "↑".into(),
+        KeyCode::Down => "↓".into(),
+        KeyCode::Left => "←".into(),
+        KeyCode::Right => "→".into(),
+        KeyCode::PageUp => "PgUp".into(),
+        KeyCode::PageDown => "PgDn".into(),
+        KeyCode::Home => "Home".into(),
+        KeyCode::End => "End".into(),
+        other => format!("{other:?}"),
+    };
+    if key.modifiers.contains(KeyModifiers::CONTROL) {
+        format!("Ctrl-{name}")
+    } else {
+        name
+    }
 }
 
 fn on_filter_key(app: &mut App, key: KeyEvent) -> bool {

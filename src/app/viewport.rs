@@ -13,6 +13,8 @@ pub const WIDE: u16 = 110;
 pub const API_CALL_LINES: u16 = 3;
 /// Lines the run panel needs below its step list, at most.
 pub const RUN_DETAIL_LINES: u16 = 7;
+/// The banner of `--present`: the incident, the run's step, the clock and the key pressed.
+pub const PRESENT_BANNER_LINES: u16 = 3;
 /// The timeline keeps at least its title and this many entries.
 const TIMELINE_MIN_ENTRIES: u16 = 2;
 
@@ -35,6 +37,9 @@ pub fn too_small(area: Rect) -> bool {
 }
 
 fn banner_lines(app: &App, height: u16) -> u16 {
+    if app.present {
+        return PRESENT_BANNER_LINES;
+    }
     let max = if height < 32 { 2 } else { 4 };
     (app.incidents.len() as u16).clamp(1, max)
 }

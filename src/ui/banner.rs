@@ -13,6 +13,9 @@ use crate::runbook::model::{NO_PLAYBOOK, for_incident};
 use crate::text::fit;
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
+    if app.present {
+        return super::present::banner(app, frame, area, theme);
+    }
     let width = area.width as usize;
     let lines: Vec<Line> = if app.snapshot.is_none() {
         vec![Line::styled(

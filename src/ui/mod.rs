@@ -8,6 +8,7 @@ mod follow;
 mod footer;
 mod header;
 mod help;
+mod present;
 mod prompt;
 mod replication;
 mod run_panel;
@@ -49,26 +50,34 @@ pub fn view(app: &App, frame: &mut Frame) {
     if app.arming == crate::app::Arming::Following {
         follow::render(app, frame, area, &theme);
         overlays(app, frame, area, &theme);
-        return;
+    } else {
+        console(app, frame, area, &theme);
     }
+    // Whatever drew it, a shared screen shows no account id or address.
+    if app.present {
+        present::mask(frame.buffer_mut());
+    }
+}
+
+fn console(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     let a = areas(app, area);
-    header::render(app, frame, a.header, &theme);
-    banner::render(app, frame, a.banner, &theme);
-    fleet::render(app, frame, a.table, &theme);
+    header::render(app, frame, a.header, theme);
+    banner::render(app, frame, a.banner, theme);
+    fleet::render(app, frame, a.table, theme);
     if a.run.height > 0 {
-        run_panel::render(app, frame, a.run, &theme);
+        run_panel::render(app, frame, a.run, theme);
     }
     if a.replicas.height > 0 {
-        replication::render(app, frame, a.replicas, &theme);
+        replication::render(app, frame, a.replicas, theme);
     }
     if a.timeline.height > 0 {
-        timeline::render(app, frame, a.timeline, &theme);
+        timeline::render(app, frame, a.timeline, theme);
     }
     if a.debug.height > 0 {
-        api_calls::render(app, frame, a.debug, &theme);
+        api_calls::render(app, frame, a.debug, theme);
     }
-    footer::render(app, frame, a.footer, &theme);
-    overlays(app, frame, area, &theme);
+    footer::render(app, frame, a.footer, theme);
+    overlays(app, frame, area, theme);
 }
 
 /// Help, the scorecard and the open prompt, over whatever is drawn.

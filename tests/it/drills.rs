@@ -441,3 +441,30 @@ fn drill_lists_reports_and_refuses_what_it_cannot_do() {
         "{md}"
     );
 }
+
+#[test]
+fn present_mode_shows_the_incident_the_step_and_the_key_and_masks_addresses() {
+    let mut t = Trainee::start("master-down");
+    t.app.present = true;
+    t.until_detected();
+    t.open('P');
+    t.key(KeyCode::Enter);
+    // Whatever puts an address on screen, it is masked there.
+    t.app.notice = Some("replica 10.0.12.34:3306 in account 123456789012 answers".into());
+    let screen = t.screen();
+    assert!(
+        screen.contains("▶ db-promote · step 2/10 rank · next"),
+        "{screen}"
+    );
+    assert!(screen.contains("key: Enter"), "{screen}");
+    assert!(
+        screen.contains("replica ••.•.••.34:3306 in account ••••••••9012"),
+        "{screen}"
+    );
+    assert!(!screen.contains("10.0.12.34"), "{screen}");
+    insta::assert_snapshot!("present_80x24", screen);
+    // The key goes after a moment.
+    let later = t.app.now + Duration::seconds(3);
+    update(&mut t.app, Msg::Tick(later));
+    assert!(!t.screen().contains("key: Enter"));
+}
