@@ -59,13 +59,19 @@ pub struct Cli {
 }
 
 impl Cli {
-    /// The provider `--provider` names, with its own options from the command line.
-    pub fn provider_spec(&self) -> Result<ProviderSpec, String> {
-        let aws = AwsOptions {
+    /// The AWS options of the command line: for the AWS provider, and for the journal's mirror
+    /// whatever the provider.
+    pub fn aws_options(&self) -> AwsOptions {
+        AwsOptions {
             profile: self.profile.clone(),
             region: self.region.clone(),
             endpoint_url: self.endpoint_url.clone(),
-        };
+        }
+    }
+
+    /// The provider `--provider` names, with its own options from the command line.
+    pub fn provider_spec(&self) -> Result<ProviderSpec, String> {
+        let aws = self.aws_options();
         let sim = SimOptions {
             inject: self.inject.clone(),
         };

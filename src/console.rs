@@ -16,6 +16,8 @@ use std::path::PathBuf;
 use crate::app::{App, Arming, Msg, Outgoing, update};
 use crate::config::Config;
 use crate::drill::DrillState;
+use crate::mirror;
+use crate::provider::aws::logs::LogsMirror;
 use crate::provider::{Provider, snapshot_within_bound};
 use crate::runbook::event::Effect;
 use crate::runbook::executor::{self, Answer};
@@ -98,6 +100,9 @@ pub struct RunIo {
     pub journal_dir: Option<PathBuf>,
     /// Where a drill's scorecard is kept with the earlier attempts.
     pub drill_results: Option<PathBuf>,
+    /// Where journals are mirrored (`[journal] mirror`), and the mirrors of this console's runs.
+    pub mirror: Option<Arc<LogsMirror>>,
+    mirrored: Vec<mirror::MirrorHandle>,
     exec: Option<Sender<Vec<Effect>>>,
 }
 
@@ -112,6 +117,8 @@ impl RunIo {
             tx,
             journal_dir,
             drill_results: crate::drill::scorecard::results_path(),
+            mirror: None,
+            mirrored: Vec::new(),
             exec: None,
         }
     }
@@ -137,6 +144,11 @@ impl RunIo {
                         };
                         match opened {
                             Ok(journal) => {
+                                if let Some(m) = &self.mirror {
+                                    let path = journal.path().to_path_buf();
+                                    let run = run_id.clone();
+                                    self.mirrored.push(mirror::spawn(m.clone(), path, run));
+                                }
                                 let exec = executor::spawn(
                                     self.provider.clone(),
                                     journal,
@@ -191,6 +203,8 @@ impl RunIo {
     }
 }
 
+/// How long quitting waits for the last records to reach the journal's mirror.
+const QUIT_MIRROR_WAIT: Duration = Duration::from_secs(5);
 /// How long quitting waits for a run's last journal records to reach the disk.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -198,6 +212,16 @@ impl RunIo {
     /// Waits until the run executor has written everything queued before quitting; answers
     /// that arrive meanwhile still go through `update`, so their records are journaled too.
     async fn flush(&mut self, app: &mut App, rx: &mut Receiver<Msg>) {
+        self.flush_journal(app, rx).await;
+        // A run left unfinished sends the rest when it is resumed: quitting waits a little.
+        for m in std::mem::take(&mut self.mirrored) {
+            if let Err(e) = m.flush(QUIT_MIRROR_WAIT).await {
+                tracing::warn!("journal mirror: {e}");
+            }
+        }
+    }
+
+    async fn flush_journal(&mut self, app: &mut App, rx: &mut Receiver<Msg>) {
         let Some(exec) = self.exec.take() else { return };
         if exec.send(vec![Effect::Sync]).await.is_err() {
             return;
@@ -267,8 +291,10 @@ where
 }
 
 /// How the console is shown.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Clone, Default)]
 pub struct Options {
+    /// Where run journals are mirrored (`[journal] mirror`), connected.
+    pub mirror: Option<Arc<LogsMirror>>,
     /// The layout for a shared screen (`--present`).
     pub present: bool,
     /// Quit once the first frame is drawn (to measure startup).
@@ -316,6 +342,7 @@ pub async fn run(
     }
     let (tx, mut rx) = tokio::sync::mpsc::channel(MSG_CHANNEL_CAPACITY);
     let mut io = RunIo::new(provider.clone(), tx.clone(), journal_dir);
+    io.mirror = options.mirror.clone();
     // The journal list goes first: an unfinished run is offered for resume at once.
     let _ = tx.send(Msg::Runs(past_runs)).await;
     // ratatui::init enters raw mode and the alternate screen, and installs a panic hook that

@@ -10,15 +10,15 @@ use crate::app::{App, Arming, Msg};
 use crate::config::Config;
 use crate::console::{MSG_CHANNEL_CAPACITY, drive, spawn_clock, spawn_input_thread};
 use crate::drill::scorecard;
+use crate::mirror::Tail;
 use crate::runbook::model::Playbook;
-use crate::runbook::tail::{FOLLOW_POLL, JournalTail, ended};
+use crate::runbook::tail::ended;
 
-/// Where the follower reads: the runs' journals, and where drills keep their scorecards.
+/// Where the follower reads: the run's journal (here, or its mirror), and where drills keep
+/// their scorecards (on this machine).
 pub struct Sources {
-    pub journals: PathBuf,
+    pub tail: Tail,
     pub results: Option<PathBuf>,
-    /// The run named on the command line, followed to its end.
-    pub run_id: Option<String>,
 }
 
 pub async fn follow(
@@ -42,41 +42,44 @@ pub async fn follow(
     result
 }
 
-/// Reads the journal (small files, plain reads) on its own thread: new records, and once the
-/// run ended the scorecard of the drill it was part of, when one is saved.
+/// Reads the journal as it grows: new records, and once the run ended the scorecard of the
+/// drill it was part of, when one is saved.
 fn spawn_tail(from: Sources, tx: Sender<Msg>) {
-    std::thread::spawn(move || {
-        let mut tail = JournalTail::new(&from.journals, from.run_id.as_deref());
+    tokio::spawn(async move {
+        let Sources { mut tail, results } = from;
         let mut over: Option<String> = None;
         loop {
-            let sent = match tail.poll() {
+            let sent = match tail.poll().await {
                 Ok(Some((summary, records))) => {
                     over = ended(&records).then(|| summary.run_id.clone());
                     let msg = Msg::Followed {
                         summary: Box::new(summary),
                         records,
                     };
-                    tx.blocking_send(msg)
+                    tx.send(msg).await
                 }
                 Ok(None) => Ok(()),
-                Err(error) => tx.blocking_send(Msg::ProviderFailed {
-                    error,
-                    at: Utc::now(),
-                }),
+                Err(error) => {
+                    tx.send(Msg::ProviderFailed {
+                        error,
+                        at: Utc::now(),
+                    })
+                    .await
+                }
             };
             if sent.is_err() {
                 return;
             }
             let card = over.as_deref().and_then(|run| {
-                let all = scorecard::load(from.results.as_deref()?);
+                let all = scorecard::load(results.as_deref()?);
                 scorecard::for_run(&all, run)
             });
             if let Some(card) = card
-                && tx.blocking_send(Msg::FollowedCard(Box::new(card))).is_err()
+                && tx.send(Msg::FollowedCard(Box::new(card))).await.is_err()
             {
                 return;
             }
-            std::thread::sleep(FOLLOW_POLL);
+            tokio::time::sleep(tail.every()).await;
         }
     });
 }

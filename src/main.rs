@@ -92,9 +92,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 take_over_lease: take_over_lease.as_deref(),
                 quarantine: *quarantine,
                 json: *json,
+                mirror: None,
             };
-            let code =
-                runtime()?.block_on(commands::run(provider, &config, &playbooks, &dir, args))?;
+            let rt = runtime()?;
+            let args = commands::RunArgs {
+                mirror: journal_mirror(&cli, &config, &rt)?,
+                ..args
+            };
+            let code = rt.block_on(commands::run(provider, &config, &playbooks, &dir, args))?;
             Ok(ExitCode::from(code))
         }
         Some(Command::Resume {
@@ -111,6 +116,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 overrides: overrides.clone(),
                 take_over_lease: take_over_lease.clone(),
                 json: *json,
+                mirror: None,
             };
             resume(&cli, run_id.as_deref(), args)
         }
@@ -151,34 +157,59 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// `dake follow`: a run's journal, read-only: on a terminal the console's run panel and
 /// timeline, else its records as lines.
 fn follow(cli: &Cli, run_id: Option<&str>) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(
-        cli.provider == provider::ProviderKind::Sim,
-        "dake follow reads this machine's journals; from another machine it needs the \
-         CloudWatch Logs mirror of the journal, which this version does not have yet"
-    );
+    use dake::mirror::{RemoteTail, Tail};
     let config = load_config(cli)?;
-    let dir = journal_dir()?;
+    let rt = runtime()?;
     let results = dake::drill::scorecard::results_path();
+    // Another machine's runs come from the journal's mirror; this machine's from its disk.
+    let (tail, from) = if cli.provider == provider::ProviderKind::Aws {
+        let mirror = journal_mirror(cli, &config, &rt)?.context(
+            "dake follow --provider aws reads the journal's mirror: set [journal] mirror = \
+             \"cloudwatch-logs\" (the machine running the playbook needs it too)",
+        )?;
+        let from = format!("CloudWatch Logs group {}", mirror.group());
+        (Tail::Remote(RemoteTail::new(mirror, run_id)), from)
+    } else {
+        let dir = journal_dir()?;
+        if let Some(id) = run_id {
+            journal::find(&dir, id)?;
+        }
+        let from = dir.display().to_string();
+        let tail = dake::runbook::tail::JournalTail::new(&dir, run_id);
+        (Tail::Local(tail), from)
+    };
     if !std::io::stdout().is_terminal() {
-        let code = headless::follow::plain(&dir, run_id, results.as_deref())?;
+        let code = rt.block_on(headless::follow::plain(tail, &from, results.as_deref()))?;
         return Ok(ExitCode::from(code));
     }
-    if let Some(id) = run_id {
-        journal::find(&dir, id)?;
-    }
     let playbooks = model::load_all(model::user_dir().as_deref())?;
-    let from = dake::follow_console::Sources {
-        journals: dir,
-        results,
-        run_id: run_id.map(String::from),
-    };
-    runtime()?.block_on(dake::follow_console::follow(
+    let from = dake::follow_console::Sources { tail, results };
+    rt.block_on(dake::follow_console::follow(
         config,
         playbooks,
         from,
         cli.present,
     ))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The journal mirror `[journal]` asks for, connected; `None` when journals stay here.
+fn journal_mirror(
+    cli: &Cli,
+    config: &Config,
+    rt: &tokio::runtime::Runtime,
+) -> anyhow::Result<Option<Arc<dake::provider::aws::logs::LogsMirror>>> {
+    if config.journal.mirror != dake::config::Mirror::CloudwatchLogs {
+        return Ok(None);
+    }
+    let connected = rt.block_on(dake::provider::aws::logs::LogsMirror::connect(
+        &cli.aws_options(),
+        &config.aws,
+        config.log_group(),
+    ));
+    let mirror =
+        connected.map_err(|e| anyhow::anyhow!("[journal] mirror = \"cloudwatch-logs\": {e}"))?;
+    Ok(Some(Arc::new(mirror)))
 }
 
 /// `dake iam-policy`: what the playbooks need on this fleet, as JSON.
@@ -251,7 +282,12 @@ fn resume(cli: &Cli, run_id: Option<&str>, args: commands::ResumeArgs) -> anyhow
     let playbooks = model::load_all(model::user_dir().as_deref())?;
     let dir = journal_dir()?;
     let provider = resumable_provider(cli, &config, &journal::list(&dir))?;
-    let code = runtime()?.block_on(commands::resume(
+    let rt = runtime()?;
+    let args = commands::ResumeArgs {
+        mirror: journal_mirror(cli, &config, &rt)?,
+        ..args
+    };
+    let code = rt.block_on(commands::resume(
         provider, &config, &playbooks, &dir, run_id, args,
     ))?;
     Ok(ExitCode::from(code))
@@ -389,16 +425,14 @@ fn run_console(cli: &Cli, scenario: Option<dake::drill::Scenario>) -> anyhow::Re
         }
         None => (resumable_provider(cli, &config, &past_runs)?, None),
     };
-    runtime()?.block_on(console::run(
-        config,
-        playbooks,
-        provider,
-        past_runs,
-        drill,
-        console::Options {
-            present: cli.present,
-            exit_after_first_frame: cli.exit_after_first_frame,
-        },
+    let rt = runtime()?;
+    let options = console::Options {
+        mirror: journal_mirror(cli, &config, &rt)?,
+        present: cli.present,
+        exit_after_first_frame: cli.exit_after_first_frame,
+    };
+    rt.block_on(console::run(
+        config, playbooks, provider, past_runs, drill, options,
     ))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -39,6 +39,48 @@ pub struct Config {
     pub sim: SimConfig,
     pub aws: AwsConfig,
     pub database: DatabaseConfig,
+    pub journal: JournalConfig,
+}
+
+/// Where run journals are copied besides this machine's disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mirror {
+    #[default]
+    None,
+    /// Every record also goes to CloudWatch Logs: a log group per fleet, a stream per run.
+    CloudwatchLogs,
+}
+
+/// `[journal]`: run journals, and their mirror for `dake follow` from another machine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalConfig {
+    #[serde(default)]
+    pub mirror: Mirror,
+    /// The log group of a fleet's runs is this prefix and the fleet's name.
+    #[serde(default = "log_group_prefix")]
+    pub log_group_prefix: String,
+}
+
+impl Default for JournalConfig {
+    fn default() -> Self {
+        JournalConfig {
+            mirror: Mirror::None,
+            log_group_prefix: log_group_prefix(),
+        }
+    }
+}
+
+fn log_group_prefix() -> String {
+    "/dake/".into()
+}
+
+impl Config {
+    /// The CloudWatch Logs group the fleet's runs are mirrored to.
+    pub fn log_group(&self) -> String {
+        format!("{}{}", self.journal.log_group_prefix, self.fleet.name)
+    }
 }
 
 /// How the application finds its database on AWS.
@@ -149,6 +191,7 @@ struct Overlay {
     sim: Option<toml::Table>,
     aws: Option<toml::Table>,
     database: Option<toml::Table>,
+    journal: Option<toml::Table>,
 }
 
 impl Config {
@@ -199,12 +242,13 @@ impl Config {
             ("sim", overlay.sim),
             ("aws", overlay.aws),
             ("database", overlay.database),
+            ("journal", overlay.journal),
         ] {
             let Some(table) = table else { continue };
             let slot = merged
                 .get_mut(name)
                 .and_then(|v| v.as_table_mut())
-                .expect("built-in config has fleet, detect, runbook, sim, aws and database tables");
+                .expect("built-in config has every table of `Config`");
             for (k, v) in table {
                 slot.insert(k, v);
             }

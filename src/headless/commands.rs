@@ -1,5 +1,7 @@
 //! The `run`, `resume`, `preflight` and `report` commands: argument checks, journal lookup, output.
 
+use crate::mirror;
+use crate::provider::aws::logs::LogsMirror;
 use crate::runbook::overrides::Override;
 use std::path::Path;
 use std::sync::Arc;
@@ -32,6 +34,8 @@ pub struct RunArgs<'a> {
     pub take_over_lease: Option<&'a str>,
     pub quarantine: bool,
     pub json: bool,
+    /// Where the journal is mirrored (`[journal] mirror`), connected.
+    pub mirror: Option<Arc<LogsMirror>>,
 }
 
 fn print_line(line: &str) {
@@ -118,6 +122,10 @@ pub async fn run(
     }
     let journal = Journal::create(dir, &run_id)?;
     let journal_path = journal.path().to_path_buf();
+    let mirrored = args
+        .mirror
+        .clone()
+        .map(|m| mirror::spawn(m, journal_path.clone(), run_id.clone()));
     let say = (!args.json).then_some(print_line as fn(&str));
     if !args.json {
         println!(
@@ -139,11 +147,12 @@ pub async fn run(
     }
     h.carry(&mut run, fx).await.map_err(anyhow::Error::msg)?;
     let (outcome, message) = h.drive(&mut run).await.map_err(anyhow::Error::msg)?;
+    flush_mirror(mirrored).await;
     finish(report_of(&run, outcome, message, &journal_path), args.json)
 }
 
 /// How `dake resume` goes on.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct ResumeArgs {
     pub yes: bool,
     /// The operator's word that the old master is fenced by other means.
@@ -153,6 +162,16 @@ pub struct ResumeArgs {
     /// The run whose stale lease of the tier the operator takes over.
     pub take_over_lease: Option<String>,
     pub json: bool,
+    pub mirror: Option<Arc<LogsMirror>>,
+}
+
+/// The run is over here: its last records go to the mirror, or what is left is said.
+async fn flush_mirror(mirrored: Option<mirror::MirrorHandle>) {
+    if let Some(h) = mirrored
+        && let Err(e) = h.flush(mirror::MIRROR_FLUSH).await
+    {
+        eprintln!("dake: journal mirror: {e}");
+    }
 }
 
 pub async fn resume(
@@ -194,6 +213,10 @@ pub async fn resume(
     let mut run = Run::replay(&records, playbook.clone(), ctx)
         .map_err(|e| anyhow::anyhow!("{}: {e}", summary.path.display()))?;
     let journal = Journal::open(dir, &summary.run_id)?;
+    let mirrored = args
+        .mirror
+        .clone()
+        .map(|m| mirror::spawn(m, summary.path.clone(), summary.run_id.clone()));
     let say = (!json).then_some(print_line as fn(&str));
     if !json {
         println!(
@@ -234,6 +257,7 @@ pub async fn resume(
     }
     h.carry(&mut run, fx).await.map_err(anyhow::Error::msg)?;
     let (outcome, message) = h.drive(&mut run).await.map_err(anyhow::Error::msg)?;
+    flush_mirror(mirrored).await;
     finish(report_of(&run, outcome, message, &summary.path), json)
 }
 

@@ -1,23 +1,20 @@
 //! `dake follow` without a terminal: the run's journal records as lines, as they are written,
-//! until the run ends (like `tail -f`, but of one run).
+//! until the run ends (like `tail -f`, but of one run), from this machine's journals or from
+//! their CloudWatch Logs mirror.
 
 use std::path::Path;
 
 use crate::drill::scorecard;
-use crate::runbook::journal;
-use crate::runbook::tail::{FOLLOW_POLL, JournalTail, ended};
+use crate::mirror::Tail;
+use crate::runbook::tail::ended;
 
 /// Prints the followed run's records as they come; exit 0 once it ended.
-pub fn plain(dir: &Path, run_id: Option<&str>, results: Option<&Path>) -> anyhow::Result<u8> {
-    if let Some(id) = run_id {
-        journal::find(dir, id)?;
-    }
-    let mut tail = JournalTail::new(dir, run_id);
+pub async fn plain(mut tail: Tail, from: &str, results: Option<&Path>) -> anyhow::Result<u8> {
     let mut following: Option<String> = None;
     let mut shown = 0;
     let mut said_waiting = false;
     loop {
-        match tail.poll().map_err(anyhow::Error::msg)? {
+        match tail.poll().await.map_err(anyhow::Error::msg)? {
             Some((run, records)) => {
                 if following.as_deref() != Some(run.run_id.as_str()) {
                     println!(
@@ -48,11 +45,11 @@ pub fn plain(dir: &Path, run_id: Option<&str>, results: Option<&Path>) -> anyhow
                 }
             }
             None if following.is_none() && !said_waiting => {
-                println!("waiting for a run to start in {}", dir.display());
+                println!("waiting for a run to start in {from}");
                 said_waiting = true;
             }
             None => {}
         }
-        std::thread::sleep(FOLLOW_POLL);
+        tokio::time::sleep(tail.every()).await;
     }
 }

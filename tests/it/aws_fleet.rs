@@ -82,6 +82,7 @@ pub struct Aws {
     pub route53: aws_sdk_route53::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub ssm: aws_sdk_ssm::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
 }
 
 impl Aws {
@@ -103,6 +104,7 @@ impl Aws {
             route53: aws_sdk_route53::Client::new(&m),
             cloudwatch: aws_sdk_cloudwatch::Client::new(&c),
             ssm: aws_sdk_ssm::Client::new(&m),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&m),
         }
     }
 

@@ -76,20 +76,76 @@ fn assert_replaced(aws: &Aws, seeded: &Seeded, run_id: &str, rt: &tokio::runtime
     assert_eq!(rt.block_on(aws.targets(&seeded.target_group_arn)), want);
 }
 
+/// Also mirrored: the run's journal, read back from the emulator's CloudWatch Logs, is the
+/// local journal record for record; and `dake follow --provider aws` reads it from there.
 #[test]
 fn web_replace_runs_headless_to_the_end_on_aws() {
     let e = Emulated::publishing(Some("web-3"), false);
     let (rt, aws, seeded) = (&e.rt, &e.aws, &e.seeded);
     let sandbox = Sandbox::new();
     short_web_replace(&sandbox);
+    let config = quick_config(seeded) + "[journal]\nmirror = \"cloudwatch-logs\"\n";
 
     let started = Instant::now();
-    let out = run_to_the_end(&sandbox, &quick_config(seeded), "web-replace", "web-3");
+    let out = run_to_the_end(&sandbox, &config, "web-replace", "web-3");
     let r = finished(&out, &["done", "timed-out", "done", "done", "done", "done"]);
-    assert_replaced(aws, seeded, r["run_id"].as_str().unwrap(), rt);
+    let run_id = r["run_id"].as_str().unwrap();
+    assert_replaced(aws, seeded, run_id, rt);
     eprintln!(
         "web-replace on the emulators: {:.1} s",
         started.elapsed().as_secs_f64()
+    );
+
+    let local = std::fs::read_to_string(sandbox.runs().join(format!("{run_id}.jsonl"))).unwrap();
+    let local: Vec<&str> = local.lines().collect();
+    let mirrored = rt.block_on(async {
+        let (mut out, mut token) = (Vec::new(), None::<String>);
+        loop {
+            let page = aws
+                .logs
+                .get_log_events()
+                .log_group_name("/dake/drill")
+                .log_stream_name(run_id)
+                .start_from_head(true)
+                .set_next_token(token.clone())
+                .send()
+                .await
+                .unwrap();
+            let next = page.next_forward_token().map(String::from);
+            if page.events().is_empty() || next == token {
+                return out;
+            }
+            out.extend(
+                page.events()
+                    .iter()
+                    .map(|e| e.message().unwrap().to_string()),
+            );
+            token = next;
+        }
+    });
+    assert_eq!(
+        mirrored, local,
+        "the stream is the journal, record for record"
+    );
+
+    let followed = dake_aws(&sandbox, &config)
+        .args(["follow", run_id])
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&followed.stdout);
+    assert_eq!(followed.status.code(), Some(0), "{printed}");
+    let records = journal::read(&sandbox.runs().join(format!("{run_id}.jsonl"))).unwrap();
+    let lines: Vec<&str> = printed.lines().skip(1).collect();
+    assert_eq!(lines.len(), records.len(), "{printed}");
+    for (line, rec) in lines.iter().zip(&records) {
+        assert_eq!(
+            *line,
+            format!("{}  {}", rec.at().format("%H:%M:%S"), rec.describe())
+        );
+    }
+    assert!(
+        printed.starts_with(&format!("following run {run_id} (web-replace on web-3)")),
+        "{printed}"
     );
 }
 

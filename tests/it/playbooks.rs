@@ -907,6 +907,7 @@ fn run_args<'a>(playbook: &'a str, overrides: &'a [Override]) -> RunArgs<'a> {
         take_over_lease: None,
         quarantine: false,
         json: true,
+        mirror: None,
     }
 }
 

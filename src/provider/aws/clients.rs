@@ -24,6 +24,7 @@ pub struct Clients {
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
     pub route53: aws_sdk_route53::Client,
     pub ssm: aws_sdk_ssm::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
     pub region: String,
 }
 
@@ -73,6 +74,7 @@ impl Clients {
             elb: client!(aws_sdk_elasticloadbalancingv2, "ELASTIC_LOAD_BALANCING_V2"),
             route53: client!(aws_sdk_route53, "ROUTE_53"),
             ssm: client!(aws_sdk_ssm, "SSM"),
+            logs: client!(aws_sdk_cloudwatchlogs, "CLOUDWATCH_LOGS"),
             region,
         })
     }

@@ -35,6 +35,8 @@ enum Statement {
     ReadCommandStatus,
     NotifyReplicas,
     HoldLease,
+    /// `[journal] mirror = "cloudwatch-logs"`: the fleet's log group and its streams.
+    MirrorJournal,
 }
 
 use Statement as S;
@@ -147,6 +149,16 @@ pub fn policy(kinds: &BTreeSet<CallKind>, config: &Config, region: Option<&str>)
         }
         actions.entry(statement).or_default().insert(action);
     }
+    // The journal's mirror: writing it, and reading it back for `dake follow`.
+    if config.journal.mirror == crate::config::Mirror::CloudwatchLogs {
+        actions.entry(S::MirrorJournal).or_default().extend([
+            "logs:CreateLogGroup",
+            "logs:CreateLogStream",
+            "logs:PutLogEvents",
+            "logs:GetLogEvents",
+            "logs:DescribeLogStreams",
+        ]);
+    }
     let scope = Scope::new(config, region);
     let statements: Vec<PolicyStatement> = actions
         .into_iter()
@@ -255,6 +267,10 @@ impl Scope<'_> {
             }
             S::RunHostCommandOnFleet => json!(self.ec2("instance")),
             S::NotifyReplicas => json!(self.parameter(&c.aws.replicas_parameter)),
+            S::MirrorJournal => {
+                let group = format!("arn:aws:logs:{r}:*:log-group:{}", c.log_group());
+                json!([group.clone(), format!("{group}:log-stream:*")])
+            }
             S::HoldLease => json!(self.parameter(&format!(
                 "{}/{}/*",
                 c.aws.lease_prefix.trim_end_matches('/'),

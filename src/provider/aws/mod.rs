@@ -12,6 +12,7 @@ mod host;
 pub mod iam;
 mod launch;
 mod lease;
+pub mod logs;
 mod map;
 mod metrics;
 mod reads;
