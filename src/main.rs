@@ -81,8 +81,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if *force {
                 return Err(force_is_gone());
             }
-            let (config, playbooks, provider) = for_playbooks(&cli, Session::NewRun)?;
-            let dir = journal_dir()?;
             let args = commands::RunArgs {
                 playbook,
                 target,
@@ -94,13 +92,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 json: *json,
                 mirror: None,
             };
-            let rt = runtime()?;
-            let args = commands::RunArgs {
-                mirror: journal_mirror(&cli, &config, &rt)?,
-                ..args
-            };
-            let code = rt.block_on(commands::run(provider, &config, &playbooks, &dir, args))?;
-            Ok(ExitCode::from(code))
+            run_playbook(&cli, args)
         }
         Some(Command::Resume {
             run_id,
@@ -191,6 +183,19 @@ fn follow(cli: &Cli, run_id: Option<&str>) -> anyhow::Result<ExitCode> {
         cli.present,
     ))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `dake run`: one playbook headless, journaled (and mirrored) like the console's runs.
+fn run_playbook(cli: &Cli, args: commands::RunArgs<'_>) -> anyhow::Result<ExitCode> {
+    let (config, playbooks, provider) = for_playbooks(cli, Session::NewRun)?;
+    let dir = journal_dir()?;
+    let rt = runtime()?;
+    let args = commands::RunArgs {
+        mirror: journal_mirror(cli, &config, &rt)?,
+        ..args
+    };
+    let code = rt.block_on(commands::run(provider, &config, &playbooks, &dir, args))?;
+    Ok(ExitCode::from(code))
 }
 
 /// The journal mirror `[journal]` asks for, connected; `None` when journals stay here.
