@@ -38,6 +38,12 @@ pub enum RuleAnswer {
     Recorded { status: u16, body: &'static str },
     /// Sent on to the upstream, which acts on it, but never answered: the caller dies waiting.
     ForwardThenHang,
+    /// This status and body the first `times` times; then passed on to the upstream.
+    RecordedFirst {
+        status: u16,
+        body: &'static str,
+        times: std::sync::atomic::AtomicUsize,
+    },
 }
 
 impl Rule {
@@ -116,6 +122,22 @@ fn serve(stream: TcpStream, behaviour: &Behaviour, log: &Mutex<Vec<String>>) {
         }
         Behaviour::ProxyExcept { upstream, rule } if rule.matches(&text) => match &rule.answer {
             RuleAnswer::Recorded { status, body } => respond(*status, body),
+            RuleAnswer::RecordedFirst {
+                status,
+                body: answer,
+                times,
+            } => {
+                use std::sync::atomic::Ordering;
+                let left =
+                    times.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+                match left {
+                    Ok(_) => respond(*status, answer),
+                    Err(_) => match forward(upstream, &head, &body) {
+                        Some(bytes) => bytes,
+                        None => return,
+                    },
+                }
+            }
             RuleAnswer::ForwardThenHang => {
                 let _ = forward(upstream, &head, &body);
                 std::thread::sleep(Duration::from_secs(3600));

@@ -17,6 +17,7 @@ mod host_metrics;
 mod lease;
 mod lease_console;
 mod mariadb;
+mod mirror;
 mod overrides;
 mod permissions;
 mod playbooks;
