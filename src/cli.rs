@@ -45,6 +45,10 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "INCIDENT")]
     pub inject: Vec<String>,
 
+    /// The language on screen (default: the locale's, from LC_ALL, LC_MESSAGES or LANG).
+    #[arg(long, global = true, value_enum)]
+    pub lang: Option<crate::i18n::Lang>,
+
     /// A layout for a shared screen (a war room): a large banner with the incident, the current
     /// step and the time, each key pressed shown for a moment, account ids and addresses masked.
     #[arg(long, global = true)]

@@ -297,6 +297,7 @@ pub struct Options {
     pub mirror: Option<Arc<LogsMirror>>,
     /// The layout for a shared screen (`--present`).
     pub present: bool,
+    pub lang: crate::i18n::Lang,
     /// Quit once the first frame is drawn (to measure startup).
     pub exit_after_first_frame: bool,
 }
@@ -332,6 +333,7 @@ pub async fn run(
     app.playbooks = playbooks;
     app.operator = crate::runbook::setup::operator();
     app.present = options.present;
+    app.lang = options.lang;
     app.drill_epoch = provider.drill_epoch();
     if let Some(setup) = drill {
         let start = app.drill_epoch.unwrap_or(app.now);

@@ -21,14 +21,21 @@ pub struct Sources {
     pub results: Option<PathBuf>,
 }
 
+/// How the follower's screen looks: `--present`, `--lang`.
+pub struct Look {
+    pub present: bool,
+    pub lang: crate::i18n::Lang,
+}
+
 pub async fn follow(
     config: Config,
     playbooks: Vec<Playbook>,
     from: Sources,
-    present: bool,
+    look: Look,
 ) -> anyhow::Result<()> {
     let mut app = App::new(config, "journal", Arming::Following, Utc::now());
-    app.present = present;
+    app.present = look.present;
+    app.lang = look.lang;
     app.color = crate::ui::theme::Theme::color_from_env();
     app.local_offset = *chrono::Local::now().offset();
     app.playbooks = playbooks;

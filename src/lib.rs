@@ -16,6 +16,7 @@ pub mod domain;
 pub mod drill;
 pub mod follow_console;
 pub mod headless;
+pub mod i18n;
 pub mod mirror;
 pub mod picker;
 pub mod provider;

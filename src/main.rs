@@ -176,13 +176,17 @@ fn follow(cli: &Cli, run_id: Option<&str>) -> anyhow::Result<ExitCode> {
     }
     let playbooks = model::load_all(model::user_dir().as_deref())?;
     let from = dake::follow_console::Sources { tail, results };
-    rt.block_on(dake::follow_console::follow(
-        config,
-        playbooks,
-        from,
-        cli.present,
-    ))?;
+    let look = dake::follow_console::Look {
+        present: cli.present,
+        lang: lang(cli),
+    };
+    rt.block_on(dake::follow_console::follow(config, playbooks, from, look))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The language on screen: `--lang`, else the locale's.
+fn lang(cli: &Cli) -> dake::i18n::Lang {
+    dake::i18n::Lang::detect(cli.lang, |k| std::env::var(k).ok())
 }
 
 /// `dake run`: one playbook headless, journaled (and mirrored) like the console's runs.
@@ -247,7 +251,7 @@ fn drill(cli: &Cli, scenario: Option<&str>, report: bool, list: bool) -> anyhow:
     let interactive = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
     let mut chosen = match scenario {
         Some(id) => headless::drill::find(&scenarios, id)?,
-        None if interactive => match dake::picker::pick(&scenarios)? {
+        None if interactive => match dake::picker::pick(&scenarios, lang(cli))? {
             Some(s) => s,
             None => return Ok(ExitCode::SUCCESS),
         },
@@ -434,6 +438,7 @@ fn run_console(cli: &Cli, scenario: Option<dake::drill::Scenario>) -> anyhow::Re
     let options = console::Options {
         mirror: journal_mirror(cli, &config, &rt)?,
         present: cli.present,
+        lang: lang(cli),
         exit_after_first_frame: cli.exit_after_first_frame,
     };
     rt.block_on(console::run(

@@ -8,11 +8,12 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
 use crate::drill::Scenario;
+use crate::i18n::{Lang, asset, tr};
 
 /// The scenario picked, or `None` when the operator left.
-pub fn pick(scenarios: &[Scenario]) -> anyhow::Result<Option<Scenario>> {
+pub fn pick(scenarios: &[Scenario], l: Lang) -> anyhow::Result<Option<Scenario>> {
     let mut terminal = ratatui::init();
-    let picked = choose(&mut terminal, scenarios);
+    let picked = choose(&mut terminal, scenarios, l);
     ratatui::restore();
     picked
 }
@@ -20,10 +21,11 @@ pub fn pick(scenarios: &[Scenario]) -> anyhow::Result<Option<Scenario>> {
 fn choose(
     terminal: &mut ratatui::DefaultTerminal,
     scenarios: &[Scenario],
+    l: Lang,
 ) -> anyhow::Result<Option<Scenario>> {
     let mut at = 0usize;
     loop {
-        terminal.draw(|f| draw(f, scenarios, at))?;
+        terminal.draw(|f| draw(f, scenarios, at, l))?;
         let Event::Key(key) = event::read()? else {
             continue;
         };
@@ -40,7 +42,7 @@ fn choose(
     }
 }
 
-fn draw(f: &mut ratatui::Frame, scenarios: &[Scenario], at: usize) {
+fn draw(f: &mut ratatui::Frame, scenarios: &[Scenario], at: usize, l: Lang) {
     let area = f.area();
     let bold = Style::new().add_modifier(Modifier::BOLD);
     let mut lines = vec![Line::raw("")];
@@ -55,7 +57,7 @@ fn draw(f: &mut ratatui::Frame, scenarios: &[Scenario], at: usize) {
             Span::raw(marker),
             Span::styled(format!("{:<21}", s.id), style),
             Span::raw(crate::text::fit(
-                &s.title,
+                &asset(l, &["scenario", &s.id, "title"], &s.title),
                 usize::from(area.width).saturating_sub(28),
             )),
         ]));
@@ -63,11 +65,13 @@ fn draw(f: &mut ratatui::Frame, scenarios: &[Scenario], at: usize) {
     lines.push(Line::raw(""));
     // What is coming, not what to do: the lesson comes with the scorecard.
     if let Some(s) = scenarios.get(at) {
-        lines.push(Line::styled(format!("  {}", s.brief), bold));
+        let brief = asset(l, &["scenario", &s.id, "brief"], &s.brief);
+        lines.push(Line::styled(format!("  {brief}"), bold));
     }
-    let block = Block::new()
-        .borders(Borders::ALL)
-        .title(" dake drill: pick a scenario (↑/↓ Enter · q leaves) ");
+    let block = Block::new().borders(Borders::ALL).title(format!(
+        " {} ",
+        tr(l, "dake drill: pick a scenario (↑/↓ Enter · q leaves)")
+    ));
     f.render_widget(
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })

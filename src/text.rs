@@ -42,25 +42,53 @@ pub fn age(secs: i64) -> String {
     }
 }
 
-/// Breaks `s` into lines of at most `width` characters, at spaces where it can; continuation
-/// lines start with `indent`.
-pub fn wrap(s: &str, width: usize, indent: &str) -> Vec<String> {
-    let width = width.max(indent.chars().count() + 8);
+/// Columns `s` takes on a terminal: a Japanese character takes two.
+pub fn width(s: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(s)
+}
+
+/// The longest start of `s` that fits in `cols` columns, and the rest.
+fn split_at_width(s: &str, cols: usize) -> (&str, &str) {
+    let mut used = 0;
+    for (at, c) in s.char_indices() {
+        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + w > cols {
+            return (&s[..at], &s[at..]);
+        }
+        used += w;
+    }
+    (s, "")
+}
+
+/// `s` padded with spaces to `cols` columns (wide characters counted as two).
+pub fn pad(s: &str, cols: usize) -> String {
+    format!("{s}{}", " ".repeat(cols.saturating_sub(width(s))))
+}
+
+/// `s` right-aligned in `cols` columns.
+pub fn pad_left(s: &str, cols: usize) -> String {
+    format!("{}{s}", " ".repeat(cols.saturating_sub(width(s))))
+}
+
+/// Breaks `s` into lines of at most `width` columns, at spaces where it can (Japanese, which
+/// has none, anywhere); continuation lines start with `indent`.
+pub fn wrap(s: &str, cols: usize, indent: &str) -> Vec<String> {
+    let cols = cols.max(width(indent) + 8);
     let mut lines = Vec::new();
     let mut line = String::new();
     let fresh = |line: &str| line.is_empty() || line == indent;
     for word in s.split_whitespace() {
-        if !fresh(&line) && line.chars().count() + 1 + word.chars().count() > width {
+        if !fresh(&line) && width(&line) + 1 + width(word) > cols {
             lines.push(std::mem::replace(&mut line, indent.to_string()));
         }
         if !fresh(&line) {
             line.push(' ');
         }
         line.push_str(word);
-        // A single word longer than the line (an ARN, say) is cut into pieces.
-        while line.chars().count() > width {
-            let head: String = line.chars().take(width).collect();
-            let rest: String = line.chars().skip(width).collect();
+        // A single word longer than the line (an ARN, a Japanese sentence) is cut into pieces.
+        while width(&line) > cols {
+            let (head, rest) = split_at_width(&line, cols);
+            let (head, rest) = (head.to_string(), rest.to_string());
             lines.push(head);
             line = format!("{indent}{rest}");
         }
@@ -77,17 +105,17 @@ pub fn tail(s: &str, n: usize) -> &str {
     s.char_indices().nth(skip).map_or("", |(at, _)| &s[at..])
 }
 
-/// Cuts `s` to `width` characters, marking the cut with an ellipsis.
-pub fn fit(s: &str, width: usize) -> String {
-    if s.chars().count() <= width {
+/// Cuts `s` to `cols` columns (a wide character counts two), marking the cut with an
+/// ellipsis.
+pub fn fit(s: &str, cols: usize) -> String {
+    if width(s) <= cols {
         return s.to_string();
     }
-    if width == 0 {
+    if cols == 0 {
         return String::new();
     }
-    let mut out: String = s.chars().take(width - 1).collect();
-    out.push('…');
-    out
+    let (head, _) = split_at_width(s, cols - 1);
+    format!("{head}…")
 }
 
 /// An instance name cut to `width` in the middle: its end (a launched instance's run suffix)
@@ -129,6 +157,22 @@ mod tests {
         assert_eq!(fit_name("web-3", 3), "we…");
         assert_eq!(tail("ab", 4), "ab");
         assert_eq!(tail("東京1a", 2), "1a");
+    }
+
+    #[test]
+    fn wide_characters_count_two_columns() {
+        assert_eq!(width("まるごと捨てる"), 14);
+        assert_eq!(fit("まるごと捨てる", 8), "まるご…");
+        assert_eq!(
+            width(&fit("まるごと捨てる", 8)),
+            7,
+            "never over, one short at a wide edge"
+        );
+        assert_eq!(pad("起動", 6), "起動  ");
+        assert_eq!(pad_left("起動", 6), "  起動");
+        let lines = wrap("接続先設定変更はエンドポイントを切り替える", 10, "");
+        assert!(lines.iter().all(|l| width(l) <= 10), "{lines:?}");
+        assert_eq!(lines.concat(), "接続先設定変更はエンドポイントを切り替える");
     }
 
     #[test]

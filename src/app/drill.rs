@@ -65,8 +65,11 @@ impl App {
             return;
         }
         let total = d.scenario.hints.len();
+        let id = d.scenario.id.clone();
         match d.next_hint(now) {
             Some((n, text)) => {
+                let path = ["scenario", id.as_str(), "hints"];
+                let text = crate::i18n::asset_item(self.lang, &path, n - 1, &text).into_owned();
                 self.push_timeline(now, EntryKind::Info, format!("hint {n}/{total}: {text}"));
                 self.prompt = Some(super::prompts::Prompt::Hint { n, total, text });
             }

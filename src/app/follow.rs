@@ -13,6 +13,11 @@ use crate::runbook::setup::{playbook_of, resume_context};
 /// What any other key says while following.
 pub const READ_ONLY: &str = "read-only: this console follows a run and changes nothing (q quits)";
 
+/// [`READ_ONLY`], for the catalog's test.
+pub fn follow_read_only() -> &'static str {
+    READ_ONLY
+}
+
 impl App {
     /// The followed run's records, all of them: the run as they make it, and the new ones on
     /// the timeline.
@@ -60,7 +65,7 @@ impl App {
         match action_for(&key) {
             Some(Action::Quit) => self.should_quit = true,
             Some(Action::Help) => self.show_help = true,
-            _ => self.notice = Some(READ_ONLY.into()),
+            _ => self.notice = Some(crate::i18n::tr(self.lang, READ_ONLY).into()),
         }
         true
     }

@@ -13,6 +13,7 @@ mod table;
 mod update;
 pub mod viewport;
 
+pub use follow::follow_read_only;
 pub use prompts::Prompt;
 pub use runs::Outgoing;
 pub use state::{App, Arming, DataAge, EntryKind, Focus, TIMELINE_CAPACITY, TimelineEntry};

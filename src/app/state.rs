@@ -197,6 +197,8 @@ pub struct App {
     pub run_ids: crate::runbook::setup::RunIds,
     /// The fleet's clock in the newest snapshot (virtual time for the simulator).
     pub fleet_clock: Option<DateTime<Utc>>,
+    /// What the screen speaks (`--lang`, or the locale).
+    pub lang: crate::i18n::Lang,
     /// `--present`: the layout for a shared screen (big banner, keys shown, addresses masked).
     pub present: bool,
     /// The last key pressed and when, shown for a moment in present mode.
@@ -261,6 +263,7 @@ impl App {
             operator: String::from("unknown"),
             run_ids: crate::runbook::setup::RunIds::from_clock(),
             fleet_clock: None,
+            lang: crate::i18n::Lang::En,
             present: false,
             last_key: None,
             followed: None,

@@ -128,29 +128,33 @@ fn a_user_file_replaces_the_built_in_scenario_of_its_id() {
 fn the_banner_says_what_is_coming_without_naming_it() {
     let sim = Config::builtin().sim;
     assert_eq!(
-        brief::upcoming(&sim, 5),
+        brief::upcoming(crate::i18n::Lang::En, &sim, 5),
         "DRILL: a web server will slow down in ~25s · scored drills: dake drill"
     );
     assert!(
-        brief::upcoming(&sim, 60).starts_with("DRILL: the master database will go down in ~2m00s")
+        brief::upcoming(crate::i18n::Lang::En, &sim, 60)
+            .starts_with("DRILL: the master database will go down in ~2m00s")
     );
-    assert!(brief::upcoming(&sim, 999).starts_with("DRILL: nothing more is scheduled"));
+    assert!(
+        brief::upcoming(crate::i18n::Lang::En, &sim, 999)
+            .starts_with("DRILL: nothing more is scheduled")
+    );
     let s = load_all(None).unwrap().remove(0);
     let start = chrono::DateTime::UNIX_EPOCH;
     let mut d = DrillState::new(s, start, "op@host", 30.0);
     let at = |secs| start + chrono::Duration::seconds(secs);
     assert_eq!(
-        brief::drill_line(&d, at(10)),
+        brief::drill_line(crate::i18n::Lang::En, &d, at(10)),
         "DRILL slow-web: the web tier will misbehave in ~20s · h hint (3 left)"
     );
     assert!(d.next_hint(at(40)).is_some());
     assert_eq!(
-        brief::drill_line(&d, at(75)),
+        brief::drill_line(crate::i18n::Lang::En, &d, at(75)),
         "DRILL slow-web · 1m15s in · h hint (2 left)"
     );
     d.finish(at(80), "ended by the operator".into());
     assert_eq!(
-        brief::drill_line(&d, at(90)),
+        brief::drill_line(crate::i18n::Lang::En, &d, at(90)),
         "DRILL slow-web over: 95/100, ended by the operator"
     );
 }

@@ -9,26 +9,33 @@ use super::theme::Theme;
 use crate::app::App;
 use crate::app::viewport::WIDE;
 use crate::detect::Severity;
+use crate::i18n::{tr, trf};
 use crate::runbook::model::{NO_PLAYBOOK, for_incident};
-use crate::text::fit;
+use crate::text::{self, fit};
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     if app.present {
         return super::present::banner(app, frame, area, theme);
     }
     let width = area.width as usize;
+    let l = app.lang;
     let lines: Vec<Line> = if app.snapshot.is_none() {
         vec![Line::styled(
             format!(
-                " … waiting for the first snapshot from {}",
-                app.provider_name
+                " … {}",
+                trf(
+                    l,
+                    "waiting for the first snapshot from {provider}",
+                    &[("provider", &app.provider_name)]
+                )
             ),
             theme.dim(),
         )]
     } else if app.incidents.is_empty() {
         let drill = match (&app.drill, app.drill_epoch) {
-            (Some(d), _) => Some(crate::drill::brief::drill_line(d, app.fleet_now())),
+            (Some(d), _) => Some(crate::drill::brief::drill_line(l, d, app.fleet_now())),
             (None, Some(epoch)) => Some(crate::drill::brief::upcoming(
+                l,
                 &app.config.sim,
                 (app.fleet_now() - epoch).num_seconds(),
             )),
@@ -40,7 +47,10 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
                 Span::styled(" ✓ OK  ", theme.ok()),
                 Span::styled(fit(&line, width.saturating_sub(7)), theme.key()),
             ])],
-            None => vec![Line::styled(" ✓ OK  no incidents detected", theme.ok())],
+            None => vec![Line::styled(
+                format!(" ✓ OK  {}", tr(l, "no incidents detected")),
+                theme.ok(),
+            )],
         }
     } else {
         app.incidents
@@ -48,8 +58,8 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
             .take(area.height as usize)
             .map(|inc| {
                 let (label, style) = match inc.severity {
-                    Severity::Critical => (" ✖ CRITICAL ", theme.critical()),
-                    Severity::Warning => (" ▲ WARNING  ", theme.warning()),
+                    Severity::Critical => (tr(l, " ✖ CRITICAL "), theme.critical()),
+                    Severity::Warning => (tr(l, " ▲ WARNING  "), theme.warning()),
                 };
                 // Narrow screens get the short headline, so the playbooks stay named in full.
                 let wide = width >= usize::from(WIDE);
@@ -58,15 +68,16 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
                     .map(|p| format!("{} {}", p.key, p.id))
                     .collect();
                 let playbook = match app.mitigated_by(inc) {
-                    Some(run) if wide => format!(" · mitigated by run {run}"),
-                    Some(_) => " · mitigated".to_string(),
-                    None if keyed.is_empty() => format!(" → {NO_PLAYBOOK}"),
+                    Some(run) if wide => {
+                        format!(" · {}", trf(l, "mitigated by run {run}", &[("run", &run)]))
+                    }
+                    Some(_) => format!(" · {}", tr(l, "mitigated")),
+                    None if keyed.is_empty() => format!(" → {}", tr(l, NO_PLAYBOOK)),
                     None => format!(" → {}", keyed.join(if wide { " | " } else { "/" })),
                 };
-                let room =
-                    width.saturating_sub(label.chars().count() + playbook.chars().count() + 1);
+                let room = width.saturating_sub(text::width(label) + text::width(&playbook) + 1);
                 // The whole summary where it fits; else the headline says it in fewer words.
-                let text = if wide && inc.summary.chars().count() <= room {
+                let summary = if wide && text::width(&inc.summary) <= room {
                     &inc.summary
                 } else {
                     &inc.headline
@@ -74,7 +85,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
                 Line::from(vec![
                     Span::styled(label, style),
                     Span::raw(" "),
-                    Span::raw(fit(text, room)),
+                    Span::raw(fit(summary, room)),
                     Span::styled(playbook, theme.key()),
                 ])
             })

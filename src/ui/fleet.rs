@@ -14,20 +14,25 @@ use crate::app::{App, SortColumn};
 use crate::detect::Severity;
 use crate::domain::call::TAG_QUARANTINE;
 use crate::domain::{CheckStatus, Instance, InstanceState, Role};
+use crate::i18n::tr;
 use crate::text::{fit, fit_name, ms, pct, tail};
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     let total = app.snapshot.as_ref().map_or(0, |s| s.instances.len());
     // Not "▲"/"▼": "▲" is the warning mark in the same table.
     let arrow = if app.reverse { "↓" } else { "↑" };
+    let l = app.lang;
     let mut title = vec![
-        Span::styled(" Fleet ", theme.title()),
+        Span::styled(format!(" {} ", tr(l, "Fleet")), theme.title()),
         Span::raw(format!("{}/{} ", app.rows.len(), total)),
-        Span::styled(format!("sort {} {arrow} ", app.sort.label()), theme.dim()),
+        Span::styled(
+            format!("{} {} {arrow} ", tr(l, "sort"), app.sort.label()),
+            theme.dim(),
+        ),
     ];
     if !app.filter.is_empty() {
         title.push(Span::styled(
-            format!("filter \"{}\" ", app.filter),
+            format!("{} \"{}\" ", tr(l, "filter"), app.filter),
             theme.warn(),
         ));
     }

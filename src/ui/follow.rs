@@ -9,6 +9,7 @@ use ratatui::widgets::Paragraph;
 use super::theme::Theme;
 use crate::app::App;
 use crate::app::viewport::RUN_DETAIL_LINES;
+use crate::i18n::{tr, trf};
 use crate::text::fit;
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
@@ -20,15 +21,25 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     };
     super::header::render(app, frame, row(0, 1), theme);
     let width = area.width as usize;
+    let l = app.lang;
     let banner = match &app.followed {
-        Some((run, _)) => format!(
-            " FOLLOWING run {} · {} on {} · journal {}",
-            run.run_id,
-            run.playbook,
-            run.target_name,
-            run.path.display()
+        Some((run, _)) => trf(
+            l,
+            " FOLLOWING run {run} · {playbook} on {target} · journal {path}",
+            &[
+                ("run", &run.run_id),
+                ("playbook", &run.playbook),
+                ("target", &run.target_name),
+                ("path", &run.path.display()),
+            ],
         ),
-        None => " waiting for a run to start (its journal appears in the runs directory)".into(),
+        None => format!(
+            " {}",
+            tr(
+                l,
+                "waiting for a run to start (its journal appears in the runs directory)"
+            )
+        ),
     };
     frame.render_widget(
         Paragraph::new(Line::styled(fit(&banner, width), theme.key())),
@@ -45,11 +56,11 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     let footer = match &app.notice {
         Some(n) => Line::styled(fit(&format!(" {n}"), width), theme.warn()),
         None => Line::from(vec![
-            Span::styled(" read-only", theme.dim()),
+            Span::styled(format!(" {}", tr(l, "read-only")), theme.dim()),
             Span::styled("  ? ", theme.key()),
-            Span::raw("help "),
+            Span::raw(format!("{} ", tr(l, "help"))),
             Span::styled(" q ", theme.key()),
-            Span::raw("quit"),
+            Span::raw(tr(l, "quit")),
         ]),
     };
     frame.render_widget(Paragraph::new(footer), row(area.height - 1, 1));

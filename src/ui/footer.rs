@@ -8,9 +8,10 @@ use ratatui::widgets::Paragraph;
 
 use super::theme::Theme;
 use crate::app::{App, Focus, keymap};
+use crate::i18n::tr;
 use crate::runbook::engine::Run;
 use crate::runbook::model::for_incident;
-use crate::text::fit;
+use crate::text::{fit, width};
 
 /// Whether a run key does anything in the run's current phase (only those are hinted).
 fn run_key_applies(action: keymap::RunAction, run: &Run) -> bool {
@@ -29,11 +30,15 @@ fn run_key_applies(action: keymap::RunAction, run: &Run) -> bool {
 }
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
+    let l = app.lang;
     let line = if app.focus == Focus::Filter {
         Line::from(vec![
-            Span::styled(" filter: ", theme.key()),
+            Span::styled(format!(" {} ", tr(l, "filter:")), theme.key()),
             Span::raw(format!("{}█", app.filter)),
-            Span::styled("   Enter keep · Esc clear", theme.dim()),
+            Span::styled(
+                format!("   {}", tr(l, "Enter keep · Esc clear")),
+                theme.dim(),
+            ),
         ])
     } else if app.run.is_none() && app.notice.is_some() {
         let notice = app.notice.as_deref().unwrap_or_default();
@@ -50,12 +55,12 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
                 .iter()
                 .filter(|b| run_key_applies(b.action, run))
             {
-                hints.push((b.label.to_string(), b.hint.to_string(), 0));
+                hints.push((b.label.to_string(), tr(l, b.hint).to_string(), 0));
             }
             let quit = if run.is_over() {
-                "quit"
+                tr(l, "quit")
             } else {
-                "quit (the run stays resumable)"
+                tr(l, "quit (the run stays resumable)")
             };
             hints.push(("q".into(), quit.into(), 1));
         } else {
@@ -69,11 +74,11 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
                 }
             }
             if app.drill.as_ref().is_some_and(|d| !d.is_over()) {
-                hints.push((keymap::HINT_KEY.to_string(), "hint".into(), 1));
+                hints.push((keymap::HINT_KEY.to_string(), tr(l, "hint").into(), 1));
             }
             for (keys, words) in keymap::footer_hints() {
                 let rank = if matches!(keys, "?" | "q") { 1 } else { 2 };
-                hints.push((keys.to_string(), words.to_string(), rank));
+                hints.push((keys.to_string(), tr(l, words).to_string(), rank));
             }
         }
         let error = app
@@ -82,7 +87,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
             .map(|e| format!(" {}", fit(e, 30)));
         let mut room =
             (area.width as usize).saturating_sub(error.as_ref().map_or(0, |e| e.chars().count()));
-        let cost = |h: &(String, String, u8)| h.0.chars().count() + h.1.chars().count() + 3;
+        let cost = |h: &(String, String, u8)| width(&h.0) + width(&h.1) + 3;
         let mut keep = vec![false; hints.len()];
         for rank in 0..=2 {
             for (i, h) in hints.iter().enumerate().filter(|(_, h)| h.2 == rank) {

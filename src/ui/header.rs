@@ -8,6 +8,7 @@ use ratatui::widgets::Paragraph;
 
 use super::theme::Theme;
 use crate::app::{App, Arming, DataAge};
+use crate::i18n::{tr, trf};
 use crate::text::fit;
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
@@ -46,33 +47,19 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         Arming::ReadOnly | Arming::Following => theme.badge_read_only(),
         Arming::Armed => theme.badge_armed(),
     };
-    // A scored drill says which, and how long it has been going (also while incidents fill
-    // the banner); the scenario's name only where the clock still fits beside it.
-    let label = match &app.drill {
-        Some(d) => {
-            let secs = d
-                .scorecard
-                .as_ref()
-                .map_or_else(|| d.secs(clock), |c| c.drill_secs);
-            let took = crate::text::age(secs);
-            let named = format!("{} {} {took}", app.arming.label(), d.scenario.id);
-            let room = (area.width as usize).saturating_sub(left.chars().count() + 12);
-            if named.chars().count() + 2 <= room {
-                named
-            } else {
-                format!("{} {took}", app.arming.label())
-            }
-        }
-        None => app.arming.label().to_string(),
-    };
+    let label = badge_label(app, clock, crate::text::width(&left), area.width as usize);
     let badge = Span::styled(format!(" {label} "), badge_style);
     // A followed journal grows when the run does something: quiet is not stale.
     let data = match (following, app.fetched_at) {
         (true, Some(at)) => Span::raw(format!(
-            " last record {} ago ",
-            crate::text::age((app.now - at).num_seconds())
+            " {} ",
+            trf(
+                app.lang,
+                "last record {age} ago",
+                &[("age", &crate::text::age((app.now - at).num_seconds()))]
+            )
         )),
-        (true, None) => Span::raw(" no record yet "),
+        (true, None) => Span::raw(format!(" {} ", tr(app.lang, "no record yet"))),
         _ => data_span(app, theme),
     };
     // Read in part: the rest of the screen is current, these parts are missing.
@@ -83,14 +70,21 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         .map(|s| {
             let parts: Vec<&str> = s.unread.keys().map(String::as_str).collect();
             Span::styled(
-                format!(" PARTIAL: no {} ", parts.join(", ")),
+                format!(
+                    " {} ",
+                    trf(
+                        app.lang,
+                        "PARTIAL: no {parts}",
+                        &[("parts", &parts.join(", "))]
+                    )
+                ),
                 theme.warning(),
             )
         })
         .unwrap_or_default();
     let right_width = badge.width() + partial.width() + data.width();
     let left = fit(&left, (area.width as usize).saturating_sub(right_width));
-    let pad = (area.width as usize).saturating_sub(left.chars().count() + right_width);
+    let pad = (area.width as usize).saturating_sub(crate::text::width(&left) + right_width);
     let line = Line::from(vec![
         Span::raw(left),
         Span::raw(" ".repeat(pad)),
@@ -103,13 +97,55 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
 
 /// How fresh the provider's data is.
 fn data_span<'a>(app: &App, theme: &Theme) -> Span<'a> {
+    let l = app.lang;
     match app.data_age() {
-        DataAge::Waiting => Span::raw(" waiting for data "),
-        DataAge::Failing(None) => Span::styled(" ✗ PROVIDER ERROR ", theme.critical()),
-        DataAge::Failing(Some(label)) => {
-            Span::styled(format!(" ✗ STALE data {label} "), theme.critical())
+        DataAge::Waiting => Span::raw(format!(" {} ", tr(l, "waiting for data"))),
+        DataAge::Failing(None) => {
+            Span::styled(format!(" ✗ {} ", tr(l, "PROVIDER ERROR")), theme.critical())
         }
-        DataAge::Stale(label) => Span::styled(format!(" STALE data {label} "), theme.warning()),
-        DataAge::Fresh(label) => Span::raw(format!(" data {label} ")),
+        DataAge::Failing(Some(label)) => Span::styled(
+            format!(" ✗ {} ", trf(l, "STALE data {age}", &[("age", &label)])),
+            theme.critical(),
+        ),
+        DataAge::Stale(label) => Span::styled(
+            format!(" {} ", trf(l, "STALE data {age}", &[("age", &label)])),
+            theme.warning(),
+        ),
+        DataAge::Fresh(label) => {
+            Span::raw(format!(" {} ", trf(l, "data {age}", &[("age", &label)])))
+        }
+    }
+}
+
+/// The arming badge; a scored drill adds which, and how long it has been going (also while
+/// incidents fill the banner), the scenario's name only where the clock still fits beside it.
+fn badge_label(
+    app: &App,
+    clock: chrono::DateTime<chrono::Utc>,
+    left_width: usize,
+    area_width: usize,
+) -> String {
+    // A scored drill says which, and how long it has been going (also while incidents fill
+    // the banner); the scenario's name only where the clock still fits beside it.
+    match &app.drill {
+        Some(d) => {
+            let secs = d
+                .scorecard
+                .as_ref()
+                .map_or_else(|| d.secs(clock), |c| c.drill_secs);
+            let took = crate::text::age(secs);
+            let named = format!(
+                "{} {} {took}",
+                tr(app.lang, app.arming.label()),
+                d.scenario.id
+            );
+            let room = area_width.saturating_sub(left_width + 12);
+            if named.chars().count() + 2 <= room {
+                named
+            } else {
+                format!("{} {took}", tr(app.lang, app.arming.label()))
+            }
+        }
+        None => tr(app.lang, app.arming.label()).to_string(),
     }
 }

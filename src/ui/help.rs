@@ -3,47 +3,53 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::theme::Theme;
 use crate::app::keymap::{ARM_KEY, HINT_KEY, KEYMAP, RUN_KEYMAP};
+use crate::i18n::{asset, tr, trf};
+use crate::text::{fit, width};
 
 /// Columns inside the help box's borders.
 const HELP_TEXT_WIDTH: usize = 74;
 
 pub fn render(app: &crate::app::App, frame: &mut Frame, area: Rect, theme: &Theme) {
+    let l = app.lang;
+    let line = |key: String, text: String| {
+        Line::from(vec![
+            Span::styled(format!(" {key:<8}"), theme.key()),
+            Span::raw(fit(&text, HELP_TEXT_WIDTH - 9)),
+        ])
+    };
     let mut lines: Vec<Line> = KEYMAP
         .iter()
-        .map(|b| {
-            Line::from(vec![
-                Span::styled(format!(" {:<8}", b.label), theme.key()),
-                Span::raw(b.help),
-            ])
-        })
+        .map(|b| line(b.label.to_string(), tr(l, b.help).to_string()))
         .collect();
     for p in &app.playbooks {
-        lines.push(Line::from(vec![
-            Span::styled(format!(" {:<8}", p.key), theme.key()),
-            Span::raw(format!("start {}: {}", p.id, p.title)),
-        ]));
+        let title = asset(l, &["playbook", &p.id, "title"], &p.title);
+        let text = trf(
+            l,
+            "start {id}: {title}",
+            &[("id", &p.id), ("title", &title)],
+        );
+        lines.push(line(p.key.to_string(), text));
     }
-    lines.push(Line::from(vec![
-        Span::styled(format!(" {:<8}", ARM_KEY), theme.key()),
-        Span::raw("arm a read-only console (a drill is always armed)"),
-    ]));
-    lines.push(Line::from(vec![
-        Span::styled(format!(" {:<8}", HINT_KEY), theme.key()),
-        Span::raw("a drill's next hint (it costs points on the scorecard)"),
-    ]));
+    let arm = tr(l, "arm a read-only console (a drill is always armed)");
+    lines.push(line(ARM_KEY.to_string(), arm.to_string()));
+    let hint = tr(l, "a drill's next hint (it costs points on the scorecard)");
+    lines.push(line(HINT_KEY.to_string(), hint.to_string()));
     let run_keys: Vec<String> = RUN_KEYMAP
         .iter()
-        .map(|b| format!("{} {}", b.label, b.hint))
+        .map(|b| format!("{} {}", b.label, tr(l, b.hint)))
         .collect();
-    lines.push(Line::styled(" during a run:", theme.dim()));
+    lines.push(Line::styled(
+        format!(" {}", tr(l, "during a run:")),
+        theme.dim(),
+    ));
     // As many keys a line as fit inside the box at 80 columns.
     let mut row = String::new();
     for key in run_keys {
-        if !row.is_empty() && 3 + row.chars().count() + 3 + key.chars().count() >= HELP_TEXT_WIDTH {
+        if !row.is_empty() && 3 + width(&row) + 3 + width(&key) >= HELP_TEXT_WIDTH {
             lines.push(Line::styled(format!("   {row}"), theme.dim()));
             row.clear();
         }
@@ -54,13 +60,20 @@ pub fn render(app: &crate::app::App, frame: &mut Frame, area: Rect, theme: &Them
     }
     lines.push(Line::styled(format!("   {row}"), theme.dim()));
     lines.push(Line::styled(
-        " ▲ warning  ✖ critical  ✓ ok  ✗ failed · DISP yes: no data only on it",
+        format!(
+            " {}",
+            tr(
+                l,
+                "▲ warning  ✖ critical  ✓ ok  ✗ failed · DISP yes: no data only on it"
+            )
+        ),
         theme.dim(),
     ));
     let r = super::centered(area, HELP_TEXT_WIDTH as u16 + 2, lines.len() as u16 + 2);
-    frame.render_widget(Clear, r);
-    let block = Block::new()
-        .borders(Borders::ALL)
-        .title(Span::styled(" Keys (any key closes) ", theme.title()));
+    super::clear(frame, r);
+    let block = Block::new().borders(Borders::ALL).title(Span::styled(
+        format!(" {} ", tr(l, "Keys (any key closes)")),
+        theme.title(),
+    ));
     frame.render_widget(Paragraph::new(lines).block(block), r);
 }

@@ -91,6 +91,22 @@ fn overlays(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     prompt::render(app, frame, area, theme);
 }
 
+/// Clears `r` for an overlay, and a wide character just left of it whose second half it
+/// would otherwise leave behind (the terminal draws the whole character over the border).
+fn clear(frame: &mut Frame, r: Rect) {
+    frame.render_widget(ratatui::widgets::Clear, r);
+    if r.x == 0 {
+        return;
+    }
+    let buf = frame.buffer_mut();
+    for y in r.top()..r.bottom() {
+        let cell = &mut buf[(r.x - 1, y)];
+        if crate::text::width(cell.symbol()) > 1 {
+            cell.set_symbol(" ");
+        }
+    }
+}
+
 /// A box of at most `width` x `height` in the middle of `area`, for overlays.
 fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let (width, height) = (width.min(area.width), height.min(area.height));

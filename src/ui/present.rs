@@ -12,6 +12,7 @@ use ratatui::widgets::Paragraph;
 
 use super::theme::Theme;
 use crate::app::App;
+use crate::i18n::{tr, trf};
 use crate::runbook::engine::Phase;
 use crate::text::{age, fit};
 
@@ -20,12 +21,13 @@ pub const KEY_SHOWN: Duration = Duration::seconds(2);
 
 pub fn banner(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     let width = area.width as usize;
+    let l = app.lang;
     let big = |s: ratatui::style::Style| s.add_modifier(Modifier::BOLD);
     let first = match app.incidents.first() {
         Some(inc) => {
             let more = match app.incidents.len() {
                 1 => String::new(),
-                n => format!("  (+{} more)", n - 1),
+                n => trf(l, "  (+{n} more)", &[("n", &(n - 1))]),
             };
             let style = match inc.severity {
                 crate::detect::Severity::Critical => theme.critical(),
@@ -36,46 +38,61 @@ pub fn banner(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
                 big(style),
             )
         }
-        None if app.snapshot.is_none() => Line::styled(" … waiting for data", theme.dim()),
-        None => Line::styled(" ✓ OK  no incident", big(theme.ok())),
+        None if app.snapshot.is_none() => {
+            Line::styled(format!(" … {}", tr(l, "waiting for data")), theme.dim())
+        }
+        None => Line::styled(
+            format!(" ✓ OK  {}", tr(l, "no incidents detected")),
+            big(theme.ok()),
+        ),
     };
     let now = app.fleet_now();
     let second = match &app.run {
         Some(run) => {
             let step = run.current_step().map_or("—", |s| s.name.as_str());
-            let state = match &run.phase {
-                Phase::Ready => "next",
-                Phase::Confirming { .. } => "confirming",
-                Phase::Calling { .. } => "calling",
-                Phase::Waiting { .. } => "waiting",
-                Phase::Failed { .. } => "FAILED",
-                Phase::Finished { .. } => "finished",
-                Phase::Aborted { .. } => "aborted",
-            };
+            let state = tr(
+                l,
+                match &run.phase {
+                    Phase::Ready => "next",
+                    Phase::Confirming { .. } => "confirming",
+                    Phase::Calling { .. } => "calling",
+                    Phase::Waiting { .. } => "waiting",
+                    Phase::Failed { .. } => "FAILED",
+                    Phase::Finished { .. } => "finished",
+                    Phase::Aborted { .. } => "aborted",
+                },
+            );
             let took = age((now - run.started_at).num_seconds());
-            format!(
-                " ▶ {} · step {}/{} {step} · {state} · {took} since the run began",
-                run.playbook.id,
-                (run.cursor + 1).min(run.steps.len()),
-                run.steps.len()
+            let at = (run.cursor + 1).min(run.steps.len());
+            trf(
+                l,
+                " ▶ {playbook} · step {at}/{of} {step} · {state} · {took} since the run began",
+                &[
+                    ("playbook", &run.playbook.id),
+                    ("at", &at),
+                    ("of", &run.steps.len()),
+                    ("step", &step),
+                    ("state", &state),
+                    ("took", &took),
+                ],
             )
         }
         None => match &app.drill {
-            Some(d) => format!(" {}", crate::drill::brief::drill_line(d, now)),
-            None => " no run".to_string(),
+            Some(d) => format!(" {}", crate::drill::brief::drill_line(l, d, now)),
+            None => format!(" {}", tr(l, "no run")),
         },
     };
     let key = app
         .last_key
         .as_ref()
         .filter(|(_, at)| app.now - *at < KEY_SHOWN)
-        .map(|(k, _)| format!(" key: {k} "));
+        .map(|(k, _)| format!(" {} ", trf(l, "key: {key}", &[("key", k)])));
     let mut third = vec![Span::styled(
         format!(" {} UTC", now.format("%H:%M:%S")),
         theme.dim(),
     )];
     if let Some(k) = key {
-        let pad = width.saturating_sub(k.chars().count() + 14);
+        let pad = width.saturating_sub(crate::text::width(&k) + 14);
         third.push(Span::raw(" ".repeat(pad)));
         third.push(Span::styled(
             k,

@@ -22,7 +22,10 @@ const FIXED: usize = 4 + 14 + 1 + 16;
 const MIN_SPARK: usize = 4;
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
-    let mut title = vec![Span::styled(" Replication ", theme.title())];
+    let mut title = vec![Span::styled(
+        format!(" {} ", crate::i18n::tr(app.lang, "Replication")),
+        theme.title(),
+    )];
     let Some(snap) = app.snapshot.as_ref() else {
         frame.render_widget(
             Block::new().borders(Borders::TOP).title(Line::from(title)),

@@ -10,11 +10,12 @@ use ratatui::widgets::{Block, Borders, Gauge, Paragraph};
 use super::theme::Theme;
 use crate::app::App;
 use crate::domain::call::ProviderCall;
+use crate::i18n::{Lang, asset, tr, trf};
 use crate::runbook::confirm::CONFIRM_SUFFIX_LEN;
 use crate::runbook::engine::{Phase, Run};
 use crate::runbook::model::Confirm;
 use crate::runbook::record::StepStatus;
-use crate::text::{age, fit, wrap};
+use crate::text::{self, age, fit, pad, wrap};
 
 fn status_mark(s: StepStatus) -> &'static str {
     match s {
@@ -30,10 +31,20 @@ fn status_mark(s: StepStatus) -> &'static str {
 pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     let Some(run) = app.run.as_ref() else { return };
     let width = area.width as usize;
+    let l = app.lang;
     let title = Line::from(vec![
-        Span::styled(format!(" Playbook {} ", run.playbook.id), theme.title()),
-        Span::raw(format!("on {} ", run.ctx.target_name)),
-        Span::styled(format!("· run {} ", run.ctx.run_id), theme.dim()),
+        Span::styled(
+            format!(" {} ", trf(l, "Playbook {id}", &[("id", &run.playbook.id)])),
+            theme.title(),
+        ),
+        Span::raw(format!(
+            "{} ",
+            trf(l, "on {target}", &[("target", &run.ctx.target_name)])
+        )),
+        Span::styled(
+            format!("· {} ", trf(l, "run {run}", &[("run", &run.ctx.run_id)])),
+            theme.dim(),
+        ),
     ]);
     let block = Block::new().borders(Borders::TOP).title(title);
     let inner = block.inner(area);
@@ -50,7 +61,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         .saturating_sub(step_rows / 2)
         .min(run.steps.len().saturating_sub(step_rows));
     let mut lines: Vec<Line> = (first..run.steps.len().min(first + step_rows))
-        .map(|i| step_line(run, i, width, theme))
+        .map(|i| step_line(l, run, i, width, theme))
         .collect();
     let list_height = lines.len() as u16;
     lines.extend(detail);
@@ -73,6 +84,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         let now = app.fleet_now();
         frame.render_widget(
             wait_gauge(
+                l,
                 now,
                 (*since, *deadline),
                 detail,
@@ -87,14 +99,17 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
 
 /// Step `i`: its mark, number, destructive flag, name, status and note (or, for the next
 /// step, why it is there).
-fn step_line<'a>(run: &Run, i: usize, width: usize, theme: &Theme) -> Line<'a> {
+fn step_line<'a>(l: Lang, run: &Run, i: usize, width: usize, theme: &Theme) -> Line<'a> {
     let (spec, state) = (&run.playbook.steps[i], &run.steps[i]);
     let current = i == run.cursor && !run.is_over();
-    let status = if current && state.status == StepStatus::Pending {
-        "next"
-    } else {
-        state.status.label()
-    };
+    let status = tr(
+        l,
+        if current && state.status == StepStatus::Pending {
+            "next"
+        } else {
+            state.status.label()
+        },
+    );
     let style = match state.status {
         StepStatus::Done => theme.ok(),
         StepStatus::Failed => theme.bad(),
@@ -103,18 +118,24 @@ fn step_line<'a>(run: &Run, i: usize, width: usize, theme: &Theme) -> Line<'a> {
         _ => theme.dim(),
     };
     let flag = if spec.destructive { "!" } else { " " };
-    let note = state
-        .note
-        .as_deref()
-        .unwrap_or(if current { spec.why.as_str() } else { "" });
+    let why = asset(
+        l,
+        &["playbook", &run.playbook.id, "step", &spec.name],
+        &spec.why,
+    );
+    let note = match (&state.note, current) {
+        (Some(n), _) => n.as_str(),
+        (None, true) => why.as_ref(),
+        (None, false) => "",
+    };
     let head = format!(
-        " {} {:>2} {flag}{:<19} {:<9} ",
+        " {} {:>2} {flag}{:<19} {} ",
         status_mark(state.status),
         i + 1,
         fit(&spec.name, 19),
-        status
+        pad(&fit(status, 9), 9)
     );
-    let room = width.saturating_sub(head.chars().count());
+    let room = width.saturating_sub(text::width(&head));
     Line::from(vec![
         Span::styled(head, style),
         Span::styled(fit(note, room), theme.dim()),
@@ -123,6 +144,7 @@ fn step_line<'a>(run: &Run, i: usize, width: usize, theme: &Theme) -> Line<'a> {
 
 /// How long the step has waited of its timeout, and what the fleet shows now.
 fn wait_gauge<'a>(
+    l: Lang,
     now: DateTime<Utc>,
     (since, deadline): (DateTime<Utc>, DateTime<Utc>),
     detail: &str,
@@ -133,16 +155,21 @@ fn wait_gauge<'a>(
     let total = (deadline - since).num_seconds().max(1);
     let elapsed = (now - since).num_seconds().clamp(0, total);
     let detail = if detail.is_empty() {
-        "checking"
+        tr(l, "checking")
     } else {
         detail
     };
     // Why the wait is longer than its step says: the gauge's total is that long for a reason.
     let longer = longer.map_or(String::new(), |why| format!(" ({why})"));
-    let label = format!(
-        "waiting {} / {}{longer} · {detail}",
-        age(elapsed),
-        age(total)
+    let label = trf(
+        l,
+        "waiting {elapsed} / {total}{longer} · {detail}",
+        &[
+            ("elapsed", &age(elapsed)),
+            ("total", &age(total)),
+            ("longer", &longer),
+            ("detail", &detail),
+        ],
     );
     Gauge::default()
         .gauge_style(theme.warn())
@@ -164,18 +191,29 @@ fn call_lines<'a>(calls: &[ProviderCall], width: usize, theme: &Theme) -> Vec<Li
 /// What Enter will do next: the calls the step makes, its warnings, or why it would be
 /// refused now.
 fn next_step_lines<'a>(app: &App, run: &Run, theme: &Theme, width: usize) -> Vec<Line<'a>> {
+    let l = app.lang;
     let name = run.current_step().map_or("", |s| s.name.as_str());
     let mut out = Vec::new();
     match app.snapshot.as_ref().and_then(|s| run.preview(s)) {
         Some(Ok(plan)) => {
             if plan.calls.is_empty() {
                 out.push(Line::raw(fit(
-                    &format!(" Enter runs {name}: looks and decides, no API calls"),
+                    &format!(
+                        " {}",
+                        trf(
+                            l,
+                            "Enter runs {name}: looks and decides, no API calls",
+                            &[("name", &name)]
+                        )
+                    ),
                     width,
                 )));
             } else {
                 out.push(Line::raw(fit(
-                    &format!(" Enter runs {name}, which calls:"),
+                    &format!(
+                        " {}",
+                        trf(l, "Enter runs {name}, which calls:", &[("name", &name)])
+                    ),
                     width,
                 )));
                 out.extend(call_lines(&plan.calls, width, theme));
@@ -185,35 +223,31 @@ fn next_step_lines<'a>(app: &App, run: &Run, theme: &Theme, width: usize) -> Vec
             }
         }
         Some(Err(why)) => out.push(Line::styled(
-            fit(&format!(" ✗ {name} would be refused: {why}"), width),
+            fit(
+                &format!(
+                    " ✗ {}",
+                    trf(
+                        l,
+                        "{name} would be refused: {why}",
+                        &[("name", &name), ("why", &why)]
+                    )
+                ),
+                width,
+            ),
             theme.bad(),
         )),
-        None => out.push(Line::raw(" waiting for fleet data")),
+        None => out.push(Line::raw(format!(" {}", tr(l, "waiting for fleet data")))),
     }
     out
 }
 
 fn detail_lines<'a>(app: &App, run: &Run, theme: &Theme, width: usize) -> Vec<Line<'a>> {
+    let l = app.lang;
     let mut out = vec![Line::raw("")];
     match &run.phase {
         Phase::Ready => out.extend(next_step_lines(app, run, theme, width)),
         Phase::Confirming { plan, typed } => {
-            out.push(Line::styled(
-                " DESTRUCTIVE: this step will call",
-                theme.critical(),
-            ));
-            out.extend(call_lines(&plan.calls, width, theme));
-            for w in plan.warnings.iter().take(1) {
-                out.push(Line::styled(fit(&format!(" ⚠ {w}"), width), theme.warn()));
-            }
-            let prompt = if plan.confirm == Confirm::TypeId {
-                let id = plan.confirm_id.as_deref().unwrap_or("");
-                let n = CONFIRM_SUFFIX_LEN;
-                format!(" Type the last {n} of {id}: [{typed:_<n$}]  Enter confirms · Esc cancels")
-            } else {
-                " Enter again confirms · Esc cancels".to_string()
-            };
-            out.push(Line::styled(fit(&prompt, width), theme.warning()));
+            out.extend(confirming_lines(l, plan, typed, theme, width));
         }
         Phase::Calling { .. } => {
             let pending = run
@@ -222,43 +256,26 @@ fn detail_lines<'a>(app: &App, run: &Run, theme: &Theme, width: usize) -> Vec<Li
                 .and_then(|s| s.calls.iter().find(|c| c.outcome.is_none()));
             if let Some(c) = pending {
                 out.push(Line::styled(
-                    fit(&format!(" calling {}", c.call), width),
-                    theme.key(),
-                ));
-            }
-        }
-        // The gauge's own row, drawn over this blank line, so nothing below it lands there.
-        Phase::Waiting { .. } => out.push(Line::raw("")),
-        Phase::Failed { error } => {
-            out.push(Line::styled(
-                fit(&format!(" ✗ failed: {error}"), width),
-                theme.bad(),
-            ));
-            out.push(Line::raw(
-                " r retries the step (calls that succeeded are not repeated); x aborts the run",
-            ));
-            if run.may_declare_fenced() {
-                out.push(Line::raw(fit(
-                    " F: you fenced it another way (network cut, MySQL stopped by hand)",
-                    width,
-                )));
-            }
-            if let Some(holder) = run.stale_lease_holder() {
-                out.push(Line::styled(
                     fit(
-                        &format!(" T takes the lease over if run {holder} is dead (type its id)"),
+                        &format!(" {}", trf(l, "calling {call}", &[("call", &c.call)])),
                         width,
                     ),
                     theme.key(),
                 ));
             }
         }
+        // The gauge's own row, drawn over this blank line, so nothing below it lands there.
+        Phase::Waiting { .. } => out.push(Line::raw("")),
+        Phase::Failed { error } => out.extend(failed_lines(l, run, error, theme, width)),
         Phase::Finished { outcome } => {
             out.push(Line::styled(
                 fit(&format!(" ✓ {outcome}"), width),
                 theme.ok(),
             ));
-            out.push(Line::raw(" c closes this panel; the postmortem:"));
+            out.push(Line::raw(format!(
+                " {}",
+                tr(l, "c closes this panel; the postmortem:")
+            )));
             out.push(Line::styled(
                 fit(&format!("   dake report {}", run.ctx.run_id), width),
                 theme.key(),
@@ -266,10 +283,13 @@ fn detail_lines<'a>(app: &App, run: &Run, theme: &Theme, width: usize) -> Vec<Li
         }
         Phase::Aborted { reason } => {
             out.push(Line::styled(
-                fit(&format!(" aborted: {reason}"), width),
+                fit(
+                    &format!(" {}", trf(l, "aborted: {reason}", &[("reason", &reason)])),
+                    width,
+                ),
                 theme.warn(),
             ));
-            out.push(Line::raw(" c closes this panel"));
+            out.push(Line::raw(format!(" {}", tr(l, "c closes this panel"))));
         }
     }
     if let Some(n) = &app.notice {
@@ -279,7 +299,98 @@ fn detail_lines<'a>(app: &App, run: &Run, theme: &Theme, width: usize) -> Vec<Li
     if let Some(o) = run.may_override() {
         out.push(Line::styled(
             fit(
-                &format!(" O lifts it: override `{}` ({})", o.name(), o.consequence()),
+                &format!(
+                    " {}",
+                    trf(
+                        l,
+                        "O lifts it: override `{name}` ({consequence})",
+                        &[("name", &o.name()), ("consequence", &o.consequence())]
+                    )
+                ),
+                width,
+            ),
+            theme.key(),
+        ));
+    }
+    out
+}
+
+/// A destructive step waiting for its confirmation: the calls, and what confirms them.
+fn confirming_lines<'a>(
+    l: Lang,
+    plan: &crate::runbook::plan::Plan,
+    typed: &str,
+    theme: &Theme,
+    width: usize,
+) -> Vec<Line<'a>> {
+    let mut out = Vec::new();
+    out.push(Line::styled(
+        format!(" {}", tr(l, "DESTRUCTIVE: this step will call")),
+        theme.critical(),
+    ));
+    out.extend(call_lines(&plan.calls, width, theme));
+    for w in plan.warnings.iter().take(1) {
+        out.push(Line::styled(fit(&format!(" ⚠ {w}"), width), theme.warn()));
+    }
+    let prompt = if plan.confirm == Confirm::TypeId {
+        let id = plan.confirm_id.as_deref().unwrap_or("");
+        let n = CONFIRM_SUFFIX_LEN;
+        let typed = format!("[{typed:_<n$}]");
+        format!(
+            " {}",
+            trf(
+                l,
+                "Type the last {n} of {id}: {typed}  Enter confirms · Esc cancels",
+                &[("n", &n), ("id", &id), ("typed", &typed)]
+            )
+        )
+    } else {
+        format!(" {}", tr(l, "Enter again confirms · Esc cancels"))
+    };
+    out.push(Line::styled(fit(&prompt, width), theme.warning()));
+    out
+}
+
+/// A failed step: why, and what the operator can do about it.
+fn failed_lines<'a>(l: Lang, run: &Run, error: &str, theme: &Theme, width: usize) -> Vec<Line<'a>> {
+    let mut out = Vec::new();
+    out.push(Line::styled(
+        fit(
+            &format!(" ✗ {}", trf(l, "failed: {error}", &[("error", &error)])),
+            width,
+        ),
+        theme.bad(),
+    ));
+    out.push(Line::raw(format!(
+        " {}",
+        tr(
+            l,
+            "r retries the step (calls that succeeded are not repeated); x aborts the run"
+        )
+    )));
+    if run.may_declare_fenced() {
+        out.push(Line::raw(fit(
+            &format!(
+                " {}",
+                tr(
+                    l,
+                    "F: you fenced it another way (network cut, MySQL stopped by hand)"
+                )
+            ),
+            width,
+        )));
+    }
+    if let Some(holder) = run.stale_lease_holder() {
+        out.push(Line::styled(
+            fit(
+                &format!(
+                    " {}",
+                    trf(
+                        l,
+                        "T takes the lease over if run {holder} is dead (type its id)",
+                        &[("holder", &holder)]
+                    )
+                ),
                 width,
             ),
             theme.key(),

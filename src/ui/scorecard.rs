@@ -4,12 +4,13 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::theme::Theme;
 use crate::app::App;
 use crate::drill::scorecard::{against, took};
-use crate::text::{age, fit};
+use crate::i18n::{tr, trf};
+use crate::text::{age, fit, pad, pad_left};
 
 /// Columns of the overlay, borders included.
 const WIDTH: u16 = 76;
@@ -20,36 +21,14 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         return;
     };
     let inner = usize::from(WIDTH - 2);
-    let mut lines = vec![
-        Line::styled(
-            fit(
-                &format!(
-                    " {} · {} of drill · keys {} · hints {}",
-                    card.outcome,
-                    age(card.drill_secs),
-                    card.keys,
-                    card.hints
-                ),
-                inner,
-            ),
-            theme.dim(),
-        ),
-        Line::styled(
-            format!(" {:<32}{:>10}{:>12}", "from the first fault", "took", "par"),
-            theme.title(),
-        ),
-    ];
-    for (name, secs, par) in card.phases() {
-        lines.push(Line::raw(format!(
-            " {:<32}{:>10}{:>12}",
-            name,
-            took(secs),
-            against(secs, par)
-        )));
-    }
-    lines.push(Line::styled(" cost points:", theme.title()));
+    let l = app.lang;
+    let mut lines = head_lines(l, card, theme, inner);
+    lines.push(Line::styled(
+        format!(" {}", tr(l, "cost points:")),
+        theme.title(),
+    ));
     if card.deductions.is_empty() {
-        lines.push(Line::styled("  nothing", theme.ok()));
+        lines.push(Line::styled(format!("  {}", tr(l, "nothing")), theme.ok()));
     }
     // The most costly first, as many as fit.
     let mut costly: Vec<_> = card.deductions.iter().collect();
@@ -61,14 +40,21 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         lines.push(Line::from(vec![
             Span::styled(format!("  −{:<3}", d.points), theme.warn()),
             Span::raw(fit(
-                &format!("{}: {}", d.charge.label(), d.detail),
+                &format!("{}: {}", tr(l, d.charge.label()), d.detail),
                 inner - 7,
             )),
         ]));
     }
     if costly.len() > room {
         lines.push(Line::styled(
-            format!("  … {} more in the report", costly.len() - room),
+            format!(
+                "  … {}",
+                trf(
+                    l,
+                    "{n} more in the report",
+                    &[("n", &(costly.len() - room))]
+                )
+            ),
             theme.dim(),
         ));
     }
@@ -79,20 +65,69 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
             .take(3)
             .map(|c| format!("{} ({})", c.score, c.ended_at.format("%m-%d %H:%M")))
             .collect();
-        lines.push(Line::raw(fit(
-            &format!(" earlier: {}", earlier.join(" · ")),
-            inner,
-        )));
+        let earlier = trf(
+            l,
+            "earlier: {attempts}",
+            &[("attempts", &earlier.join(" · "))],
+        );
+        lines.push(Line::raw(fit(&format!(" {earlier}"), inner)));
     }
     lines.push(Line::styled(
-        " any key closes · dake drill --report prints it in full",
+        format!(
+            " {}",
+            tr(l, "any key closes · dake drill --report prints it in full")
+        ),
         theme.dim(),
     ));
     let r = super::centered(area, WIDTH, lines.len() as u16 + 2);
-    frame.render_widget(Clear, r);
-    let title = format!(" Drill {}: {}/100 ", card.scenario, card.score);
+    super::clear(frame, r);
+    let title = format!(
+        " {} ",
+        trf(
+            l,
+            "Drill {id}: {score}/100",
+            &[("id", &card.scenario), ("score", &card.score)]
+        )
+    );
     let block = Block::new()
         .borders(Borders::ALL)
         .title(Span::styled(title, theme.title()));
     frame.render_widget(Paragraph::new(lines).block(block), r);
+}
+
+/// How the drill ended, and its times against par.
+fn head_lines<'a>(
+    l: crate::i18n::Lang,
+    card: &crate::drill::Scorecard,
+    theme: &Theme,
+    inner: usize,
+) -> Vec<Line<'a>> {
+    let row = |a: &str, b: &str, c: &str| {
+        format!(" {}{}{}", pad(a, 32), pad_left(b, 10), pad_left(c, 12))
+    };
+    let summary = trf(
+        l,
+        "{outcome} · {took} of drill · keys {keys} · hints {hints}",
+        &[
+            ("outcome", &card.outcome),
+            ("took", &age(card.drill_secs)),
+            ("keys", &card.keys),
+            ("hints", &card.hints),
+        ],
+    );
+    let mut lines = vec![
+        Line::styled(fit(&format!(" {summary}"), inner), theme.dim()),
+        Line::styled(
+            row(tr(l, "from the first fault"), tr(l, "took"), tr(l, "par")),
+            theme.title(),
+        ),
+    ];
+    for (name, secs, par) in card.phases() {
+        lines.push(Line::raw(row(
+            tr(l, name),
+            &took(secs),
+            &against(secs, par),
+        )));
+    }
+    lines
 }

@@ -8,19 +8,20 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 use super::theme::Theme;
 use crate::app::viewport::WIDE;
 use crate::app::{App, EntryKind};
+use crate::i18n::tr;
 use crate::text::fit;
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     // Local time only where it differs from UTC and there is room for it.
     let local = app.local_offset.local_minus_utc() != 0 && area.width >= WIDE;
-    let block = Block::new().borders(Borders::TOP).title(Span::styled(
-        if local {
-            " Timeline (UTC, local in brackets) "
-        } else {
-            " Timeline (UTC) "
-        },
-        theme.title(),
-    ));
+    let title = if local {
+        tr(app.lang, "Timeline (UTC, local in brackets)")
+    } else {
+        tr(app.lang, "Timeline (UTC)")
+    };
+    let block = Block::new()
+        .borders(Borders::TOP)
+        .title(Span::styled(format!(" {title} "), theme.title()));
     let rows = area.height.saturating_sub(1) as usize;
     let text_width = (area.width as usize).saturating_sub(if local { 21 } else { 13 });
     let lines: Vec<Line> = app

@@ -468,3 +468,51 @@ fn present_mode_shows_the_incident_the_step_and_the_key_and_masks_addresses() {
     update(&mut t.app, Msg::Tick(later));
     assert!(!t.screen().contains("key: Enter"));
 }
+
+/// The same drill in Japanese: the banner, the run panel, the prompts and the scorecard, every
+/// line within 80 columns however wide its characters.
+#[test]
+fn a_drill_in_japanese_at_80x24() {
+    use dake::i18n::Lang;
+    let mut t = Trainee::start("master-comes-back");
+    t.app.lang = Lang::Ja;
+    let fits = |screen: &str| {
+        for line in screen.lines() {
+            assert!(dake::text::width(line) <= 80, "{line}");
+        }
+    };
+    let before = t.screen();
+    assert!(
+        before.contains("訓練 master-comes-back：あと約"),
+        "{before}"
+    );
+    insta::assert_snapshot!("japanese_main_80x24", before);
+    t.until_detected();
+    t.key(KeyCode::Char('P'));
+    let prompt = t.screen();
+    assert!(prompt.contains("プレイブック開始"), "{prompt}");
+    fits(&prompt);
+    t.key(KeyCode::Enter);
+    t.key(KeyCode::Enter);
+    let run = t.screen();
+    assert!(
+        run.contains("プレイブック db-promote") && run.contains("完了"),
+        "{run}"
+    );
+    fits(&run);
+    insta::assert_snapshot!("japanese_run_80x24", run);
+    t.key(KeyCode::Char('h'));
+    let hint = t.screen();
+    assert!(hint.contains("ヒント") && hint.contains("1 / 2"), "{hint}");
+    fits(&hint);
+    t.key(KeyCode::Esc);
+    t.run_to_end();
+    let card = t.close_and_finish();
+    let over = t.screen();
+    assert!(
+        over.contains(&format!("訓練 master-comes-back：{}/100", card.score)),
+        "{over}"
+    );
+    fits(&over);
+    insta::assert_snapshot!("japanese_scorecard_80x24", over);
+}

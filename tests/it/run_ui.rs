@@ -77,11 +77,15 @@ pub fn screen_of(app: &App) -> String {
     let buf = term.backend().buffer();
     (0..buf.area.height)
         .map(|y| {
-            (0..buf.area.width)
-                .map(|x| buf[(x, y)].symbol())
-                .collect::<String>()
-                .trim_end()
-                .to_string()
+            // A wide character takes two cells; the second holds nothing of its own.
+            let mut line = String::new();
+            let mut x = 0;
+            while x < buf.area.width {
+                let symbol = buf[(x, y)].symbol();
+                line.push_str(symbol);
+                x += dake::text::width(symbol).max(1) as u16;
+            }
+            line.trim_end().to_string()
         })
         .collect::<Vec<_>>()
         .join("\n")
