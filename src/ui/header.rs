@@ -33,7 +33,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     let left = if following {
         format!(
             " dake │ follow │ {} UTC{local} ",
-            app.now.format("%H:%M:%S")
+            app.fleet_now().format("%H:%M:%S")
         )
     } else {
         format!(

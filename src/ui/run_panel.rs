@@ -236,6 +236,11 @@ fn next_step_lines<'a>(app: &App, run: &Run, theme: &Theme, width: usize) -> Vec
             ),
             theme.bad(),
         )),
+        // A follower has no fleet to plan against: the operator decides when it runs.
+        None if app.arming == crate::app::Arming::Following => out.push(Line::raw(format!(
+            " {}",
+            tr(l, "next: the operator has not run it yet")
+        ))),
         None => out.push(Line::raw(format!(" {}", tr(l, "waiting for fleet data")))),
     }
     out
