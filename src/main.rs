@@ -241,7 +241,10 @@ fn drill(cli: &Cli, scenario: Option<&str>, report: bool, list: bool) -> anyhow:
     if report {
         let results = dake::drill::scorecard::results_path()
             .context("no data directory (set XDG_DATA_HOME or HOME) for drill results")?;
-        print!("{}", headless::drill::report(&results, scenario)?);
+        print!(
+            "{}",
+            headless::drill::report(&results, scenario, lang(cli))?
+        );
         return Ok(ExitCode::SUCCESS);
     }
     anyhow::ensure!(

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::judge::Wrong;
+use crate::i18n::{Lang, asset, tr, trf};
 use crate::text::age;
 
 /// What points were taken off for.
@@ -119,30 +120,51 @@ impl Scorecard {
         ]
     }
 
-    /// The scorecard as Markdown, with `earlier` attempts at the same scenario.
-    pub fn markdown(&self, earlier: &[Scorecard]) -> String {
+    /// The scorecard as Markdown, in `l`, with `earlier` attempts at the same scenario.
+    pub fn markdown(&self, l: Lang, earlier: &[Scorecard]) -> String {
+        let title = asset(l, &["scenario", &self.scenario, "title"], &self.title);
         let mut md = format!(
-            "# Drill scorecard: {} ({})\n\n**{}/100** · {} · {} · seed {} · {} of drill\n\n",
-            self.title,
-            self.scenario,
-            self.score,
-            self.outcome,
-            self.operator,
-            self.seed,
-            age(self.drill_secs)
+            "# {}\n\n",
+            trf(
+                l,
+                "Drill scorecard: {title} ({id})",
+                &[("title", &title), ("id", &self.scenario)]
+            )
         );
-        md.push_str("| from the first fault | took | par |\n| --- | --- | --- |\n");
+        md.push_str(&trf(
+            l,
+            "**{score}/100** · {outcome} · {operator} · seed {seed} · {took} of drill",
+            &[
+                ("score", &self.score),
+                ("outcome", &self.outcome),
+                ("operator", &self.operator),
+                ("seed", &self.seed),
+                ("took", &age(self.drill_secs)),
+            ],
+        ));
+        md.push_str(&format!(
+            "\n\n| {} | {} | {} |\n| --- | --- | --- |\n",
+            tr(l, "from the first fault"),
+            tr(l, "took"),
+            tr(l, "par")
+        ));
         for (name, secs, par) in self.phases() {
             md.push_str(&format!(
-                "| {name} | {} | {} |\n",
+                "| {} | {} | {} |\n",
+                tr(l, name),
                 took(secs),
                 against(secs, par)
             ));
         }
         if !self.steps.is_empty() {
-            md.push_str(
-                "\n## Steps\n\n| playbook | step | took | par |\n| --- | --- | --- | --- |\n",
-            );
+            md.push_str(&format!(
+                "\n## {}\n\n| {} | {} | {} | {} |\n| --- | --- | --- | --- |\n",
+                tr(l, "Steps"),
+                tr(l, "playbook"),
+                tr(l, "step"),
+                tr(l, "took"),
+                tr(l, "par")
+            ));
             for s in &self.steps {
                 md.push_str(&format!(
                     "| {} | {} | {} | {} |\n",
@@ -153,27 +175,39 @@ impl Scorecard {
                 ));
             }
         }
-        md.push_str("\n## Deductions\n\n");
+        md.push_str(&format!("\n## {}\n\n", tr(l, "Deductions")));
         if self.deductions.is_empty() {
-            md.push_str("None.\n");
+            md.push_str(&format!("{}\n", tr(l, "None.")));
         }
         for d in &self.deductions {
-            let at = d
-                .at_secs
-                .map_or(String::new(), |s| format!("at {} ", age(s)));
+            let at = d.at_secs.map_or(String::new(), |s| {
+                format!("{} ", trf(l, "at {age}", &[("age", &age(s))]))
+            });
             md.push_str(&format!(
                 "- {at}**{}** −{}: {}\n",
-                d.charge.label(),
+                tr(l, d.charge.label()),
                 d.points,
                 d.detail
             ));
         }
         md.push_str(&format!(
-            "\nKeys pressed: {} · hints used: {}\n",
-            self.keys, self.hints
+            "\n{}\n",
+            trf(
+                l,
+                "Keys pressed: {keys} · hints used: {hints}",
+                &[("keys", &self.keys), ("hints", &self.hints)]
+            )
         ));
         if !earlier.is_empty() {
-            md.push_str("\n## Earlier attempts\n\n| ended | score | detect | mitigate | recover |\n| --- | --- | --- | --- | --- |\n");
+            md.push_str(&format!(
+                "\n## {}\n\n| {} | {} | {} | {} | {} |\n| --- | --- | --- | --- | --- |\n",
+                tr(l, "Earlier attempts"),
+                tr(l, "ended"),
+                tr(l, "score"),
+                tr(l, "detect"),
+                tr(l, "mitigate"),
+                tr(l, "recover")
+            ));
             for e in earlier {
                 md.push_str(&format!(
                     "| {} | {} | {} | {} | {} |\n",
@@ -185,14 +219,19 @@ impl Scorecard {
                 ));
             }
         }
+        let lesson = asset(l, &["scenario", &self.scenario, "lesson"], &self.lesson);
         md.push_str(&format!(
-            "\n## What this drill teaches\n\n{}\n",
-            self.lesson
+            "\n## {}\n\n{lesson}\n",
+            tr(l, "What this drill teaches")
         ));
         if !self.runs.is_empty() {
             md.push_str(&format!(
-                "\nRuns: {} (`dake report <run-id>` for each postmortem)\n",
-                self.runs.join(", ")
+                "\n{}\n",
+                trf(
+                    l,
+                    "Runs: {runs} (`dake report <run-id>` for each postmortem)",
+                    &[("runs", &self.runs.join(", "))]
+                )
             ));
         }
         md

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use crate::drill::Scenario;
 use crate::drill::scorecard::{earlier, load};
+use crate::i18n::Lang;
 
 /// One line per scenario: id, title, what the trainee is told.
 pub fn list_text(scenarios: &[Scenario]) -> String {
@@ -15,7 +16,7 @@ pub fn list_text(scenarios: &[Scenario]) -> String {
 }
 
 /// The last attempt at `scenario` (or at any scenario) saved at `results`, as Markdown.
-pub fn report(results: &Path, scenario: Option<&str>) -> anyhow::Result<String> {
+pub fn report(results: &Path, scenario: Option<&str>, l: Lang) -> anyhow::Result<String> {
     let all = load(results);
     let last = all
         .iter()
@@ -25,7 +26,7 @@ pub fn report(results: &Path, scenario: Option<&str>) -> anyhow::Result<String> 
             Some(s) => anyhow::anyhow!("no attempt at `{s}` in {}", results.display()),
             None => anyhow::anyhow!("no drill attempt in {}", results.display()),
         })?;
-    Ok(last.markdown(&earlier(&all, &last.scenario, 3)))
+    Ok(last.markdown(l, &earlier(&all, &last.scenario, 3)))
 }
 
 /// The scenario named `id`, or an error listing them.

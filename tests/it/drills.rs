@@ -173,17 +173,17 @@ fn slow_web_played_right() {
     t.open('R');
     t.run_to_end();
     let card = t.close_and_finish();
-    eprintln!("{}", card.markdown(&[]));
     assert_eq!(card.outcome, "recovered");
     assert!(
         !charges(&card).iter().any(|c| matches!(c, Charge::Wrong(_))),
         "{card:#?}"
     );
+    pin("slow_web", &card);
 }
 
 /// The scorecard a scripted trainee gets, pinned: its Markdown says every figure.
 fn pin(name: &str, card: &Scorecard) {
-    insta::assert_snapshot!(name, card.markdown(&[]));
+    insta::assert_snapshot!(name, card.markdown(dake::i18n::Lang::En, &[]));
 }
 
 fn wrongs(card: &Scorecard) -> Vec<Charge> {
@@ -438,6 +438,14 @@ fn drill_lists_reports_and_refuses_what_it_cannot_do() {
             "| {} | 100 |",
             good.ended_at.format("%Y-%m-%d %H:%M")
         )),
+        "{md}"
+    );
+    // In Japanese, with the scenario's own Japanese title and lesson.
+    let out = sb.run(&["drill", "--report", "master-down", "--lang", "ja"]);
+    let md = String::from_utf8_lossy(&out.stdout);
+    assert!(md.starts_with("# 訓練スコアカード："), "{md}");
+    assert!(
+        md.contains("## これまでの挑戦") && md.contains("## この訓練で学ぶこと"),
         "{md}"
     );
 }
