@@ -198,27 +198,7 @@ impl Scorecard {
                 &[("keys", &self.keys), ("hints", &self.hints)]
             )
         ));
-        if !earlier.is_empty() {
-            md.push_str(&format!(
-                "\n## {}\n\n| {} | {} | {} | {} | {} |\n| --- | --- | --- | --- | --- |\n",
-                tr(l, "Earlier attempts"),
-                tr(l, "ended"),
-                tr(l, "score"),
-                tr(l, "detect"),
-                tr(l, "mitigate"),
-                tr(l, "recover")
-            ));
-            for e in earlier {
-                md.push_str(&format!(
-                    "| {} | {} | {} | {} | {} |\n",
-                    e.ended_at.format("%Y-%m-%d %H:%M"),
-                    e.score,
-                    took(e.detect_secs),
-                    took(e.mitigate_secs),
-                    took(e.recover_secs)
-                ));
-            }
-        }
+        md.push_str(&earlier_table(l, earlier));
         let lesson = asset(l, &["scenario", &self.scenario, "lesson"], &self.lesson);
         md.push_str(&format!(
             "\n## {}\n\n{lesson}\n",
@@ -236,6 +216,34 @@ impl Scorecard {
         }
         md
     }
+}
+
+/// The attempts before this one, as a Markdown table; nothing when there are none.
+fn earlier_table(l: Lang, earlier: &[Scorecard]) -> String {
+    let mut out = String::new();
+    if earlier.is_empty() {
+        return out;
+    }
+    out.push_str(&format!(
+        "\n## {}\n\n| {} | {} | {} | {} | {} |\n| --- | --- | --- | --- | --- |\n",
+        tr(l, "Earlier attempts"),
+        tr(l, "ended"),
+        tr(l, "score"),
+        tr(l, "detect"),
+        tr(l, "mitigate"),
+        tr(l, "recover")
+    ));
+    for e in earlier {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} |\n",
+            e.ended_at.format("%Y-%m-%d %H:%M"),
+            e.score,
+            took(e.detect_secs),
+            took(e.mitigate_secs),
+            took(e.recover_secs)
+        ));
+    }
+    out
 }
 
 /// Where attempts are kept: `dake/drills.jsonl` in the XDG data dir.
