@@ -33,7 +33,9 @@ fn choose(
             continue;
         }
         match key.code {
-            KeyCode::Down | KeyCode::Char('j') => at = (at + 1).min(scenarios.len() - 1),
+            KeyCode::Down | KeyCode::Char('j') => {
+                at = (at + 1).min(scenarios.len().saturating_sub(1));
+            }
             KeyCode::Up | KeyCode::Char('k') => at = at.saturating_sub(1),
             KeyCode::Enter => return Ok(scenarios.get(at).cloned()),
             KeyCode::Esc | KeyCode::Char('q') => return Ok(None),

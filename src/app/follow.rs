@@ -31,15 +31,7 @@ impl App {
             }
         };
         for rec in records.iter().skip(shown) {
-            let kind = match rec {
-                Record::Aborted { .. }
-                | Record::Result {
-                    outcome: Err(_), ..
-                } => EntryKind::Error,
-                Record::Finished { .. } => EntryKind::Cleared,
-                _ => EntryKind::Info,
-            };
-            self.push_timeline(rec.at(), kind, rec.describe());
+            self.push_timeline(rec.at(), EntryKind::of(rec), rec.describe());
         }
         // The run's own clock: the gauge of a wait counts from its last record.
         if let Some(last) = records.last() {

@@ -51,15 +51,7 @@ impl App {
             match e {
                 Effect::Journal(rec) => {
                     self.drill_record(rec);
-                    let kind = match rec {
-                        Record::Aborted { .. }
-                        | Record::Result {
-                            outcome: Err(_), ..
-                        } => EntryKind::Error,
-                        Record::Finished { .. } => EntryKind::Cleared,
-                        _ => EntryKind::Info,
-                    };
-                    self.push_timeline(rec.at(), kind, rec.describe());
+                    self.push_timeline(rec.at(), EntryKind::of(rec), rec.describe());
                 }
                 Effect::Refused(reason) => self.notice = Some(reason.clone()),
                 Effect::Call { .. }

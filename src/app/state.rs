@@ -69,6 +69,21 @@ pub enum EntryKind {
     Error,
 }
 
+impl EntryKind {
+    /// How a journal record shows on the timeline: failures red, a finished run green.
+    pub fn of(rec: &crate::runbook::record::Record) -> EntryKind {
+        use crate::runbook::record::Record;
+        match rec {
+            Record::Aborted { .. }
+            | Record::Result {
+                outcome: Err(_), ..
+            } => EntryKind::Error,
+            Record::Finished { .. } => EntryKind::Cleared,
+            _ => EntryKind::Info,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct TimelineEntry {
     pub at: DateTime<Utc>,

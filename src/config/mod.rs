@@ -273,12 +273,7 @@ impl Config {
     }
 
     fn validate(&self, text: &str, file: &str) -> Result<(), ConfigError> {
-        let fail = |key: &str, message: String| ConfigError::Invalid {
-            file: file.to_string(),
-            line: find_key_line(text, key).unwrap_or(1),
-            key: key.to_string(),
-            message,
-        };
+        let fail = invalid_key(text, file);
         let d = &self.detect;
         if d.slow_web_factor <= 1.0 {
             return Err(fail("slow_web_factor", "must be greater than 1.0".into()));
@@ -394,6 +389,19 @@ fn key_on_line(line: &str) -> Option<String> {
 
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// The error for `key` of `file` (whose text is `text`): found on its line.
+pub(crate) fn invalid_key<'a>(
+    text: &'a str,
+    file: &'a str,
+) -> impl Fn(&str, String) -> ConfigError + 'a {
+    move |key: &str, message: String| ConfigError::Invalid {
+        file: file.to_string(),
+        line: find_key_line(text, key).unwrap_or(1),
+        key: key.to_string(),
+        message,
+    }
 }
 
 pub(crate) fn find_key_line(text: &str, key: &str) -> Option<usize> {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{
-    Config, ConfigError, DbSource, FaultKind, IncidentKind, SimFault, SimIncident, find_key_line,
+    Config, ConfigError, DbSource, FaultKind, IncidentKind, SimFault, SimIncident, invalid_key,
     toml_error,
 };
 
@@ -187,12 +187,7 @@ pub struct ScoreOverrides {
 impl Scenario {
     pub fn parse(text: &str, file: &str) -> Result<Scenario, ConfigError> {
         let s: Scenario = toml::from_str(text).map_err(|e| toml_error(&e, text, file))?;
-        let fail = |key: &str, message: String| ConfigError::Invalid {
-            file: file.to_string(),
-            line: find_key_line(text, key).unwrap_or(1),
-            key: key.to_string(),
-            message,
-        };
+        let fail = invalid_key(text, file);
         if s.id.is_empty() || !s.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
             return Err(fail("id", "letters, digits and dashes only".into()));
         }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ConfigError, IncidentKind, find_key_line, toml_error};
+use crate::config::{ConfigError, IncidentKind, toml_error};
 use crate::domain::Role;
 use crate::domain::call::CallKind;
 
@@ -218,12 +218,7 @@ pub struct Playbook {
 impl Playbook {
     pub fn parse(text: &str, file: &str) -> Result<Playbook, ConfigError> {
         let pb: Playbook = toml::from_str(text).map_err(|e| toml_error(&e, text, file))?;
-        let fail = |key: &str, message: String| ConfigError::Invalid {
-            file: file.to_string(),
-            line: find_key_line(text, key).unwrap_or(1),
-            key: key.to_string(),
-            message,
-        };
+        let fail = crate::config::invalid_key(text, file);
         if !pb.key.is_ascii_uppercase() {
             return Err(fail(
                 "key",

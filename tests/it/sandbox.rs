@@ -49,6 +49,10 @@ impl Sandbox {
             .env("XDG_DATA_HOME", self.path().join("data"))
             .env("XDG_CACHE_HOME", self.path().join("cache"))
             .env_remove("RUST_LOG")
+            // English whatever the machine's locale: the tests read what it says.
+            .env("LANG", "C.UTF-8")
+            .env_remove("LC_ALL")
+            .env_remove("LC_MESSAGES")
             .current_dir(self.path());
         cmd
     }

@@ -416,6 +416,28 @@ impl SimFleet {
             .collect()
     }
 
+    /// The fleet's instances as a snapshot shows them (`retired`: the masters a run retired,
+    /// whose role tag names no role: as on AWS, not the fleet's any more), their servers read
+    /// as dake reads them.
+    fn listed(&self, retired: bool) -> Vec<Instance> {
+        self.instances
+            .iter()
+            .filter(|s| {
+                let role = s.inst.tags.get(TAG_ROLE);
+                role.is_some_and(|r| r.parse::<Role>().is_err()) == retired
+            })
+            .map(|s| {
+                let mut inst = s.inst.clone();
+                if let Some(db) = inst.db.as_mut()
+                    && (retired || self.sim.database_source == DbSource::Mysql)
+                {
+                    db.server = self.facts(s);
+                }
+                inst
+            })
+            .collect()
+    }
+
     pub fn snapshot(&self) -> FleetSnapshot {
         FleetSnapshot {
             fleet: self.fleet.name.clone(),
@@ -430,47 +452,13 @@ impl SimFleet {
             }),
             // As on AWS, an instance whose role tag names no role is not the fleet's any more
             // (a retired master).
-            instances: self
-                .instances
-                .iter()
-                .filter(|s| {
-                    s.inst
-                        .tags
-                        .get(TAG_ROLE)
-                        .is_none_or(|r| r.parse::<Role>().is_ok())
-                })
-                .map(|s| {
-                    let mut inst = s.inst.clone();
-                    if let Some(db) = inst.db.as_mut()
-                        && self.sim.database_source == DbSource::Mysql
-                    {
-                        db.server = self.facts(s);
-                    }
-                    inst
-                })
-                .collect(),
+            instances: self.listed(false),
             free_volumes: self.free_volumes.iter().map(|v| v.vol.clone()).collect(),
             api_calls: Default::default(),
             unread: Default::default(),
             db_data_latency_secs: 0,
             deregistration_delay_secs: Some(super::actions::DRAIN_SECS as u32),
-            retired: self
-                .instances
-                .iter()
-                .filter(|s| {
-                    s.inst
-                        .tags
-                        .get(TAG_ROLE)
-                        .is_some_and(|r| r.parse::<Role>().is_err())
-                })
-                .map(|s| {
-                    let mut inst = s.inst.clone();
-                    if let Some(db) = inst.db.as_mut() {
-                        db.server = self.facts(s);
-                    }
-                    inst
-                })
-                .collect(),
+            retired: self.listed(true),
         }
     }
 }
