@@ -391,6 +391,31 @@ fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
+/// The `.toml` files of a user's directory (none when it does not exist), by name, each with
+/// its text: the user's own playbooks or scenarios.
+pub(crate) fn user_files(
+    dir: Option<&std::path::Path>,
+) -> Result<Vec<(String, String)>, ConfigError> {
+    let Some(dir) = dir.filter(|d| d.is_dir()) else {
+        return Ok(Vec::new());
+    };
+    let read = |file: String, error| ConfigError::Read { file, error };
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| read(dir.display().to_string(), e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
+            let file = path.display().to_string();
+            let text = std::fs::read_to_string(&path).map_err(|e| read(file.clone(), e))?;
+            Ok((file, text))
+        })
+        .collect()
+}
+
 /// The error for `key` of `file` (whose text is `text`): found on its line.
 pub(crate) fn invalid_key<'a>(
     text: &'a str,

@@ -314,19 +314,7 @@ pub fn load_all(user_dir: Option<&Path>) -> Result<Vec<Scenario>, ConfigError> {
     for (file, text) in BUILTIN {
         out.push(Scenario::parse(text, file)?);
     }
-    let Some(dir) = user_dir.filter(|d| d.is_dir()) else {
-        return Ok(out);
-    };
-    let read = |file: String, error| ConfigError::Read { file, error };
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| read(dir.display().to_string(), e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    paths.sort();
-    for path in paths {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(&path).map_err(|e| read(file.clone(), e))?;
+    for (file, text) in crate::config::user_files(user_dir)? {
         let s = Scenario::parse(&text, &file)?;
         match out.iter_mut().find(|o| o.id == s.id) {
             Some(slot) => *slot = s,

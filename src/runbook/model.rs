@@ -266,24 +266,7 @@ pub fn load_all(user_dir: Option<&Path>) -> Result<Vec<Playbook>, ConfigError> {
     for (file, text) in BUILTIN {
         out.push(Playbook::parse(text, file)?);
     }
-    let Some(dir) = user_dir.filter(|d| d.is_dir()) else {
-        return Ok(out);
-    };
-    let entries = std::fs::read_dir(dir).map_err(|error| ConfigError::Read {
-        file: dir.display().to_string(),
-        error,
-    })?;
-    let mut paths: Vec<_> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    paths.sort();
-    for path in paths {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(&path).map_err(|error| ConfigError::Read {
-            file: file.clone(),
-            error,
-        })?;
+    for (file, text) in crate::config::user_files(user_dir)? {
         let mut pb = Playbook::parse(&text, &file)?;
         match out.iter_mut().find(|p| p.id == pb.id) {
             Some(slot) => {
