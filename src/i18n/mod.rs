@@ -97,3 +97,34 @@ fn lookup(path: &[&str]) -> Option<&'static toml::Value> {
 
 #[cfg(test)]
 mod tests;
+
+static PHRASES: LazyLock<Vec<(String, String)>> = LazyLock::new(|| {
+    let table: toml::Table =
+        toml::from_str(include_str!("../../assets/i18n/ja.toml")).unwrap_or_default();
+    let mut pairs: Vec<(String, String)> = table
+        .get("phrase")
+        .and_then(|p| p.as_table())
+        .map(|t| {
+            t.iter()
+                .filter_map(|(en, ja)| Some((en.clone(), ja.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    // The longest first, so a phrase inside a longer one never breaks it.
+    pairs.sort_by_key(|(en, _)| std::cmp::Reverse(en.len()));
+    pairs
+});
+
+/// Text made elsewhere from fixed phrases and figures (what detection says of an incident),
+/// in `lang`: each phrase of the catalog's `[phrase]` table replaced where it appears, names
+/// and figures left as they are.
+pub fn phrases(lang: Lang, text: &str) -> Cow<'_, str> {
+    if lang == Lang::En || !PHRASES.iter().any(|(en, _)| text.contains(en.as_str())) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = text.to_string();
+    for (en, ja) in PHRASES.iter() {
+        out = out.replace(en.as_str(), ja);
+    }
+    Cow::Owned(out)
+}

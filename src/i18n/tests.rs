@@ -226,3 +226,27 @@ fn every_playbook_and_scenario_has_its_japanese() {
         }
     }
 }
+
+#[test]
+fn what_detection_says_reads_in_japanese_and_every_phrase_is_one_it_says() {
+    let catalog: toml::Table = toml::from_str(include_str!("../../assets/i18n/ja.toml")).unwrap();
+    let mut texts = Vec::new();
+    sources(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut texts,
+    );
+    let all = texts.concat();
+    for en in catalog["phrase"].as_table().unwrap().keys() {
+        assert!(all.contains(en.trim()), "a phrase nothing says: {en:?}");
+    }
+    let slow = "slow web server web-3: p99 911 ms vs peers' median 136 ms (6.7x) for 30 s";
+    assert_eq!(
+        phrases(Lang::Ja, slow),
+        "遅い Web サーバー web-3: p99 911 ms 対ピア中央値 136 ms (6.7x)、継続 30 s"
+    );
+    assert_eq!(
+        phrases(Lang::Ja, "db-master: check impaired, silent 30s"),
+        "db-master: チェック異常, 無応答 30s"
+    );
+    assert_eq!(phrases(Lang::En, slow), slow);
+}

@@ -34,7 +34,10 @@ pub fn banner(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
                 crate::detect::Severity::Warning => theme.warning(),
             };
             Line::styled(
-                fit(&format!(" ✖ {}{more}", inc.headline), width),
+                fit(
+                    &format!(" ✖ {}{more}", crate::i18n::phrases(l, &inc.headline)),
+                    width,
+                ),
                 big(style),
             )
         }
