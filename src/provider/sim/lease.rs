@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::Utc;
 
@@ -14,6 +15,9 @@ use super::SimProvider;
 use crate::domain::call::{CallOutcome, ProviderCall};
 use crate::domain::lease::{FailoverRecord, LeaseHolder, Request, Take, failover_key};
 use crate::provider::ProviderError;
+
+/// Lease files this process has written aside: each gets a name of its own.
+static WRITES: AtomicU64 = AtomicU64::new(0);
 
 /// The leases this process holds, to renew: lease key → run id.
 #[derive(Debug, Default)]
@@ -71,23 +75,38 @@ impl SimProvider {
                 .map_err(|e| ProviderError::Other(format!("{}: {e}", dir.display())))?;
         }
         let text = serde_json::to_vec(holder).map_err(|e| ProviderError::Other(e.to_string()))?;
-        let opened = if exclusive {
-            OpenOptions::new().write(true).create_new(true).open(&path)
+        let failed = |e: io::Error| ProviderError::Other(format!("{}: {e}", path.display()));
+        // Whole or not at all: the lease is written aside, then linked in (which fails when
+        // one is there: the exclusive create) or renamed over the old one. Another process
+        // never reads a lease half written.
+        let aside = path.with_extension(format!(
+            "{}-{}.tmp",
+            std::process::id(),
+            WRITES.fetch_add(1, Ordering::Relaxed)
+        ));
+        let written = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&aside)
+            .and_then(|mut f| f.write_all(&text).and_then(|()| f.sync_all()));
+        if let Err(e) = written {
+            let _ = fs::remove_file(&aside);
+            return Err(failed(e));
+        }
+        let placed = if exclusive {
+            let linked = fs::hard_link(&aside, &path);
+            let _ = fs::remove_file(&aside);
+            linked
         } else {
-            OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&path)
+            fs::rename(&aside, &path)
         };
-        match opened {
-            Ok(mut f) => f
-                .write_all(&text)
-                .and_then(|()| f.sync_all())
-                .map(|()| true)
-                .map_err(|e| ProviderError::Other(format!("{}: {e}", path.display()))),
+        match placed {
+            Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
-            Err(e) => Err(ProviderError::Other(format!("{}: {e}", path.display()))),
+            Err(e) => {
+                let _ = fs::remove_file(&aside);
+                Err(failed(e))
+            }
         }
     }
 
@@ -173,5 +192,53 @@ impl SimProvider {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn take(run: &str) -> ProviderCall {
+        ProviderCall::TakeLease {
+            key: "drill/db".into(),
+            run_id: run.into(),
+            operator: format!("op@{run}"),
+            take_over: None,
+            stale_secs: 120,
+            anti_flap_secs: 1800,
+            flapping_allowed: false,
+        }
+    }
+
+    /// Only whole leases are ever in the directory: another process reads a holder or nothing.
+    #[test]
+    fn a_lease_is_written_whole_and_leaves_nothing_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let epoch = chrono::DateTime::UNIX_EPOCH + chrono::Duration::days(20_000);
+        let sim = SimProvider::new(&Config::builtin(), epoch, 0.0)
+            .with_state_file(dir.path().join("fleet.json"));
+        let files = || -> Vec<String> {
+            let mut names: Vec<String> = fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        sim.lease(&take("run-a")).unwrap().unwrap();
+        assert_eq!(files(), ["lease-drill-db.json"]);
+        let err = sim.lease(&take("run-b")).unwrap().unwrap_err().to_string();
+        assert!(err.contains("held by run run-a"), "{err}");
+        sim.renew_leases();
+        assert_eq!(files(), ["lease-drill-db.json"], "renewed in place");
+        let release = ProviderCall::ReleaseLease {
+            key: "drill/db".into(),
+            run_id: "run-a".into(),
+            failover: None,
+        };
+        sim.lease(&release).unwrap().unwrap();
+        assert!(files().is_empty(), "{:?}", files());
     }
 }

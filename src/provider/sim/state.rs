@@ -38,10 +38,11 @@ struct Saved {
     fleet: SimFleet,
 }
 
-/// `<path>.tmp`: the file a save writes before it renames it over `path`.
+/// `<path>.<pid>.tmp`: the file a save writes before it renames it over `path`; one per
+/// process, so two processes saving the same drill fleet never write into one file.
 fn tmp_path(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
-    name.push(".tmp");
+    name.push(format!(".{}.tmp", std::process::id()));
     PathBuf::from(name)
 }
 
