@@ -131,11 +131,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }) => heartbeat(&cli, host, *every, *create_table),
         Some(Command::SqlGrants { flavour, from }) => sql_grants(&cli, *flavour, from),
         Some(Command::IamPolicy) => iam_policy(&cli),
-        Some(Command::Report { run_id }) => {
-            let playbooks = model::load_all(model::user_dir().as_deref())?;
-            print!("{}", commands::report(&playbooks, &journal_dir()?, run_id)?);
-            Ok(ExitCode::SUCCESS)
-        }
+        Some(Command::Report { run_id }) => report(&cli, run_id),
         Some(Command::Follow { run_id }) => follow(&cli, run_id.as_deref()),
         Some(Command::Drill {
             scenario,
@@ -181,6 +177,14 @@ fn follow(cli: &Cli, run_id: Option<&str>) -> anyhow::Result<ExitCode> {
         lang: lang(cli),
     };
     rt.block_on(dake::follow_console::follow(config, playbooks, from, look))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `dake report`: the run's postmortem as Markdown.
+fn report(cli: &Cli, run_id: &str) -> anyhow::Result<ExitCode> {
+    let playbooks = model::load_all(model::user_dir().as_deref())?;
+    let dir = journal_dir()?;
+    print!("{}", commands::report(&playbooks, &dir, run_id, lang(cli))?);
     Ok(ExitCode::SUCCESS)
 }
 

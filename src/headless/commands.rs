@@ -284,12 +284,17 @@ pub async fn preflight(
     Ok(report.exit_code())
 }
 
-pub fn report(playbooks: &[Playbook], dir: &Path, run_id: &str) -> anyhow::Result<String> {
+pub fn report(
+    playbooks: &[Playbook],
+    dir: &Path,
+    run_id: &str,
+    l: crate::i18n::Lang,
+) -> anyhow::Result<String> {
     let summary = journal::find(dir, run_id)?;
     let records = journal::read(&summary.path)?;
     let playbook = playbook_of(playbooks, &summary)
         .map_err(|e| anyhow::anyhow!("run {}: {e}", summary.run_id))?;
-    Ok(postmortem(&records, playbook))
+    Ok(postmortem(&records, playbook, l))
 }
 
 /// `dake heartbeat`: one beat (exit 0, or 1 when it could not be written), or one every

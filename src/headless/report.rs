@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Local, Utc};
 
+use crate::i18n::{Lang, asset, phrases, tr, trf};
 use crate::runbook::model::Playbook;
 use crate::runbook::record::{Record, StepStatus};
 
@@ -136,107 +137,171 @@ fn step_times(records: &[Record], playbook: &Playbook, finished: bool) -> Vec<St
     steps
 }
 
-/// Writes the postmortem. `playbook` supplies step names and which step restores service.
-pub fn postmortem(records: &[Record], playbook: &Playbook) -> String {
+/// Writes the postmortem, in `l`. `playbook` supplies step names and which step restores
+/// service.
+pub fn postmortem(records: &[Record], playbook: &Playbook, l: Lang) -> String {
     let Some(facts) = Facts::read(records, playbook) else {
-        return "# Postmortem\n\nThe journal has no start record.\n".into();
+        return format!(
+            "# {}\n\n{}\n",
+            tr(l, "Postmortem"),
+            tr(l, "The journal has no start record.")
+        );
     };
     let mut out = String::new();
-    summary(&mut out, &facts, playbook);
-    times(&mut out, &facts);
-    steps(&mut out, &facts, playbook);
-    let _ = writeln!(out, "\n## Timeline (UTC)\n");
+    summary(&mut out, &facts, playbook, l);
+    times(&mut out, &facts, l);
+    steps(&mut out, &facts, playbook, l);
+    let _ = writeln!(out, "\n## {}\n", tr(l, "Timeline (UTC)"));
     for r in records {
         let _ = writeln!(
             out,
             "- {} {}",
             r.at().format("%H:%M:%S"),
-            r.describe().replace('\n', " ")
+            phrases(l, &r.describe().replace('\n', " "))
         );
     }
     out
 }
 
-fn summary(out: &mut String, f: &Facts, playbook: &Playbook) {
-    let target_name = f.target_name;
-    let run_id = f.run_id;
-    let _ = writeln!(out, "# Postmortem: {} on {target_name}\n", playbook.title);
-    let _ = writeln!(out, "## Summary\n");
-    let _ = writeln!(out, "- Run: `{run_id}` (playbook `{}`)", playbook.id);
-    let _ = writeln!(out, "- Target: {target_name} (`{}`)", f.target_id);
-    let _ = writeln!(out, "- Run by: {}", f.operator);
+fn summary(out: &mut String, f: &Facts, playbook: &Playbook, l: Lang) {
+    let target = f.target_name;
+    let run = f.run_id;
+    let title = asset(l, &["playbook", &playbook.id, "title"], &playbook.title);
+    let line = |out: &mut String, text: String| {
+        let _ = writeln!(out, "{text}");
+    };
+    line(
+        out,
+        format!(
+            "# {}\n",
+            trf(
+                l,
+                "Postmortem: {title} on {target}",
+                &[("title", &title), ("target", &target)]
+            )
+        ),
+    );
+    line(out, format!("## {}\n", tr(l, "Summary")));
+    line(
+        out,
+        trf(
+            l,
+            "- Run: `{run}` (playbook `{id}`)",
+            &[("run", &run), ("id", &playbook.id)],
+        ),
+    );
+    line(
+        out,
+        trf(
+            l,
+            "- Target: {target} (`{id}`)",
+            &[("target", &target), ("id", &f.target_id)],
+        ),
+    );
+    line(
+        out,
+        trf(l, "- Run by: {operator}", &[("operator", &f.operator)]),
+    );
     if let Some((summary, _, _)) = &f.incident {
-        let _ = writeln!(out, "- Incident: {summary}");
+        let summary = phrases(l, summary);
+        line(
+            out,
+            trf(l, "- Incident: {summary}", &[("summary", &summary)]),
+        );
     }
-    let _ = writeln!(out, "- Started: {}", stamp(f.started));
-    match &f.ended {
-        Some((at, outcome)) => {
-            let _ = writeln!(out, "- Ended: {} — {outcome}", stamp(*at));
-        }
-        None => {
-            let _ = writeln!(
-                out,
-                "- Ended: not yet (the run is unfinished; `dake resume {run_id}`)"
-            );
-        }
-    }
+    line(out, trf(l, "- Started: {at}", &[("at", &stamp(f.started))]));
+    line(
+        out,
+        match &f.ended {
+            Some((at, outcome)) => trf(
+                l,
+                "- Ended: {at} — {outcome}",
+                &[("at", &stamp(*at)), ("outcome", &phrases(l, outcome))],
+            ),
+            None => trf(
+                l,
+                "- Ended: not yet (the run is unfinished; `dake resume {run}`)",
+                &[("run", &run)],
+            ),
+        },
+    );
 }
 
-fn times(out: &mut String, f: &Facts) {
-    let _ = writeln!(out, "\n## Times\n");
-    let _ = writeln!(out, "| measure | value |\n| --- | --- |");
-    let since =
-        |from: DateTime<Utc>, to: Option<DateTime<Utc>>| to.map_or("—".into(), |t| span(from, t));
-    match &f.incident {
-        Some((_, detected, onset)) => {
-            let _ = writeln!(
-                out,
-                "| time to detect (onset estimated as detection minus the sustained window) | {} |",
-                span(*onset, *detected)
-            );
-            let _ = writeln!(
-                out,
-                "| time to mitigate (detection to service restored) | {} |",
-                since(*detected, f.mitigated)
-            );
-            let _ = writeln!(
-                out,
-                "| time to recover (detection to run finished) | {} |",
-                since(*detected, f.recovered)
-            );
-        }
-        None => {
-            let _ = writeln!(
-                out,
-                "| time to detect | not recorded (no incident was detected on the target when the run started) |"
-            );
-            let _ = writeln!(
-                out,
-                "| time to mitigate (run start to service restored) | {} |",
-                since(f.started, f.mitigated)
-            );
-        }
-    }
-}
-
-fn steps(out: &mut String, f: &Facts, playbook: &Playbook) {
-    let _ = writeln!(out, "\n## Steps\n");
+fn times(out: &mut String, f: &Facts, l: Lang) {
+    let _ = writeln!(out, "\n## {}\n", tr(l, "Times"));
     let _ = writeln!(
         out,
-        "| # | step | status | duration | note |\n| --- | --- | --- | --- | --- |"
+        "| {} | {} |\n| --- | --- |",
+        tr(l, "measure"),
+        tr(l, "value")
+    );
+    let since =
+        |from: DateTime<Utc>, to: Option<DateTime<Utc>>| to.map_or("—".into(), |t| span(from, t));
+    let row = |out: &mut String, measure: &str, value: String| {
+        let _ = writeln!(out, "| {measure} | {value} |");
+    };
+    match &f.incident {
+        Some((_, detected, onset)) => {
+            row(
+                out,
+                tr(
+                    l,
+                    "time to detect (onset estimated as detection minus the sustained window)",
+                ),
+                span(*onset, *detected),
+            );
+            row(
+                out,
+                tr(l, "time to mitigate (detection to service restored)"),
+                since(*detected, f.mitigated),
+            );
+            row(
+                out,
+                tr(l, "time to recover (detection to run finished)"),
+                since(*detected, f.recovered),
+            );
+        }
+        None => {
+            row(
+                out,
+                tr(l, "time to detect"),
+                tr(
+                    l,
+                    "not recorded (no incident was detected on the target when the run started)",
+                )
+                .to_string(),
+            );
+            row(
+                out,
+                tr(l, "time to mitigate (run start to service restored)"),
+                since(f.started, f.mitigated),
+            );
+        }
+    }
+}
+
+fn steps(out: &mut String, f: &Facts, playbook: &Playbook, l: Lang) {
+    let _ = writeln!(out, "\n## {}\n", tr(l, "Steps"));
+    let _ = writeln!(
+        out,
+        "| # | {} | {} | {} | {} |\n| --- | --- | --- | --- | --- |",
+        tr(l, "step"),
+        tr(l, "status"),
+        tr(l, "duration"),
+        tr(l, "note")
     );
     for (i, (spec, (from, to, status, note))) in playbook.steps.iter().zip(&f.steps).enumerate() {
         let duration = match (from, to) {
             (Some(f), Some(t)) => span(*f, *t),
             _ => "—".into(),
         };
-        let note = note.as_deref().unwrap_or("").replace('|', "\\|");
+        let note = phrases(l, note.as_deref().unwrap_or("")).replace('|', "\\|");
         let _ = writeln!(
             out,
             "| {} | {} | {} | {duration} | {note} |",
             i + 1,
             spec.name,
-            status.label()
+            tr(l, status.label())
         );
     }
 }

@@ -1109,7 +1109,7 @@ async fn postmortem_of_a_finished_web_replace_run() {
     let run_id = &s.run.ctx.run_id;
     let records = journal::read(&s.journal).unwrap();
     let pb = playbook("web-replace");
-    let md = postmortem(&records, &pb);
+    let md = postmortem(&records, &pb, dake::i18n::Lang::En);
     assert!(
         md.starts_with("# Postmortem: Replace a slow web server on web-3"),
         "{md}"
@@ -1141,7 +1141,8 @@ async fn postmortem_of_a_finished_web_replace_run() {
     assert!(timeline.contains("call RunInstances"), "{timeline}");
     assert!(timeline.contains("run finished: all 6 steps of web-replace done"));
     // The report command reads the same journal.
-    let via_command = commands::report(&d.playbooks, d.dir.path(), run_id).unwrap();
+    let via_command =
+        commands::report(&d.playbooks, d.dir.path(), run_id, dake::i18n::Lang::En).unwrap();
     assert_eq!(via_command, md);
 }
 
@@ -1324,7 +1325,7 @@ fn postmortem_snapshot_of_a_deterministic_web_replace_run() {
             .find(&web3.id)
             .is_none_or(|i| i.state == InstanceState::Terminated)
     );
-    let md = postmortem(&run.records, &pb);
+    let md = postmortem(&run.records, &pb, dake::i18n::Lang::En);
     insta::assert_snapshot!(normalise(&md, run_id));
 }
 

@@ -124,6 +124,18 @@ fn run_with_yes_and_json_finishes_and_report_prints_the_postmortem() {
     ] {
         assert!(md.contains(needle), "no `{needle}` in:\n{md}");
     }
+    // In Japanese: the playbook's own Japanese title, the sections, the statuses.
+    let out = sb.run(&["report", &run_id, "--lang", "ja"]);
+    let md = stdout_of(&out);
+    assert!(md.starts_with("# ポストモーテム："), "{md}");
+    for needle in [
+        "## 概要",
+        "## 時間",
+        "| 3 | launch-replacement | 完了 |",
+        "## タイムライン（UTC）",
+    ] {
+        assert!(md.contains(needle), "no `{needle}` in:\n{md}");
+    }
 }
 
 /// The run id from the first line of a human-readable run: `run <id>: ...`.
