@@ -172,6 +172,13 @@ fn slow_web_played_right() {
     t.until_detected();
     t.open('R');
     t.run_to_end();
+    // The scenario's throttled launch failed the step once, and `r` sent it again.
+    let records = &t.app.run.as_ref().unwrap().records;
+    let throttled = records.iter().any(|r| {
+        matches!(r, dake::runbook::record::Record::Result { outcome: Err(e), .. }
+            if e.contains("RequestLimitExceeded"))
+    });
+    assert!(throttled, "{records:#?}");
     let card = t.close_and_finish();
     assert_eq!(card.outcome, "recovered");
     assert!(
