@@ -125,3 +125,42 @@ fn a_mirror_that_never_answers_holds_up_no_step_and_says_what_it_did_not_send() 
         "{err}"
     );
 }
+
+#[test]
+fn following_a_fleet_whose_mirror_has_no_run_yet_waits_for_one() {
+    use std::io::BufRead;
+    let sb = Sandbox::new();
+    let config = sb.write(
+        "mirror.toml",
+        "[journal]\nmirror = \"cloudwatch-logs\"\nlog_group_prefix = \"/dake-none-yet/\"\n",
+    );
+    let mut follower = sb
+        .dake_process()
+        .arg("--config")
+        .arg(config)
+        .args([
+            "--provider",
+            "aws",
+            "--region",
+            crate::aws_fleet::REGION,
+            "follow",
+        ])
+        .env("AWS_ENDPOINT_URL", &moto().endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env_remove("AWS_PROFILE")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(follower.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let _ = follower.kill();
+    let _ = follower.wait();
+    assert_eq!(
+        first.trim_end(),
+        "waiting for a run to start in CloudWatch Logs group /dake-none-yet/drill"
+    );
+}

@@ -142,9 +142,10 @@ impl LogsMirror {
         Ok((lines, out.next_forward_token().map(String::from)))
     }
 
-    /// The stream written to last: the newest run.
+    /// The stream written to last: the newest run; none before the fleet's first run made
+    /// its group.
     pub async fn newest_stream(&self) -> Result<Option<String>, ProviderError> {
-        let out = self
+        let out = match self
             .client
             .describe_log_streams()
             .log_group_name(&self.group)
@@ -153,7 +154,11 @@ impl LogsMirror {
             .limit(1)
             .send()
             .await
-            .map_err(sdk_error)?;
+        {
+            Ok(out) => out,
+            Err(e) if error_code(&e) == Some("ResourceNotFoundException") => return Ok(None),
+            Err(e) => return Err(sdk_error(e)),
+        };
         Ok(out
             .log_streams()
             .first()
