@@ -72,6 +72,7 @@ impl AwsProvider {
         c: &Clients,
         request: &Request<'_>,
     ) -> Result<Option<String>, ProviderError> {
+        let _one_at_a_time = self.lease_ops.lock().await;
         let name = self.lease_name(request.key);
         let mine = &request.holder;
         let last: Option<FailoverRecord> = self
@@ -103,6 +104,7 @@ impl AwsProvider {
         run_id: &str,
         failover: Option<&FailoverRecord>,
     ) -> Result<Option<String>, ProviderError> {
+        let _one_at_a_time = self.lease_ops.lock().await;
         let name = self.lease_name(key);
         if let Ok(mut held) = self.leases.lock() {
             held.remove(&name);
@@ -130,6 +132,7 @@ impl AwsProvider {
 
     /// Renews the leases this process holds and still holds; with every refresh.
     pub(super) async fn renew_leases(&self, c: &Clients) {
+        let _one_at_a_time = self.lease_ops.lock().await;
         let held: Vec<(String, String)> = match self.leases.lock() {
             Ok(h) => h.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             Err(_) => return,

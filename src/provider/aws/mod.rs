@@ -67,6 +67,9 @@ pub struct AwsProvider {
     deregistration_delay: OnceCell<Option<u32>>,
     /// Leases this process holds (SSM parameter name → run id), renewed with every refresh.
     leases: Mutex<std::collections::BTreeMap<String, String>>,
+    /// Lease calls of this process one at a time: a renewal that read the lease before its
+    /// release must not write it back after.
+    lease_ops: tokio::sync::Mutex<()>,
     metrics: Mutex<MetricsCache>,
     /// The database hosts read over the MySQL protocol (`[database] source = "mysql"`);
     /// `None` reads their heartbeat from CloudWatch.
@@ -90,6 +93,7 @@ impl AwsProvider {
             target_group_arn: OnceCell::new(),
             deregistration_delay: OnceCell::new(),
             leases: Mutex::new(Default::default()),
+            lease_ops: tokio::sync::Mutex::new(()),
             metrics: Mutex::new(MetricsCache::default()),
             database,
         })

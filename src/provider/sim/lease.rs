@@ -110,11 +110,6 @@ impl SimProvider {
         }
     }
 
-    fn with_leases<T>(&self, f: impl FnOnce(&mut Leases) -> T) -> T {
-        let mut guard = self.leases.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut guard)
-    }
-
     /// Answers a lease call beside the saved fleet; `None` for any other call, and for every
     /// call when the fleet is not saved (it keeps its leases itself then).
     pub(super) fn lease(&self, call: &ProviderCall) -> Option<Result<CallOutcome, ProviderError>> {
@@ -132,7 +127,14 @@ impl SimProvider {
         }
     }
 
+    /// Lease operations of this process one at a time: a renewal that read the lease before
+    /// its release must not write it back after.
+    fn ops(&self) -> std::sync::MutexGuard<'_, Leases> {
+        self.leases.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn take(&self, request: &Request<'_>) -> Result<CallOutcome, ProviderError> {
+        let mut held = self.ops();
         let (key, mine) = (request.key, &request.holder);
         let last: Option<FailoverRecord> = self.read_lease(&failover_key(key))?;
         for _ in 0..2 {
@@ -143,7 +145,7 @@ impl SimProvider {
                 Ok(Take::Ours) | Ok(Take::TakeOver) => self.write_lease(key, mine, false)?,
             };
             if written {
-                self.with_leases(|l| l.held.insert(key.to_string(), mine.run_id.clone()));
+                held.held.insert(key.to_string(), mine.run_id.clone());
                 return Ok(outcome());
             }
             // Another process created it between the read and the write: read it again.
@@ -159,7 +161,8 @@ impl SimProvider {
         run_id: &str,
         failover: Option<&FailoverRecord>,
     ) -> Result<CallOutcome, ProviderError> {
-        self.with_leases(|l| l.held.remove(key));
+        let mut held = self.ops();
+        held.held.remove(key);
         // The record first: were the lease gone before it, another process could fail the
         // tier over again in between.
         if let Some(record) = failover {
@@ -177,9 +180,13 @@ impl SimProvider {
     /// Renews every lease this process holds and still holds; one taken over meanwhile is let
     /// go. Called with every snapshot: a run that stops refreshing stops renewing.
     pub(super) fn renew_leases(&self) {
-        let held: Vec<(String, String)> =
-            self.with_leases(|l| l.held.iter().map(|(k, r)| (k.clone(), r.clone())).collect());
-        for (key, run_id) in held {
+        let mut held = self.ops();
+        let ours: Vec<(String, String)> = held
+            .held
+            .iter()
+            .map(|(k, r)| (k.clone(), r.clone()))
+            .collect();
+        for (key, run_id) in ours {
             match self.read_lease::<LeaseHolder>(&key) {
                 Ok(Some(mut h)) if h.run_id == run_id => {
                     h.renewed = Utc::now();
@@ -188,7 +195,7 @@ impl SimProvider {
                     }
                 }
                 _ => {
-                    self.with_leases(|l| l.held.remove(&key));
+                    held.held.remove(&key);
                 }
             }
         }
@@ -239,6 +246,9 @@ mod tests {
             failover: None,
         };
         sim.lease(&release).unwrap().unwrap();
+        assert!(files().is_empty(), "{:?}", files());
+        // A renewal after the release (the next refresh) writes nothing back.
+        sim.renew_leases();
         assert!(files().is_empty(), "{:?}", files());
     }
 }
