@@ -54,6 +54,7 @@ pub async fn follow(
 fn spawn_tail(from: Sources, tx: Sender<Msg>) {
     tokio::spawn(async move {
         let Sources { mut tail, results } = from;
+        // The run that ended and whose drill's scorecard is still to be found, if any.
         let mut over: Option<String> = None;
         loop {
             let sent = match tail.poll().await {
@@ -77,14 +78,15 @@ fn spawn_tail(from: Sources, tx: Sender<Msg>) {
             if sent.is_err() {
                 return;
             }
-            let card = over.as_deref().and_then(|run| {
-                let all = scorecard::load(results.as_deref()?);
-                scorecard::for_run(&all, run)
-            });
-            if let Some(card) = card
-                && tx.send(Msg::FollowedCard(Box::new(card))).await.is_err()
-            {
-                return;
+            let card = over
+                .as_deref()
+                .and_then(|run| scorecard::saved_for_run(results.as_deref(), run));
+            if let Some(card) = card {
+                // Found once: the results file is not read again for this run.
+                over = None;
+                if tx.send(Msg::FollowedCard(Box::new(card))).await.is_err() {
+                    return;
+                }
             }
             tokio::time::sleep(tail.every()).await;
         }

@@ -283,6 +283,11 @@ pub fn earlier(all: &[Scorecard], scenario: &str, n: usize) -> Vec<Scorecard> {
     mine.iter().rev().take(n).map(|c| (*c).clone()).collect()
 }
 
+/// The newest scorecard saved at `results` of a drill that ran `run_id`.
+pub fn saved_for_run(results: Option<&Path>, run_id: &str) -> Option<Scorecard> {
+    for_run(&load(results?), run_id)
+}
+
 /// The newest scorecard of a drill that ran `run_id`.
 pub fn for_run(all: &[Scorecard], run_id: &str) -> Option<Scorecard> {
     all.iter()

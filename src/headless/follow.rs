@@ -32,10 +32,7 @@ pub async fn plain(mut tail: Tail, from: &str, results: Option<&Path>) -> anyhow
                 }
                 shown = records.len();
                 if ended(&records) {
-                    let card = results
-                        .map(scorecard::load)
-                        .and_then(|all| scorecard::for_run(&all, &run.run_id));
-                    if let Some(card) = card {
+                    if let Some(card) = scorecard::saved_for_run(results, &run.run_id) {
                         println!(
                             "drill {}: {}/100, {}",
                             card.scenario, card.score, card.outcome

@@ -31,11 +31,15 @@ impl Lang {
     }
 }
 
+/// `ja.toml`, parsed once. Checked by a test; a damaged catalog leaves every text in English.
+static CATALOG: LazyLock<toml::Table> =
+    LazyLock::new(|| toml::from_str(include_str!("../../assets/i18n/ja.toml")).unwrap_or_default());
+
 static UI: LazyLock<toml::Table> = LazyLock::new(|| {
-    // Checked by a test; a damaged catalog leaves every text in English.
-    toml::from_str::<toml::Table>(include_str!("../../assets/i18n/ja.toml"))
-        .ok()
-        .and_then(|t| t.get("ui").and_then(|u| u.as_table()).cloned())
+    CATALOG
+        .get("ui")
+        .and_then(|u| u.as_table())
+        .cloned()
         .unwrap_or_default()
 });
 
@@ -99,9 +103,7 @@ fn lookup(path: &[&str]) -> Option<&'static toml::Value> {
 mod tests;
 
 static PHRASES: LazyLock<Vec<(String, String)>> = LazyLock::new(|| {
-    let table: toml::Table =
-        toml::from_str(include_str!("../../assets/i18n/ja.toml")).unwrap_or_default();
-    let mut pairs: Vec<(String, String)> = table
+    let mut pairs: Vec<(String, String)> = CATALOG
         .get("phrase")
         .and_then(|p| p.as_table())
         .map(|t| {

@@ -16,6 +16,9 @@ pub struct JournalTail {
     /// The run named on the command line: followed to its end, never another.
     pinned: Option<String>,
     current: Option<RunSummary>,
+    /// The journals' file names when the runs were last listed: every journal is read to list
+    /// them, so that is done again only when a journal appears or goes.
+    names: Vec<std::ffi::OsString>,
     /// Bytes of the current journal already read.
     read_len: u64,
 }
@@ -26,13 +29,33 @@ impl JournalTail {
             dir: dir.to_path_buf(),
             pinned: pinned.map(String::from),
             current: None,
+            names: Vec::new(),
             read_len: 0,
         }
     }
 
     /// The run to follow now: the pinned one; else the newest unfinished run, else the newest
     /// run, and a run started after the one followed replaces it.
-    fn choose(&self) -> Option<RunSummary> {
+    fn choose(&mut self) -> Option<RunSummary> {
+        let mut names: Vec<std::ffi::OsString> = std::fs::read_dir(&self.dir)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok().map(|e| e.file_name()))
+                    .filter(|n| {
+                        std::path::Path::new(n)
+                            .extension()
+                            .is_some_and(|x| x == "jsonl")
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        if let Some(cur) = &self.current
+            && names == self.names
+        {
+            return Some(cur.clone());
+        }
+        self.names = names;
         let runs = journal::list(&self.dir);
         if let Some(id) = &self.pinned {
             return runs.into_iter().find(|r| &r.run_id == id);
