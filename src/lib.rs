@@ -7,6 +7,21 @@
 //! faces; `domain` and `text` import nothing else of the crate.
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+/// `format!` for a text dake says to the operator (a finding, a refusal, a note of the run).
+/// It is made and journaled in English; where it is shown, `i18n::said` matches it against the
+/// catalog's `[said]` templates and puts it in the operator's language. A test checks every
+/// `say!` has its template.
+macro_rules! say {
+    ($($arg:tt)*) => { format!($($arg)*) };
+}
+
+/// A fixed text dake says, as `say!` marks a formatted one.
+macro_rules! said {
+    ($text:literal) => {
+        $text
+    };
+}
+
 pub mod app;
 pub mod cli;
 pub mod config;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::{CommandFactory, Parser};
+use clap::CommandFactory;
 
 use dake::cli::{Cli, Command};
 use dake::config::{Config, DEFAULT_CONFIG};
@@ -22,7 +22,7 @@ const MAX_AT_SECS: f64 = 7.0 * 24.0 * 3600.0;
 const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse_command_line();
     let _log_guard = init_logging();
     match run(cli) {
         Ok(code) => code,
@@ -31,6 +31,24 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_USAGE)
         }
     }
+}
+
+/// The command line, its help in the language asked for: `--lang` is read before clap parses
+/// (the help is printed while parsing), else the locale's.
+fn parse_command_line() -> Cli {
+    use clap::FromArgMatches;
+    let args: Vec<String> = std::env::args().collect();
+    let flag = args.iter().enumerate().find_map(|(i, a)| {
+        let value = match a.strip_prefix("--lang=") {
+            Some(v) => v,
+            None if a == "--lang" => args.get(i + 1)?,
+            None => return None,
+        };
+        <dake::i18n::Lang as clap::ValueEnum>::from_str(value, true).ok()
+    });
+    let lang = dake::i18n::Lang::detect(flag, |k| std::env::var(k).ok());
+    let matches = dake::cli::command(lang).get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
@@ -352,7 +370,7 @@ fn status(cli: &Cli, json: bool, at: f64) -> anyhow::Result<ExitCode> {
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", headless::status_text(&report));
+        print!("{}", headless::status_text(&report, lang(cli)));
     }
     Ok(ExitCode::from(report.exit_code))
 }

@@ -102,7 +102,7 @@ pub fn rank_replicas(snap: &FleetSnapshot, max_lag_secs: f32) -> Vec<Candidate> 
     out
 }
 
-const BINLOG_OFF: &str = "binary log off: its replicas could not follow it";
+const BINLOG_OFF: &str = said!("binary log off: its replicas could not follow it");
 
 /// `held`: what it holds, and `lacks`: transactions other replicas received that it lacks,
 /// when its server was read.
@@ -120,29 +120,29 @@ fn assess(
         None => (
             f32::NAN,
             f32::NAN,
-            Some("no replication status reported".to_string()),
+            Some(said!("no replication status reported").to_string()),
             None,
         ),
         Some(db) => {
             let behind = (db.heartbeat_age_secs - master_silence).max(0.0);
             let server = db.server.as_ref();
             let rejection = if replica.state != crate::domain::InstanceState::Running {
-                Some(format!("instance is {}", replica.state.as_str()))
+                Some(say!("instance is {}", replica.state.as_str()))
             } else if db.no_promote {
-                Some("no-promote tag set".to_string())
+                Some(said!("no-promote tag set").to_string())
             } else if let Some(f) = server {
                 server_rejection(f).or_else(|| match lacks {
-                    Some(n) if n > 0 => Some(format!(
-                        "lacks {n} transaction{} another replica received",
-                        if n == 1 { "" } else { "s" }
-                    )),
+                    Some(1) => Some(say!("lacks 1 transaction another replica received")),
+                    Some(n) if n > 0 => {
+                        Some(say!("lacks {n} transactions another replica received"))
+                    }
                     _ if complete => None,
                     _ => lag_rejection(db, behind, max_lag_secs),
                 })
             } else if !db.binlog_enabled {
                 Some(BINLOG_OFF.to_string())
             } else if !db.sql_thread_running {
-                Some("SQL thread stopped".to_string())
+                Some(said!("SQL thread stopped").to_string())
             } else {
                 lag_rejection(db, behind, max_lag_secs)
             };
@@ -171,9 +171,9 @@ fn assess(
 
 fn lag_rejection(db: &DbStatus, behind: f32, max_lag_secs: f32) -> Option<String> {
     if !behind.is_finite() {
-        Some("lag unknown: no heartbeat and no Seconds_Behind_Master".to_string())
+        Some(said!("lag unknown: no heartbeat and no Seconds_Behind_Master").to_string())
     } else if behind > max_lag_secs {
-        Some(format!(
+        Some(say!(
             "{behind:.1}s behind the master (limit {max_lag_secs:.0}s, {})",
             db.lag_source.label()
         ))
@@ -188,9 +188,9 @@ fn lag_rejection(db: &DbStatus, behind: f32, max_lag_secs: f32) -> Option<String
 fn server_rejection(f: &ServerFacts) -> Option<String> {
     if let Some(why) = &f.unreachable {
         return Some(if f.refused_dake() {
-            format!("MySQL {why}")
+            say!("MySQL {why}")
         } else {
-            format!("MySQL does not answer: {why}")
+            say!("MySQL does not answer: {why}")
         });
     }
     if !f.log_bin {
@@ -198,30 +198,29 @@ fn server_rejection(f: &ServerFacts) -> Option<String> {
     }
     if !f.log_replica_updates {
         return Some(
-            "log_slave_updates off: what it replicated is not in its binary log, so the \
-             other replicas could not follow it"
-                .into(),
+            said!(
+                "log_slave_updates off: what it replicated is not in its binary log, so the \
+                 other replicas could not follow it"
+            )
+            .into(),
         );
     }
     let Some(r) = &f.replica else {
-        return Some("not a replica: no replication configured".into());
+        return Some(said!("not a replica: no replication configured").into());
     };
     // A SQL thread stopped cleanly (by hand) is started again by the catch-up; one stopped by
     // an error would stop again.
     if r.sql != ThreadState::Running && !r.last_sql_error.is_empty() {
-        return Some(format!("SQL thread stopped: {}", r.last_sql_error));
+        return Some(say!("SQL thread stopped: {}", r.last_sql_error));
     }
     if !f.errant.is_empty() {
-        return Some(format!(
+        return Some(say!(
             "errant transactions {}: no master of the lineage wrote them",
             f.errant
         ));
     }
     if r.sql_delay_secs > 0 {
-        return Some(format!(
-            "delayed replica (MASTER_DELAY {}s)",
-            r.sql_delay_secs
-        ));
+        return Some(say!("delayed replica (MASTER_DELAY {}s)", r.sql_delay_secs));
     }
     None
 }

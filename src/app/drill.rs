@@ -47,7 +47,7 @@ impl App {
         self.push_timeline(
             at,
             EntryKind::Cleared,
-            format!("drill over: {}/100, {}", card.score, card.outcome),
+            say!("drill over: {}/100, {}", card.score, card.outcome),
         );
         self.show_scorecard = true;
         self.outbox.push(Outgoing::SaveDrill(Box::new(card)));
@@ -57,11 +57,11 @@ impl App {
     pub(super) fn drill_hint(&mut self) {
         let now = self.fleet_now();
         let Some(d) = self.drill.as_mut() else {
-            self.notice = Some("hints come with a scored drill: `dake drill`".into());
+            self.notice = Some(said!("hints come with a scored drill: `dake drill`").into());
             return;
         };
         if d.is_over() {
-            self.notice = Some("the drill is over".into());
+            self.notice = Some(said!("the drill is over").into());
             return;
         }
         let total = d.scenario.hints.len();
@@ -70,10 +70,10 @@ impl App {
             Some((n, text)) => {
                 let path = ["scenario", id.as_str(), "hints"];
                 let text = crate::i18n::asset_item(self.lang, &path, n - 1, &text).into_owned();
-                self.push_timeline(now, EntryKind::Info, format!("hint {n}/{total}: {text}"));
+                self.push_timeline(now, EntryKind::Info, say!("hint {n}/{total}: {text}"));
                 self.prompt = Some(super::prompts::Prompt::Hint { n, total, text });
             }
-            None => self.notice = Some("no more hints".into()),
+            None => self.notice = Some(said!("no more hints").into()),
         }
     }
 

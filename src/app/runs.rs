@@ -109,12 +109,12 @@ impl App {
             Answer::Refused(reason) => self.notice = Some(reason),
             Answer::Synced => {}
             Answer::JournalFailed(e) => {
-                let text = format!("journal write failed, nothing more will be done: {e}");
+                let text = say!("journal write failed, nothing more will be done: {e}");
                 self.push_timeline(self.fleet_now(), EntryKind::Error, text.clone());
                 self.notice = Some(text);
                 if let Some(run) = self.run.as_mut() {
                     run.phase = Phase::Failed {
-                        error: "the journal cannot be written".into(),
+                        error: said!("the journal cannot be written").into(),
                     };
                 }
             }
@@ -128,11 +128,11 @@ impl App {
             Run::replay(&records, pb.clone(), ctx)
         });
         match replayed {
-            Err(e) => self.notice = Some(format!("cannot resume {}: {e}", summary.run_id)),
+            Err(e) => self.notice = Some(say!("cannot resume {}: {e}", summary.run_id)),
             Ok(mut run) => {
                 let now = self.fleet_now();
                 let mut fx = run.advance(
-                    Event::Note(format!("resumed in the console by {}", self.operator)),
+                    Event::Note(say!("resumed in the console by {}", self.operator)),
                     now,
                 );
                 fx.extend(run.resume(now));
@@ -159,12 +159,13 @@ impl App {
             return false;
         };
         if self.run.as_ref().is_some_and(|r| !r.is_over()) {
-            self.notice = Some("a run is in progress; finish or abort it (x) first".into());
+            self.notice = Some(said!("a run is in progress; finish or abort it (x) first").into());
             return true;
         }
         if self.arming == Arming::ReadOnly {
-            self.notice =
-                Some("read-only: press A to arm the console before running a playbook".into());
+            self.notice = Some(
+                said!("read-only: press A to arm the console before running a playbook").into(),
+            );
             return true;
         }
         let Some(snap) = self.snapshot.as_ref() else {
@@ -181,7 +182,7 @@ impl App {
                 .map(|i| i.id.clone())
         });
         let Some(target) = target.filter(|t| snap.find(t).is_some()) else {
-            self.notice = Some(format!(
+            self.notice = Some(say!(
                 "{} needs a {} target: no {} incident, and the selected instance is not one",
                 pb.id,
                 pb.target_role,
@@ -221,7 +222,7 @@ impl App {
             return;
         };
         let Some(target) = snap.find(target_id).cloned() else {
-            self.notice = Some(format!("{target_id} is not in the fleet any more"));
+            self.notice = Some(say!("{target_id} is not in the fleet any more"));
             return;
         };
         let now = self.fleet_now();
@@ -268,7 +269,7 @@ impl App {
                     return Some(false);
                 };
                 let step = run.current_step().map_or(String::new(), |s| s.name.clone());
-                self.advance_run(Event::Note(format!("key Enter: {step}")));
+                self.advance_run(Event::Note(say!("key Enter: {step}")));
                 let event = if matches!(phase, Phase::Ready) {
                     Event::Proceed { snap: &snap }
                 } else {
@@ -279,10 +280,10 @@ impl App {
                 self.drill_judge();
             }
             (RunAction::Step, Phase::Calling { .. } | Phase::Waiting { .. }) => {
-                self.notice = Some("the current step is still running".into());
+                self.notice = Some(said!("the current step is still running").into());
             }
             (RunAction::Step, Phase::Failed { error }) => {
-                self.notice = Some(format!(
+                self.notice = Some(say!(
                     "the step failed ({error}): r retries it, x aborts the run"
                 ));
             }

@@ -324,13 +324,13 @@ impl App {
     pub fn api_call_lines(&self, width: usize) -> Vec<String> {
         let (head, items): (String, Vec<String>) =
             match self.snapshot.as_ref().map(|s| &s.api_calls) {
-                None => ("API calls: no refresh yet".into(), Vec::new()),
+                None => (said!("API calls: no refresh yet").into(), Vec::new()),
                 Some(c) if c.is_empty() => (
-                    format!("API calls: none ({} reads no API)", self.provider_name),
+                    say!("API calls: none ({} reads no API)", self.provider_name),
                     Vec::new(),
                 ),
                 Some(c) => (
-                    format!("API calls, last refresh: {}", c.values().sum::<u32>()),
+                    say!("API calls, last refresh: {}", c.values().sum::<u32>()),
                     c.iter().map(|(op, n)| format!("{op} {n}")).collect(),
                 ),
             };

@@ -111,20 +111,20 @@ pub fn update(app: &mut App, msg: Msg) -> bool {
                 Ok(path) => app.push_timeline(
                     now,
                     EntryKind::Info,
-                    format!(
+                    say!(
                         "scorecard saved to {} (dake drill --report)",
                         path.display()
                     ),
                 ),
                 Err(e) => {
-                    app.push_timeline(now, EntryKind::Error, format!("scorecard not saved: {e}"))
+                    app.push_timeline(now, EntryKind::Error, say!("scorecard not saved: {e}"))
                 }
             }
             true
         }
         Msg::ProviderFailed { error, at } => {
             if app.provider_error.as_deref() != Some(error.as_str()) {
-                app.push_timeline(at, EntryKind::Error, format!("provider: {error}"));
+                app.push_timeline(at, EntryKind::Error, say!("provider: {error}"));
             }
             app.provider_error = Some(error);
             true
@@ -138,7 +138,7 @@ fn on_snapshot(app: &mut App, snap: FleetSnapshot, fetched_at: DateTime<Utc>) {
         app.push_timeline(
             at,
             EntryKind::Info,
-            format!(
+            say!(
                 "watching fleet {} on {} ({} instances)",
                 snap.fleet,
                 snap.provider,
@@ -147,7 +147,7 @@ fn on_snapshot(app: &mut App, snap: FleetSnapshot, fetched_at: DateTime<Utc>) {
         );
     }
     if app.provider_error.take().is_some() {
-        app.push_timeline(at, EntryKind::Info, "provider answering again");
+        app.push_timeline(at, EntryKind::Info, said!("provider answering again"));
     }
     // A part the refresh could not read is said once, when it starts and when it ends.
     let before = app
@@ -157,11 +157,11 @@ fn on_snapshot(app: &mut App, snap: FleetSnapshot, fetched_at: DateTime<Utc>) {
         .unwrap_or_default();
     for (part, why) in &snap.unread {
         if before.get(part) != Some(why) {
-            app.push_timeline(at, EntryKind::Error, format!("{part} not read: {why}"));
+            app.push_timeline(at, EntryKind::Error, say!("{part} not read: {why}"));
         }
     }
     for part in before.keys().filter(|p| !snap.unread.contains_key(*p)) {
-        app.push_timeline(at, EntryKind::Info, format!("{part} read again"));
+        app.push_timeline(at, EntryKind::Info, say!("{part} read again"));
     }
     let incidents = detect(&snap, &app.incidents, &app.config.detect);
     let mut new_detections = Vec::new();
@@ -183,7 +183,7 @@ fn on_snapshot(app: &mut App, snap: FleetSnapshot, fetched_at: DateTime<Utc>) {
             .iter()
             .any(|n| n.kind == old.kind && n.instance_id == old.instance_id);
         if !still {
-            let text = format!("cleared: {} {}", old.kind.as_str(), old.instance_name);
+            let text = say!("cleared: {} {}", old.kind.as_str(), old.instance_name);
             app.push_timeline(at, EntryKind::Cleared, text);
         }
     }
@@ -200,9 +200,7 @@ fn on_snapshot(app: &mut App, snap: FleetSnapshot, fetched_at: DateTime<Utc>) {
     // What happens in the fleet during a run belongs in its journal and its postmortem.
     if app.run.as_ref().is_some_and(|r| !r.is_over()) {
         for text in new_detections {
-            app.advance_run(crate::runbook::event::Event::Note(format!(
-                "detected: {text}"
-            )));
+            app.advance_run(crate::runbook::event::Event::Note(say!("detected: {text}")));
         }
     }
 }
@@ -283,8 +281,8 @@ fn on_key(app: &mut App, key: KeyEvent) -> bool {
         if c == ARM_KEY {
             match app.arming {
                 Arming::ReadOnly => app.prompt = Some(Prompt::Arm),
-                Arming::Drill => app.notice = Some("the drill fleet is always armed".into()),
-                Arming::Armed => app.notice = Some("already armed".into()),
+                Arming::Drill => app.notice = Some(said!("the drill fleet is always armed").into()),
+                Arming::Armed => app.notice = Some(said!("already armed").into()),
                 Arming::Following => app.notice = Some(super::follow::READ_ONLY.into()),
             }
             return true;
@@ -299,7 +297,7 @@ fn on_key(app: &mut App, key: KeyEvent) -> bool {
     let keep = app.selected_instance().map(|i| i.id.clone());
     match action {
         Action::Quit => {
-            app.end_drill("ended by the operator before the fleet recovered");
+            app.end_drill(said!("ended by the operator before the fleet recovered"));
             app.should_quit = true;
         }
         Action::Down => app.selected = app.selected.saturating_add(1),

@@ -94,25 +94,46 @@ pub fn headline(summary: &str) -> String {
             .and_then(|(_, r)| r.split_once(')'))
             .map_or("", |(r, _)| r);
         let dur = facts.rsplit_once(" for ").map_or("", |(_, d)| d);
-        return tight(&format!("{name} slow: {p99}, {ratio} peers, {dur}"));
+        return tight(&say!("{name} slow: {p99}, {ratio} peers, {dur}"));
     }
     if let Some(rest) = summary.strip_prefix("master DB down: ") {
         let (name, signals) = rest.split_once(" (").unwrap_or((rest, ""));
         // Beside "silent" the server's unreachability says nothing more; alone, it stays.
-        let signals = signals
+        let signals: Vec<String> = signals
             .trim_end_matches(')')
-            .replace(&format!(", {MYSQL_SILENT}"), "")
-            .replace("instance status check", "check")
-            .replace("status check", "check")
-            .replace("heartbeat ", "silent ");
-        return tight(&format!("{name}: {signals}"));
+            .split(", ")
+            .enumerate()
+            .filter(|&(i, s)| i == 0 || s != MYSQL_SILENT)
+            .map(|(_, s)| short_signal(s))
+            .collect();
+        return tight(&format!("{name}: {}", signals.join(", ")));
     }
     summary.to_string()
 }
 
+/// One of a master's signals in fewer words: "instance status check impaired" becomes "check
+/// impaired", "heartbeat 125 s old" becomes "silent 125 s old".
+fn short_signal(signal: &str) -> String {
+    let (lead, last) = signal.rsplit_once(": ").unwrap_or(("", signal));
+    let short = match last {
+        "instance status check impaired" => said!("check impaired").to_string(),
+        "system status check impaired" => said!("system check impaired").to_string(),
+        "status checks impaired" => said!("checks impaired").to_string(),
+        _ => match last.strip_prefix("heartbeat ") {
+            Some(age) => say!("silent {age}"),
+            None => last.to_string(),
+        },
+    };
+    if lead.is_empty() {
+        short
+    } else {
+        format!("{lead}: {short}")
+    }
+}
+
 /// The signal of a master that neither dake nor any replica reaches over MySQL (the reason
 /// is on the master's row of the replication panel).
-const MYSQL_SILENT: &str = "MySQL answers neither dake nor its replicas";
+const MYSQL_SILENT: &str = said!("MySQL answers neither dake nor its replicas");
 
 /// "798 ms" → "798ms" and "125 s" → "125s": a unit glued to its number, nothing else.
 fn join_units(s: &str) -> String {
@@ -321,7 +342,7 @@ fn slow_web(snap: &FleetSnapshot, prev: &[Incident], cfg: &DetectConfig) -> Vec<
             (Some(&(own, base)), _) => slow_web_summary(&web.name, own, base, slow_for),
             // No fresh numbers to quote: the last description is still the best one.
             (None, Some(b)) => b.summary.clone(),
-            (None, None) => format!("slow web server {}", web.name),
+            (None, None) => say!("slow web server {}", web.name),
         };
         slow.push(Incident::new(IncidentKind::SlowWeb, web, summary, since));
     }
@@ -342,7 +363,7 @@ fn slow_web_summary(name: &str, own: f32, base: f32, slow_for: i64) -> String {
     } else {
         "n/a".into()
     };
-    format!(
+    say!(
         "slow web server {name}: p99 {own:.0} ms vs peers' median {base:.0} ms ({ratio}) for {slow_for} s"
     )
 }
@@ -355,9 +376,9 @@ fn master_down(snap: &FleetSnapshot, prev: &[Incident], cfg: &DetectConfig) -> O
 
     let mut signals = Vec::new();
     let impaired = match (checks.system, checks.instance) {
-        (CheckStatus::Impaired, CheckStatus::Impaired) => Some("status checks impaired"),
-        (CheckStatus::Impaired, _) => Some("system status check impaired"),
-        (_, CheckStatus::Impaired) => Some("instance status check impaired"),
+        (CheckStatus::Impaired, CheckStatus::Impaired) => Some(said!("status checks impaired")),
+        (CheckStatus::Impaired, _) => Some(said!("system status check impaired")),
+        (_, CheckStatus::Impaired) => Some(said!("instance status check impaired")),
         _ => None,
     };
     signals.extend(impaired.map(String::from));
@@ -366,11 +387,11 @@ fn master_down(snap: &FleetSnapshot, prev: &[Incident], cfg: &DetectConfig) -> O
         InstanceState::Running | InstanceState::Pending
     );
     if !booted {
-        signals.push(format!("instance {}", master.state.as_str()));
+        signals.push(say!("instance {}", master.state.as_str()));
     }
     // A missing heartbeat is unknown, not old: a monitoring gap alone must not start a failover.
     if let Some(age) = heartbeat.filter(|&age| age > cfg.master_heartbeat_secs) {
-        signals.push(format!("heartbeat {age:.0} s old"));
+        signals.push(say!("heartbeat {age:.0} s old"));
     }
     signals.extend(unreachable_everywhere(snap, master));
 
@@ -386,16 +407,16 @@ fn master_down(snap: &FleetSnapshot, prev: &[Incident], cfg: &DetectConfig) -> O
         // Held between the thresholds: say why it is not cleared yet.
         let mut pending = Vec::new();
         if master.state != InstanceState::Running {
-            pending.push(format!("instance {}", master.state.as_str()));
+            pending.push(say!("instance {}", master.state.as_str()));
         }
         match heartbeat {
             Some(age) if age < cfg.master_clear_secs => {}
-            Some(age) => pending.push(format!("heartbeat {age:.0} s old")),
-            None => pending.push("heartbeat unknown".into()),
+            Some(age) => pending.push(say!("heartbeat {age:.0} s old")),
+            None => pending.push(said!("heartbeat unknown").into()),
         }
-        signals.push(format!("not recovered yet: {}", pending.join(", ")));
+        signals.push(say!("not recovered yet: {}", pending.join(", ")));
     }
-    let summary = format!("master DB down: {} ({})", master.name, signals.join(", "));
+    let summary = say!("master DB down: {} ({})", master.name, signals.join(", "));
     Some(Incident::new(
         IncidentKind::MasterDown,
         master,

@@ -78,10 +78,10 @@ impl InstanceState {
         match self {
             InstanceState::Pending => "pending",
             InstanceState::Running => "running",
-            InstanceState::Stopping => "stopping",
-            InstanceState::Stopped => "stopped",
-            InstanceState::ShuttingDown => "shutting-down",
-            InstanceState::Terminated => "terminated",
+            InstanceState::Stopping => said!("stopping"),
+            InstanceState::Stopped => said!("stopped"),
+            InstanceState::ShuttingDown => said!("shutting-down"),
+            InstanceState::Terminated => said!("terminated"),
         }
     }
 }
@@ -100,8 +100,8 @@ impl CheckStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             CheckStatus::Ok => "ok",
-            CheckStatus::Impaired => "impaired",
-            CheckStatus::Initializing => "initializing",
+            CheckStatus::Impaired => said!("impaired"),
+            CheckStatus::Initializing => said!("initializing"),
             CheckStatus::InsufficientData => "insufficient-data",
         }
     }
@@ -143,10 +143,10 @@ impl TargetHealth {
     pub fn as_str(self) -> &'static str {
         match self {
             TargetHealth::Initial => "initial",
-            TargetHealth::Healthy => "healthy",
-            TargetHealth::Unhealthy => "unhealthy",
-            TargetHealth::Draining => "draining",
-            TargetHealth::Unused => "unused",
+            TargetHealth::Healthy => said!("healthy"),
+            TargetHealth::Unhealthy => said!("unhealthy"),
+            TargetHealth::Draining => said!("draining"),
+            TargetHealth::Unused => said!("unused"),
         }
     }
 }

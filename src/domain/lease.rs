@@ -74,7 +74,7 @@ impl LeaseHolder {
 
     fn describe(&self, now: DateTime<Utc>) -> String {
         let ago = |t: DateTime<Utc>| crate::text::age((now - t).num_seconds().max(0));
-        format!(
+        say!(
             "run {} ({}), started {} ago, renewed {} ago",
             self.run_id,
             self.operator,
@@ -136,7 +136,7 @@ impl<'a> Request<'a> {
             && let Some(last) = last.filter(|l| l.run_id != self.holder.run_id)
             && (now - last.at).num_seconds() < self.anti_flap_secs as i64
         {
-            return Err(Override::AntiFlapping.refusal(format!(
+            return Err(Override::AntiFlapping.refusal(say!(
                 "this tier was failed over {} ago by run {} ({}, {}), within the anti-flapping \
                  window of {} s; a second failover this soon is more likely flapping than a new \
                  fault",
@@ -182,15 +182,19 @@ pub fn decide(
         return Ok(Take::TakeOver);
     }
     let how = if stale {
-        format!(
-            "; it has not been renewed for over {stale_secs} s: if that run is dead, take it over \
-             by its run id ({TAKE_OVER_FLAG}{}; in the console T, then type it)",
+        say!(
+            "it has not been renewed for over {stale_secs} s: if that run is dead, take it over \
+             by its run id (--take-over-lease {}; in the console T, then type it)",
             held.run_id
         )
     } else {
-        ": one failover of a tier at a time, whoever runs it".to_string()
+        said!("one failover of a tier at a time, whoever runs it").to_string()
     };
-    Err(format!("this tier is held by {}{how}", held.describe(now)))
+    let separator = if stale { "; " } else { ": " };
+    Err(format!(
+        "{}{separator}{how}",
+        say!("this tier is held by {}", held.describe(now))
+    ))
 }
 
 #[cfg(test)]

@@ -49,19 +49,25 @@ impl Override {
     pub fn consequence(self) -> &'static str {
         match self {
             Override::AntiFlapping => {
-                "a second failover of this tier so soon: if the first did not hold, this one may \
-                 flap back"
+                said!(
+                    "a second failover of this tier so soon: if the first did not hold, this one may \
+                     flap back"
+                )
             }
             Override::MasterAnswers => {
-                "the master still answers: it is failed over anyway, fenced first, and the writes \
-                 it takes stop"
+                said!(
+                    "the master still answers: it is failed over anyway, fenced first, and the writes \
+                     it takes stop"
+                )
             }
             Override::LaggingReplica => {
-                "the replica promoted lacks what the master or another replica had: those \
-                 transactions are lost"
+                said!(
+                    "the replica promoted lacks what the master or another replica had: those \
+                     transactions are lost"
+                )
             }
             Override::NotAnOutlier => {
-                "the server is no slower than its peers: a healthy server is replaced"
+                said!("the server is no slower than its peers: a healthy server is replaced")
             }
         }
     }
@@ -69,7 +75,7 @@ impl Override {
     /// `why` refused, with this override offered: the engine and the console read the name
     /// back from the text ([`Override::named_in`]).
     pub fn refusal(self, why: impl std::fmt::Display) -> String {
-        format!(
+        say!(
             "{why}. Going on anyway means {}: override `{}` (--override {}; in the console O, \
              then type {})",
             self.consequence(),

@@ -65,12 +65,12 @@ pub fn judge_promotion(snap: &FleetSnapshot, id: &str) -> Option<(Wrong, String)
     if errant {
         return Some((
             Wrong::ErrantPromoted,
-            format!("{} promoted with an errant transaction", me.name),
+            say!("{} promoted with an errant transaction", me.name),
         ));
     }
     // What the rank says against it, any lag allowed: it lacks what another received.
     if let Some(why) = &me.rejection {
-        return lagging(format!("{} promoted though {why}", me.name));
+        return lagging(say!("{} promoted though {why}", me.name));
     }
     let better = ranked
         .iter()
@@ -79,9 +79,12 @@ pub fn judge_promotion(snap: &FleetSnapshot, id: &str) -> Option<(Wrong, String)
             (Some(theirs), Some(mine)) => theirs > mine,
             _ => c.behind_master_secs + LAG_TOLERANCE_SECS < me.behind_master_secs,
         })?;
-    lagging(format!(
+    lagging(say!(
         "{} promoted ({:.0} s behind) while {} had more of the master's data ({:.0} s)",
-        me.name, me.behind_master_secs, better.name, better.behind_master_secs
+        me.name,
+        me.behind_master_secs,
+        better.name,
+        better.behind_master_secs
     ))
 }
 
@@ -121,7 +124,7 @@ pub fn not_recovered(
     heartbeat_secs: f32,
 ) -> Option<String> {
     if want.no_incident && incidents > 0 {
-        return Some(format!("{incidents} incident(s) still detected"));
+        return Some(say!("{incidents} incident(s) still detected"));
     }
     if let Some(n) = want.web_in_service {
         let serving = snap
@@ -130,7 +133,7 @@ pub fn not_recovered(
             .filter(|i| i.target == Some(TargetHealth::Healthy))
             .count();
         if serving < n {
-            return Some(format!("{serving} of {n} web servers in service"));
+            return Some(say!("{serving} of {n} web servers in service"));
         }
     }
     let master = snap.master();
@@ -138,9 +141,11 @@ pub fn not_recovered(
         let writers = writable(snap, heartbeat_secs);
         match (master, writers.as_slice()) {
             (Some(m), [w]) if w.id == m.id => {}
-            (_, []) => return Some("no master takes writes".into()),
-            (_, [_]) => return Some("the endpoint does not point at the writable master".into()),
-            (_, _) => return Some(format!("{} servers take writes", writers.len())),
+            (_, []) => return Some(said!("no master takes writes").into()),
+            (_, [_]) => {
+                return Some(said!("the endpoint does not point at the writable master").into());
+            }
+            (_, _) => return Some(say!("{} servers take writes", writers.len())),
         }
     }
     if let Some(n) = want.replicas_following {
@@ -157,7 +162,7 @@ pub fn not_recovered(
                 .count()
         });
         if following < n {
-            return Some(format!("{following} of {n} replicas follow the master"));
+            return Some(say!("{following} of {n} replicas follow the master"));
         }
     }
     None

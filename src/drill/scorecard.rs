@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::judge::Wrong;
-use crate::i18n::{Lang, asset, tr, trf};
+use crate::i18n::{Lang, asset, said, tr, trf};
 use crate::text::age;
 
 /// What points were taken off for.
@@ -51,7 +51,7 @@ impl Deduction {
         Deduction {
             at_secs: None,
             charge: Charge::OverPar,
-            detail: format!("{what} took {} (par {})", age(took), age(par as i64)),
+            detail: say!("{what} took {} (par {})", age(took), age(par as i64)),
             points,
         }
     }
@@ -136,7 +136,7 @@ impl Scorecard {
             "**{score}/100** · {outcome} · {operator} · seed {seed} · {took} of drill",
             &[
                 ("score", &self.score),
-                ("outcome", &self.outcome),
+                ("outcome", &said(l, &self.outcome)),
                 ("operator", &self.operator),
                 ("seed", &self.seed),
                 ("took", &age(self.drill_secs)),
@@ -187,7 +187,7 @@ impl Scorecard {
                 "- {at}**{}** −{}: {}\n",
                 tr(l, d.charge.label()),
                 d.points,
-                d.detail
+                said(l, &d.detail)
             ));
         }
         md.push_str(&format!(

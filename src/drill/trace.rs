@@ -161,7 +161,7 @@ impl DrillState {
                 if right {
                     self.detected_at.get_or_insert(*at);
                 } else if !self.scenario.expect.playbooks.is_empty() {
-                    let detail = format!("{} does not answer this incident", playbook.id);
+                    let detail = say!("{} does not answer this incident", playbook.id);
                     self.charge_wrong(*at, Wrong::WrongPlaybook, detail);
                 }
                 for o in overrides {
@@ -228,7 +228,7 @@ impl DrillState {
                     && !self.unneeded.iter().any(|r| r == run_id)
                 {
                     self.unneeded.push(run_id.to_string());
-                    let detail = format!("{} acted where nothing needed a failover", playbook.id);
+                    let detail = say!("{} acted where nothing needed a failover", playbook.id);
                     self.charge_wrong(*at, Wrong::UnneededFailover, detail);
                 }
             }
@@ -246,7 +246,7 @@ impl DrillState {
         (!own && judge::healthy(inst, &self.implicated)).then(|| {
             (
                 Wrong::HealthyRemoved,
-                format!(
+                say!(
                     "{} ({}) was healthy: {}",
                     inst.name,
                     inst.id,
@@ -279,7 +279,7 @@ impl DrillState {
             .any(|d| d.charge == Charge::Wrong(Wrong::TwoMasters));
         if writers.len() > 1 && !split {
             let names: Vec<&str> = writers.iter().map(|w| w.name.as_str()).collect();
-            let detail = format!("{} took writes at once", names.join(" and "));
+            let detail = say!("{} took writes at once", names.join(" and "));
             self.charge_wrong(now, Wrong::TwoMasters, detail);
         }
         let begun = self.secs(now) >= self.scenario.onset_secs() as i64;
@@ -295,15 +295,15 @@ impl DrillState {
             .all(|e| self.secs(now) >= (e.at_secs + e.for_secs.unwrap_or(0)) as i64);
         if begun && all_begun && acted && self.waiting_for.is_none() && !run_active {
             self.recovered_at = Some(now);
-            self.finish(now, "recovered".into());
+            self.finish(now, said!("recovered").into());
             return true;
         }
         if self.secs(now) >= self.scenario.limit_secs as i64 {
             let why = self
                 .waiting_for
                 .clone()
-                .unwrap_or_else(|| "a run still going".into());
-            self.finish(now, format!("not recovered in time: {why}"));
+                .unwrap_or_else(|| said!("a run still going").into());
+            self.finish(now, say!("not recovered in time: {why}"));
             return true;
         }
         false
@@ -333,9 +333,13 @@ impl DrillState {
         let mut deductions = self.deductions.clone();
         let over = self.penalties.over_par;
         let phases = [
-            ("detect", since(self.detected_at), par.detect_secs),
-            ("mitigate", since(self.mitigated_at), par.mitigate_secs),
-            ("recover", since(self.recovered_at), par.recover_secs),
+            (said!("detect"), since(self.detected_at), par.detect_secs),
+            (
+                said!("mitigate"),
+                since(self.mitigated_at),
+                par.mitigate_secs,
+            ),
+            (said!("recover"), since(self.recovered_at), par.recover_secs),
         ];
         for (phase, took, par) in phases {
             if let (Some(took), Some(par)) = (took, par)

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Local, Utc};
 
-use crate::i18n::{Lang, asset, phrases, tr, trf};
+use crate::i18n::{Lang, asset, said, tr, trf};
 use crate::runbook::model::Playbook;
 use crate::runbook::record::{Record, StepStatus};
 
@@ -157,7 +157,7 @@ pub fn postmortem(records: &[Record], playbook: &Playbook, l: Lang) -> String {
             out,
             "- {} {}",
             r.at().format("%H:%M:%S"),
-            phrases(l, &r.describe().replace('\n', " "))
+            said(l, &r.describe().replace('\n', " "))
         );
     }
     out
@@ -203,7 +203,7 @@ fn summary(out: &mut String, f: &Facts, playbook: &Playbook, l: Lang) {
         trf(l, "- Run by: {operator}", &[("operator", &f.operator)]),
     );
     if let Some((summary, _, _)) = &f.incident {
-        let summary = phrases(l, summary);
+        let summary = said(l, summary);
         line(
             out,
             trf(l, "- Incident: {summary}", &[("summary", &summary)]),
@@ -216,7 +216,7 @@ fn summary(out: &mut String, f: &Facts, playbook: &Playbook, l: Lang) {
             Some((at, outcome)) => trf(
                 l,
                 "- Ended: {at} — {outcome}",
-                &[("at", &stamp(*at)), ("outcome", &phrases(l, outcome))],
+                &[("at", &stamp(*at)), ("outcome", &said(l, outcome))],
             ),
             None => trf(
                 l,
@@ -295,7 +295,7 @@ fn steps(out: &mut String, f: &Facts, playbook: &Playbook, l: Lang) {
             (Some(f), Some(t)) => span(*f, *t),
             _ => "—".into(),
         };
-        let note = phrases(l, note.as_deref().unwrap_or("")).replace('|', "\\|");
+        let note = said(l, note.as_deref().unwrap_or("")).replace('|', "\\|");
         let _ = writeln!(
             out,
             "| {} | {} | {} | {duration} | {note} |",

@@ -7,8 +7,10 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::detect::{Incident, Severity, detect_once, worst_severity};
 use crate::domain::{FleetSnapshot, Role};
+use crate::i18n::{Lang, said, tr, trf};
 use crate::replicas::{Candidate, rank_replicas};
 use crate::runbook::model::{Playbook, for_incident, suggestion_of};
+use crate::text::{pad, pad_left};
 
 /// Parts of a refresh detection decides on: without them nothing can be called OK.
 const DETECTION_INPUTS: &[&str] = &["metrics", "status checks"];
@@ -186,44 +188,74 @@ pub fn status_report(
     }
 }
 
-/// The monitoring-plugin first line, then a table an operator can read at a glance.
-pub fn status_text(r: &StatusReport) -> String {
+/// The monitoring-plugin first line, then a table an operator can read at a glance, in
+/// `lang` but for the first line's "DAKE <STATUS> -", which monitoring reads.
+pub fn status_text(r: &StatusReport, l: Lang) -> String {
     let mut out = String::new();
     let summary = if r.incidents.is_empty() {
-        format!("{} instances, no incidents", r.instances.len())
+        trf(
+            l,
+            "{n} instances, no incidents",
+            &[("n", &r.instances.len())],
+        )
     } else {
         r.incidents
             .iter()
-            .map(|i| i.incident.summary.as_str())
+            .map(|i| said(l, &i.incident.summary).into_owned())
             .collect::<Vec<_>>()
             .join("; ")
     };
     let _ = writeln!(out, "DAKE {} - {summary}", r.status.label());
     let _ = writeln!(
         out,
-        "fleet {} ({} {}) at {}",
-        r.fleet,
-        r.provider,
-        r.region,
-        r.taken_at.format("%Y-%m-%d %H:%M:%S UTC")
+        "{}",
+        trf(
+            l,
+            "fleet {fleet} ({provider} {region}) at {at}",
+            &[
+                ("fleet", &r.fleet),
+                ("provider", &r.provider),
+                ("region", &r.region),
+                ("at", &r.taken_at.format("%Y-%m-%d %H:%M:%S UTC")),
+            ],
+        )
     );
     for (part, why) in &r.unread {
-        let _ = writeln!(out, "  not read: {part}: {why}");
+        let why = said(l, why);
+        let line = trf(
+            l,
+            "not read: {part}: {why}",
+            &[("part", part), ("why", &why)],
+        );
+        let _ = writeln!(out, "  {line}");
     }
     for i in &r.incidents {
         let _ = writeln!(
             out,
             "  {} {} → {}",
             i.incident.severity.label(),
-            i.incident.summary,
+            said(l, &i.incident.summary),
             suggestion_of(i.suggested_playbooks.iter().map(String::as_str))
         );
     }
     let _ = writeln!(out);
+    let header = [
+        (tr(l, "ROLE"), 8),
+        (tr(l, "NAME"), 14),
+        ("ID", 19),
+        ("AZ", 16),
+        (tr(l, "STATE"), 9),
+        (tr(l, "CHECKS"), 8),
+    ];
+    for (h, w) in header {
+        let _ = write!(out, "{} ", pad(h, w));
+    }
     let _ = writeln!(
         out,
-        "{:<8} {:<14} {:<19} {:<16} {:<9} {:<8} {:>5} {:>8}  DISP",
-        "ROLE", "NAME", "ID", "AZ", "STATE", "CHECKS", "CPU", "P99"
+        "{} {}  {}",
+        pad_left(tr(l, "CPU"), 5),
+        pad_left("P99", 8),
+        tr(l, "DISP")
     );
     let num = |v: Option<f32>, unit: &str| v.map_or("—".to_string(), |v| format!("{v:.0}{unit}"));
     for i in &r.instances {
@@ -234,16 +266,20 @@ pub fn status_text(r: &StatusReport) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<8} {:<14} {:<19} {:<16} {:<9} {:<8} {:>5} {:>8}  {}",
+            "{:<8} {:<14} {:<19} {:<16} {} {} {:>5} {:>8}  {}",
             i.role.short(),
             i.name,
             i.id,
             i.az,
-            i.state,
-            checks,
+            pad(&said(l, i.state), 9),
+            pad(&said(l, checks), 8),
             num(i.cpu_pct, "%"),
             num(i.p99_ms, "ms"),
-            if i.disposable { "yes" } else { "no" }
+            if i.disposable {
+                tr(l, "yes")
+            } else {
+                tr(l, "no")
+            }
         );
     }
     let rep = &r.replication;
@@ -253,28 +289,42 @@ pub fn status_text(r: &StatusReport) -> String {
         .map_or("—".to_string(), |id| {
             match r.instances.iter().find(|i| i.id == id) {
                 Some(i) => format!("{} ({id})", i.name),
-                None => format!("{id} (not in the fleet)"),
+                None => trf(l, "{id} (not in the fleet)", &[("id", &id)]),
             }
         });
     let _ = writeln!(out);
+    let heartbeat = rep.master_heartbeat_age_secs.map_or("—".into(), |s| {
+        trf(l, "{secs}s old", &[("secs", &format!("{s:.1}"))])
+    });
     let _ = writeln!(
         out,
-        "replication: endpoint {} → {target}; master heartbeat {}",
-        rep.endpoint.as_deref().unwrap_or("—"),
-        rep.master_heartbeat_age_secs
-            .map_or("—".into(), |s| format!("{s:.1}s old"))
+        "{}",
+        trf(
+            l,
+            "replication: endpoint {endpoint} → {target}; master heartbeat {heartbeat}",
+            &[
+                ("endpoint", &rep.endpoint.as_deref().unwrap_or("—")),
+                ("target", &target),
+                ("heartbeat", &heartbeat),
+            ],
+        )
     );
     for c in &rep.replicas {
         let verdict = match &c.rejection {
-            None if c.best => "promotable (best)".to_string(),
-            None => "promotable".to_string(),
-            Some(why) => format!("not promotable: {why}"),
+            None if c.best => tr(l, "promotable (best)").to_string(),
+            None => tr(l, "promotable").to_string(),
+            Some(why) => trf(l, "not promotable: {why}", &[("why", &said(l, why))]),
         };
-        let _ = writeln!(
-            out,
-            "  {:<14} lag {:>7.1}s  behind master {:>5.1}s  {verdict}",
-            c.name, c.heartbeat_lag_secs, c.behind_master_secs
+        let line = trf(
+            l,
+            "lag {lag}s  behind master {behind}s  {verdict}",
+            &[
+                ("lag", &format!("{:>7.1}", c.heartbeat_lag_secs)),
+                ("behind", &format!("{:>5.1}", c.behind_master_secs)),
+                ("verdict", &verdict),
+            ],
         );
+        let _ = writeln!(out, "  {:<14} {line}", c.name);
     }
     out
 }

@@ -1,8 +1,9 @@
 //! English, and Japanese with `--lang ja` (or a `ja` locale in LC_ALL, LC_MESSAGES or LANG).
 //! The code says what it says in English; `assets/i18n/ja.toml` gives each such text its
 //! Japanese, `{name}` filled in the same way in both; `ja-assets.toml` translates the titles
-//! and explanations of the built-in playbooks and scenarios. A text without a translation stays
-//! English, and a test keeps the catalog complete.
+//! and explanations of the built-in playbooks and scenarios; `said` puts what dake says of the
+//! fleet and a run (journaled in English) in Japanese where it is shown; `help` the command
+//! line's help. A text without a translation stays English, and tests keep the catalog complete.
 
 use std::borrow::Cow;
 use std::sync::LazyLock;
@@ -67,6 +68,15 @@ pub fn trf(lang: Lang, en: &'static str, args: &[(&str, &dyn std::fmt::Display)]
     out
 }
 
+/// A help text of the command line in `lang`: its Japanese from the catalog's `[help]` table,
+/// else as it is.
+pub fn help(lang: Lang, en: &str) -> String {
+    let ja = (lang == Lang::Ja)
+        .then(|| CATALOG.get("help")?.get(en)?.as_str())
+        .flatten();
+    ja.unwrap_or(en).to_string()
+}
+
 /// A built-in asset's text in `lang`, found at `path` in `ja-assets.toml` (`["playbook",
 /// "web-replace", "title"]`); `en` when it has none.
 pub fn asset<'a>(lang: Lang, path: &[&str], en: &'a str) -> Cow<'a, str> {
@@ -99,34 +109,8 @@ fn lookup(path: &[&str]) -> Option<&'static toml::Value> {
     t.get(*last)
 }
 
+mod said;
 #[cfg(test)]
 mod tests;
 
-static PHRASES: LazyLock<Vec<(String, String)>> = LazyLock::new(|| {
-    let mut pairs: Vec<(String, String)> = CATALOG
-        .get("phrase")
-        .and_then(|p| p.as_table())
-        .map(|t| {
-            t.iter()
-                .filter_map(|(en, ja)| Some((en.clone(), ja.as_str()?.to_string())))
-                .collect()
-        })
-        .unwrap_or_default();
-    // The longest first, so a phrase inside a longer one never breaks it.
-    pairs.sort_by_key(|(en, _)| std::cmp::Reverse(en.len()));
-    pairs
-});
-
-/// Text made elsewhere from fixed phrases and figures (what detection says of an incident),
-/// in `lang`: each phrase of the catalog's `[phrase]` table replaced where it appears, names
-/// and figures left as they are.
-pub fn phrases(lang: Lang, text: &str) -> Cow<'_, str> {
-    if lang == Lang::En || !PHRASES.iter().any(|(en, _)| text.contains(en.as_str())) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = text.to_string();
-    for (en, ja) in PHRASES.iter() {
-        out = out.replace(en.as_str(), ja);
-    }
-    Cow::Owned(out)
-}
+pub use said::said;

@@ -45,43 +45,52 @@ fn the_language_is_the_flag_else_the_locale() {
 
 /// The string literals passed to `tr(` and `trf(` in `text`, as Rust reads them.
 fn literals(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
     let bytes = text.as_bytes();
-    for (at, _) in text.match_indices("tr(").chain(text.match_indices("trf(")) {
-        if at > 0 && (bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] == b'_') {
-            continue;
-        }
-        let rest = &text[at..];
-        let Some(comma) = rest.find(',') else {
-            continue;
-        };
-        let after = rest[comma + 1..].trim_start();
-        let Some(body) = after.strip_prefix('"') else {
-            continue;
-        };
-        let mut s = String::new();
-        let mut chars = body.chars().peekable();
-        while let Some(c) = chars.next() {
-            match c {
-                '"' => break,
-                '\\' => match chars.next() {
-                    Some('n') => s.push('\n'),
-                    Some('"') => s.push('"'),
-                    Some('\\') => s.push('\\'),
-                    Some('\n') => {
-                        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-                            chars.next();
-                        }
+    text.match_indices("tr(")
+        .chain(text.match_indices("trf("))
+        .filter(|&(at, _)| {
+            at == 0 || !(bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] == b'_')
+        })
+        .filter_map(|(at, _)| {
+            let rest = &text[at..];
+            let comma = rest.find(',')?;
+            string_at(rest[comma + 1..].trim_start())
+        })
+        .collect()
+}
+
+/// The texts marked `say!(` or `said!(` in `text`.
+fn said_literals(text: &str) -> Vec<String> {
+    text.match_indices("say!(")
+        .chain(text.match_indices("said!("))
+        .filter_map(|(at, m)| string_at(text[at + m.len()..].trim_start()))
+        .collect()
+}
+
+/// The string literal `code` begins with, as Rust reads it.
+fn string_at(code: &str) -> Option<String> {
+    let body = code.strip_prefix('"')?;
+    let mut s = String::new();
+    let mut chars = body.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => break,
+            '\\' => match chars.next() {
+                Some('n') => s.push('\n'),
+                Some('"') => s.push('"'),
+                Some('\\') => s.push('\\'),
+                Some('\n') => {
+                    while chars.peek().is_some_and(|c| c.is_whitespace()) {
+                        chars.next();
                     }
-                    Some(other) => s.push(other),
-                    None => {}
-                },
-                c => s.push(c),
-            }
+                }
+                Some(other) => s.push(other),
+                None => {}
+            },
+            c => s.push(c),
         }
-        out.push(s);
     }
-    out
+    Some(s)
 }
 
 fn sources(dir: &std::path::Path, out: &mut Vec<String>) {
@@ -227,26 +236,135 @@ fn every_playbook_and_scenario_has_its_japanese() {
     }
 }
 
+/// `{name}` and `{:.1}` alike as `{}`: the code's text and the catalog's key compare equal.
+fn unnamed(template: &str) -> String {
+    said::parts(template)
+        .iter()
+        .map(|p| match p {
+            said::Part::Text(t) => t.as_str(),
+            said::Part::Slot(_) => "{}",
+        })
+        .collect()
+}
+
 #[test]
-fn what_detection_says_reads_in_japanese_and_every_phrase_is_one_it_says() {
+fn everything_dake_says_has_its_japanese_and_nothing_else_is_there() {
     let catalog: toml::Table = toml::from_str(include_str!("../../assets/i18n/ja.toml")).unwrap();
+    let (ui, templates) = (
+        catalog["ui"].as_table().unwrap(),
+        catalog["said"].as_table().unwrap(),
+    );
     let mut texts = Vec::new();
     sources(
         &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
         &mut texts,
     );
-    let all = texts.concat();
-    for en in catalog["phrase"].as_table().unwrap().keys() {
-        assert!(all.contains(en.trim()), "a phrase nothing says: {en:?}");
+    let said: BTreeSet<String> = texts.iter().flat_map(|t| said_literals(t)).collect();
+    assert!(said.len() > 150, "the scan found {} texts", said.len());
+    let keys: BTreeSet<String> = templates.keys().map(|k| unnamed(k)).collect();
+    let missing: Vec<&String> = said
+        .iter()
+        .filter(|s| !keys.contains(&unnamed(s)) && !ui.contains_key(*s))
+        .collect();
+    assert!(missing.is_empty(), "no Japanese for: {missing:#?}");
+    let code: BTreeSet<String> = said.iter().map(|s| unnamed(s)).collect();
+    for (en, ja) in templates {
+        assert!(code.contains(&unnamed(en)), "a template nothing says: {en}");
+        assert!(
+            !(placeholders(en).is_empty() && ui.contains_key(en)),
+            "{en} is in [ui] already"
+        );
+        let ja = ja.as_str().unwrap();
+        assert_eq!(placeholders(en), placeholders(ja), "{en} → {ja}");
+        let parts = said::parts(en);
+        for pair in parts.windows(2) {
+            assert!(
+                !matches!(pair, [said::Part::Slot(_), said::Part::Slot(_)]),
+                "{en}: two placeholders side by side cannot be told apart"
+            );
+        }
+        assert!(
+            parts.iter().all(|p| *p != said::Part::Slot(String::new())),
+            "{en}: name each placeholder"
+        );
     }
+}
+
+/// Each template, its placeholders filled with words no template says, comes back as its own
+/// Japanese: no other template takes it.
+#[test]
+fn each_template_is_the_one_that_says_its_text() {
+    let catalog: toml::Table = toml::from_str(include_str!("../../assets/i18n/ja.toml")).unwrap();
+    for (en, ja) in catalog["said"].as_table().unwrap() {
+        let fill = |t: &str| {
+            said::parts(t)
+                .iter()
+                .map(|p| match p {
+                    said::Part::Text(t) => t.clone(),
+                    said::Part::Slot(name) => {
+                        format!("Q{}", name.len() * 7 + name.as_bytes()[0] as usize)
+                    }
+                })
+                .collect::<String>()
+        };
+        assert_eq!(
+            said(Lang::Ja, &fill(en)),
+            fill(ja.as_str().unwrap()),
+            "{en}"
+        );
+    }
+}
+
+#[test]
+fn what_dake_says_reads_in_japanese_down_to_what_it_quotes() {
     let slow = "slow web server web-3: p99 911 ms vs peers' median 136 ms (6.7x) for 30 s";
     assert_eq!(
-        phrases(Lang::Ja, slow),
-        "遅い Web サーバー web-3: p99 911 ms 対ピア中央値 136 ms (6.7x)、継続 30 s"
+        said(Lang::Ja, slow),
+        "遅い Web サーバー web-3：p99 911 ms 対ピア中央値 136 ms（6.7x）、30 秒継続"
     );
+    assert_eq!(said(Lang::En, slow), slow);
+    // A headline no template says whole: said in its parts.
     assert_eq!(
-        phrases(Lang::Ja, "db-master: check impaired, silent 30s"),
-        "db-master: チェック異常, 無応答 30s"
+        said(Lang::Ja, "db-master: check impaired, silent 30s"),
+        "db-master：チェック異常、無応答 30s"
     );
-    assert_eq!(phrases(Lang::En, slow), slow);
+    // A list of findings, each said, and a figure inside one said in turn.
+    assert_eq!(
+        said(
+            Lang::Ja,
+            "chose db-replica-1; db-replica-1 best (0.0s behind); db-replica-2 rejected: \
+             instance is stopped"
+        ),
+        "db-replica-1 を選択；db-replica-1 最適（0.0 秒遅れ）；db-replica-2 除外：インスタンスが 停止"
+    );
+    // A refusal quoting a bracketed list, and the override it offers.
+    let why = "every replica is rejected (db-2: SQL thread stopped; db-3: no-promote tag set)";
+    let refusal = crate::runbook::overrides::Override::LaggingReplica.refusal(why);
+    let ja = said(Lang::Ja, &refusal);
+    assert!(
+        ja.starts_with("すべてのレプリカが除外（db-2：SQL スレッド停止；db-3：no-promote タグつき）。それでも続けると"),
+        "{ja}"
+    );
+    assert!(ja.contains("--override lagging-replica"), "{ja}");
+    // What nothing says stays as it is: a provider's own error.
+    let aws = "InvalidInstanceID.NotFound: The instance ID 'i-1' does not exist";
+    assert_eq!(said(Lang::Ja, aws), aws);
+}
+
+#[test]
+fn the_command_line_help_has_its_japanese_and_nothing_else_is_there() {
+    use clap::CommandFactory;
+    let catalog: toml::Table = toml::from_str(include_str!("../../assets/i18n/ja.toml")).unwrap();
+    let table = catalog["help"].as_table().unwrap();
+    let texts: BTreeSet<String> = crate::cli::help_texts(&crate::cli::Cli::command())
+        .into_iter()
+        .collect();
+    let missing: Vec<&String> = texts.iter().filter(|t| !table.contains_key(*t)).collect();
+    assert!(missing.is_empty(), "no Japanese for: {missing:#?}");
+    let unused: Vec<&String> = table.keys().filter(|k| !texts.contains(*k)).collect();
+    assert!(unused.is_empty(), "translated but never shown: {unused:#?}");
+    let ja = crate::cli::command(Lang::Ja);
+    for text in crate::cli::help_texts(&ja) {
+        assert!(!texts.contains(&text), "still English: {text}");
+    }
 }

@@ -29,7 +29,7 @@ impl Run {
             let kind = self.steps[step].calls.get(index).map(|c| c.call.kind());
             let said = match kind {
                 Some(k) if !k.runs_on_host() => format!("{}: {last}", k.operation()),
-                _ => format!("host said: {last}"),
+                _ => say!("host said: {last}"),
             };
             let note = &mut self.steps[step].note;
             *note = Some(match note.take() {

@@ -53,7 +53,7 @@ impl Run {
                     plan,
                     typed: String::new(),
                 };
-                fx.push(Effect::Refused(format!(
+                fx.push(Effect::Refused(say!(
                     "type the last {CONFIRM_SUFFIX_LEN} characters of {id} to confirm"
                 )));
                 return;
@@ -62,7 +62,7 @@ impl Run {
         let step = self.playbook.steps[self.cursor].clone();
         let fresh = match super::plan::plan(&step, self.cursor, &self.ctx, snap) {
             Err(reason) => {
-                let reason = format!("the fleet changed since the plan was shown: {reason}");
+                let reason = say!("the fleet changed since the plan was shown: {reason}");
                 self.refuse_step(fx, &step.name, reason, now);
                 return;
             }
@@ -70,12 +70,12 @@ impl Run {
         };
         if fresh.calls != plan.calls {
             let now_calls: Vec<String> = fresh.calls.iter().map(|c| c.to_string()).collect();
-            let reason = format!(
+            let reason = say!(
                 "the fleet changed since the plan was shown: {} would now call {}; confirm again",
                 step.name,
                 now_calls.join("; ")
             );
-            self.note(fx, now, format!("not run: {reason}"));
+            self.note(fx, now, say!("not run: {reason}"));
             self.phase = Phase::Confirming {
                 plan: fresh,
                 typed: String::new(),
@@ -83,7 +83,7 @@ impl Run {
             fx.push(Effect::Refused(reason));
             return;
         }
-        self.note(fx, now, format!("confirmed {}", step.name));
+        self.note(fx, now, say!("confirmed {}", step.name));
         self.start_step(fx, fresh, now);
     }
 }

@@ -194,7 +194,7 @@ impl Run {
         let mut fx = Vec::new();
         if self.is_over() {
             if !matches!(event, Event::Observe { .. } | Event::Note(_)) {
-                fx.push(Effect::Refused("the run is over".into()));
+                fx.push(Effect::Refused(said!("the run is over").into()));
             }
             return fx;
         }
@@ -226,7 +226,11 @@ impl Run {
             (Event::Backspace, Phase::Confirming { .. }) => self.untype_char(),
             (Event::Cancel, Phase::Confirming { .. }) => {
                 self.phase = Phase::Ready;
-                self.note(&mut fx, now, "confirmation cancelled; nothing done".into());
+                self.note(
+                    &mut fx,
+                    now,
+                    said!("confirmation cancelled; nothing done").into(),
+                );
             }
             (Event::CallDone { index, outcome }, Phase::Calling { plan }) => {
                 self.call_done(&mut fx, &plan, index, outcome, now);
@@ -251,7 +255,7 @@ impl Run {
             (Event::TakeOverLease(run_id), _) => self.take_over_lease(&mut fx, run_id, now),
             (Event::Retry, Phase::Failed { .. }) => self.retry(&mut fx, now),
             (Event::Abort { .. }, Phase::Calling { .. }) => fx.push(Effect::Refused(
-                "a call is in flight; abort once it has answered".into(),
+                said!("a call is in flight; abort once it has answered").into(),
             )),
             (Event::Abort { reason }, _) => {
                 let reason = format!("{reason}; {}", self.state_summary());
@@ -263,10 +267,12 @@ impl Run {
             }
             (Event::Observe { .. }, _) => {}
             (Event::Proceed { .. }, Phase::Calling { .. } | Phase::Waiting { .. }) => {
-                fx.push(Effect::Refused("the current step is still running".into()));
+                fx.push(Effect::Refused(
+                    said!("the current step is still running").into(),
+                ));
             }
             (Event::Proceed { .. }, Phase::Failed { error }) => {
-                fx.push(Effect::Refused(format!(
+                fx.push(Effect::Refused(say!(
                     "step failed ({error}): retry (r) or abort (x)"
                 )));
             }
@@ -295,7 +301,7 @@ impl Run {
     pub(super) fn retry(&mut self, fx: &mut Vec<Effect>, now: DateTime<Utc>) {
         self.steps[self.cursor].status = StepStatus::Pending;
         self.phase = Phase::Ready;
-        self.note(fx, now, format!("retrying step {}", self.cursor + 1));
+        self.note(fx, now, say!("retrying step {}", self.cursor + 1));
     }
 
     /// The step at the cursor is refused, planned or confirmed: said, journaled, and the
@@ -307,7 +313,7 @@ impl Run {
         reason: String,
         now: DateTime<Utc>,
     ) {
-        self.note(fx, now, format!("refused {step}: {reason}"));
+        self.note(fx, now, say!("refused {step}: {reason}"));
         self.offered = Override::named_in(&reason);
         self.phase = Phase::Ready;
         fx.push(Effect::Refused(reason));
@@ -413,7 +419,7 @@ impl Run {
         );
         self.cursor += 1;
         if self.cursor >= self.steps.len() {
-            let outcome = format!(
+            let outcome = say!(
                 "all {} steps of {} done",
                 self.steps.len(),
                 self.playbook.id
@@ -433,7 +439,7 @@ impl Run {
         let Some(key) = self.ctx.vars.get(super::plan::var::LEASE).cloned() else {
             return;
         };
-        self.note(fx, now, format!("lease {key} released"));
+        self.note(fx, now, say!("lease {key} released"));
         let failover = super::journal::last_failover(&self.records).map(|at| FailoverRecord {
             run_id: self.ctx.run_id.clone(),
             operator: self.operator.clone(),
@@ -474,18 +480,16 @@ impl Run {
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        format!(
-            "steps done: {}; {}",
-            if done.is_empty() {
-                "none".to_string()
-            } else {
-                done.join(", ")
-            },
-            if vars.is_empty() {
-                "nothing created".to_string()
-            } else {
-                vars.join(", ")
-            }
-        )
+        let steps = if done.is_empty() {
+            said!("no step done").to_string()
+        } else {
+            say!("steps done: {}", done.join(", "))
+        };
+        let created = if vars.is_empty() {
+            said!("nothing created").to_string()
+        } else {
+            say!("recorded {}", vars.join(", "))
+        };
+        format!("{steps}; {created}")
     }
 }

@@ -51,7 +51,7 @@ pub async fn perform(
             if let Some(id) = found.into_iter().next() {
                 return Ok(CallOutcome {
                     created: vec![id],
-                    request_id: "found by tag after resume".into(),
+                    request_id: said!("found by tag after resume").into(),
                     output: String::new(),
                 });
             }
@@ -60,7 +60,7 @@ pub async fn perform(
             if already_applied(call, &snap) {
                 return Ok(CallOutcome {
                     created: Vec::new(),
-                    request_id: "already applied before resume".into(),
+                    request_id: said!("already applied before resume").into(),
                     output: String::new(),
                 });
             }
@@ -69,7 +69,7 @@ pub async fn perform(
     let limit = provider.call_timeout(call);
     match tokio::time::timeout(limit, provider.execute(call.clone())).await {
         Ok(result) => result.map_err(|e| e.to_string()),
-        Err(_) => Err(ProviderError::Timeout(format!(
+        Err(_) => Err(ProviderError::Timeout(say!(
             "{} gave no answer within {} s",
             call.operation(),
             limit.as_secs()
@@ -118,7 +118,7 @@ async fn run<M: Send + 'static>(
                         j.append(&rec).map_err(|e| e.to_string())
                     })
                     .await
-                    .unwrap_or_else(|e| Err(format!("journal writer stopped: {e}")));
+                    .unwrap_or_else(|e| Err(say!("journal writer stopped: {e}")));
                     match written {
                         Ok(()) => continue,
                         Err(e) => {

@@ -215,8 +215,8 @@ pub fn summarise(records: &[Record], path: PathBuf) -> Option<RunSummary> {
         })
         .collect();
     let ended = records.iter().rev().find_map(|r| match r {
-        Record::Finished { outcome, .. } => Some(format!("finished: {outcome}")),
-        Record::Aborted { reason, .. } => Some(format!("aborted: {reason}")),
+        Record::Finished { outcome, .. } => Some(say!("finished: {outcome}")),
+        Record::Aborted { reason, .. } => Some(say!("aborted: {reason}")),
         _ => None,
     });
     Some(RunSummary {
@@ -238,13 +238,15 @@ impl RunSummary {
     /// that has not acted yet).
     pub fn started_ago(&self, now: DateTime<Utc>) -> String {
         let (what, at) = match self.failover_at {
-            Some(at) => ("failed over", at),
-            None => ("started", self.started),
+            Some(at) => (said!("failed over"), at),
+            None => (said!("started"), self.started),
         };
         let ago = crate::text::age((now - at).num_seconds());
-        format!(
+        say!(
             "run {} ({} on {}) {what} {ago} ago",
-            self.run_id, self.playbook, self.target_name
+            self.run_id,
+            self.playbook,
+            self.target_name
         )
     }
 }

@@ -33,7 +33,7 @@ impl Run {
         self.note(
             fx,
             now,
-            format!("override: {who} overrode {}: {}", o.name(), o.consequence()),
+            say!("override: {who} overrode {}: {}", o.name(), o.consequence()),
         );
         self.record_vars(fx, now, [(o.var(), who)].into_iter().collect());
         self.offered = None;
@@ -58,7 +58,7 @@ impl Run {
         self.note(
             fx,
             now,
-            format!("{who} takes over the tier's lease from run {holder}, named as dead"),
+            say!("{who} takes over the tier's lease from run {holder}, named as dead"),
         );
         let vars = [(var::TAKE_OVER_LEASE.to_string(), holder)]
             .into_iter()
@@ -107,12 +107,12 @@ impl Run {
     pub(super) fn declare_fenced(&mut self, fx: &mut Vec<Effect>, now: DateTime<Utc>) {
         let Phase::Failed { error } = self.phase.clone() else {
             fx.push(Effect::Refused(
-                "only a failed fence step can be declared fenced by other means".into(),
+                said!("only a failed fence step can be declared fenced by other means").into(),
             ));
             return;
         };
         if !self.may_declare_fenced() {
-            fx.push(Effect::Refused(format!(
+            fx.push(Effect::Refused(say!(
                 "step {} does not fence the old master; retry it (r) or abort (x)",
                 self.cursor + 1
             )));
@@ -122,7 +122,7 @@ impl Run {
         self.note(
             fx,
             now,
-            format!(
+            say!(
                 "override: {who} declared {} fenced by other means (dake could not: {error})",
                 self.ctx.target_name
             ),
@@ -131,7 +131,7 @@ impl Run {
             .into_iter()
             .collect();
         self.record_vars(fx, now, vars);
-        let note = format!("fenced by other means, on {who}'s word (dake could not: {error})");
+        let note = say!("fenced by other means, on {who}'s word (dake could not: {error})");
         self.finish_step(fx, StepStatus::Done, Some(note), now);
     }
 }

@@ -139,49 +139,52 @@ impl Record {
                 operator,
                 ..
             } => {
-                format!("run started: {playbook} on {target_name} ({target_id}) by {operator}")
+                say!("run started: {playbook} on {target_name} ({target_id}) by {operator}")
             }
             Record::Incident {
                 summary,
                 detected_at,
                 ..
             } => {
-                format!(
+                say!(
                     "incident: {summary} (detected {})",
                     detected_at.format("%H:%M:%S")
                 )
             }
             Record::Note { text, .. } => text.clone(),
-            Record::StepStarted { step, .. } => format!("step {} started", step + 1),
-            Record::Intent { call, .. } => format!("call {call}"),
+            Record::StepStarted { step, .. } => say!("step {} started", step + 1),
+            Record::Intent { call, .. } => say!("call {call}"),
             Record::Result { outcome: Ok(o), .. } => {
-                let created = if o.created.is_empty() {
-                    String::new()
+                let ok = if o.created.is_empty() {
+                    say!("ok (request {})", o.request_id)
                 } else {
-                    format!(", created {}", o.created.join(", "))
+                    say!(
+                        "ok (request {}, created {})",
+                        o.request_id,
+                        o.created.join(", ")
+                    )
                 };
-                let said = match o.output.lines().last() {
-                    Some(last) => format!(": {last}"),
-                    None => String::new(),
-                };
-                format!("ok (request {}{created}){said}", o.request_id)
+                match o.output.lines().last() {
+                    Some(last) => format!("{ok}: {last}"),
+                    None => ok,
+                }
             }
             Record::Result {
                 outcome: Err(e), ..
-            } => format!("error: {e}"),
+            } => say!("error: {e}"),
             Record::Vars { vars, .. } => {
                 let kv: Vec<String> = vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                format!("recorded {}", kv.join(", "))
+                say!("recorded {}", kv.join(", "))
             }
-            Record::WaitStarted { step, .. } => format!("step {} waiting", step + 1),
+            Record::WaitStarted { step, .. } => say!("step {} waiting", step + 1),
             Record::StepFinished {
                 step, status, note, ..
             } => match note {
-                Some(n) => format!("step {} {}: {n}", step + 1, status.label()),
-                None => format!("step {} {}", step + 1, status.label()),
+                Some(n) => say!("step {} {}: {n}", step + 1, status.label()),
+                None => say!("step {} {}", step + 1, status.label()),
             },
-            Record::Finished { outcome, .. } => format!("run finished: {outcome}"),
-            Record::Aborted { reason, .. } => format!("run aborted: {reason}"),
+            Record::Finished { outcome, .. } => say!("run finished: {outcome}"),
+            Record::Aborted { reason, .. } => say!("run aborted: {reason}"),
         }
     }
 }

@@ -186,7 +186,7 @@ impl Run {
             self.note(
                 &mut fx,
                 now,
-                format!(
+                say!(
                     "step {} had sent nothing: it is planned again against the fleet as it is now",
                     step + 1
                 ),

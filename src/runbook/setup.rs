@@ -170,7 +170,7 @@ pub fn playbook_of<'a>(
     run: &RunSummary,
 ) -> Result<&'a Playbook, String> {
     super::model::find(playbooks, &run.playbook)
-        .ok_or_else(|| format!("playbook {} is not defined any more", run.playbook))
+        .ok_or_else(|| say!("playbook {} is not defined any more", run.playbook))
 }
 
 #[cfg(test)]

@@ -44,13 +44,13 @@ pub fn evaluate(
         WaitKind::InstanceReady => instance_ready(snap, instance_for_ready(ctx)),
         WaitKind::TargetHealthy => target_healthy(snap, var_or(ctx, var::REPLACEMENT)),
         WaitKind::TargetDrained => match snap.find(target).and_then(|i| i.target) {
-            Some(h) => check(false, format!("target {}", h.as_str())),
-            None => check(true, "out of the target group"),
+            Some(h) => check(false, say!("target {}", h.as_str())),
+            None => check(true, said!("out of the target group")),
         },
         WaitKind::InstanceGone => instance_gone(ctx, snap),
         WaitKind::MasterAnswering => master_answering(ctx, snap, since),
         WaitKind::InstanceStopped => match snap.find(target) {
-            None => check(false, "not in the fleet"),
+            None => check(false, said!("not in the fleet")),
             Some(i) => check(i.state == InstanceState::Stopped, i.state.as_str()),
         },
         WaitKind::VolumeAvailable => volume_available(snap, var_or(ctx, var::VOLUME)),
@@ -60,7 +60,14 @@ pub fn evaluate(
             let attached = snap
                 .find(new)
                 .is_some_and(|i| i.volumes.iter().any(|v| v.id == vol));
-            check(attached, if attached { "attached" } else { "attaching" })
+            check(
+                attached,
+                if attached {
+                    said!("attached")
+                } else {
+                    said!("attaching")
+                },
+            )
         }
         WaitKind::DbAnswering => db::db_state(snap, var_or(ctx, var::NEW_MASTER), false),
         WaitKind::DbWritable => db::db_state(snap, var_or(ctx, var::NEW_MASTER), true),
@@ -71,7 +78,7 @@ pub fn evaluate(
                     ep.target_id == new,
                     format!("{} → {}", ep.name, ep.target_id),
                 ),
-                None => check(false, "no endpoint reported"),
+                None => check(false, said!("no endpoint reported")),
             }
         }
         WaitKind::ReplicasFollowing => db::replicas_following(ctx, snap),
@@ -83,18 +90,18 @@ pub fn evaluate(
 
 fn target_healthy(snap: &FleetSnapshot, id: &str) -> WaitCheck {
     match snap.find(id).and_then(|i| i.target) {
-        Some(h) => check(h == TargetHealth::Healthy, format!("target {}", h.as_str())),
-        None => check(false, "not registered"),
+        Some(h) => check(h == TargetHealth::Healthy, say!("target {}", h.as_str())),
+        None => check(false, said!("not registered")),
     }
 }
 
 /// Terminated and gone, or stopped when quarantined.
 fn instance_gone(ctx: &RunContext, snap: &FleetSnapshot) -> WaitCheck {
     match snap.find(&ctx.target_id) {
-        None => check(true, "gone"),
+        None => check(true, said!("gone")),
         Some(i) if ctx.quarantine => check(
             i.state == InstanceState::Stopped,
-            format!("{} (quarantine)", i.state.as_str()),
+            say!("{} (quarantine)", i.state.as_str()),
         ),
         Some(i) => check(i.state == InstanceState::Terminated, i.state.as_str()),
     }
@@ -105,7 +112,7 @@ fn instance_gone(ctx: &RunContext, snap: &FleetSnapshot) -> WaitCheck {
 /// over MySQL it must also answer and take writes.
 fn master_answering(ctx: &RunContext, snap: &FleetSnapshot, since: DateTime<Utc>) -> WaitCheck {
     let Some(i) = snap.find(&ctx.target_id) else {
-        return check(false, "not in the fleet");
+        return check(false, said!("not in the fleet"));
     };
     let hb =
         i.db.as_ref()
@@ -119,20 +126,21 @@ fn master_answering(ctx: &RunContext, snap: &FleetSnapshot, since: DateTime<Utc>
         && hb < ctx.master_heartbeat_secs
         && after_boot
         && takes_writes;
-    let mut detail = format!(
-        "{}, checks {}/2, heartbeat {hb:.0} s",
-        i.state.as_str(),
-        i.health.checks.passed()
-    );
-    if hb.is_finite() && !after_boot {
-        detail.push_str(&format!(" (from before the boot {since_boot:.0} s ago)"));
-    }
+    let mut detail = vec![
+        i.state.as_str().to_string(),
+        say!("checks {}/2", i.health.checks.passed()),
+        if hb.is_finite() && !after_boot {
+            say!("heartbeat {hb:.0} s, from before the boot {since_boot:.0} s ago")
+        } else {
+            say!("heartbeat {hb:.0} s")
+        },
+    ];
     match server {
-        Some(f) if !f.answers() => detail.push_str(", MySQL does not answer"),
-        Some(f) if f.read_only => detail.push_str(", MySQL read-only"),
+        Some(f) if !f.answers() => detail.push(said!("MySQL does not answer").into()),
+        Some(f) if f.read_only => detail.push(said!("MySQL read-only").into()),
         _ => {}
     }
-    check(ok, detail)
+    check(ok, detail.join(", "))
 }
 
 fn volume_available(snap: &FleetSnapshot, vol: &str) -> WaitCheck {
@@ -141,7 +149,7 @@ fn volume_available(snap: &FleetSnapshot, vol: &str) -> WaitCheck {
             v.state == VolumeState::Available,
             format!("{vol} {:?}", v.state).to_lowercase(),
         ),
-        None => check(false, format!("{vol} still attached")),
+        None => check(false, say!("{vol} still attached")),
     }
 }
 
@@ -149,7 +157,7 @@ fn volume_available(snap: &FleetSnapshot, vol: &str) -> WaitCheck {
 fn latency_recovered(ctx: &RunContext, snap: &FleetSnapshot) -> WaitCheck {
     let target = ctx.target_id.as_str();
     let Some(t) = snap.find(target) else {
-        return check(false, "target not in the fleet");
+        return check(false, said!("target not in the fleet"));
     };
     let peers: Vec<_> = snap
         .by_role(Role::Web)
@@ -168,24 +176,24 @@ fn latency_recovered(ctx: &RunContext, snap: &FleetSnapshot) -> WaitCheck {
             t.health.p99_ms.back(age),
             crate::detect::median(&mut at_age),
         ) else {
-            return check(false, "not enough latency data yet");
+            return check(false, said!("not enough latency data yet"));
         };
         if !(p99.is_finite() && m > 0.0) {
-            return check(false, "no latency data");
+            return check(false, said!("no latency data"));
         }
         latest.get_or_insert((p99, m));
         if p99 >= ctx.slow_web_clear_factor * m {
             let (p, m) = latest.unwrap_or((p99, m));
             return check(
                 false,
-                format!("p99 {p:.0} ms vs peers' {m:.0} ms ({:.1}x)", p / m),
+                say!("p99 {p:.0} ms vs peers' {m:.0} ms ({:.1}x)", p / m),
             );
         }
     }
     let (p, m) = latest.unwrap_or((0.0, 1.0));
     check(
         true,
-        format!(
+        say!(
             "p99 {p:.0} ms vs peers' {m:.0} ms ({:.1}x) for {} s",
             p / m,
             ctx.slow_web_window_secs
@@ -203,13 +211,14 @@ fn instance_for_ready(ctx: &RunContext) -> &str {
 
 fn instance_ready(snap: &FleetSnapshot, id: &str) -> WaitCheck {
     match snap.find(id) {
-        None => check(false, "not visible yet"),
+        None => check(false, said!("not visible yet")),
         Some(i) => {
             let c = i.health.checks;
             let ok = i.state == InstanceState::Running
                 && c.system == CheckStatus::Ok
                 && c.instance == CheckStatus::Ok;
-            check(ok, format!("{}, checks {}/2", i.state.as_str(), c.passed()))
+            let checks = say!("checks {}/2", c.passed());
+            check(ok, format!("{}, {checks}", i.state.as_str()))
         }
     }
 }
@@ -257,7 +266,7 @@ impl Run {
         let check = evaluate(wait, &self.ctx, snap, since);
         if check.done {
             if step.finish_on_success {
-                let outcome = format!(
+                let outcome = say!(
                     "recovered at step {} ({}): {}",
                     self.cursor + 1,
                     step.name,
@@ -284,29 +293,21 @@ impl Run {
             let secs = step.timeout_secs;
             match step.on_timeout {
                 OnTimeout::Continue => {
-                    let note = format!(
+                    let note = say!(
                         "not done within {secs} s ({}): cut your losses and go on",
                         check.detail
                     );
                     self.finish_step(fx, StepStatus::TimedOut, Some(note), now);
                 }
                 OnTimeout::Fail => {
-                    self.fail_step(
-                        fx,
-                        now,
-                        format!("timed out after {secs} s: {}", check.detail),
-                    );
+                    self.fail_step(fx, now, say!("timed out after {secs} s: {}", check.detail));
                 }
             }
             return;
         }
         // Journal a wait's progress when what it shows changes, not every time a number moves.
         if shape(&check.detail) != shape(&detail) {
-            self.note(
-                fx,
-                now,
-                format!("waiting for {}: {}", step.name, check.detail),
-            );
+            self.note(fx, now, say!("waiting for {}: {}", step.name, check.detail));
         }
         self.phase = Phase::Waiting {
             wait,

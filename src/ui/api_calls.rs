@@ -20,7 +20,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     }
     let text: Vec<Line> = lines
         .into_iter()
-        .map(|l| Line::styled(fit(&l, width), theme.dim()))
+        .map(|l| Line::styled(fit(&crate::i18n::said(app.lang, &l), width), theme.dim()))
         .collect();
     frame.render_widget(Paragraph::new(text), area);
 }

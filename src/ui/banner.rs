@@ -9,7 +9,7 @@ use super::theme::Theme;
 use crate::app::App;
 use crate::app::viewport::WIDE;
 use crate::detect::Severity;
-use crate::i18n::{phrases, tr, trf};
+use crate::i18n::{said, tr, trf};
 use crate::runbook::model::{NO_PLAYBOOK, for_incident};
 use crate::text::{self, fit};
 
@@ -77,7 +77,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
                 };
                 let room = width.saturating_sub(text::width(label) + text::width(&playbook) + 1);
                 // The whole summary where it fits; else the headline says it in fewer words.
-                let (summary, headline) = (phrases(l, &inc.summary), phrases(l, &inc.headline));
+                let (summary, headline) = (said(l, &inc.summary), said(l, &inc.headline));
                 let summary = if wide && text::width(&summary) <= room {
                     summary
                 } else {

@@ -41,7 +41,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
             ),
         ])
     } else if app.run.is_none() && app.notice.is_some() {
-        let notice = app.notice.as_deref().unwrap_or_default();
+        let notice = crate::i18n::said(app.lang, app.notice.as_deref().unwrap_or_default());
         Line::styled(
             fit(&format!(" {notice}"), area.width as usize),
             theme.warn(),

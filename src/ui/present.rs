@@ -35,7 +35,7 @@ pub fn banner(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
             };
             Line::styled(
                 fit(
-                    &format!(" ✖ {}{more}", crate::i18n::phrases(l, &inc.headline)),
+                    &format!(" ✖ {}{more}", crate::i18n::said(l, &inc.headline)),
                     width,
                 ),
                 big(style),

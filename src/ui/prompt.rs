@@ -8,7 +8,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
 use super::theme::Theme;
 use crate::app::{App, Prompt};
-use crate::i18n::{Lang, asset, tr, trf};
+use crate::i18n::{Lang, asset, said, tr, trf};
 use crate::runbook::model::find;
 use crate::runbook::overrides::{FENCED_WORD, Override};
 
@@ -185,7 +185,7 @@ fn start_lines<'a>(app: &App, theme: &Theme, s: Start<'_>) -> Vec<Line<'a>> {
                 trf(
                     l,
                     "refused: {prev}, inside the anti-flapping window",
-                    &[("prev", &prev)]
+                    &[("prev", &said(l, prev))]
                 )
             ),
             theme.warning(),
@@ -195,7 +195,7 @@ fn start_lines<'a>(app: &App, theme: &Theme, s: Start<'_>) -> Vec<Line<'a>> {
         out.push(Line::raw(trf(
             l,
             "going on anyway means {consequence}",
-            &[("consequence", &o.consequence())],
+            &[("consequence", &said(l, o.consequence()))],
         )));
         let typed = format!("[{:_<n$}]", s.typed);
         out.push(Line::raw(trf(
@@ -262,7 +262,7 @@ fn override_lines<'a>(app: &App, theme: &Theme, which: Override, typed: &str) ->
         Line::raw(trf(
             l,
             "Going on anyway means {consequence}.",
-            &[("consequence", &which.consequence())],
+            &[("consequence", &said(l, which.consequence()))],
         )),
         Line::raw(tr(l, "It is journaled on your name, for this run only.")),
         Line::from(vec![

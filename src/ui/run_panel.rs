@@ -10,7 +10,7 @@ use ratatui::widgets::{Block, Borders, Gauge, Paragraph};
 use super::theme::Theme;
 use crate::app::App;
 use crate::domain::call::ProviderCall;
-use crate::i18n::{Lang, asset, tr, trf};
+use crate::i18n::{Lang, asset, said, tr, trf};
 use crate::runbook::confirm::CONFIRM_SUFFIX_LEN;
 use crate::runbook::engine::{Phase, Run};
 use crate::runbook::model::Confirm;
@@ -124,9 +124,9 @@ fn step_line<'a>(l: Lang, run: &Run, i: usize, width: usize, theme: &Theme) -> L
         &spec.why,
     );
     let note = match (&state.note, current) {
-        (Some(n), _) => n.as_str(),
-        (None, true) => why.as_ref(),
-        (None, false) => "",
+        (Some(n), _) => said(l, n),
+        (None, true) => why,
+        (None, false) => "".into(),
     };
     let head = format!(
         " {} {:>2} {flag}{:<19} {} ",
@@ -138,7 +138,7 @@ fn step_line<'a>(l: Lang, run: &Run, i: usize, width: usize, theme: &Theme) -> L
     let room = width.saturating_sub(text::width(&head));
     Line::from(vec![
         Span::styled(head, style),
-        Span::styled(fit(note, room), theme.dim()),
+        Span::styled(fit(&note, room), theme.dim()),
     ])
 }
 
@@ -155,12 +155,12 @@ fn wait_gauge<'a>(
     let total = (deadline - since).num_seconds().max(1);
     let elapsed = (now - since).num_seconds().clamp(0, total);
     let detail = if detail.is_empty() {
-        tr(l, "checking")
+        tr(l, "checking").into()
     } else {
-        detail
+        said(l, detail)
     };
     // Why the wait is longer than its step says: the gauge's total is that long for a reason.
-    let longer = longer.map_or(String::new(), |why| format!(" ({why})"));
+    let longer = longer.map_or(String::new(), |why| format!(" ({})", said(l, why)));
     let label = trf(
         l,
         "waiting {elapsed} / {total}{longer} · {detail}",
@@ -219,6 +219,7 @@ fn next_step_lines<'a>(app: &App, run: &Run, theme: &Theme, width: usize) -> Vec
                 out.extend(call_lines(&plan.calls, width, theme));
             }
             for w in plan.warnings.iter().take(2) {
+                let w = said(l, w);
                 out.push(Line::styled(fit(&format!(" ⚠ {w}"), width), theme.warn()));
             }
         }
@@ -229,7 +230,7 @@ fn next_step_lines<'a>(app: &App, run: &Run, theme: &Theme, width: usize) -> Vec
                     trf(
                         l,
                         "{name} would be refused: {why}",
-                        &[("name", &name), ("why", &why)]
+                        &[("name", &name), ("why", &said(l, &why))]
                     )
                 ),
                 width,
@@ -274,7 +275,7 @@ fn detail_lines<'a>(app: &App, run: &Run, theme: &Theme, width: usize) -> Vec<Li
         Phase::Failed { error } => out.extend(failed_lines(l, run, error, theme, width)),
         Phase::Finished { outcome } => {
             out.push(Line::styled(
-                fit(&format!(" ✓ {outcome}"), width),
+                fit(&format!(" ✓ {}", said(l, outcome)), width),
                 theme.ok(),
             ));
             out.push(Line::raw(format!(
@@ -289,7 +290,10 @@ fn detail_lines<'a>(app: &App, run: &Run, theme: &Theme, width: usize) -> Vec<Li
         Phase::Aborted { reason } => {
             out.push(Line::styled(
                 fit(
-                    &format!(" {}", trf(l, "aborted: {reason}", &[("reason", &reason)])),
+                    &format!(
+                        " {}",
+                        trf(l, "aborted: {reason}", &[("reason", &said(l, reason))])
+                    ),
                     width,
                 ),
                 theme.warn(),
@@ -298,7 +302,10 @@ fn detail_lines<'a>(app: &App, run: &Run, theme: &Theme, width: usize) -> Vec<Li
         }
     }
     if let Some(n) = &app.notice {
-        out.push(Line::styled(fit(&format!(" {n}"), width), theme.warn()));
+        out.push(Line::styled(
+            fit(&format!(" {}", said(l, n)), width),
+            theme.warn(),
+        ));
     }
     // The refusal's own text may be cut at 80 columns; what lifts it is said on its own line.
     if let Some(o) = run.may_override() {
@@ -309,7 +316,10 @@ fn detail_lines<'a>(app: &App, run: &Run, theme: &Theme, width: usize) -> Vec<Li
                     trf(
                         l,
                         "O lifts it: override `{name}` ({consequence})",
-                        &[("name", &o.name()), ("consequence", &o.consequence())]
+                        &[
+                            ("name", &o.name()),
+                            ("consequence", &said(l, o.consequence())),
+                        ]
                     )
                 ),
                 width,
@@ -335,6 +345,7 @@ fn confirming_lines<'a>(
     ));
     out.extend(call_lines(&plan.calls, width, theme));
     for w in plan.warnings.iter().take(1) {
+        let w = said(l, w);
         out.push(Line::styled(fit(&format!(" ⚠ {w}"), width), theme.warn()));
     }
     let prompt = if plan.confirm == Confirm::TypeId {
@@ -361,7 +372,10 @@ fn failed_lines<'a>(l: Lang, run: &Run, error: &str, theme: &Theme, width: usize
     let mut out = Vec::new();
     out.push(Line::styled(
         fit(
-            &format!(" ✗ {}", trf(l, "failed: {error}", &[("error", &error)])),
+            &format!(
+                " ✗ {}",
+                trf(l, "failed: {error}", &[("error", &said(l, error))])
+            ),
             width,
         ),
         theme.bad(),

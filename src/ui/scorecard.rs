@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 use super::theme::Theme;
 use crate::app::App;
 use crate::drill::scorecard::{against, took};
-use crate::i18n::{tr, trf};
+use crate::i18n::{said, tr, trf};
 use crate::text::{age, fit, pad, pad_left};
 
 /// Columns of the overlay, borders included.
@@ -40,7 +40,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         lines.push(Line::from(vec![
             Span::styled(format!("  −{:<3}", d.points), theme.warn()),
             Span::raw(fit(
-                &format!("{}: {}", tr(l, d.charge.label()), d.detail),
+                &format!("{}: {}", tr(l, d.charge.label()), said(l, &d.detail)),
                 inner - 7,
             )),
         ]));
@@ -109,7 +109,7 @@ fn head_lines<'a>(
         l,
         "{outcome} · {took} of drill · keys {keys} · hints {hints}",
         &[
-            ("outcome", &card.outcome),
+            ("outcome", &said(l, &card.outcome)),
             ("took", &age(card.drill_secs)),
             ("keys", &card.keys),
             ("hints", &card.hints),

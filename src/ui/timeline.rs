@@ -46,7 +46,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
                     theme.dim(),
                 ),
                 Span::styled(format!("{mark} "), style),
-                Span::raw(fit(&crate::i18n::phrases(app.lang, &e.text), text_width)),
+                Span::raw(fit(&crate::i18n::said(app.lang, &e.text), text_width)),
             ])
         })
         .collect();

@@ -116,6 +116,35 @@ fn status_with_master_down_is_critical_exit_2() {
     assert!(first.contains("web-3"), "{first}");
 }
 
+/// In Japanese the table reads in Japanese, and the first line stays what monitoring parses.
+#[test]
+fn status_and_help_in_japanese_keep_the_monitoring_line() {
+    let (mut cmd, _sandbox) = dake();
+    let out = cmd
+        .args(["--lang", "ja", "status", "--at", "90"])
+        .output()
+        .unwrap();
+    let stdout = stdout_of(&out);
+    let first = stdout.lines().next().unwrap_or_default();
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        first.starts_with("DAKE WARNING - 遅い Web サーバー web-3：p99 "),
+        "{first}"
+    );
+    assert!(stdout.contains("昇格可（最適）"), "{stdout}");
+    // The locale alone, and the help printed while the command line is parsed.
+    let (mut cmd, _sandbox) = dake();
+    let out = cmd
+        .env("LANG", "ja_JP.UTF-8")
+        .args(["run", "--help"])
+        .output()
+        .unwrap();
+    let help = stdout_of(&out);
+    assert!(help.contains("使い方: dake run"), "{help}");
+    assert!(help.contains("破壊的なステップも実行する"), "{help}");
+    assert!(!help.contains("Take destructive steps"), "{help}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // 2. status --json: documented, stable shape
 

@@ -22,7 +22,7 @@ pub(super) fn confirm_master_down(planning: &Planning, p: &mut Plan) -> Result<(
         && (t.health.checks.any_impaired()
             || t.state != InstanceState::Running
             || heartbeat > planning.ctx.master_heartbeat_secs);
-    let facts = format!(
+    let facts = say!(
         "{}: state {}, checks {}/2, heartbeat {heartbeat:.0} s old",
         t.name,
         t.state.as_str(),
@@ -30,17 +30,17 @@ pub(super) fn confirm_master_down(planning: &Planning, p: &mut Plan) -> Result<(
     );
     let overridden = planning.ctx.allows(Override::MasterAnswers);
     if answers && !overridden {
-        return Err(Override::MasterAnswers.refusal(format!(
+        return Err(Override::MasterAnswers.refusal(say!(
             "{facts}, and MySQL answers: it is up, so there is nothing to fail over (a stalled \
              heartbeat writer looks like a dead master)"
         )));
     }
     if !down && !overridden {
-        return Err(Override::MasterAnswers.refusal(format!(
+        return Err(Override::MasterAnswers.refusal(say!(
             "{facts}: it answers, so there is nothing to fail over"
         )));
     }
-    p.finding = Some(format!("{facts}: down"));
+    p.finding = Some(say!("{facts}: down"));
     Ok(())
 }
 
@@ -52,7 +52,7 @@ pub(super) fn reboot_instance(planning: &Planning, p: &mut Plan) -> Result<(), S
         InstanceState::Running => ProviderCall::RebootInstances { instance_id },
         InstanceState::Stopped => ProviderCall::StartInstances { instance_id },
         other => {
-            return Err(format!(
+            return Err(say!(
                 "{} is {}: wait until it is running or stopped to boot it",
                 t.name,
                 other.as_str()
@@ -79,10 +79,10 @@ pub(super) fn detach_volume(planning: &Planning, p: &mut Plan) -> Result<(), Str
         .volumes
         .iter()
         .find(|v| v.sole_copy)
-        .ok_or_else(|| format!("{} has no data volume attached", t.name))?;
+        .ok_or_else(|| say!("{} has no data volume attached", t.name))?;
     let force = t.state != InstanceState::Stopped;
     if force {
-        p.warnings.push(format!(
+        p.warnings.push(say!(
             "{} is {}, so the detach is FORCED: check the file system (fsck) before MySQL starts on it",
             t.name,
             t.state.as_str()
@@ -129,12 +129,12 @@ pub(super) fn start_database(planning: &Planning, p: &mut Plan) -> Result<(), St
         instance_id: new.id.clone(),
     });
     if planning.ctx.vars.contains_key(var::FORCED_DETACH) {
-        p.warnings.push(format!(
+        p.warnings.push(say!(
             "its volume was detached by force: MySQL runs crash recovery on {} before it \
              answers; what its log says of the recovery is shown once it starts",
             new.name
         ));
-        p.finding = Some("recovery needed (forced detach)".into());
+        p.finding = Some(said!("recovery needed (forced detach)").into());
     }
     super::promote::prove_writable(planning, new, p);
     Ok(())
@@ -156,19 +156,15 @@ pub(super) fn rank_replicas(planning: &Planning, p: &mut Plan) -> Result<(), Str
     let lines: Vec<String> = ranked
         .iter()
         .map(|c| {
-            let held = c
-                .transactions
-                .map_or(String::new(), |n| format!("holds {n} transactions, "));
+            let behind = c.behind_master_secs;
+            let facts = match c.transactions {
+                Some(n) => say!("holds {n} transactions, {behind:.1}s behind"),
+                None => say!("{behind:.1}s behind"),
+            };
             match &c.rejection {
-                None if c.best => format!(
-                    "{} best ({held}{:.1}s behind)",
-                    c.name, c.behind_master_secs
-                ),
-                None => format!(
-                    "{} promotable ({held}{:.1}s behind)",
-                    c.name, c.behind_master_secs
-                ),
-                Some(why) => format!("{} rejected: {why}", c.name),
+                None if c.best => say!("{} best ({facts})", c.name),
+                None => say!("{} promotable ({facts})", c.name),
+                Some(why) => say!("{} rejected: {why}", c.name),
             }
         })
         .collect();
@@ -178,12 +174,11 @@ pub(super) fn rank_replicas(planning: &Planning, p: &mut Plan) -> Result<(), Str
             .filter(|c| planning.ctx.allows(Override::LaggingReplica) && rejected_for_lag_only(c))
             .min_by(|a, b| a.behind_master_secs.total_cmp(&b.behind_master_secs))
     });
-    let chosen =
-        chosen.ok_or_else(|| format!("no replica can be promoted: {}", lines.join("; ")))?;
+    let chosen = chosen.ok_or_else(|| say!("no replica can be promoted: {}", lines.join("; ")))?;
     p.warnings.extend(skewed_clocks(planning.snap));
     p.decided
         .push((var::NEW_MASTER.into(), chosen.instance_id.clone()));
-    p.finding = Some(format!("chose {}; {}", chosen.name, lines.join("; ")));
+    p.finding = Some(say!("chose {}; {}", chosen.name, lines.join("; ")));
     Ok(())
 }
 
@@ -215,9 +210,10 @@ fn skewed_clocks(snap: &crate::domain::FleetSnapshot) -> Vec<String> {
         .filter_map(|i| {
             let f = i.db.as_ref()?.server.as_ref()?;
             (f.answers() && f.clock_skew_secs.abs() > MAX_CLOCK_SKEW_SECS).then(|| {
-                format!(
+                say!(
                     "{}'s clock is {:+.1} s off dake's: heartbeat lags may be off by as much",
-                    i.name, f.clock_skew_secs
+                    i.name,
+                    f.clock_skew_secs
                 )
             })
         })

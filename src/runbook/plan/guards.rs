@@ -25,9 +25,10 @@ pub(super) fn check(guard: GuardKind, planning: &Planning, p: &mut Plan) -> Resu
                 .filter(|i| i.id != target_id && i.target == Some(TargetHealth::Healthy))
                 .count();
             if others == 0 {
-                return Err(format!(
+                return Err(say!(
                     "{} is the last healthy target in {}; taking it out would leave no web server serving",
-                    ctx.target_name, ctx.target_group
+                    ctx.target_name,
+                    ctx.target_group
                 ));
             }
         }
@@ -41,7 +42,7 @@ pub(super) fn check(guard: GuardKind, planning: &Planning, p: &mut Plan) -> Resu
                     .count();
                 if same_zone == 0 {
                     p.warnings
-                        .push(format!("{} will have no healthy web server left", t.az));
+                        .push(say!("{} will have no healthy web server left", t.az));
                 }
             }
         }
@@ -55,7 +56,7 @@ pub(super) fn check(guard: GuardKind, planning: &Planning, p: &mut Plan) -> Resu
                 .map(|v| v.az.as_str())
                 .unwrap_or(t.az.as_str());
             if vol_az != t.az {
-                return Err(format!(
+                return Err(say!(
                     "volume {vol} is in {vol_az} but the new instance would launch in {}; EBS volumes attach only within their zone",
                     t.az
                 ));
@@ -74,10 +75,10 @@ pub(super) fn check(guard: GuardKind, planning: &Planning, p: &mut Plan) -> Resu
                     .iter()
                     .map(|c| format!("{}: {}", c.name, c.rejection.as_deref().unwrap_or("?")))
                     .collect();
-                let why = format!(
+                let why = say!(
                     "every replica is rejected ({})",
                     if why.is_empty() {
-                        "there are none".to_string()
+                        said!("there are none").to_string()
                     } else {
                         why.join("; ")
                     }

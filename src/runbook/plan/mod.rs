@@ -95,7 +95,7 @@ impl RunContext {
         self.vars
             .get(name)
             .map(String::as_str)
-            .ok_or_else(|| format!("an earlier step did not record `{name}`"))
+            .ok_or_else(|| say!("an earlier step did not record `{name}`"))
     }
 }
 
@@ -132,7 +132,7 @@ impl<'a> Planning<'a> {
     fn find(&self, id: &str) -> Result<&'a Instance, String> {
         self.snap
             .find(id)
-            .ok_or_else(|| format!("{id} is not in the fleet any more"))
+            .ok_or_else(|| say!("{id} is not in the fleet any more"))
     }
 
     /// The instance the run is on.
@@ -192,7 +192,7 @@ fn wait_timeout(step: &Step, snap: &FleetSnapshot) -> Option<(u64, String)> {
             let delay = u64::from(snap.deregistration_delay_secs?);
             (
                 delay + DRAIN_MARGIN_SECS,
-                format!("the target group's deregistration delay is {delay} s"),
+                say!("the target group's deregistration delay is {delay} s"),
             )
         }
         WaitKind::DbAnswering
@@ -205,7 +205,7 @@ fn wait_timeout(step: &Step, snap: &FleetSnapshot) -> Option<(u64, String)> {
             let late = u64::from(snap.db_data_latency_secs);
             (
                 step.timeout_secs + late,
-                format!("the database's state reaches dake up to {late} s late"),
+                say!("the database's state reaches dake up to {late} s late"),
             )
         }
         _ => return None,

@@ -38,7 +38,7 @@ pub(super) fn fence_master(planning: &Planning, p: &mut Plan) -> Result<(), Stri
     let t = planning.target()?;
     if let Some((_, flavour)) = answering(t) {
         p.calls.push(sql_call(&t.id, sql::fence(flavour), true));
-        p.finding = Some(format!(
+        p.finding = Some(say!(
             "{} answers over MySQL: made read-only, its client connections killed",
             t.name
         ));
@@ -50,15 +50,15 @@ pub(super) fn fence_master(planning: &Planning, p: &mut Plan) -> Result<(), Stri
     };
     // Read over MySQL and silent, or not read that way at all (the metrics source).
     let why = match t.db.as_ref().and_then(|d| d.server.as_ref()) {
-        Some(f) if f.refused_dake() => format!(
+        Some(f) if f.refused_dake() => say!(
             "cannot be fenced over MySQL ({})",
             f.unreachable.as_deref().unwrap_or_default()
         ),
-        Some(f) => format!(
+        Some(f) => say!(
             "does not answer over MySQL ({})",
-            f.unreachable.as_deref().unwrap_or("no flavour read")
+            f.unreachable.as_deref().unwrap_or(said!("no flavour read"))
         ),
-        None => "is not read over MySQL here".to_string(),
+        None => said!("is not read over MySQL here").to_string(),
     };
     match t.state {
         InstanceState::Running | InstanceState::Pending | InstanceState::Stopping => {
@@ -67,7 +67,7 @@ pub(super) fn fence_master(planning: &Planning, p: &mut Plan) -> Result<(), Stri
                 force: false,
             });
             p.calls.push(quarantine);
-            p.finding = Some(format!(
+            p.finding = Some(say!(
                 "{} {why}: stopped through EC2 (not terminated: its data stays) and tagged \
                  quarantined, so it cannot come back writable",
                 t.name
@@ -75,14 +75,10 @@ pub(super) fn fence_master(planning: &Planning, p: &mut Plan) -> Result<(), Stri
         }
         InstanceState::Stopped => {
             p.calls.push(quarantine);
-            p.finding = Some(format!("{} is stopped already: tagged quarantined", t.name));
+            p.finding = Some(say!("{} is stopped already: tagged quarantined", t.name));
         }
         InstanceState::ShuttingDown | InstanceState::Terminated => {
-            p.finding = Some(format!(
-                "{} is {}: nothing to fence",
-                t.name,
-                t.state.as_str()
-            ));
+            p.finding = Some(say!("{} is {}: nothing to fence", t.name, t.state.as_str()));
         }
     }
     Ok(())
@@ -96,17 +92,17 @@ fn unfenced(planning: &Planning) -> Option<String> {
     }
     let old = planning.snap.find(&planning.ctx.target_id)?;
     if let Some((f, _)) = answering(old) {
-        return (!f.fenced()).then(|| format!("{} answers writable again", old.name));
+        return (!f.fenced()).then(|| say!("{} answers writable again", old.name));
     }
     let stopped_by_us = old.tags.contains_key(TAG_QUARANTINE);
     (stopped_by_us && old.state == InstanceState::Running)
-        .then(|| format!("{} runs again after it was stopped", old.name))
+        .then(|| say!("{} runs again after it was stopped", old.name))
 }
 
 pub(super) fn catch_up(planning: &Planning, p: &mut Plan) -> Result<(), String> {
     let new = planning.recorded(var::NEW_MASTER)?;
     let Some((facts, flavour)) = answering(new) else {
-        p.finding = Some(format!(
+        p.finding = Some(say!(
             "{}'s relay log is not visible without the mysql database source: the promote \
              command must apply it",
             new.name
@@ -114,7 +110,7 @@ pub(super) fn catch_up(planning: &Planning, p: &mut Plan) -> Result<(), String> 
         return Ok(());
     };
     let Some(side) = facts.replica.as_ref() else {
-        p.finding = Some(format!(
+        p.finding = Some(say!(
             "{} replicates from nothing: nothing to apply",
             new.name
         ));
@@ -129,13 +125,13 @@ pub(super) fn catch_up(planning: &Planning, p: &mut Plan) -> Result<(), String> 
         .filter(|r| r.id != new.id)
         .filter_map(|r| {
             let more = held(answering(r)?.0)?.ahead_of(&mine);
-            (more > 0).then(|| format!("{} holds {more} transactions it lacks", r.name))
+            (more > 0).then(|| say!("{} holds {more} transactions it lacks", r.name))
         })
         .collect();
     if !ahead.is_empty() {
-        let why = format!(
+        let why = say!(
             "{}: promoting {} would lose them",
-            ahead.join("; "),
+            ahead.join(", "),
             new.name
         );
         if !planning.ctx.allows(Override::LaggingReplica) {
@@ -154,13 +150,13 @@ pub(super) fn catch_up(planning: &Planning, p: &mut Plan) -> Result<(), String> 
             CATCH_UP_SECS,
         ));
     }
-    p.finding = Some(format!(
+    p.finding = Some(say!(
         "{} applies what it received ({}) before it is promoted",
         new.name,
         if side.relay_log_applied {
-            "its relay log is applied"
+            said!("its relay log is applied")
         } else {
-            "its relay log has a backlog"
+            said!("its relay log has a backlog")
         }
     ));
     if !statements.is_empty() {
@@ -177,7 +173,7 @@ pub(super) fn promote_replica(planning: &Planning, p: &mut Plan) -> Result<(), S
         fence_master(planning, p)?;
         p.finding = None;
         p.warnings
-            .push(format!("{why}: fenced again before the promotion"));
+            .push(say!("{why}: fenced again before the promotion"));
     }
     let Some((_, flavour)) = answering(new) else {
         p.calls.push(ProviderCall::PromoteReplica {
@@ -247,7 +243,7 @@ pub(super) fn repoint_replicas(planning: &Planning, p: &mut Plan) -> Result<(), 
                     tags: vec![(TAG_SOURCE.into(), new.id.clone())],
                 });
             }
-            _ if r.db.as_ref().is_some_and(|d| d.server.is_some()) => p.warnings.push(format!(
+            _ if r.db.as_ref().is_some_and(|d| d.server.is_some()) => p.warnings.push(say!(
                 "{} does not answer over MySQL: left as it is; repoint it once it answers",
                 r.name
             )),
@@ -258,7 +254,7 @@ pub(super) fn repoint_replicas(planning: &Planning, p: &mut Plan) -> Result<(), 
         }
     }
     if p.calls.is_empty() {
-        p.finding = Some("no other replicas to repoint".into());
+        p.finding = Some(said!("no other replicas to repoint").into());
     }
     Ok(())
 }
@@ -269,7 +265,7 @@ pub(super) fn repoint_replicas(planning: &Planning, p: &mut Plan) -> Result<(), 
 /// the instance stays for forensics.
 pub(super) fn retire_old_master(planning: &Planning, p: &mut Plan) -> Result<(), String> {
     let Some(old) = planning.snap.find(&planning.ctx.target_id) else {
-        p.finding = Some(format!("{} is gone already", planning.ctx.target_name));
+        p.finding = Some(say!("{} is gone already", planning.ctx.target_name));
         return Ok(());
     };
     let running = matches!(old.state, InstanceState::Running | InstanceState::Pending);
@@ -277,7 +273,7 @@ pub(super) fn retire_old_master(planning: &Planning, p: &mut Plan) -> Result<(),
     // it, and only retagged.
     let by_operator = planning.ctx.vars.get(var::FENCED_BY_OPERATOR);
     if let Some(who) = by_operator.filter(|_| running) {
-        p.warnings.push(format!(
+        p.warnings.push(say!(
             "{} is left running: {who} fenced it by other means, which dake cannot see",
             old.name
         ));
@@ -296,14 +292,17 @@ pub(super) fn retire_old_master(planning: &Planning, p: &mut Plan) -> Result<(),
             (TAG_QUARANTINE.into(), planning.ctx.run_id.clone()),
         ],
     });
-    p.finding = Some(format!(
-        "{} retired: {}tagged {TAG_ROLE}={RETIRED_ROLE} and quarantined",
-        old.name,
-        if running {
-            "stopped through EC2 (its volume stays), "
-        } else {
-            ""
-        }
-    ));
+    p.finding = Some(if running {
+        say!(
+            "{} retired: stopped through EC2 (its volume stays), tagged {TAG_ROLE}={RETIRED_ROLE} \
+             and quarantined",
+            old.name
+        )
+    } else {
+        say!(
+            "{} retired: tagged {TAG_ROLE}={RETIRED_ROLE} and quarantined",
+            old.name
+        )
+    });
     Ok(())
 }

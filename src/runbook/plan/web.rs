@@ -22,11 +22,11 @@ pub(super) fn compare_peers(planning: &Planning, p: &mut Plan) -> Result<(), Str
     let median = peers_median_p99(planning.snap, &t.id);
     let p99 = t.latest_p99().unwrap_or(f32::NAN);
     let Some(m) = median.filter(|m| *m > 0.0) else {
-        p.finding = Some(format!("{} has no running peers to compare with", t.name));
+        p.finding = Some(say!("{} has no running peers to compare with", t.name));
         return Ok(());
     };
-    let facts = format!(
-        "{} p99 {p99:.0} ms vs peers' median {m:.0} ms ({:.1}x); CPU {:.0}%; checks {}/2",
+    let facts = say!(
+        "{} p99 {p99:.0} ms vs peers' median {m:.0} ms ({:.1}x), CPU {:.0}%, checks {}/2",
         t.name,
         p99 / m,
         t.latest_cpu().unwrap_or(f32::NAN),
@@ -36,7 +36,7 @@ pub(super) fn compare_peers(planning: &Planning, p: &mut Plan) -> Result<(), Str
     // that reports no latency at all is not healthy by this measure, so it is not refused.
     let factor = planning.ctx.slow_web_clear_factor;
     if p99 < factor * m && !planning.ctx.allows(Override::NotAnOutlier) {
-        return Err(Override::NotAnOutlier.refusal(format!(
+        return Err(Override::NotAnOutlier.refusal(say!(
             "{facts}: not an outlier (below {factor}x its peers), so replacing it would throw \
              away a healthy server"
         )));
@@ -48,7 +48,7 @@ pub(super) fn compare_peers(planning: &Planning, p: &mut Plan) -> Result<(), Str
 pub(super) fn restart_app(planning: &Planning, p: &mut Plan) -> Result<(), String> {
     let t = planning.target()?;
     if t.state != InstanceState::Running {
-        return Err(format!("{} is {}, not running", t.name, t.state.as_str()));
+        return Err(say!("{} is {}, not running", t.name, t.state.as_str()));
     }
     p.calls.push(ProviderCall::RestartApp {
         instance_id: t.id.clone(),
@@ -92,13 +92,13 @@ pub(super) fn dispose_instance(planning: &Planning, p: &mut Plan) -> Result<(), 
         .as_ref()
         .is_some_and(|e| e.target_id == t.id)
     {
-        return Err(format!(
+        return Err(say!(
             "{} is still where the database endpoint points; switch the endpoint first",
             t.name
         ));
     }
     if t.volumes.iter().any(|v| v.sole_copy) {
-        return Err(format!(
+        return Err(say!(
             "{} still holds the only copy of its data; detach it first",
             t.name
         ));

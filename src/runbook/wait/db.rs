@@ -8,13 +8,13 @@ use crate::runbook::plan::{RunContext, var};
 
 pub(super) fn db_state(snap: &FleetSnapshot, id: &str, writable: bool) -> WaitCheck {
     match snap.find(id).and_then(|i| i.db.as_ref()) {
-        None => check(false, "no database status yet"),
+        None => check(false, said!("no database status yet")),
         Some(d) => {
             let ok = d.running && (!writable || !d.read_only);
             let detail = match (d.running, d.read_only) {
-                (false, _) => "MySQL not running",
-                (true, true) => "MySQL running, read-only",
-                (true, false) => "MySQL running, writable",
+                (false, _) => said!("MySQL not running"),
+                (true, true) => said!("MySQL running, read-only"),
+                (true, false) => said!("MySQL running, writable"),
             };
             check(ok, detail)
         }
@@ -25,7 +25,7 @@ pub(super) fn db_state(snap: &FleetSnapshot, id: &str, writable: bool) -> WaitCh
 /// super_read_only too).
 pub(super) fn master_fenced(ctx: &RunContext, snap: &FleetSnapshot) -> WaitCheck {
     let Some(old) = snap.find(&ctx.target_id) else {
-        return check(true, "gone");
+        return check(true, said!("gone"));
     };
     if matches!(
         old.state,
@@ -39,13 +39,13 @@ pub(super) fn master_fenced(ctx: &RunContext, snap: &FleetSnapshot) -> WaitCheck
             check(
                 fenced,
                 if fenced {
-                    "read-only"
+                    said!("read-only")
                 } else {
-                    "still writable"
+                    said!("still writable")
                 },
             )
         }
-        _ => check(false, format!("{}, not stopped yet", old.state.as_str())),
+        _ => check(false, say!("{}, not stopped yet", old.state.as_str())),
     }
 }
 
@@ -57,24 +57,24 @@ pub(super) fn relay_log_applied(snap: &FleetSnapshot, id: &str) -> WaitCheck {
         .and_then(|i| i.db.as_ref())
         .and_then(|d| d.server.as_ref())
     else {
-        return check(true, "not visible without the mysql source");
+        return check(true, said!("not visible without the mysql source"));
     };
     if let Some(why) = &facts.unreachable {
-        return check(false, format!("does not answer: {why}"));
+        return check(false, say!("does not answer: {why}"));
     }
     match &facts.replica {
-        None => check(true, "no replication left"),
+        None => check(true, said!("no replication left")),
         Some(r) => {
             let done = r.relay_log_applied && r.sql == ThreadState::Running;
             check(
                 done,
-                format!(
+                say!(
                     "SQL thread {}, relay log {}",
                     r.sql.as_str(),
                     if r.relay_log_applied {
-                        "applied"
+                        said!("applied")
                     } else {
-                        "not applied yet"
+                        said!("not applied yet")
                     }
                 ),
             )
@@ -104,7 +104,7 @@ pub(super) fn replicas_following(ctx: &RunContext, snap: &FleetSnapshot) -> Wait
         let following = d.source_id.as_deref() == Some(new) && d.io_thread_running;
         match d.server.as_ref() {
             // The plan left it as it was: said there, and not waited for.
-            Some(f) if !f.answers() => left.push(format!("{} does not answer", r.name)),
+            Some(f) if !f.answers() => left.push(say!("{} does not answer", r.name)),
             // Verified on the replica: both threads run and the new master's beat arrived.
             Some(f) => {
                 let beat_from_new = new_server_id.is_some()
@@ -129,9 +129,10 @@ pub(super) fn replicas_following(ctx: &RunContext, snap: &FleetSnapshot) -> Wait
         format!("; {}", left.join(", "))
     };
     if waiting.is_empty() {
-        check(true, format!("all following{left}"))
+        check(true, format!("{}{left}", said!("all following")))
     } else {
-        check(false, format!("waiting for {}{left}", waiting.join(", ")))
+        let waiting = say!("waiting for {}", waiting.join(", "));
+        check(false, format!("{waiting}{left}"))
     }
 }
 
@@ -139,15 +140,15 @@ pub(super) fn replicas_following(ctx: &RunContext, snap: &FleetSnapshot) -> Wait
 pub(super) fn replica_following(snap: &FleetSnapshot, id: &str) -> WaitCheck {
     let master = snap.master().map(|m| m.id.as_str());
     let Some(r) = snap.find(id) else {
-        return check(false, "not in the fleet yet");
+        return check(false, said!("not in the fleet yet"));
     };
     let following =
         r.db.as_ref()
             .is_some_and(|d| d.source_id.as_deref() == master && d.io_thread_running && d.running);
     let how = if following {
-        "following"
+        said!("following")
     } else {
-        "not following yet"
+        said!("not following yet")
     };
     check(following, format!("{}, {how}", r.state.as_str()))
 }
