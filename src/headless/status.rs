@@ -238,6 +238,13 @@ pub fn status_text(r: &StatusReport, l: Lang) -> String {
             suggestion_of(i.suggested_playbooks.iter().map(String::as_str))
         );
     }
+    instance_table(&mut out, r, l);
+    replication_lines(&mut out, r, l);
+    out
+}
+
+/// One row per instance, under its header.
+fn instance_table(out: &mut String, r: &StatusReport, l: Lang) {
     let _ = writeln!(out);
     let header = [
         (tr(l, "ROLE"), 8),
@@ -282,6 +289,10 @@ pub fn status_text(r: &StatusReport, l: Lang) -> String {
             }
         );
     }
+}
+
+/// The endpoint, the master's heartbeat, and each replica's lag and verdict.
+fn replication_lines(out: &mut String, r: &StatusReport, l: Lang) {
     let rep = &r.replication;
     let target = rep
         .endpoint_target_id
@@ -326,5 +337,4 @@ pub fn status_text(r: &StatusReport, l: Lang) -> String {
         );
         let _ = writeln!(out, "  {:<14} {line}", c.name);
     }
-    out
 }

@@ -14,7 +14,7 @@ const MAX_DEPTH: usize = 6;
 /// What separates the items of a list (a replica's findings, a step's notes).
 const LIST_SEPARATOR: &str = "; ";
 /// How a text no template says whole is said in parts, and what joins the parts in Japanese.
-const SEPARATORS: [(&str, &str); 3] = [(LIST_SEPARATOR, "；"), (": ", "："), (", ", "、")];
+const SEPARATORS: [(&str, &str); 3] = [(LIST_SEPARATOR, "；"), (", ", "、"), (": ", "：")];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Part {
@@ -104,6 +104,24 @@ fn translate(text: &str, depth: usize) -> Option<String> {
     }
     if let Some(word) = super::UI.get(text).and_then(|v| v.as_str()) {
         return Some(word.to_string());
+    }
+    let fixed = TEMPLATES
+        .iter()
+        .find(|t| matches!(t.en.as_slice(), [Part::Text(en)] if en == text));
+    if let Some(t) = fixed {
+        return Some(fill(t, &[], depth));
+    }
+    // A list whose every item is said here is said item by item: a template's last placeholder
+    // would otherwise take the items after the first as one text ("instance {state}").
+    for (en, ja) in &SEPARATORS[..2] {
+        let items = split_outside_brackets(text, en);
+        if items.len() < 2 {
+            continue;
+        }
+        let said: Option<Vec<String>> = items.iter().map(|i| translate(i, depth - 1)).collect();
+        if let Some(said) = said {
+            return Some(said.join(ja));
+        }
     }
     for t in TEMPLATES.iter() {
         if !text.contains(t.anchor.as_str()) {

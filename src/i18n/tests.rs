@@ -328,6 +328,19 @@ fn what_dake_says_reads_in_japanese_down_to_what_it_quotes() {
         said(Lang::Ja, "db-master: check impaired, silent 30s"),
         "db-master：チェック異常、無応答 30s"
     );
+    // A list whose items are each said, inside a template's last placeholder.
+    assert_eq!(
+        said(
+            Lang::Ja,
+            "master DB down: db-master (instance status check impaired, MySQL answers neither \
+             dake nor its replicas)"
+        ),
+        "マスター DB 停止：db-master（インスタンスのステータスチェック異常、MySQL が dake にもレプリカにも応答しない）"
+    );
+    assert_eq!(
+        said(Lang::Ja, "recorded new_master_id=i-1, volume_id=vol-2"),
+        "記録 new_master_id=i-1, volume_id=vol-2"
+    );
     // A list of findings, each said, and a figure inside one said in turn.
     assert_eq!(
         said(

@@ -10,6 +10,7 @@ use super::sparkline::sparkline;
 use super::theme::Theme;
 use crate::app::App;
 use crate::domain::{DbStatus, Instance, LagSource, ThreadState};
+use crate::i18n::{Lang, said, tr, trf};
 use crate::replicas::Candidate;
 use crate::text::{fit, fit_name, secs};
 
@@ -68,7 +69,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     let mut lines = vec![master_line(app, master, width, theme)];
     if app.replicas.is_empty() {
         lines.push(Line::styled(
-            "  └ no replicas: nothing to promote",
+            format!("  └ {}", tr(app.lang, "no replicas: nothing to promote")),
             theme.warn(),
         ));
     }
@@ -88,10 +89,10 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         .filter(|v| v.is_finite())
         .fold(1.0f32, f32::max);
     // The sparkline gives up columns (down to its minimum) before a verdict's reason is cut.
-    let verdicts: Vec<(String, bool)> = app.replicas.iter().map(verdict).collect();
+    let verdicts: Vec<(String, bool)> = app.replicas.iter().map(|c| verdict(app.lang, c)).collect();
     let longest_verdict = verdicts
         .iter()
-        .map(|(v, _)| v.chars().count())
+        .map(|(v, _)| crate::text::width(v))
         .max()
         .unwrap_or(0);
     let spark_width = spark_width.min(
@@ -117,17 +118,21 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
 /// The master's name and heartbeat, and whether it is down, up, or cannot be told.
 fn master_line<'a>(app: &App, master: Option<&Instance>, width: usize, theme: &Theme) -> Line<'a> {
     let Some(m) = master else {
-        return Line::styled("  no master in this fleet", theme.warn());
+        return Line::styled(
+            format!("  {}", tr(app.lang, "no master in this fleet")),
+            theme.warn(),
+        );
     };
     let hb = m.db.as_ref().map(|d| d.heartbeat_age_secs);
     let down = app.incidents.iter().any(|i| i.instance_id == m.id);
+    let l = app.lang;
     let (word, style) = if down {
-        ("✖ DOWN", theme.bad())
+        (tr(l, "✖ DOWN"), theme.bad())
     } else if hb.is_none() {
         // No heartbeat reported: dake cannot say the master is up.
-        ("? no replication data", theme.warn())
+        (tr(l, "? no replication data"), theme.warn())
     } else {
-        ("✓ up", theme.ok())
+        (tr(l, "✓ up"), theme.ok())
     };
     let mut spans = vec![
         Span::raw(format!("  {:<16}", fit_name(&m.name, 15))),
@@ -138,8 +143,8 @@ fn master_line<'a>(app: &App, master: Option<&Instance>, width: usize, theme: &T
     // Read over MySQL: the server's own word, or why it did not give one.
     if let Some(f) = m.db.as_ref().and_then(|d| d.server.as_ref()) {
         let said = match (&f.unreachable, f.flavour) {
-            (Some(why), _) if f.refused_dake() => format!("  MySQL {why}"),
-            (Some(why), _) => format!("  MySQL does not answer: {why}"),
+            (Some(why), _) if f.refused_dake() => format!("  MySQL {}", said(l, why)),
+            (Some(why), _) => format!("  {}", said(l, &say!("MySQL does not answer: {why}"))),
             (None, Some(flavour)) => format!(
                 "  {} {}{}",
                 flavour.as_str(),
@@ -148,7 +153,7 @@ fn master_line<'a>(app: &App, master: Option<&Instance>, width: usize, theme: &T
             ),
             (None, None) => String::new(),
         };
-        let room = width.saturating_sub(2 + 16 + 12 + 18 + word.chars().count());
+        let room = width.saturating_sub(2 + 16 + 12 + 18 + crate::text::width(word));
         spans.push(Span::styled(fit(&said, room), theme.dim()));
     }
     Line::from(spans)
@@ -209,11 +214,14 @@ fn replica_line<'a>(
 }
 
 /// Whether the replica could be promoted, with the reason when not.
-fn verdict(c: &Candidate) -> (String, bool) {
+fn verdict(l: Lang, c: &Candidate) -> (String, bool) {
     match &c.rejection {
-        None if c.best => ("promote: yes, best".to_string(), true),
-        None => ("promote: yes".to_string(), true),
-        Some(reason) => (format!("promote: no, {reason}"), false),
+        None if c.best => (tr(l, "promote: yes, best").to_string(), true),
+        None => (tr(l, "promote: yes").to_string(), true),
+        Some(reason) => (
+            trf(l, "promote: no, {reason}", &[("reason", &said(l, reason))]),
+            false,
+        ),
     }
 }
 
