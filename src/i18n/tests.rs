@@ -171,6 +171,12 @@ fn english() -> BTreeSet<String> {
         all.insert(phase.into());
     }
     all.insert(crate::runbook::model::NO_PLAYBOOK.into());
+    // The fleet table's headings.
+    for c in crate::app::SortColumn::ALL {
+        all.insert(c.heading().into());
+    }
+    all.insert("P99 HISTORY".into());
+    all.insert("DISP".into());
     all.insert(crate::app::follow_read_only().into());
     all
 }

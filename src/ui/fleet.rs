@@ -14,7 +14,7 @@ use crate::app::{App, SortColumn};
 use crate::detect::Severity;
 use crate::domain::call::TAG_QUARANTINE;
 use crate::domain::{CheckStatus, Instance, InstanceState, Role};
-use crate::i18n::tr;
+use crate::i18n::{said, tr};
 use crate::text::{fit, fit_name, ms, pct, tail};
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
@@ -95,7 +95,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         } else {
             theme.dim()
         };
-        Cell::from(h).style(style)
+        Cell::from(tr(app.lang, h)).style(style)
     }));
     let table = Table::new(rows, widths)
         .header(header)
@@ -203,7 +203,9 @@ fn build_row<'a>(
         SortColumn::Zone if wide => Cell::from(inst.az.as_str()),
         // The zone's letter and the digit before it ("1a"): the region is in the header.
         SortColumn::Zone => Cell::from(tail(&inst.az, room(col))),
-        SortColumn::State => Cell::from(fit(inst.state.as_str(), room(col))).style(state_style),
+        SortColumn::State => {
+            Cell::from(fit(&said(app.lang, inst.state.as_str()), room(col))).style(state_style)
+        }
         SortColumn::Checks => Cell::from(chk.clone()).style(chk_style),
         SortColumn::Cpu => Cell::from(pct(inst.latest_cpu())),
         SortColumn::P99 => Cell::from(ms(inst.latest_p99())).style(p99_style),
@@ -221,11 +223,11 @@ fn build_row<'a>(
     // A quarantined instance is kept on purpose, for forensics: not to be thrown away, and
     // out of the fleet's work.
     cells.push(if inst.tags.contains_key(TAG_QUARANTINE) {
-        Cell::from("held").style(theme.warn())
+        Cell::from(tr(app.lang, "held")).style(theme.warn())
     } else if inst.disposable() {
-        Cell::from("yes")
+        Cell::from(tr(app.lang, "yes"))
     } else {
-        Cell::from("no").style(theme.warn())
+        Cell::from(tr(app.lang, "no")).style(theme.warn())
     });
     Row::new(cells)
 }
