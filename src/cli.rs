@@ -87,7 +87,7 @@ impl Cli {
 fn parse_override(name: &str) -> Result<Override, String> {
     Override::parse(name).ok_or_else(|| {
         let names: Vec<&str> = Override::ALL.iter().map(|o| o.name()).collect();
-        format!("no override `{name}`: one of {}", names.join(", "))
+        say!("no override `{name}`: one of {}", names.join(", "))
     })
 }
 
@@ -238,77 +238,5 @@ pub enum Command {
     Completions { shell: clap_complete::Shell },
 }
 
-/// The command line, its help in `lang`: each about and help text from the catalog's `[help]`
-/// table (keyed by the English clap shows), the headings and the help and version flags too.
-pub fn command(lang: crate::i18n::Lang) -> clap::Command {
-    use clap::CommandFactory;
-    let cmd = Cli::command();
-    if lang == crate::i18n::Lang::En {
-        return cmd;
-    }
-    in_lang(cmd, lang)
-}
-
-fn in_lang(cmd: clap::Command, l: crate::i18n::Lang) -> clap::Command {
-    use crate::i18n::{help, tr};
-    use clap::{Arg, ArgAction};
-    let about = cmd.get_about().map(|a| help(l, &a.to_string()));
-    let mut cmd = cmd
-        .mut_args(|a| {
-            let heading = if a.is_positional() {
-                tr(l, "Arguments")
-            } else {
-                tr(l, "Options")
-            };
-            let a = match a.get_help_heading() {
-                Some(_) => a,
-                None => a.help_heading(heading),
-            };
-            match a.get_help().map(|h| help(l, &h.to_string())) {
-                Some(h) => a.help(h),
-                None => a,
-            }
-        })
-        .mut_subcommands(|s| in_lang(s, l))
-        .disable_help_flag(true)
-        .arg(
-            Arg::new("help")
-                .short('h')
-                .long("help")
-                .action(ArgAction::Help)
-                .help(tr(l, "Print help"))
-                .help_heading(tr(l, "Options")),
-        )
-        .help_template(tr(
-            l,
-            "{before-help}{about-with-newline}\nUsage: {usage}\n\n{all-args}{after-help}",
-        ))
-        .subcommand_help_heading(tr(l, "Commands"))
-        .next_help_heading(tr(l, "Options"));
-    if cmd.get_version().is_some() {
-        cmd = cmd.disable_version_flag(true).arg(
-            Arg::new("version")
-                .short('V')
-                .long("version")
-                .action(ArgAction::Version)
-                .help(tr(l, "Print version"))
-                .help_heading(tr(l, "Options")),
-        );
-    }
-    if let Some(about) = about {
-        cmd = cmd.about(about);
-    }
-    cmd
-}
-
-/// Every about and help text the command line shows, for the catalog's test.
-pub fn help_texts(cmd: &clap::Command) -> Vec<String> {
-    let mut out: Vec<String> = cmd.get_about().map(|a| a.to_string()).into_iter().collect();
-    for a in cmd.get_arguments().filter(|a| !a.is_hide_set()) {
-        out.extend(a.get_help().map(|h| h.to_string()));
-    }
-    for s in cmd.get_subcommands() {
-        out.extend(help_texts(s));
-    }
-    out
-}
+mod lang;
+pub use lang::{command, help_texts, say_error};

@@ -11,11 +11,13 @@
 /// It is made and journaled in English; where it is shown, `i18n::said` matches it against the
 /// catalog's `[said]` templates and puts it in the operator's language. A test checks every
 /// `say!` has its template.
+#[macro_export]
 macro_rules! say {
     ($($arg:tt)*) => { format!($($arg)*) };
 }
 
 /// A fixed text dake says, as `say!` marks a formatted one.
+#[macro_export]
 macro_rules! said {
     ($text:literal) => {
         $text

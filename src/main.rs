@@ -1,6 +1,7 @@
 //! dake: parse the command line, set up logging, run the console or a headless command.
 #![deny(clippy::unwrap_used)]
 
+use dake::{said, say};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -24,10 +25,11 @@ const EXIT_USAGE: u8 = 2;
 fn main() -> ExitCode {
     let cli = parse_command_line();
     let _log_guard = init_logging();
+    let l = lang(&cli);
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("dake: {e:#}");
+            eprintln!("dake: {}", dake::i18n::said(l, &format!("{e:#}")));
             ExitCode::from(EXIT_USAGE)
         }
     }
@@ -47,8 +49,18 @@ fn parse_command_line() -> Cli {
         <dake::i18n::Lang as clap::ValueEnum>::from_str(value, true).ok()
     });
     let lang = dake::i18n::Lang::detect(flag, |k| std::env::var(k).ok());
-    let matches = dake::cli::command(lang).get_matches();
-    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    let parsed = dake::cli::command(lang)
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m));
+    match parsed {
+        Ok(cli) => cli,
+        // The help and the version are printed as they are (the help is already in `lang`).
+        Err(e) if lang == dake::i18n::Lang::En || !e.use_stderr() => e.exit(),
+        Err(e) => {
+            eprint!("{}", dake::cli::say_error(lang, &e));
+            std::process::exit(e.exit_code())
+        }
+    }
 }
 
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
@@ -59,7 +71,7 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     if let Some(speed) = cli.speed {
         anyhow::ensure!(
             speed > 0.0 && speed <= 10_000.0,
-            "--speed must be above 0 and at most 10000"
+            said!("--speed must be above 0 and at most 10000")
         );
         config.sim.speed = speed;
     }
@@ -75,7 +87,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let config = load_config(&cli)?;
                 print!(
                     "{}",
-                    toml::to_string_pretty(&config).context("serialising the config")?
+                    toml::to_string_pretty(&config).context(said!("serialising the config"))?
                 );
             }
             Ok(ExitCode::SUCCESS)
@@ -109,6 +121,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 quarantine: *quarantine,
                 json: *json,
                 mirror: None,
+                lang: lang(&cli),
             };
             run_playbook(&cli, args)
         }
@@ -127,6 +140,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 take_over_lease: take_over_lease.clone(),
                 json: *json,
                 mirror: None,
+                lang: lang(&cli),
             };
             resume(&cli, run_id.as_deref(), args)
         }
@@ -138,7 +152,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let (config, playbooks, provider) =
                 for_playbooks(&cli, Session::Look { at_secs: 0.0 })?;
             let code = runtime()?.block_on(commands::preflight(
-                provider, &config, &playbooks, playbook, target, *json,
+                provider,
+                &config,
+                &playbooks,
+                playbook,
+                target,
+                *json,
+                lang(&cli),
             ))?;
             Ok(ExitCode::from(code))
         }
@@ -169,11 +189,11 @@ fn follow(cli: &Cli, run_id: Option<&str>) -> anyhow::Result<ExitCode> {
     let results = dake::drill::scorecard::results_path();
     // Another machine's runs come from the journal's mirror; this machine's from its disk.
     let (tail, from) = if cli.provider == provider::ProviderKind::Aws {
-        let mirror = journal_mirror(cli, &config, &rt)?.context(
+        let mirror = journal_mirror(cli, &config, &rt)?.context(said!(
             "dake follow --provider aws reads the journal's mirror: set [journal] mirror = \
-             \"cloudwatch-logs\" (the machine running the playbook needs it too)",
-        )?;
-        let from = format!("CloudWatch Logs group {}", mirror.group());
+             \"cloudwatch-logs\" (the machine running the playbook needs it too)"
+        ))?;
+        let from = say!("CloudWatch Logs group {}", mirror.group());
         (Tail::Remote(RemoteTail::new(mirror, run_id)), from)
     } else {
         let dir = journal_dir()?;
@@ -185,7 +205,12 @@ fn follow(cli: &Cli, run_id: Option<&str>) -> anyhow::Result<ExitCode> {
         (Tail::Local(tail), from)
     };
     if !std::io::stdout().is_terminal() {
-        let code = rt.block_on(headless::follow::plain(tail, &from, results.as_deref()))?;
+        let code = rt.block_on(headless::follow::plain(
+            tail,
+            &from,
+            results.as_deref(),
+            lang(cli),
+        ))?;
         return Ok(ExitCode::from(code));
     }
     let playbooks = model::load_all(model::user_dir().as_deref())?;
@@ -238,8 +263,8 @@ fn journal_mirror(
         &config.aws,
         config.log_group(),
     ));
-    let mirror =
-        connected.map_err(|e| anyhow::anyhow!("[journal] mirror = \"cloudwatch-logs\": {e}"))?;
+    let mirror = connected
+        .map_err(|e| anyhow::anyhow!(say!("[journal] mirror = \"cloudwatch-logs\": {e}")))?;
     Ok(Some(Arc::new(mirror)))
 }
 
@@ -257,12 +282,13 @@ fn iam_policy(cli: &Cli) -> anyhow::Result<ExitCode> {
 fn drill(cli: &Cli, scenario: Option<&str>, report: bool, list: bool) -> anyhow::Result<ExitCode> {
     let scenarios = dake::drill::load_all(dake::drill::scenario::user_dir().as_deref())?;
     if list {
-        print!("{}", headless::drill::list_text(&scenarios));
+        print!("{}", headless::drill::list_text(&scenarios, lang(cli)));
         return Ok(ExitCode::SUCCESS);
     }
     if report {
-        let results = dake::drill::scorecard::results_path()
-            .context("no data directory (set XDG_DATA_HOME or HOME) for drill results")?;
+        let results = dake::drill::scorecard::results_path().context(said!(
+            "no data directory (set XDG_DATA_HOME or HOME) for drill results"
+        ))?;
         print!(
             "{}",
             headless::drill::report(&results, scenario, lang(cli))?
@@ -271,7 +297,7 @@ fn drill(cli: &Cli, scenario: Option<&str>, report: bool, list: bool) -> anyhow:
     }
     anyhow::ensure!(
         cli.provider == provider::ProviderKind::Sim,
-        "drills run on the simulated fleet; leave out --provider"
+        said!("drills run on the simulated fleet; leave out --provider")
     );
     let interactive = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
     let mut chosen = match scenario {
@@ -282,7 +308,7 @@ fn drill(cli: &Cli, scenario: Option<&str>, report: bool, list: bool) -> anyhow:
         },
         None => {
             let ids: Vec<&str> = scenarios.iter().map(|s| s.id.as_str()).collect();
-            anyhow::bail!("name a scenario: dake drill <{}>", ids.join("|"));
+            anyhow::bail!(say!("name a scenario: dake drill <{}>", ids.join("|")));
         }
     };
     if let Some(seed) = cli.seed {
@@ -304,10 +330,10 @@ fn sql_grants(cli: &Cli, flavour: dake::cli::FlavourArg, from: &str) -> anyhow::
 /// `--force` lifted every refusal at once; each is named now.
 fn force_is_gone() -> anyhow::Error {
     let names: Vec<&str> = Override::ALL.iter().map(|o| o.name()).collect();
-    anyhow::anyhow!(
+    anyhow::anyhow!(say!(
         "--force is gone: it lifted every refusal at once. Name the one you mean: --override {}",
         names.join(" | ")
-    )
+    ))
 }
 
 /// `dake resume`: the run's journal replayed against the provider it ran on.
@@ -338,7 +364,7 @@ fn heartbeat(
         .map(|secs| {
             anyhow::ensure!(
                 secs.is_finite() && (0.1..=3600.0).contains(&secs),
-                "--every must be between 0.1 and 3600 seconds"
+                said!("--every must be between 0.1 and 3600 seconds")
             );
             Ok(std::time::Duration::from_secs_f64(secs))
         })
@@ -357,7 +383,7 @@ fn status(cli: &Cli, json: bool, at: f64) -> anyhow::Result<ExitCode> {
     let config = load_config(cli)?;
     anyhow::ensure!(
         at.is_finite() && (0.0..=MAX_AT_SECS).contains(&at),
-        "--at must be a number of seconds between 0 and {MAX_AT_SECS} (a week)"
+        say!("--at must be a number of seconds between 0 and {MAX_AT_SECS} (a week)")
     );
     // The user's own playbooks are the ones suggested for each incident.
     let playbooks = model::load_all(model::user_dir().as_deref())?;
@@ -404,7 +430,9 @@ fn resumable_provider(
 }
 
 fn journal_dir() -> anyhow::Result<std::path::PathBuf> {
-    journal::default_dir().context("no data directory (set XDG_DATA_HOME or HOME) for run journals")
+    journal::default_dir().context(said!(
+        "no data directory (set XDG_DATA_HOME or HOME) for run journals"
+    ))
 }
 
 /// Monitoring plugins answer UNKNOWN (3) when they cannot tell.
@@ -425,7 +453,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .worker_threads(2)
         .enable_all()
         .build()
-        .context("starting the async runtime")
+        .context(said!("starting the async runtime"))
 }
 
 fn run_console(cli: &Cli, scenario: Option<dake::drill::Scenario>) -> anyhow::Result<ExitCode> {
@@ -434,9 +462,9 @@ fn run_console(cli: &Cli, scenario: Option<dake::drill::Scenario>) -> anyhow::Re
         config = s.apply(&config);
     }
     if !std::io::stdout().is_terminal() {
-        anyhow::bail!(
+        anyhow::bail!(said!(
             "stdout is not a terminal, so the console cannot draw; for a one-shot snapshot use `dake status` (or `dake status --json`)"
-        );
+        ));
     }
     let playbooks = model::load_all(model::user_dir().as_deref())?;
     let past_runs = journal::default_dir()

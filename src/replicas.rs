@@ -186,12 +186,8 @@ fn lag_rejection(db: &DbStatus, behind: f32, max_lag_secs: f32) -> Option<String
 /// replicas (binary log, replica updates), replicating without error, nothing errant, not
 /// delayed by design.
 fn server_rejection(f: &ServerFacts) -> Option<String> {
-    if let Some(why) = &f.unreachable {
-        return Some(if f.refused_dake() {
-            say!("MySQL {why}")
-        } else {
-            say!("MySQL does not answer: {why}")
-        });
+    if let Some(why) = f.unreadable() {
+        return Some(why);
     }
     if !f.log_bin {
         return Some(BINLOG_OFF.into());

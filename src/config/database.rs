@@ -62,12 +62,12 @@ impl DatabaseConfig {
             } else {
                 "read_timeout_secs"
             };
-            return Err(fail(key, "must be at least 1".into()));
+            return Err(fail(key, said!("must be at least 1").into()));
         }
         if !is_table_name(&db.heartbeat_table) {
             return Err(fail(
                 "heartbeat_table",
-                format!(
+                say!(
                     "`{}` is not `database.table` (letters, digits, _ and $)",
                     db.heartbeat_table
                 ),
@@ -84,7 +84,7 @@ impl DatabaseConfig {
 
 /// `host`, `host:port` or `[v6]:port`, with `default_port` when none is given.
 pub fn host_port(address: &str, default_port: u16) -> Result<(String, u16), String> {
-    let bad = || format!("`{address}` is not host:port");
+    let bad = || say!("`{address}` is not host:port");
     let (host, port) = match address.strip_prefix('[') {
         Some(rest) => {
             let (host, after) = rest.split_once(']').ok_or_else(bad)?;

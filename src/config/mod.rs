@@ -19,14 +19,14 @@ const MAX_AWS_HISTORY: usize = 1440;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{file}:{line}: key `{key}`: {message}")]
+    #[error("{}", say!("{file}:{line}: key `{key}`: {message}"))]
     Invalid {
         file: String,
         line: usize,
         key: String,
         message: String,
     },
-    #[error("{file}: cannot read: {error}")]
+    #[error("{}", say!("{file}: cannot read: {error}"))]
     Read { file: String, error: std::io::Error },
 }
 
@@ -177,8 +177,10 @@ const MAX_HOST_COMMAND_SECS: u64 = 172_800;
 /// way forward, not "unknown field".
 const RETIRED_AWS_KEYS: &[(&str, &str)] = &[(
     "replica_lag_metric",
-    "replaced by `heartbeat_metric`: database hosts now publish the epoch time of the newest \
-     heartbeat they hold, not a lag (README, \"Publishing the metrics\", has the new cron line)",
+    said!(
+        "replaced by `heartbeat_metric`: database hosts now publish the epoch time of the newest \
+     heartbeat they hold, not a lag (README, \"Publishing the metrics\", has the new cron line)"
+    ),
 )];
 
 /// The user file mirrors `Config` with every key optional; present keys replace the defaults.
@@ -276,12 +278,15 @@ impl Config {
         let fail = invalid_key(text, file);
         let d = &self.detect;
         if d.slow_web_factor <= 1.0 {
-            return Err(fail("slow_web_factor", "must be greater than 1.0".into()));
+            return Err(fail(
+                "slow_web_factor",
+                said!("must be greater than 1.0").into(),
+            ));
         }
         if !(1.0..=d.slow_web_factor).contains(&d.slow_web_clear_factor) {
             return Err(fail(
                 "slow_web_clear_factor",
-                format!(
+                say!(
                     "must be between 1.0 and slow_web_factor ({})",
                     d.slow_web_factor
                 ),
@@ -290,36 +295,42 @@ impl Config {
         if d.master_clear_secs >= d.master_heartbeat_secs {
             return Err(fail(
                 "master_clear_secs",
-                "must be below master_heartbeat_secs".into(),
+                said!("must be below master_heartbeat_secs").into(),
             ));
         }
         self.sim.validate(&fail)?;
         let a = &self.aws;
         if a.refresh_secs == 0 {
-            return Err(fail("refresh_secs", "must be at least 1".into()));
+            return Err(fail("refresh_secs", said!("must be at least 1").into()));
         }
         if a.metrics_refresh_secs == 0 {
-            return Err(fail("metrics_refresh_secs", "must be at least 1".into()));
+            return Err(fail(
+                "metrics_refresh_secs",
+                said!("must be at least 1").into(),
+            ));
         }
         if !(2..=MAX_AWS_HISTORY).contains(&a.history) {
             return Err(fail(
                 "history",
-                format!("must be between 2 and {MAX_AWS_HISTORY} (a day of minutes)"),
+                say!("must be between 2 and {MAX_AWS_HISTORY} (a day of minutes)"),
             ));
         }
         if !(10..=MAX_HOST_COMMAND_SECS).contains(&a.host_command_timeout_secs) {
             return Err(fail(
                 "host_command_timeout_secs",
-                format!("must be between 10 and {MAX_HOST_COMMAND_SECS} (SSM's own limit)"),
+                say!("must be between 10 and {MAX_HOST_COMMAND_SECS} (SSM's own limit)"),
             ));
         }
         if a.call_timeout_secs == 0 {
-            return Err(fail("call_timeout_secs", "must be at least 1".into()));
+            return Err(fail(
+                "call_timeout_secs",
+                said!("must be at least 1").into(),
+            ));
         }
         if !(1..=a.call_timeout_secs).contains(&a.attempt_timeout_secs) {
             return Err(fail(
                 "attempt_timeout_secs",
-                format!(
+                say!(
                     "must be between 1 and call_timeout_secs ({})",
                     a.call_timeout_secs
                 ),
@@ -328,7 +339,7 @@ impl Config {
         if !self.aws.repoint_command.contains("{master}") {
             return Err(fail(
                 "repoint_command",
-                "must contain {master} (the new master's private address)".into(),
+                said!("must contain {master} (the new master's private address)").into(),
             ));
         }
         self.database.validate(&fail)?;
@@ -375,7 +386,9 @@ fn error_key(e: &toml::de::Error, text: &str) -> String {
         .rfind('\n')
         .map_or(0, |i| i + 1);
     let line_text = text[line_start..].lines().next().unwrap_or("");
-    key_on_line(line_text).unwrap_or_else(|| "?".into())
+    key_on_line(line_text)
+        .filter(|k| !k.is_empty())
+        .unwrap_or_else(|| "?".into())
 }
 
 fn key_on_line(line: &str) -> Option<String> {

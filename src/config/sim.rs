@@ -139,33 +139,42 @@ impl SimConfig {
     ) -> Result<(), ConfigError> {
         let s = self;
         if !(s.speed > 0.0 && s.speed <= 10_000.0) {
-            return Err(fail("speed", "must be above 0 and at most 10000".into()));
+            return Err(fail(
+                "speed",
+                said!("must be above 0 and at most 10000").into(),
+            ));
         }
         if s.sample_interval_secs == 0 {
-            return Err(fail("sample_interval_secs", "must be at least 1".into()));
+            return Err(fail(
+                "sample_interval_secs",
+                said!("must be at least 1").into(),
+            ));
         }
         if s.history < 2 {
-            return Err(fail("history", "must be at least 2".into()));
+            return Err(fail("history", said!("must be at least 2").into()));
         }
         if s.web_servers < 2 {
             return Err(fail(
                 "web_servers",
-                "must be at least 2 (a slow one needs peers)".into(),
+                said!("must be at least 2 (a slow one needs peers)").into(),
             ));
         }
         if s.zones.is_empty() {
-            return Err(fail("zones", "needs at least one zone".into()));
+            return Err(fail("zones", said!("needs at least one zone").into()));
         }
         for inc in &s.incidents {
             if inc.kind == IncidentKind::SlowWeb {
                 match &inc.target {
                     None => {
-                        return Err(fail("target", "slow-web needs a target web server".into()));
+                        return Err(fail(
+                            "target",
+                            said!("slow-web needs a target web server").into(),
+                        ));
                     }
                     Some(t) if !sim_web_names(s.web_servers).any(|n| &n == t) => {
                         return Err(fail(
                             "target",
-                            format!("no web server named `{t}` (web-1 .. web-{})", s.web_servers),
+                            say!("no web server named `{t}` (web-1 .. web-{})", s.web_servers),
                         ));
                     }
                     Some(_) => {}
@@ -174,7 +183,10 @@ impl SimConfig {
         }
         for inc in &s.incidents {
             if inc.for_secs.is_some() && inc.kind != IncidentKind::SlowWeb {
-                return Err(fail("for_secs", "only slow-web clears by itself".into()));
+                return Err(fail(
+                    "for_secs",
+                    said!("only slow-web clears by itself").into(),
+                ));
             }
         }
         for fault in &s.faults {
@@ -200,13 +212,13 @@ impl SimFault {
             (None, FaultTarget::Replica) => {
                 return Err(fail(
                     "target",
-                    "this fault needs a target replica (db-replica-N)".into(),
+                    said!("this fault needs a target replica (db-replica-N)").into(),
                 ));
             }
             (Some(t), FaultTarget::Replica) if !replicas().any(|n| &n == t) => {
                 return Err(fail(
                     "target",
-                    format!(
+                    say!(
                         "no replica named `{t}` (db-replica-1 .. db-replica-{})",
                         s.replicas
                     ),
@@ -215,11 +227,12 @@ impl SimFault {
             (None, FaultTarget::AnyInstance) => {
                 return Err(fail(
                     "target",
-                    "this fault needs a target instance (web-N, db-master, db-replica-N)".into(),
+                    said!("this fault needs a target instance (web-N, db-master, db-replica-N)")
+                        .into(),
                 ));
             }
             (Some(t), FaultTarget::AnyInstance) if !any().any(|n| &n == t) => {
-                return Err(fail("target", format!("no instance named `{t}`")));
+                return Err(fail("target", say!("no instance named `{t}`")));
             }
             (Some(_), FaultTarget::Nothing) => {
                 return Err(fail(
@@ -232,20 +245,25 @@ impl SimFault {
             _ => {}
         }
         match (self.secs, self.kind.needs_secs()) {
-            (None, true) => return Err(fail("secs", "this fault needs `secs`".into())),
-            (Some(_), false) => return Err(fail("secs", "this fault takes no `secs`".into())),
-            (Some(0), true) => return Err(fail("secs", "must be at least 1".into())),
+            (None, true) => return Err(fail("secs", said!("this fault needs `secs`").into())),
+            (Some(_), false) => {
+                return Err(fail("secs", said!("this fault takes no `secs`").into()));
+            }
+            (Some(0), true) => return Err(fail("secs", said!("must be at least 1").into())),
             _ => {}
         }
         match (&self.operation, self.kind.needs_operation()) {
             (None, true) => {
                 return Err(fail(
                     "operation",
-                    "this fault needs the API `operation` it fails (RunInstances, …)".into(),
+                    said!("this fault needs the API `operation` it fails (RunInstances, …)").into(),
                 ));
             }
             (Some(_), false) => {
-                return Err(fail("operation", "this fault takes no `operation`".into()));
+                return Err(fail(
+                    "operation",
+                    said!("this fault takes no `operation`").into(),
+                ));
             }
             (Some(op), true)
                 if !crate::domain::call::CallKind::ALL
@@ -258,7 +276,7 @@ impl SimFault {
                     .collect();
                 return Err(fail(
                     "operation",
-                    format!(
+                    say!(
                         "no operation `{op}` dake calls (one of {})",
                         known.join(", ")
                     ),

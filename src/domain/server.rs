@@ -193,6 +193,17 @@ impl ServerFacts {
             .as_deref()
             .is_some_and(|why| why.starts_with(REFUSED))
     }
+
+    /// Why the server could not be read, as dake says it: it refused dake's account, or it
+    /// did not answer.
+    pub fn unreadable(&self) -> Option<String> {
+        let why = self.unreachable.as_deref()?;
+        Some(if self.refused_dake() {
+            say!("MySQL {why}")
+        } else {
+            say!("MySQL does not answer: {why}")
+        })
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 
 use super::trace::DrillState;
 use crate::config::{IncidentKind, SimConfig};
-use crate::i18n::{Lang, asset, tr, trf};
+use crate::i18n::{Lang, asset, said, tr, trf};
 use crate::text::age;
 
 /// The plain console on the drill fleet: its next scheduled incident, without naming the
@@ -50,7 +50,7 @@ pub fn drill_line(l: Lang, d: &DrillState, now: DateTime<Utc>) -> String {
             &[
                 ("id", id),
                 ("score", &card.score),
-                ("outcome", &card.outcome),
+                ("outcome", &said(l, &card.outcome)),
             ],
         );
     }

@@ -189,10 +189,13 @@ impl Scenario {
         let s: Scenario = toml::from_str(text).map_err(|e| toml_error(&e, text, file))?;
         let fail = invalid_key(text, file);
         if s.id.is_empty() || !s.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            return Err(fail("id", "letters, digits and dashes only".into()));
+            return Err(fail("id", said!("letters, digits and dashes only").into()));
         }
         if s.timeline.is_empty() {
-            return Err(fail("timeline", "a drill needs something to happen".into()));
+            return Err(fail(
+                "timeline",
+                said!("a drill needs something to happen").into(),
+            ));
         }
         for e in &s.timeline {
             e.kind().map_err(|m| fail("kind", m))?;
@@ -298,7 +301,7 @@ impl TimelineEntry {
             .try_into::<FaultKind>()
             .map(Happening::Fault)
             .map_err(|_| {
-                format!(
+                say!(
                     "no incident or fault `{}`: slow-web, master-down, sql-thread-stopped, \
                  sql-thread-error, errant-transaction, master-comes-back, replica-lag, \
                  status-check-failed, instance-stops, api-error, api-throttled, slow-boot",

@@ -11,6 +11,7 @@ use chrono::Duration;
 use super::report::postmortem;
 use super::run::{Headless, RunReport, dry_run_lines, report_of, select};
 use crate::config::Config;
+use crate::i18n::{Lang, asset, said};
 use crate::provider::Provider;
 use crate::runbook::engine::{Phase, Run};
 use crate::runbook::event::Event;
@@ -36,13 +37,11 @@ pub struct RunArgs<'a> {
     pub json: bool,
     /// Where the journal is mirrored (`[journal] mirror`), connected.
     pub mirror: Option<Arc<LogsMirror>>,
+    /// The language of the lines printed for people.
+    pub lang: Lang,
 }
 
-fn print_line(line: &str) {
-    println!("{line}");
-}
-
-fn finish(report: RunReport, json: bool) -> anyhow::Result<u8> {
+fn finish(report: RunReport, json: bool, l: Lang) -> anyhow::Result<u8> {
     let code = if report.outcome == "finished" {
         0
     } else {
@@ -51,12 +50,16 @@ fn finish(report: RunReport, json: bool) -> anyhow::Result<u8> {
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else if code == 0 {
-        println!("run {} finished: {}", report.run_id, report.message);
+        let line = say!("run {} finished: {}", report.run_id, report.message);
+        println!("{}", said(l, &line));
     } else {
-        eprintln!(
-            "dake: run {} {}: {}",
-            report.run_id, report.outcome, report.message
+        let line = say!(
+            "run {} {}: {}",
+            report.run_id,
+            report.outcome,
+            report.message
         );
+        eprintln!("dake: {}", said(l, &line));
     }
     Ok(code)
 }
@@ -65,7 +68,7 @@ async fn snapshot(provider: &dyn Provider) -> anyhow::Result<crate::domain::Flee
     provider
         .snapshot()
         .await
-        .map_err(|e| anyhow::anyhow!("provider {}: {e}", provider.name()))
+        .map_err(|e| anyhow::anyhow!(say!("provider {}: {e}", provider.name())))
 }
 
 pub async fn run(
@@ -82,7 +85,7 @@ pub async fn run(
     let window = Duration::seconds(config.runbook.anti_flap_secs as i64);
     let runs = journal::list(dir);
     let flapping = journal::recent_failover(&runs, playbooks, playbook, now, window).map(|prev| {
-        format!(
+        say!(
             "{}, within the anti-flapping window of {} s; a second failover this soon is more likely flapping than a new fault",
             prev.started_ago(now),
             config.runbook.anti_flap_secs
@@ -93,7 +96,7 @@ pub async fn run(
         && !flapping_allowed
         && !args.dry_run
     {
-        anyhow::bail!("refused: {}", Override::AntiFlapping.refusal(why));
+        anyhow::bail!(say!("refused: {}", Override::AntiFlapping.refusal(why)));
     }
     let run_id = RunIds::from_clock().next(&playbook.id, now);
     let ctx = context(
@@ -104,18 +107,23 @@ pub async fn run(
         args.overrides,
     );
     let (mut run, start_fx) = Run::start(ctx, playbook.clone(), operator(), now);
+    let l = args.lang;
     if args.dry_run {
-        println!(
+        let head = say!(
             "dry run of {} on {} ({}): nothing will be changed",
-            playbook.id, target.name, target.id
+            playbook.id,
+            target.name,
+            target.id
         );
+        println!("{}", said(l, &head));
         if let (Some(why), false) = (&flapping, flapping_allowed) {
-            println!(
+            let note = say!(
                 "note: a real run would be refused without --override {}: {why}",
                 Override::AntiFlapping.name()
             );
+            println!("{}", said(l, &note));
         }
-        for line in dry_run_lines(&run, &snap) {
+        for line in dry_run_lines(&run, &snap, l) {
             println!("{line}");
         }
         return Ok(0);
@@ -126,14 +134,13 @@ pub async fn run(
         .mirror
         .clone()
         .map(|m| mirror::spawn(m, journal_path.clone(), run_id.clone()));
-    let say = (!args.json).then_some(print_line as fn(&str));
+    let progress = (!args.json).then_some(l);
     if !args.json {
-        println!(
-            "run {run_id}: {} on {} ({})",
-            playbook.title, target.name, target.id
-        );
+        let title = asset(l, &["playbook", &playbook.id, "title"], &playbook.title);
+        let line = say!("run {run_id}: {title} on {} ({})", target.name, target.id);
+        println!("{}", said(l, &line));
     }
-    let mut h = Headless::new(provider.clone(), journal, &run_id, args.yes, say);
+    let mut h = Headless::new(provider.clone(), journal, &run_id, args.yes, progress);
     let mut fx = start_fx;
     if let Some(ev) = incident_event_on(&snap, &config.detect, &target.id) {
         fx.extend(run.advance(ev, now));
@@ -147,8 +154,12 @@ pub async fn run(
     }
     h.carry(&mut run, fx).await.map_err(anyhow::Error::msg)?;
     let (outcome, message) = h.drive(&mut run).await.map_err(anyhow::Error::msg)?;
-    flush_mirror(mirrored).await;
-    finish(report_of(&run, outcome, message, &journal_path), args.json)
+    flush_mirror(mirrored, l).await;
+    finish(
+        report_of(&run, outcome, message, &journal_path),
+        args.json,
+        l,
+    )
 }
 
 /// How `dake resume` goes on.
@@ -163,14 +174,15 @@ pub struct ResumeArgs {
     pub take_over_lease: Option<String>,
     pub json: bool,
     pub mirror: Option<Arc<LogsMirror>>,
+    pub lang: Lang,
 }
 
 /// The run is over here: its last records go to the mirror, or what is left is said.
-async fn flush_mirror(mirrored: Option<mirror::MirrorHandle>) {
+async fn flush_mirror(mirrored: Option<mirror::MirrorHandle>, l: Lang) {
     if let Some(h) = mirrored
         && let Err(e) = h.flush(mirror::MIRROR_FLUSH).await
     {
-        eprintln!("dake: journal mirror: {e}");
+        eprintln!("dake: {}", said(l, &say!("journal mirror: {e}")));
     }
 }
 
@@ -188,27 +200,30 @@ pub async fn resume(
         None => {
             let mut open = journal::unfinished(dir);
             match open.len() {
-                0 => anyhow::bail!("no unfinished run in {}", dir.display()),
+                0 => anyhow::bail!(say!("no unfinished run in {}", dir.display())),
                 1 => open.remove(0),
                 _ => {
                     let ids: Vec<String> = open
                         .iter()
                         .map(|r| format!("{} ({} on {})", r.run_id, r.playbook, r.target_name))
                         .collect();
-                    anyhow::bail!("several unfinished runs; name one: {}", ids.join(", "));
+                    anyhow::bail!(say!(
+                        "several unfinished runs; name one: {}",
+                        ids.join(", ")
+                    ));
                 }
             }
         }
     };
     if let Some(ended) = &summary.ended {
-        anyhow::bail!(
+        anyhow::bail!(say!(
             "run {} is over ({ended}); nothing to resume",
             summary.run_id
-        );
+        ));
     }
     let records = journal::read(&summary.path)?;
     let playbook = playbook_of(playbooks, &summary)
-        .map_err(|e| anyhow::anyhow!("run {}: {e}", summary.run_id))?;
+        .map_err(|e| anyhow::anyhow!(say!("run {}: {e}", summary.run_id)))?;
     let ctx = resume_context(config, &summary.run_id);
     let mut run = Run::replay(&records, playbook.clone(), ctx)
         .map_err(|e| anyhow::anyhow!("{}: {e}", summary.path.display()))?;
@@ -217,17 +232,19 @@ pub async fn resume(
         .mirror
         .clone()
         .map(|m| mirror::spawn(m, summary.path.clone(), summary.run_id.clone()));
-    let say = (!json).then_some(print_line as fn(&str));
+    let l = args.lang;
+    let progress = (!json).then_some(l);
     if !json {
-        println!(
+        let line = say!(
             "resuming run {} ({} on {}) at step {}",
             summary.run_id,
             summary.playbook,
             summary.target_name,
             run.cursor + 1
         );
+        println!("{}", said(l, &line));
     }
-    let mut h = Headless::new(provider.clone(), journal, &summary.run_id, yes, say);
+    let mut h = Headless::new(provider.clone(), journal, &summary.run_id, yes, progress);
     let now = provider.now();
     let mut fx = run.advance(
         Event::Note(format!("resumed headless by {}", operator())),
@@ -236,11 +253,11 @@ pub async fn resume(
     fx.extend(run.resume(now));
     if args.fenced_by_other_means {
         if !run.may_declare_fenced() {
-            anyhow::bail!(
+            anyhow::bail!(say!(
                 "run {} did not stop at a failed fence step (it is at step {}); nothing declared",
                 summary.run_id,
                 run.cursor + 1
-            );
+            ));
         }
         fx.extend(run.advance(Event::DeclareFenced, now));
     }
@@ -257,8 +274,8 @@ pub async fn resume(
     }
     h.carry(&mut run, fx).await.map_err(anyhow::Error::msg)?;
     let (outcome, message) = h.drive(&mut run).await.map_err(anyhow::Error::msg)?;
-    flush_mirror(mirrored).await;
-    finish(report_of(&run, outcome, message, &summary.path), json)
+    flush_mirror(mirrored, l).await;
+    finish(report_of(&run, outcome, message, &summary.path), json, l)
 }
 
 /// `dake preflight`: exit 0 when nothing the playbook would do is refused, 1 otherwise.
@@ -269,6 +286,7 @@ pub async fn preflight(
     playbook: &str,
     target: &str,
     json: bool,
+    l: Lang,
 ) -> anyhow::Result<u8> {
     let snap = snapshot(provider.as_ref()).await?;
     let (playbook, target) =
@@ -279,21 +297,16 @@ pub async fn preflight(
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", super::preflight::text(&report));
+        print!("{}", super::preflight::text(&report, l));
     }
     Ok(report.exit_code())
 }
 
-pub fn report(
-    playbooks: &[Playbook],
-    dir: &Path,
-    run_id: &str,
-    l: crate::i18n::Lang,
-) -> anyhow::Result<String> {
+pub fn report(playbooks: &[Playbook], dir: &Path, run_id: &str, l: Lang) -> anyhow::Result<String> {
     let summary = journal::find(dir, run_id)?;
     let records = journal::read(&summary.path)?;
     let playbook = playbook_of(playbooks, &summary)
-        .map_err(|e| anyhow::anyhow!("run {}: {e}", summary.run_id))?;
+        .map_err(|e| anyhow::anyhow!(say!("run {}: {e}", summary.run_id)))?;
     Ok(postmortem(&records, playbook, l))
 }
 

@@ -5,13 +5,17 @@ use std::path::Path;
 
 use crate::drill::Scenario;
 use crate::drill::scorecard::{earlier, load};
-use crate::i18n::Lang;
+use crate::i18n::{Lang, asset};
 
 /// One line per scenario: id, title, what the trainee is told.
-pub fn list_text(scenarios: &[Scenario]) -> String {
+pub fn list_text(scenarios: &[Scenario], l: Lang) -> String {
     scenarios
         .iter()
-        .map(|s| format!("{:<21} {}\n{:<21} {}\n", s.id, s.title, "", s.brief))
+        .map(|s| {
+            let title = asset(l, &["scenario", &s.id, "title"], &s.title);
+            let brief = asset(l, &["scenario", &s.id, "brief"], &s.brief);
+            format!("{:<21} {title}\n{:<21} {brief}\n", s.id, "")
+        })
         .collect()
 }
 
@@ -23,8 +27,8 @@ pub fn report(results: &Path, scenario: Option<&str>, l: Lang) -> anyhow::Result
         .rev()
         .find(|c| scenario.is_none_or(|s| c.scenario == s))
         .ok_or_else(|| match scenario {
-            Some(s) => anyhow::anyhow!("no attempt at `{s}` in {}", results.display()),
-            None => anyhow::anyhow!("no drill attempt in {}", results.display()),
+            Some(s) => anyhow::anyhow!(say!("no attempt at `{s}` in {}", results.display())),
+            None => anyhow::anyhow!(say!("no drill attempt in {}", results.display())),
         })?;
     Ok(last.markdown(l, &earlier(&all, &last.scenario, 3)))
 }
@@ -35,6 +39,6 @@ pub fn find(scenarios: &[Scenario], id: &str) -> anyhow::Result<Scenario> {
         .cloned()
         .ok_or_else(|| {
             let ids: Vec<&str> = scenarios.iter().map(|s| s.id.as_str()).collect();
-            anyhow::anyhow!("no scenario `{id}`: one of {}", ids.join(", "))
+            anyhow::anyhow!(say!("no scenario `{id}`: one of {}", ids.join(", ")))
         })
 }

@@ -4,6 +4,7 @@
 //! call goes to the provider's preflight (on AWS: the blast-radius check, then EC2's DryRun).
 //! Nothing changes.
 
+use crate::i18n::{Lang, said, tr};
 use crate::runbook::overrides::Override;
 use std::collections::BTreeMap;
 
@@ -50,7 +51,7 @@ pub fn step_calls(playbook: &Playbook, ctx: &RunContext, snap: &FleetSnapshot) -
                 };
                 (
                     plan(step, i, &forced, snap).ok(),
-                    Some(format!("would refuse now: {why}")),
+                    Some(say!("would refuse now: {why}")),
                 )
             }
         };
@@ -150,31 +151,34 @@ pub async fn check(
         for call in step.calls {
             let shown = call.to_string();
             let operation = call.operation();
-            let mut stand_in = String::new();
-            for (id, at) in &step.stand_ins {
-                if shown.contains(id.as_str()) {
-                    stand_in = format!(
-                        " ({id} stands in for the instance step {} launches)",
+            let stand_in = (step.stand_ins.iter())
+                .rev()
+                .find(|(id, _)| shown.contains(id.as_str()));
+            let detail = |why: String| match stand_in {
+                Some((id, at)) => {
+                    say!(
+                        "{why} ({id} stands in for the instance step {} launches)",
                         at + 1
-                    );
+                    )
                 }
-            }
+                None => why,
+            };
             let (verdict, detail) = match provider.preflight(call).await {
                 Ok(Preflight::Allowed) => {
                     report.allowed += 1;
-                    ("allowed", format!("it would go through{stand_in}"))
+                    ("allowed", detail(said!("it would go through").into()))
                 }
                 Ok(Preflight::NotCheckable(why)) => {
                     report.not_checkable += 1;
-                    ("not-checkable", format!("{why}{stand_in}"))
+                    ("not-checkable", detail(why))
                 }
                 Err(crate::provider::ProviderError::Refused(why)) => {
                     report.refused += 1;
-                    ("refused", format!("{why}{stand_in}"))
+                    ("refused", detail(why))
                 }
                 Err(e) => {
                     report.refused += 1;
-                    ("error", format!("{e}{stand_in}"))
+                    ("error", detail(e.to_string()))
                 }
             };
             calls.push(CallVerdict {
@@ -194,30 +198,40 @@ pub async fn check(
     report
 }
 
-pub fn text(report: &PreflightReport) -> String {
-    let mut out = format!(
-        "preflight of {} on {} ({}) in fleet {}: nothing is changed\n",
-        report.playbook, report.target_name, report.target_id, report.fleet
+/// The report for people, in `l`.
+pub fn text(report: &PreflightReport, l: Lang) -> String {
+    let head = say!(
+        "preflight of {} on {} ({}) in fleet {}: nothing is changed",
+        report.playbook,
+        report.target_name,
+        report.target_id,
+        report.fleet
     );
+    let mut out = format!("{}\n", said(l, &head));
     for s in &report.steps {
         out.push_str(&format!("{}. {}\n", s.step, s.name));
         if let Some(note) = &s.note {
-            out.push_str(&format!("     {note}\n"));
+            out.push_str(&format!("     {}\n", said(l, note)));
         }
         if s.calls.is_empty() && s.note.is_none() {
-            out.push_str("     (no API calls)\n");
+            out.push_str(&format!("     {}\n", tr(l, "(no API calls)")));
         }
         for c in &s.calls {
             out.push_str(&format!(
                 "     {}\n       {}: {}\n",
-                c.call, c.verdict, c.detail
+                c.call,
+                tr(l, c.verdict),
+                said(l, &c.detail)
             ));
         }
     }
     let calls: usize = report.steps.iter().map(|s| s.calls.len()).sum();
-    out.push_str(&format!(
-        "{calls} calls: {} allowed, {} not checkable without making them, {} refused\n",
-        report.allowed, report.not_checkable, report.refused
-    ));
+    let total = say!(
+        "{calls} calls: {} allowed, {} not checkable without making them, {} refused",
+        report.allowed,
+        report.not_checkable,
+        report.refused
+    );
+    out.push_str(&format!("{}\n", said(l, &total)));
     out
 }

@@ -8,6 +8,7 @@ use serde::Serialize;
 use tokio::sync::mpsc::{Receiver, Sender};
 
 use crate::domain::{FleetSnapshot, Instance};
+use crate::i18n::{Lang, asset, said, said_line, tr};
 use crate::provider::Provider;
 use crate::runbook::confirm::confirm_suffix;
 use crate::runbook::engine::{Phase, Run};
@@ -27,21 +28,25 @@ pub fn select<'a>(
 ) -> Result<(&'a Playbook, &'a Instance), String> {
     let pb = find(playbooks, playbook).ok_or_else(|| {
         let ids: Vec<&str> = playbooks.iter().map(|p| p.id.as_str()).collect();
-        format!(
+        say!(
             "unknown playbook `{playbook}` (available: {})",
             ids.join(", ")
         )
     })?;
     let inst = snap.instances.iter().find(|i| i.id == target || i.name == target).ok_or_else(|| {
-        format!(
+        say!(
             "no instance `{target}` in fleet {} (only instances tagged dake:fleet={} can be acted on)",
             snap.fleet, snap.fleet
         )
     })?;
     if inst.role != pb.target_role {
-        return Err(format!(
+        return Err(say!(
             "{} targets a {} instance; {} ({}) is a {}",
-            pb.id, pb.target_role, inst.name, inst.id, inst.role
+            pb.id,
+            pb.target_role,
+            inst.name,
+            inst.id,
+            inst.role
         ));
     }
     Ok((pb, inst))
@@ -49,39 +54,45 @@ pub fn select<'a>(
 
 /// The plan of every step as it would be made now, for `--dry-run`. Steps whose plan depends
 /// on what earlier steps create say so instead.
-pub fn dry_run_lines(run: &Run, snap: &FleetSnapshot) -> Vec<String> {
+pub fn dry_run_lines(run: &Run, snap: &FleetSnapshot, l: Lang) -> Vec<String> {
     let mut out = Vec::new();
+    let said = |text: String| format!("     {}", said(l, &text));
     for (i, step) in run.playbook.steps.iter().enumerate() {
         let flags = match (step.destructive, step.confirmation()) {
-            (_, Confirm::TypeId) => " [destructive, typed confirmation]",
-            (true, _) => " [destructive]",
+            (_, Confirm::TypeId) => tr(l, " [destructive, typed confirmation]"),
+            (true, _) => tr(l, " [destructive]"),
             _ => "",
         };
-        out.push(format!("{}. {}{flags}: {}", i + 1, step.name, step.why));
+        let why = asset(
+            l,
+            &["playbook", &run.playbook.id, "step", &step.name],
+            &step.why,
+        );
+        out.push(format!("{}. {}{flags}: {why}", i + 1, step.name));
         match plan(step, i, &run.ctx, snap) {
             Ok(p) => {
                 for c in &p.calls {
                     out.push(format!("     {c}"));
                 }
                 for w in &p.warnings {
-                    out.push(format!("     warning: {w}"));
+                    out.push(said(say!("warning: {w}")));
                 }
                 if p.calls.is_empty() {
-                    out.push("     (no API calls: looks and decides)".into());
+                    out.push(said(said!("(no API calls: looks and decides)").into()));
                 }
             }
             Err(why) if why.contains("earlier step") => {
-                out.push(
-                    "     (calls decided when it runs, from what earlier steps create)".into(),
-                );
+                out.push(said(
+                    said!("(calls decided when it runs, from what earlier steps create)").into(),
+                ));
             }
-            Err(why) => out.push(format!("     would refuse now: {why}")),
+            Err(why) => out.push(said(say!("would refuse now: {why}"))),
         }
         if let Some(w) = step.wait {
-            out.push(format!(
-                "     then wait until {w:?} (timeout {} s)",
+            out.push(said(say!(
+                "then wait until {w:?} (timeout {} s)",
                 step.timeout_secs
-            ));
+            )));
         }
     }
     out
@@ -138,8 +149,8 @@ pub struct Headless {
     pub yes: bool,
     pub exec: Sender<Vec<Effect>>,
     pub answers: Receiver<Answer>,
-    /// Progress lines for people; `None` keeps stdout for the JSON report.
-    pub say: Option<fn(&str)>,
+    /// Progress lines for people, in this language; `None` keeps stdout for the JSON report.
+    pub progress: Option<Lang>,
 }
 
 impl Headless {
@@ -148,7 +159,7 @@ impl Headless {
         journal: Journal,
         run_id: &str,
         yes: bool,
-        say: Option<fn(&str)>,
+        progress: Option<Lang>,
     ) -> Headless {
         let (atx, answers) = tokio::sync::mpsc::channel(64);
         let exec = executor::spawn(provider.clone(), journal, run_id.to_string(), atx, |a| a);
@@ -157,13 +168,14 @@ impl Headless {
             yes,
             exec,
             answers,
-            say,
+            progress,
         }
     }
 
+    /// Prints a progress line, said in the language of the progress lines.
     fn say(&self, line: &str) {
-        if let Some(say) = self.say {
-            say(line);
+        if let Some(l) = self.progress {
+            println!("{}", said_line(l, line));
         }
     }
 
@@ -193,7 +205,7 @@ impl Headless {
                 match e {
                     Effect::Call { call, .. } => self.say(&format!("   → {call}")),
                     Effect::Resolve { call, .. } => {
-                        self.say(&format!("   → resolving after resume: {call}"))
+                        self.say(&format!("   {}", say!("→ resolving after resume: {call}")))
                     }
                     _ => {}
                 }
@@ -218,7 +230,7 @@ impl Headless {
                     }
                     Answer::Synced => continue,
                     Answer::JournalFailed(e) => {
-                        return Err(format!("journal write failed, stopped: {e}"));
+                        return Err(say!("journal write failed, stopped: {e}"));
                     }
                 };
                 queue.extend(run.advance(event, now));
@@ -244,7 +256,7 @@ impl Headless {
                 .provider
                 .snapshot()
                 .await
-                .map_err(|e| format!("provider: {e}"))?;
+                .map_err(|e| say!("provider: {e}"))?;
             let now = self.provider.now();
             match run.phase.clone() {
                 Phase::Finished { outcome } => return Ok(("finished", outcome)),
@@ -253,33 +265,35 @@ impl Headless {
                     let name = run.current_step().map_or("?", |s| s.name.as_str());
                     return Ok((
                         "failed",
-                        format!("step {} ({name}) failed: {error}", run.cursor + 1),
+                        say!("step {} ({name}) failed: {error}", run.cursor + 1),
                     ));
                 }
                 Phase::Ready => {
                     let Some(step) = run.current_step().cloned() else {
-                        return Ok(("finished", "no steps left".into()));
+                        return Ok(("finished", said!("no steps left").into()));
                     };
                     let n = run.cursor + 1;
-                    self.say(&format!(
-                        "{n}/{} {}: {}",
-                        run.steps.len(),
-                        step.name,
-                        step.why
-                    ));
+                    let l = self.progress.unwrap_or_default();
+                    let why = asset(
+                        l,
+                        &["playbook", &run.playbook.id, "step", &step.name],
+                        &step.why,
+                    );
+                    self.say(&format!("{n}/{} {}: {why}", run.steps.len(), step.name));
                     if step.destructive && !self.yes {
                         return Ok((
                             "refused",
-                            format!(
+                            say!(
                                 "step {n} ({}) is destructive and --yes was not given; nothing was done. Continue with `dake resume {} --yes`",
-                                step.name, run.ctx.run_id
+                                step.name,
+                                run.ctx.run_id
                             ),
                         ));
                     }
                     let fx = run.advance(Event::Proceed { snap: &snap }, now);
                     let refusals = self.carry(run, fx).await?;
                     if let Some(r) = refusals.first() {
-                        return Ok(("refused", format!("step {n} ({}) refused: {r}", step.name)));
+                        return Ok(("refused", say!("step {n} ({}) refused: {r}", step.name)));
                     }
                     if let Some(note) = run
                         .steps
@@ -315,7 +329,7 @@ impl Headless {
                         .provider
                         .snapshot()
                         .await
-                        .map_err(|e| format!("provider: {e}"))?;
+                        .map_err(|e| say!("provider: {e}"))?;
                     let now = self.provider.now();
                     let before = run.cursor;
                     let fx = run.advance(Event::Observe { snap: &snap }, now);
@@ -323,7 +337,9 @@ impl Headless {
                     if run.cursor != before
                         && let Some(note) = run.steps[before].note.clone()
                     {
-                        self.say(&format!("   {} {note}", run.steps[before].status.label()));
+                        let l = self.progress.unwrap_or_default();
+                        let status = tr(l, run.steps[before].status.label());
+                        self.say(&format!("   {status} {}", said(l, &note)));
                     }
                 }
             }

@@ -273,8 +273,8 @@ fn instance_table(out: &mut String, r: &StatusReport, l: Lang) {
         };
         let _ = writeln!(
             out,
-            "{:<8} {:<14} {:<19} {:<16} {} {} {:>5} {:>8}  {}",
-            i.role.short(),
+            "{} {:<14} {:<19} {:<16} {} {} {:>5} {:>8}  {}",
+            pad(tr(l, i.role.short()), 8),
             i.name,
             i.id,
             i.az,

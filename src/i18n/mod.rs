@@ -113,4 +113,4 @@ mod said;
 #[cfg(test)]
 mod tests;
 
-pub use said::said;
+pub use said::{said, said_line};

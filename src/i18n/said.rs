@@ -5,6 +5,7 @@
 //! reason inside a refusal reads in Japanese too; names and figures match nothing and stay.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use super::{CATALOG, Lang};
@@ -60,34 +61,42 @@ pub(super) fn literal_len(parts: &[Part]) -> usize {
         .sum()
 }
 
-/// The catalog's templates, the most literal text first so the most specific one wins.
-pub(super) static TEMPLATES: LazyLock<Vec<Template>> = LazyLock::new(|| {
-    let mut all: Vec<Template> = CATALOG
-        .get("said")
-        .and_then(|p| p.as_table())
-        .map(|t| {
-            t.iter()
-                .filter_map(|(en, ja)| {
-                    let en = parts(en);
-                    let anchor = en
-                        .iter()
-                        .filter_map(|p| match p {
-                            Part::Text(t) => Some(t.clone()),
-                            Part::Slot(_) => None,
-                        })
-                        .max_by_key(|t| t.len())
-                        .unwrap_or_default();
-                    Some(Template {
-                        ja: parts(ja.as_str()?),
-                        en,
-                        anchor,
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    all.sort_by_key(|t| std::cmp::Reverse(literal_len(&t.en)));
-    all
+/// The catalog's `[said]` and `[foreign]` texts: the fixed ones by their English, and the
+/// templates, the most literal text first so the most specific one wins.
+pub(super) struct Said {
+    fixed: HashMap<String, String>,
+    pub(super) templates: Vec<Template>,
+}
+
+pub(super) static SAID: LazyLock<Said> = LazyLock::new(|| {
+    let mut fixed = HashMap::new();
+    let mut templates = Vec::new();
+    let tables = ["said", "foreign"]
+        .iter()
+        .filter_map(|t| CATALOG.get(*t)?.as_table());
+    for (en, ja) in tables.flat_map(|t| t.iter()) {
+        let Some(ja) = ja.as_str() else { continue };
+        let en = parts(en);
+        if let [Part::Text(text)] = en.as_slice() {
+            fixed.insert(text.clone(), ja.to_string());
+            continue;
+        }
+        let anchor = en
+            .iter()
+            .filter_map(|p| match p {
+                Part::Text(t) => Some(t.clone()),
+                Part::Slot(_) => None,
+            })
+            .max_by_key(|t| t.len())
+            .unwrap_or_default();
+        templates.push(Template {
+            ja: parts(ja),
+            en,
+            anchor,
+        });
+    }
+    templates.sort_by_key(|t| std::cmp::Reverse(literal_len(&t.en)));
+    Said { fixed, templates }
 });
 
 /// `text`, said in English by dake, in `lang`.
@@ -98,6 +107,43 @@ pub fn said(lang: Lang, text: &str) -> Cow<'_, str> {
     translate(text, MAX_DEPTH).map_or(Cow::Borrowed(text), Cow::Owned)
 }
 
+/// A line of `text` in `lang`, its indent kept (an indented call under its step, a tip under
+/// an error).
+pub fn said_line(lang: Lang, line: &str) -> String {
+    let words = line.trim_start();
+    format!("{}{}", &line[..line.len() - words.len()], said(lang, words))
+}
+
+/// A text split at a separator, each item said where it can be.
+struct Split<'t> {
+    items: Vec<&'t str>,
+    said: Vec<Option<String>>,
+    joiner: &'static str,
+}
+
+impl<'t> Split<'t> {
+    fn of(text: &'t str, (separator, joiner): (&str, &'static str), depth: usize) -> Option<Self> {
+        let items = split_outside_brackets(text, separator);
+        if items.len() < 2 {
+            return None;
+        }
+        let said = items.iter().map(|i| translate(i, depth - 1)).collect();
+        Some(Split {
+            items,
+            said,
+            joiner,
+        })
+    }
+
+    /// The items joined, the ones said in Japanese and the others as they are.
+    fn joined(&self) -> String {
+        let items: Vec<&str> = (self.items.iter().zip(&self.said))
+            .map(|(en, ja)| ja.as_deref().unwrap_or(en))
+            .collect();
+        items.join(self.joiner)
+    }
+}
+
 fn translate(text: &str, depth: usize) -> Option<String> {
     if depth == 0 || text.trim().is_empty() {
         return None;
@@ -105,25 +151,19 @@ fn translate(text: &str, depth: usize) -> Option<String> {
     if let Some(word) = super::UI.get(text).and_then(|v| v.as_str()) {
         return Some(word.to_string());
     }
-    let fixed = TEMPLATES
-        .iter()
-        .find(|t| matches!(t.en.as_slice(), [Part::Text(en)] if en == text));
-    if let Some(t) = fixed {
-        return Some(fill(t, &[], depth));
+    if let Some(ja) = SAID.fixed.get(text) {
+        return Some(ja.clone());
     }
     // A list whose every item is said here is said item by item: a template's last placeholder
     // would otherwise take the items after the first as one text ("instance {state}").
-    for (en, ja) in &SEPARATORS[..2] {
-        let items = split_outside_brackets(text, en);
-        if items.len() < 2 {
-            continue;
-        }
-        let said: Option<Vec<String>> = items.iter().map(|i| translate(i, depth - 1)).collect();
-        if let Some(said) = said {
-            return Some(said.join(ja));
-        }
+    let lists: Vec<Split> = SEPARATORS[..2]
+        .iter()
+        .filter_map(|s| Split::of(text, *s, depth))
+        .collect();
+    if let Some(list) = lists.iter().find(|l| l.said.iter().all(Option::is_some)) {
+        return Some(list.joined());
     }
-    for t in TEMPLATES.iter() {
+    for t in SAID.templates.iter() {
         if !text.contains(t.anchor.as_str()) {
             continue;
         }
@@ -133,27 +173,13 @@ fn translate(text: &str, depth: usize) -> Option<String> {
         }
     }
     // Said of its parts: a list, or "what: why" where no template says the whole.
-    for (en, ja) in SEPARATORS {
-        let parts = split_outside_brackets(text, en);
-        if parts.len() < 2 {
-            continue;
-        }
-        let mut any = false;
-        let items: Vec<String> = parts
-            .into_iter()
-            .map(|item| match translate(item, depth - 1) {
-                Some(said) => {
-                    any = true;
-                    said
-                }
-                None => item.to_string(),
-            })
-            .collect();
-        if any {
-            return Some(items.join(ja));
-        }
+    let said_in_part = |s: &Split| s.said.iter().any(Option::is_some);
+    if let Some(list) = lists.iter().find(|l| said_in_part(l)) {
+        return Some(list.joined());
     }
-    None
+    Split::of(text, SEPARATORS[2], depth)
+        .filter(said_in_part)
+        .map(|s| s.joined())
 }
 
 fn fill(t: &Template, caught: &[(&str, &str)], depth: usize) -> String {

@@ -171,9 +171,17 @@ fn english() -> BTreeSet<String> {
         all.insert(phase.into());
     }
     all.insert(crate::runbook::model::NO_PLAYBOOK.into());
+    // A preflight's verdicts, and how a headless run ended.
+    for word in ["allowed", "not-checkable", "refused", "error", "failed"] {
+        all.insert(word.into());
+    }
     // The fleet table's headings.
     for c in crate::app::SortColumn::ALL {
         all.insert(c.heading().into());
+        all.insert(c.label().into());
+    }
+    for r in crate::domain::Role::ALL {
+        all.insert(r.short().into());
     }
     all.insert("P99 HISTORY".into());
     all.insert("DISP".into());
@@ -274,8 +282,11 @@ fn everything_dake_says_has_its_japanese_and_nothing_else_is_there() {
         .collect();
     assert!(missing.is_empty(), "no Japanese for: {missing:#?}");
     let code: BTreeSet<String> = said.iter().map(|s| unnamed(s)).collect();
-    for (en, ja) in templates {
+    for en in templates.keys() {
         assert!(code.contains(&unnamed(en)), "a template nothing says: {en}");
+    }
+    let foreign = catalog["foreign"].as_table().unwrap();
+    for (en, ja) in templates.iter().chain(foreign) {
         assert!(
             !(placeholders(en).is_empty() && ui.contains_key(en)),
             "{en} is in [ui] already"
@@ -301,7 +312,8 @@ fn everything_dake_says_has_its_japanese_and_nothing_else_is_there() {
 #[test]
 fn each_template_is_the_one_that_says_its_text() {
     let catalog: toml::Table = toml::from_str(include_str!("../../assets/i18n/ja.toml")).unwrap();
-    for (en, ja) in catalog["said"].as_table().unwrap() {
+    let tables = ["said", "foreign"].map(|t| catalog[t].as_table().unwrap());
+    for (en, ja) in tables.into_iter().flatten() {
         let fill = |t: &str| {
             said::parts(t)
                 .iter()
@@ -385,5 +397,119 @@ fn the_command_line_help_has_its_japanese_and_nothing_else_is_there() {
     let ja = crate::cli::command(Lang::Ja);
     for text in crate::cli::help_texts(&ja) {
         assert!(!texts.contains(&text), "still English: {text}");
+    }
+}
+
+/// What the libraries say, made by the libraries: a config file's mistakes (toml and serde),
+/// a number Rust cannot read, a command line clap rejects.
+fn foreign_examples() -> Vec<String> {
+    use crate::config::Config;
+    let configs = [
+        "[fleet]\nnmae = \"x\"\n",
+        "[sim]\nspeed = \"fast\"\n",
+        "[journal]\nmirror = \"s3\"\n",
+        "[fleet\nname = 1\n",
+        "[fleet]\nname = \"a\"\nname = \"b\"\n",
+        "[sim]\nseed = -1\n",
+        "[sim]\nweb_servers = 1.5\n",
+        "[fleet]\nname = \n",
+        "[runbook]\nanti_flap_secs = true\n",
+        "[sim]\nzones = \"a\"\n",
+        "[detect]\nslow_web_factor = [1]\n",
+        "[sim]\nzones = [\"a\"\n",
+        "[fleet]\nname = \"a\" \"b\"\n",
+        "[fleet.]\n",
+    ];
+    let mut out: Vec<String> = configs
+        .iter()
+        .map(|t| Config::from_user_toml(t, "c.toml").unwrap_err().to_string())
+        .collect();
+    for t in ["id = \"x\"\n", "id = \"x\"\ntitle = 3\n"] {
+        let e = crate::drill::scenario::Scenario::parse(t, "s.toml").unwrap_err();
+        out.push(e.to_string());
+    }
+    out.push("abc".parse::<f64>().unwrap_err().to_string());
+    out.push("".parse::<f64>().unwrap_err().to_string());
+    out.push("".parse::<u64>().unwrap_err().to_string());
+    out.push("1x".parse::<u64>().unwrap_err().to_string());
+    out.push(
+        "99999999999999999999"
+            .parse::<u64>()
+            .unwrap_err()
+            .to_string(),
+    );
+    let command_lines: [&[&str]; 11] = [
+        &["--frobnicate"],
+        &["--presnt"],
+        &["report", "-x"],
+        &["drill", "-x"],
+        &["--provider"],
+        &["statsu"],
+        &["run", "web-replace"],
+        &["drill", "--report", "--report"],
+        &["sql-grants", "--flavour", "mysq"],
+        &["status", "--", "--json"],
+        &["status", "--json=yes"],
+    ];
+    for args in command_lines {
+        let e = crate::cli::command(Lang::En)
+            .try_get_matches_from(std::iter::once("dake").chain(args.iter().copied()))
+            .unwrap_err();
+        let text = e.render().to_string();
+        out.extend(
+            text.lines()
+                .map(|l| l.trim().to_string())
+                .filter(|l| !l.is_empty()),
+        );
+    }
+    out
+}
+
+#[test]
+fn what_the_libraries_say_reads_in_japanese() {
+    let examples = foreign_examples();
+    let said_all: Vec<String> = examples
+        .iter()
+        .map(|e| said(Lang::Ja, e).into_owned())
+        .collect();
+    let catalog: toml::Table = toml::from_str(include_str!("../../assets/i18n/ja.toml")).unwrap();
+    let mut unsaid = Vec::new();
+    for (en, ja) in catalog["foreign"].as_table().unwrap() {
+        let mark = said::parts(ja.as_str().unwrap())
+            .into_iter()
+            .filter_map(|p| match p {
+                said::Part::Text(t) => Some(t),
+                said::Part::Slot(_) => None,
+            })
+            .max_by_key(|t| t.len())
+            .unwrap_or_default();
+        if !said_all.iter().any(|s| s.contains(&mark)) {
+            unsaid.push(en);
+        }
+    }
+    assert!(
+        unsaid.is_empty(),
+        "no library here says {unsaid:#?}: {said_all:#?}"
+    );
+    let pairs = [
+        (
+            "c.toml:2: key `mirror`: unknown variant `s3`, expected `none` or `cloudwatch-logs`",
+            "c.toml:2：キー `mirror`：不明な値 `s3`：`none` か `cloudwatch-logs`",
+        ),
+        (
+            "c.toml:2: key `speed`: invalid type: string \"fast\", expected f64",
+            "c.toml:2：キー `speed`：型が違う：文字列 \"fast\"、f64 であるべき",
+        ),
+        (
+            "s.toml:1: key `title`: missing field `title`",
+            "s.toml:1：キー `title`：キー `title` がない",
+        ),
+    ];
+    for (en, ja) in pairs {
+        assert!(
+            examples.iter().any(|e| e == en),
+            "{en} is not what the library says"
+        );
+        assert_eq!(said(Lang::Ja, en), ja);
     }
 }

@@ -24,12 +24,12 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ProviderError {
     /// What ran out of time, and after how long.
-    #[error("provider timed out: {0}")]
+    #[error("{}", say!("provider timed out: {}", .0))]
     Timeout(String),
-    #[error("provider throttled: {0}")]
+    #[error("{}", say!("provider throttled: {}", .0))]
     Throttled(String),
     /// The provider refused the call as it stands (wrong state, unknown id, not allowed).
-    #[error("refused: {0}")]
+    #[error("{}", say!("refused: {}", .0))]
     Refused(String),
     #[error("{0}")]
     Other(String),

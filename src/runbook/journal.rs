@@ -15,13 +15,13 @@ use super::record::Record;
 pub enum JournalError {
     #[error("{file}: {error}")]
     Io { file: String, error: std::io::Error },
-    #[error("{file}:{line}: damaged journal record: {message}")]
+    #[error("{}", say!("{file}:{line}: damaged journal record: {message}"))]
     Damaged {
         file: String,
         line: usize,
         message: String,
     },
-    #[error("no run `{0}` in the journal directory")]
+    #[error("{}", say!("no run `{}` in the journal directory", .0))]
     UnknownRun(String),
 }
 
@@ -237,17 +237,18 @@ impl RunSummary {
     /// "run <id> (<playbook> on <target>) failed over 4m10s ago" (or started, for a run
     /// that has not acted yet).
     pub fn started_ago(&self, now: DateTime<Utc>) -> String {
-        let (what, at) = match self.failover_at {
-            Some(at) => (said!("failed over"), at),
-            None => (said!("started"), self.started),
-        };
-        let ago = crate::text::age((now - at).num_seconds());
-        say!(
-            "run {} ({} on {}) {what} {ago} ago",
-            self.run_id,
-            self.playbook,
-            self.target_name
-        )
+        let ago = |at: DateTime<Utc>| crate::text::age((now - at).num_seconds());
+        let (id, playbook, target) = (&self.run_id, &self.playbook, &self.target_name);
+        match self.failover_at {
+            Some(at) => say!(
+                "run {id} ({playbook} on {target}) failed over {} ago",
+                ago(at)
+            ),
+            None => say!(
+                "run {id} ({playbook} on {target}) started {} ago",
+                ago(self.started)
+            ),
+        }
     }
 }
 

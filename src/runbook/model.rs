@@ -222,30 +222,30 @@ impl Playbook {
         if !pb.key.is_ascii_uppercase() {
             return Err(fail(
                 "key",
-                format!("`{}` must be an upper-case letter", pb.key),
+                say!("`{}` must be an upper-case letter", pb.key),
             ));
         }
         if pb.steps.is_empty() {
-            return Err(fail("step", "a playbook needs at least one step".into()));
+            return Err(fail(
+                "step",
+                said!("a playbook needs at least one step").into(),
+            ));
         }
         let mut seen = std::collections::HashSet::new();
         for s in &pb.steps {
             if !seen.insert(s.name.as_str()) {
-                return Err(fail(
-                    "name",
-                    format!("step name `{}` is used twice", s.name),
-                ));
+                return Err(fail("name", say!("step name `{}` is used twice", s.name)));
             }
             if s.timeout_secs == 0 {
                 return Err(fail(
                     "timeout_secs",
-                    format!("step `{}`: must be at least 1", s.name),
+                    say!("step `{}`: must be at least 1", s.name),
                 ));
             }
             if s.finish_on_success && s.wait.is_none() {
                 return Err(fail(
                     "finish_on_success",
-                    format!(
+                    say!(
                         "step `{}`: needs a `wait` that says what success is",
                         s.name
                     ),

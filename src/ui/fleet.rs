@@ -14,7 +14,7 @@ use crate::app::{App, SortColumn};
 use crate::detect::Severity;
 use crate::domain::call::TAG_QUARANTINE;
 use crate::domain::{CheckStatus, Instance, InstanceState, Role};
-use crate::i18n::{said, tr};
+use crate::i18n::{Lang, said, tr};
 use crate::text::{fit, fit_name, ms, pct, tail};
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
@@ -26,7 +26,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         Span::styled(format!(" {} ", tr(l, "Fleet")), theme.title()),
         Span::raw(format!("{}/{} ", app.rows.len(), total)),
         Span::styled(
-            format!("{} {} {arrow} ", tr(l, "sort"), app.sort.label()),
+            format!("{} {} {arrow} ", tr(l, "sort"), tr(l, app.sort.label())),
             theme.dim(),
         ),
     ];
@@ -75,7 +75,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     // The mark column, then one column per sort column, in their order.
     let mut widths: Vec<Constraint> = [1]
         .into_iter()
-        .chain(SortColumn::ALL.map(|c| width(c, wide)))
+        .chain(SortColumn::ALL.map(|c| width(c, wide, l)))
         .map(Constraint::Length)
         .collect();
     let mut header: Vec<&str> = [""]
@@ -140,8 +140,10 @@ fn spark_scales<'a>(
 }
 
 /// Columns a sort column's cells take, the zone and state wider on a wide screen.
-fn width(col: SortColumn, wide: bool) -> u16 {
+fn width(col: SortColumn, wide: bool, l: Lang) -> u16 {
     match col {
+        // "マスター" and "レプリカ" are eight columns wide.
+        SortColumn::Role if l == Lang::Ja => 8,
         SortColumn::Role => 7,
         SortColumn::Name => 12,
         SortColumn::Id => 19,
@@ -195,9 +197,9 @@ fn build_row<'a>(
     } else {
         Style::new()
     };
-    let room = |col| usize::from(width(col, wide));
+    let room = |col| usize::from(width(col, wide, app.lang));
     let column = |col| match col {
-        SortColumn::Role => Cell::from(inst.role.short()),
+        SortColumn::Role => Cell::from(tr(app.lang, inst.role.short())),
         SortColumn::Name => Cell::from(fit_name(&inst.name, room(col))),
         SortColumn::Id => Cell::from(inst.id.as_str()),
         SortColumn::Zone if wide => Cell::from(inst.az.as_str()),

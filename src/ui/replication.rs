@@ -15,7 +15,9 @@ use crate::replicas::Candidate;
 use crate::text::{fit, fit_name, secs};
 
 /// Width of the lag column in its plain form: "lag " and a right-aligned duration.
-const PLAIN_LAG: usize = 10;
+fn plain_lag(l: Lang) -> usize {
+    crate::text::width(&trf(l, "lag {lag}", &[("lag", &"      ")]))
+}
 /// Everything on a replica line but the lag column, the sparkline and the verdict (its
 /// indent and name, the separators and thread marks, and two columns to spare).
 const FIXED: usize = 4 + 14 + 1 + 16;
@@ -61,7 +63,11 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     if let Some(ep) = &snap.db_endpoint {
         let target = target.map_or(ep.target_id.as_str(), |i| i.name.as_str());
         title.push(Span::styled(
-            format!("endpoint {} → {target} ", ep.name),
+            trf(
+                app.lang,
+                "endpoint {name} → {target} ",
+                &[("name", &ep.name), ("target", &target)],
+            ),
             theme.dim(),
         ));
     }
@@ -76,11 +82,11 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     let master_silent = master
         .and_then(|m| m.db.as_ref())
         .is_some_and(|d| d.heartbeat_age_secs > app.config.detect.master_heartbeat_secs);
-    let (lags, spark_width) = lag_column(&app.replicas, master_silent, width);
+    let (lags, spark_width) = lag_column(app.lang, &app.replicas, master_silent, width);
     let lag_width = lags
         .iter()
-        .map(|s| s.chars().count())
-        .fold(PLAIN_LAG, usize::max);
+        .map(|s| crate::text::width(s))
+        .fold(plain_lag(app.lang), usize::max);
     // One scale for every replica, so their lags compare at a glance (at least 1 s, so a
     // healthy sub-second lag draws low instead of filling the bar).
     let lag_scale = instances
@@ -107,7 +113,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         let spark = db.map_or_else(String::new, |d| {
             sparkline(d.lag_history.iter(), spark_width, lag_scale)
         });
-        let lag = format!("{lag:<lag_width$} ");
+        let lag = format!("{} ", crate::text::pad(lag, lag_width));
         let verdict = (verdict, verdict_width);
         lines.push(replica_line(c, db, lag, spark, verdict, theme));
     }
@@ -134,26 +140,32 @@ fn master_line<'a>(app: &App, master: Option<&Instance>, width: usize, theme: &T
     } else {
         (tr(l, "✓ up"), theme.ok())
     };
+    let heartbeat = format!("{:>6}", hb.map_or("—".into(), secs));
+    let heartbeat = trf(l, "heartbeat {age}", &[("age", &heartbeat)]) + "  ";
+    let room = width
+        .saturating_sub(2 + 16 + 12 + crate::text::width(&heartbeat) + crate::text::width(word));
     let mut spans = vec![
         Span::raw(format!("  {:<16}", fit_name(&m.name, 15))),
-        Span::raw(format!("{:<12}", "master")),
-        Span::raw(format!("heartbeat {:>6}  ", hb.map_or("—".into(), secs))),
+        Span::raw(crate::text::pad(tr(l, "master"), 12)),
+        Span::raw(heartbeat),
         Span::styled(word, style),
     ];
     // Read over MySQL: the server's own word, or why it did not give one.
     if let Some(f) = m.db.as_ref().and_then(|d| d.server.as_ref()) {
-        let said = match (&f.unreachable, f.flavour) {
-            (Some(why), _) if f.refused_dake() => format!("  MySQL {}", said(l, why)),
-            (Some(why), _) => format!("  {}", said(l, &say!("MySQL does not answer: {why}"))),
+        let said = match (f.unreadable(), f.flavour) {
+            (Some(why), _) => format!("  {}", said(l, &why)),
             (None, Some(flavour)) => format!(
                 "  {} {}{}",
                 flavour.as_str(),
                 f.version.split('-').next().unwrap_or(""),
-                if f.read_only { ", read-only" } else { "" }
+                if f.read_only {
+                    tr(l, ", read-only")
+                } else {
+                    ""
+                }
             ),
             (None, None) => String::new(),
         };
-        let room = width.saturating_sub(2 + 16 + 12 + 18 + crate::text::width(word));
         spans.push(Span::styled(fit(&said, room), theme.dim()));
     }
     Line::from(spans)
@@ -231,7 +243,12 @@ fn verdict(l: Lang, c: &Candidate) -> (String, bool) {
 /// raw "lag 125s" beside "promote: yes" (limit 10 s) reads as a contradiction. Ranking and the
 /// limit use how far behind the master's last write a replica is; the line then says both, in
 /// full when the terminal is wide enough and in short (with a narrower sparkline) when not.
-fn lag_column(replicas: &[Candidate], master_silent: bool, width: usize) -> (Vec<String>, usize) {
+fn lag_column(
+    l: Lang,
+    replicas: &[Candidate],
+    master_silent: bool,
+    width: usize,
+) -> (Vec<String>, usize) {
     let texts = |long: bool| -> Vec<String> {
         replicas
             .iter()
@@ -243,20 +260,24 @@ fn lag_column(replicas: &[Candidate], master_silent: bool, width: usize) -> (Vec
                     LagSource::Simulated => String::new(),
                     source => format!(" {}", source.short()),
                 };
+                let lag_text =
+                    |text: String| trf(l, "lag {lag}", &[("lag", &format!("{text}{from}"))]);
+                let behind = [("behind", &behind as &dyn std::fmt::Display)];
                 if !master_silent || !c.behind_master_secs.is_finite() {
-                    format!("lag {lag:>6}{from}")
+                    lag_text(format!("{lag:>6}"))
                 } else if long {
-                    format!("lag {lag:>6}{from} ({behind} behind master's last write)")
+                    let why = trf(l, " ({behind} behind master's last write)", &behind);
+                    lag_text(format!("{lag:>6}")) + &why
                 } else {
-                    format!("lag {lag}{from} ({behind} behind)")
+                    lag_text(lag) + &trf(l, " ({behind} behind)", &behind)
                 }
             })
             .collect()
     };
     // Columns the lag text takes beyond its plain form: the sparkline gives them up.
     let extra = |t: &[String]| {
-        let widest = t.iter().map(|s| s.chars().count()).max().unwrap_or(0);
-        widest.saturating_sub(PLAIN_LAG)
+        let widest = t.iter().map(|s| crate::text::width(s)).max().unwrap_or(0);
+        widest.saturating_sub(plain_lag(l))
     };
     // The plain layout: 72 columns for everything but the sparkline, which gets 8 to 40.
     let spark = |extra: usize, min: usize| width.saturating_sub(72 + extra).clamp(min, 40);

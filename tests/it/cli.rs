@@ -722,3 +722,45 @@ fn a_heartbeat_with_a_readable_option_file_is_refused_before_connecting() {
     );
     assert!(!err.contains("secret-pw"), "{err}");
 }
+
+/// What dake reports of a bad command line or a bad config file reads in Japanese too, and
+/// still names the file, the line and the key.
+#[test]
+fn errors_in_japanese_name_the_file_line_and_key() {
+    let (mut cmd, _sandbox) = dake();
+    let out = cmd
+        .args(["--lang", "ja", "--provider", "gcp"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = stderr_of(&out);
+    assert!(
+        stderr.starts_with(
+            "エラー：'--provider <PROVIDER>' に無効な値 'gcp'\n  [取りうる値：sim, aws]"
+        ),
+        "{stderr}"
+    );
+    let (mut cmd, sandbox) = dake();
+    let file = sandbox.write("bad.toml", "[sim]\nspeed = 0\n");
+    let out = cmd
+        .env("LANG", "ja_JP.UTF-8")
+        .args(["--config", file.to_str().unwrap(), "status"])
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&out);
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "dake: {}:2：キー `speed`：0 より大きく 10000 以下",
+            file.display()
+        )
+    );
+    let (mut cmd, _sandbox) = dake();
+    let out = cmd
+        .args(["--lang", "ja", "drill", "--list"])
+        .output()
+        .unwrap();
+    let list = stdout_of(&out);
+    assert!(list.starts_with("slow-web "), "{list}");
+    assert!(!list.contains("A web server"), "{list}");
+}

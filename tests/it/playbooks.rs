@@ -908,6 +908,7 @@ fn run_args<'a>(playbook: &'a str, overrides: &'a [Override]) -> RunArgs<'a> {
         quarantine: false,
         json: true,
         mirror: None,
+        lang: dake::i18n::Lang::En,
     }
 }
 

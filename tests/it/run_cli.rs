@@ -391,3 +391,47 @@ fn force_is_gone_and_an_override_must_be_named() {
         explain(&out)
     );
 }
+
+/// In Japanese a headless run says its steps, its refusal and its dry run in Japanese, and
+/// its journal stays English (a follower or a report on another machine reads the same).
+#[test]
+fn a_run_in_japanese_prints_japanese_and_journals_english() {
+    let sb = Sandbox::new();
+    let mut a = web_replace(&[]);
+    a.extend(["--lang".to_string(), "ja".to_string()]);
+    let out = sb.run(&args(&a));
+    assert_eq!(code(&out), 1, "{}", explain(&out));
+    let stdout = stdout_of(&out);
+    assert!(stdout.starts_with("実行 "), "{stdout}");
+    assert!(
+        stdout.contains("1/6 compare: 触る前に、遅いサーバーを同じ役割の他の台と見比べる"),
+        "{stdout}"
+    );
+    let stderr = stderr_of(&out);
+    assert!(stderr.starts_with("dake: 実行 "), "{stderr}");
+    assert!(stderr.contains("拒否：ステップ "), "{stderr}");
+    assert!(stderr.contains("は破壊的で --yes がない。"), "{stderr}");
+    let journal = sb.journals().pop().expect("a journal");
+    let records = journal::read(&journal).unwrap();
+    assert!(
+        records
+            .iter()
+            .any(|r| r.describe().starts_with("run started: web-replace")),
+        "the journal is English"
+    );
+
+    let mut a = web_replace(&["--dry-run"]);
+    a.extend(["--lang".to_string(), "ja".to_string()]);
+    let out = sb.run(&args(&a));
+    assert_eq!(code(&out), 0, "{}", explain(&out));
+    let stdout = stdout_of(&out);
+    assert!(
+        stdout.starts_with("web-3（i-"),
+        "the dry run's head line: {stdout}"
+    );
+    assert!(
+        stdout.contains("web-replace のドライラン：何も変えない"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("6. dispose [破壊的"), "{stdout}");
+}

@@ -19,7 +19,7 @@ pub use read::Access;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
-    #[error("database credentials: {why}")]
+    #[error("{}", say!("database credentials: {why}"))]
     Credentials { why: String },
     #[error("{address}: {why}")]
     Server { address: String, why: String },

@@ -71,7 +71,7 @@ impl Access {
             }),
             Err(_) => Err(DbError::Server {
                 address,
-                why: format!("no answer within {}s", self.connect_timeout.as_secs()),
+                why: say!("no answer within {}s", self.connect_timeout.as_secs()),
             }),
         }
     }
@@ -88,7 +88,7 @@ pub(super) async fn within<T>(
     tokio::time::timeout(bound, work).await.unwrap_or_else(|_| {
         Err(DbError::Server {
             address: address.to_string(),
-            why: format!("no answer within {}s", bound.as_secs()),
+            why: say!("no answer within {}s", bound.as_secs()),
         })
     })
 }
