@@ -207,7 +207,10 @@ pub enum Command {
     /// Print the least-privilege IAM policy the playbooks need on this fleet (JSON).
     IamPolicy,
     /// Write a Markdown postmortem of a run.
-    Report { run_id: String },
+    Report {
+        /// The run to write the postmortem of.
+        run_id: String,
+    },
     /// Watch a run in progress, read-only, as its journal grows (a war room's second screen):
     /// the run named, or the newest unfinished one and each one started after it. Without a
     /// terminal, its records are printed as lines until it ends.
@@ -239,4 +242,4 @@ pub enum Command {
 }
 
 mod lang;
-pub use lang::{command, help_texts, say_error};
+pub use lang::{command, help_texts, parse, say_error};

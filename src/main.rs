@@ -23,7 +23,7 @@ const MAX_AT_SECS: f64 = 7.0 * 24.0 * 3600.0;
 const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
-    let cli = parse_command_line();
+    let cli = dake::cli::parse();
     let _log_guard = init_logging();
     let l = lang(&cli);
     match run(cli) {
@@ -31,34 +31,6 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("dake: {}", dake::i18n::said(l, &format!("{e:#}")));
             ExitCode::from(EXIT_USAGE)
-        }
-    }
-}
-
-/// The command line, its help in the language asked for: `--lang` is read before clap parses
-/// (the help is printed while parsing), else the locale's.
-fn parse_command_line() -> Cli {
-    use clap::FromArgMatches;
-    let args: Vec<String> = std::env::args().collect();
-    let flag = args.iter().enumerate().find_map(|(i, a)| {
-        let value = match a.strip_prefix("--lang=") {
-            Some(v) => v,
-            None if a == "--lang" => args.get(i + 1)?,
-            None => return None,
-        };
-        <dake::i18n::Lang as clap::ValueEnum>::from_str(value, true).ok()
-    });
-    let lang = dake::i18n::Lang::detect(flag, |k| std::env::var(k).ok());
-    let parsed = dake::cli::command(lang)
-        .try_get_matches()
-        .and_then(|m| Cli::from_arg_matches(&m));
-    match parsed {
-        Ok(cli) => cli,
-        // The help and the version are printed as they are (the help is already in `lang`).
-        Err(e) if lang == dake::i18n::Lang::En || !e.use_stderr() => e.exit(),
-        Err(e) => {
-            eprint!("{}", dake::cli::say_error(lang, &e));
-            std::process::exit(e.exit_code())
         }
     }
 }
@@ -148,20 +120,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             playbook,
             target,
             json,
-        }) => {
-            let (config, playbooks, provider) =
-                for_playbooks(&cli, Session::Look { at_secs: 0.0 })?;
-            let code = runtime()?.block_on(commands::preflight(
-                provider,
-                &config,
-                &playbooks,
-                playbook,
-                target,
-                *json,
-                lang(&cli),
-            ))?;
-            Ok(ExitCode::from(code))
-        }
+        }) => preflight(&cli, playbook, target, *json),
         Some(Command::Heartbeat {
             host,
             every,
@@ -221,6 +180,21 @@ fn follow(cli: &Cli, run_id: Option<&str>) -> anyhow::Result<ExitCode> {
     };
     rt.block_on(dake::follow_console::follow(config, playbooks, from, look))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `dake preflight`: the playbook's calls against the fleet as it is, each sent with DryRun.
+fn preflight(cli: &Cli, playbook: &str, target: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let (config, playbooks, provider) = for_playbooks(cli, Session::Look { at_secs: 0.0 })?;
+    let code = runtime()?.block_on(commands::preflight(
+        provider,
+        &config,
+        &playbooks,
+        playbook,
+        target,
+        json,
+        lang(cli),
+    ))?;
+    Ok(ExitCode::from(code))
 }
 
 /// `dake report`: the run's postmortem as Markdown.

@@ -47,7 +47,7 @@ impl App {
         });
         match replayed {
             Ok(run) => self.run = Some(run),
-            Err(e) => self.notice = Some(format!("run {}: {e}", summary.run_id)),
+            Err(e) => self.notice = Some(say!("run {}: {e}", summary.run_id)),
         }
         self.followed = Some((summary, records.len()));
     }

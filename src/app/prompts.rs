@@ -137,7 +137,7 @@ impl App {
             (Prompt::Abort, KeyCode::Enter | KeyCode::Char('x')) => {
                 self.prompt = None;
                 self.advance_run(Event::Abort {
-                    reason: "aborted by the operator (x)".into(),
+                    reason: said!("aborted by the operator (x)").into(),
                 });
             }
             (Prompt::Arm, KeyCode::Enter) => {
@@ -172,7 +172,7 @@ impl App {
         match self.prompt.take() {
             Some(Prompt::Override { which, .. }) => {
                 self.advance_run(Event::Override(which));
-                self.notice = Some(format!(
+                self.notice = Some(say!(
                     "{} overridden: Enter runs the step again",
                     which.name()
                 ));
@@ -180,7 +180,7 @@ impl App {
             Some(Prompt::DeclareFenced { .. }) => self.advance_run(Event::DeclareFenced),
             Some(Prompt::TakeOverLease { holder, .. }) => {
                 self.advance_run(Event::TakeOverLease(holder));
-                self.notice = Some("lease named: Enter takes it over".into());
+                self.notice = Some(said!("lease named: Enter takes it over").into());
             }
             _ => {}
         }

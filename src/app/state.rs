@@ -334,10 +334,10 @@ impl App {
                     c.iter().map(|(op, n)| format!("{op} {n}")).collect(),
                 ),
             };
-        let mut lines = vec![format!(" {head}")];
+        let mut lines = vec![format!(" {}", crate::i18n::said(self.lang, &head))];
         for item in items {
             let last = lines.last_mut().expect("starts with the head line");
-            if last.chars().count() + 3 + item.chars().count() <= width {
+            if crate::text::width(last) + 3 + crate::text::width(&item) <= width {
                 last.push_str(" · ");
                 last.push_str(&item);
             } else {

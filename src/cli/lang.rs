@@ -9,6 +9,36 @@ use clap::{Arg, ArgAction};
 use super::Cli;
 use crate::i18n::{Lang, help, said_line, tr};
 
+/// This process's command line, its help and errors in the language asked for: `--lang` is
+/// read before clap parses (the help is printed while parsing), else the locale's. Exits, as
+/// clap does, after the help, the version or a command line it rejects.
+pub fn parse() -> Cli {
+    use clap::FromArgMatches;
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let flag = args.iter().enumerate().find_map(|(i, a)| {
+        let a = a.to_str()?;
+        let value = match a.strip_prefix("--lang=") {
+            Some(v) => v,
+            None if a == "--lang" => args.get(i + 1)?.to_str()?,
+            None => return None,
+        };
+        <Lang as clap::ValueEnum>::from_str(value, true).ok()
+    });
+    let lang = Lang::detect(flag, |k| std::env::var(k).ok());
+    let parsed = command(lang)
+        .try_get_matches_from(&args)
+        .and_then(|m| Cli::from_arg_matches(&m));
+    match parsed {
+        Ok(cli) => cli,
+        // The help and the version are printed as they are (the help is already in `lang`).
+        Err(e) if lang == Lang::En || !e.use_stderr() => e.exit(),
+        Err(e) => {
+            eprint!("{}", say_error(lang, &e));
+            std::process::exit(e.exit_code())
+        }
+    }
+}
+
 /// The command line, its help in `lang`: each about and help text from the catalog's `[help]`
 /// table (keyed by the English clap shows), the headings and the help and version flags too.
 pub fn command(lang: Lang) -> clap::Command {
@@ -192,12 +222,12 @@ mod tests {
         assert_eq!(
             rejected(&["statsu"]),
             "エラー：不明なサブコマンド 'statsu'\n\n  ヒント：似たサブコマンドがある：'status'\n\n\
-             使い方: dake [OPTIONS] [COMMAND]\n\n詳しくは '--help'\n"
+             使い方：dake [OPTIONS] [COMMAND]\n\n詳しくは '--help'\n"
         );
         assert_eq!(
             rejected(&["run", "web-replace"]),
             "エラー：次の引数が必要：\n  --target <TARGET>\n\n\
-             使い方: dake run --target <TARGET> <PLAYBOOK>\n\n詳しくは '--help'\n"
+             使い方：dake run --target <TARGET> <PLAYBOOK>\n\n詳しくは '--help'\n"
         );
         let value = rejected(&["sql-grants", "--flavour", "mysq"]);
         assert!(

@@ -267,23 +267,50 @@ fn tags(t: &[(String, String)]) -> String {
         .join(",")
 }
 
+impl ProviderCall {
+    fn write_launch(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ProviderCall::RunInstances {
+            image_id,
+            instance_type,
+            subnet_id,
+            az,
+            user_data,
+            tags: t,
+            ..
+        } = self
+        else {
+            return Ok(());
+        };
+        write!(
+            f,
+            "{} image={image_id} type={instance_type} subnet={subnet_id} az={az} user-data {user_data}, tags {}",
+            self.operation(),
+            tags(t)
+        )
+    }
+
+    fn write_release(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ProviderCall::ReleaseLease {
+            key,
+            run_id,
+            failover,
+        } = self
+        else {
+            return Ok(());
+        };
+        write!(f, "{} lease {key} of run {run_id}", self.operation())?;
+        match failover {
+            Some(r) => write!(f, " (failed over at {})", r.at.format("%H:%M:%S")),
+            None => Ok(()),
+        }
+    }
+}
+
 impl fmt::Display for ProviderCall {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let op = self.operation();
         match self {
-            ProviderCall::RunInstances {
-                image_id,
-                instance_type,
-                subnet_id,
-                az,
-                user_data,
-                tags: t,
-                ..
-            } => write!(
-                f,
-                "{op} image={image_id} type={instance_type} subnet={subnet_id} az={az} user-data {user_data}, tags {}",
-                tags(t)
-            ),
+            ProviderCall::RunInstances { .. } => self.write_launch(f),
             ProviderCall::TerminateInstances { instance_id } => write!(f, "{op} {instance_id}"),
             ProviderCall::StopInstances { instance_id, force } => {
                 write!(
@@ -360,17 +387,7 @@ impl fmt::Display for ProviderCall {
             ProviderCall::TakeLease { key, run_id, .. } => {
                 write!(f, "{op} lease {key} for run {run_id}")
             }
-            ProviderCall::ReleaseLease {
-                key,
-                run_id,
-                failover,
-            } => {
-                write!(f, "{op} lease {key} of run {run_id}")?;
-                match failover {
-                    Some(r) => write!(f, " (failed over at {})", r.at.format("%H:%M:%S")),
-                    None => Ok(()),
-                }
-            }
+            ProviderCall::ReleaseLease { .. } => self.write_release(f),
             ProviderCall::Sql {
                 instance_id,
                 statements,

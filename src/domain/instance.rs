@@ -142,7 +142,7 @@ pub enum TargetHealth {
 impl TargetHealth {
     pub fn as_str(self) -> &'static str {
         match self {
-            TargetHealth::Initial => "initial",
+            TargetHealth::Initial => said!("initial"),
             TargetHealth::Healthy => said!("healthy"),
             TargetHealth::Unhealthy => said!("unhealthy"),
             TargetHealth::Draining => said!("draining"),

@@ -107,12 +107,7 @@ impl DrillState {
         let text = self.scenario.hints.get(self.hints_shown)?.clone();
         self.hints_shown += 1;
         let points = self.penalties.hint;
-        self.charge(
-            now,
-            Charge::Hint,
-            format!("hint {}", self.hints_shown),
-            points,
-        );
+        self.charge(now, Charge::Hint, say!("hint {}", self.hints_shown), points);
         Some((self.hints_shown, text))
     }
 
@@ -165,13 +160,13 @@ impl DrillState {
                     self.charge_wrong(*at, Wrong::WrongPlaybook, detail);
                 }
                 for o in overrides {
-                    self.charge_wrong(*at, Wrong::OverrideUsed, format!("override {}", o.name()));
+                    self.charge_wrong(*at, Wrong::OverrideUsed, say!("override {}", o.name()));
                 }
             }
             Record::Vars { at, vars, .. } => {
                 for key in vars.keys() {
                     if let Some(name) = key.strip_prefix("override.") {
-                        self.charge_wrong(*at, Wrong::OverrideUsed, format!("override {name}"));
+                        self.charge_wrong(*at, Wrong::OverrideUsed, say!("override {name}"));
                     }
                 }
             }

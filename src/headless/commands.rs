@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use chrono::Duration;
 
+use super::print_said;
 use super::report::postmortem;
 use super::run::{Headless, RunReport, dry_run_lines, report_of, select};
 use crate::config::Config;
@@ -50,8 +51,10 @@ fn finish(report: RunReport, json: bool, l: Lang) -> anyhow::Result<u8> {
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else if code == 0 {
-        let line = say!("run {} finished: {}", report.run_id, report.message);
-        println!("{}", said(l, &line));
+        print_said(
+            l,
+            &say!("run {} finished: {}", report.run_id, report.message),
+        );
     } else {
         let line = say!(
             "run {} {}: {}",
@@ -109,19 +112,23 @@ pub async fn run(
     let (mut run, start_fx) = Run::start(ctx, playbook.clone(), operator(), now);
     let l = args.lang;
     if args.dry_run {
-        let head = say!(
-            "dry run of {} on {} ({}): nothing will be changed",
-            playbook.id,
-            target.name,
-            target.id
+        print_said(
+            l,
+            &say!(
+                "dry run of {} on {} ({}): nothing will be changed",
+                playbook.id,
+                target.name,
+                target.id
+            ),
         );
-        println!("{}", said(l, &head));
         if let (Some(why), false) = (&flapping, flapping_allowed) {
-            let note = say!(
-                "note: a real run would be refused without --override {}: {why}",
-                Override::AntiFlapping.name()
+            print_said(
+                l,
+                &say!(
+                    "note: a real run would be refused without --override {}: {why}",
+                    Override::AntiFlapping.name()
+                ),
             );
-            println!("{}", said(l, &note));
         }
         for line in dry_run_lines(&run, &snap, l) {
             println!("{line}");
@@ -137,8 +144,10 @@ pub async fn run(
     let progress = (!args.json).then_some(l);
     if !args.json {
         let title = asset(l, &["playbook", &playbook.id, "title"], &playbook.title);
-        let line = say!("run {run_id}: {title} on {} ({})", target.name, target.id);
-        println!("{}", said(l, &line));
+        print_said(
+            l,
+            &say!("run {run_id}: {title} on {} ({})", target.name, target.id),
+        );
     }
     let mut h = Headless::new(provider.clone(), journal, &run_id, args.yes, progress);
     let mut fx = start_fx;
@@ -146,7 +155,7 @@ pub async fn run(
         fx.extend(run.advance(ev, now));
     }
     fx.extend(run.advance(
-        Event::Note(format!("started headless by {}", run.operator)),
+        Event::Note(say!("started headless by {}", run.operator)),
         now,
     ));
     if let Some(holder) = args.take_over_lease {
@@ -205,7 +214,7 @@ pub async fn resume(
                 _ => {
                     let ids: Vec<String> = open
                         .iter()
-                        .map(|r| format!("{} ({} on {})", r.run_id, r.playbook, r.target_name))
+                        .map(|r| say!("{} ({} on {})", r.run_id, r.playbook, r.target_name))
                         .collect();
                     anyhow::bail!(say!(
                         "several unfinished runs; name one: {}",
@@ -235,21 +244,20 @@ pub async fn resume(
     let l = args.lang;
     let progress = (!json).then_some(l);
     if !json {
-        let line = say!(
-            "resuming run {} ({} on {}) at step {}",
-            summary.run_id,
-            summary.playbook,
-            summary.target_name,
-            run.cursor + 1
+        print_said(
+            l,
+            &say!(
+                "resuming run {} ({} on {}) at step {}",
+                summary.run_id,
+                summary.playbook,
+                summary.target_name,
+                run.cursor + 1
+            ),
         );
-        println!("{}", said(l, &line));
     }
     let mut h = Headless::new(provider.clone(), journal, &summary.run_id, yes, progress);
     let now = provider.now();
-    let mut fx = run.advance(
-        Event::Note(format!("resumed headless by {}", operator())),
-        now,
-    );
+    let mut fx = run.advance(Event::Note(say!("resumed headless by {}", operator())), now);
     fx.extend(run.resume(now));
     if args.fenced_by_other_means {
         if !run.may_declare_fenced() {

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use super::print_said;
 use crate::drill::scorecard;
 use crate::i18n::{Lang, said};
 use crate::mirror::Tail;
@@ -41,19 +42,21 @@ pub async fn plain(
                 shown = records.len();
                 if ended(&records) {
                     if let Some(card) = scorecard::saved_for_run(results, &run.run_id) {
-                        let score = say!(
-                            "drill {}: {}/100, {}",
-                            card.scenario,
-                            card.score,
-                            card.outcome
+                        print_said(
+                            l,
+                            &say!(
+                                "drill {}: {}/100, {}",
+                                card.scenario,
+                                card.score,
+                                card.outcome
+                            ),
                         );
-                        println!("{}", said(l, &score));
                     }
                     return Ok(0);
                 }
             }
             None if following.is_none() && !said_waiting => {
-                println!("{}", said(l, &say!("waiting for a run to start in {from}")));
+                print_said(l, &say!("waiting for a run to start in {from}"));
                 said_waiting = true;
             }
             None => {}

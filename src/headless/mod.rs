@@ -10,3 +10,8 @@ pub mod run;
 mod status;
 
 pub use status::{STATUS_SCHEMA, Status, StatusReport, status_report, status_text};
+
+/// Prints a line dake says, in `l`.
+fn print_said(l: crate::i18n::Lang, text: &str) {
+    println!("{}", crate::i18n::said(l, text));
+}

@@ -4,7 +4,7 @@
 //! call goes to the provider's preflight (on AWS: the blast-radius check, then EC2's DryRun).
 //! Nothing changes.
 
-use crate::i18n::{Lang, said, tr};
+use crate::i18n::{Lang, said, tr, trf};
 use crate::runbook::overrides::Override;
 use std::collections::BTreeMap;
 
@@ -217,12 +217,15 @@ pub fn text(report: &PreflightReport, l: Lang) -> String {
             out.push_str(&format!("     {}\n", tr(l, "(no API calls)")));
         }
         for c in &s.calls {
-            out.push_str(&format!(
-                "     {}\n       {}: {}\n",
-                c.call,
-                tr(l, c.verdict),
-                said(l, &c.detail)
-            ));
+            let verdict = trf(
+                l,
+                "{verdict}: {detail}",
+                &[
+                    ("verdict", &tr(l, c.verdict)),
+                    ("detail", &said(l, &c.detail)),
+                ],
+            );
+            out.push_str(&format!("     {}\n       {verdict}\n", c.call));
         }
     }
     let calls: usize = report.steps.iter().map(|s| s.calls.len()).sum();

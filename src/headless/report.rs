@@ -16,11 +16,14 @@ type StepTimes = (
     Option<String>,
 );
 
-fn stamp(t: DateTime<Utc>) -> String {
-    format!(
-        "{} UTC ({} local)",
-        t.format("%Y-%m-%d %H:%M:%S"),
-        t.with_timezone(&Local).format("%H:%M:%S")
+fn stamp(t: DateTime<Utc>, l: Lang) -> String {
+    trf(
+        l,
+        "{utc} UTC ({local} local)",
+        &[
+            ("utc", &t.format("%Y-%m-%d %H:%M:%S")),
+            ("local", &t.with_timezone(&Local).format("%H:%M:%S")),
+        ],
     )
 }
 
@@ -209,14 +212,17 @@ fn summary(out: &mut String, f: &Facts, playbook: &Playbook, l: Lang) {
             trf(l, "- Incident: {summary}", &[("summary", &summary)]),
         );
     }
-    line(out, trf(l, "- Started: {at}", &[("at", &stamp(f.started))]));
+    line(
+        out,
+        trf(l, "- Started: {at}", &[("at", &stamp(f.started, l))]),
+    );
     line(
         out,
         match &f.ended {
             Some((at, outcome)) => trf(
                 l,
                 "- Ended: {at} — {outcome}",
-                &[("at", &stamp(*at)), ("outcome", &said(l, outcome))],
+                &[("at", &stamp(*at, l)), ("outcome", &said(l, outcome))],
             ),
             None => trf(
                 l,

@@ -109,6 +109,8 @@ fn lookup(path: &[&str]) -> Option<&'static toml::Value> {
     t.get(*last)
 }
 
+#[cfg(test)]
+mod foreign_tests;
 mod said;
 #[cfg(test)]
 mod tests;

@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, Mutex};
 
 use super::{CATALOG, Lang};
 
@@ -99,12 +99,33 @@ pub(super) static SAID: LazyLock<Said> = LazyLock::new(|| {
     Said { fixed, templates }
 });
 
+/// How many shown texts `said` keeps the Japanese of: a screen's worth many times over.
+const CACHE_TEXTS: usize = 4096;
+
+/// The Japanese of texts already said: the screen says the same lines frame after frame.
+static CACHE: LazyLock<Mutex<HashMap<String, Option<String>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
 /// `text`, said in English by dake, in `lang`.
 pub fn said(lang: Lang, text: &str) -> Cow<'_, str> {
     if lang == Lang::En {
         return Cow::Borrowed(text);
     }
-    translate(text, MAX_DEPTH).map_or(Cow::Borrowed(text), Cow::Owned)
+    let cached = CACHE.lock().ok().and_then(|c| c.get(text).cloned());
+    let ja = match cached {
+        Some(ja) => ja,
+        None => {
+            let ja = Saying::default().translate(text, MAX_DEPTH).map(|r| r.text);
+            if let Ok(mut cache) = CACHE.lock() {
+                if cache.len() >= CACHE_TEXTS {
+                    cache.clear();
+                }
+                cache.insert(text.to_string(), ja.clone());
+            }
+            ja
+        }
+    };
+    ja.map_or(Cow::Borrowed(text), Cow::Owned)
 }
 
 /// A line of `text` in `lang`, its indent kept (an indented call under its step, a tip under
@@ -114,20 +135,115 @@ pub fn said_line(lang: Lang, line: &str) -> String {
     format!("{}{}", &line[..line.len() - words.len()], said(lang, words))
 }
 
-/// A text split at a separator, each item said where it can be.
-struct Split<'t> {
-    items: Vec<&'t str>,
-    said: Vec<Option<String>>,
-    joiner: &'static str,
+/// A reading of a text in Japanese, and how good it is: the fewer ASCII letters left (names
+/// and ids are in every reading of a text alike, so the one with fewer said more of it), then
+/// the fewer parts said only because a separator split them (no template said them whole),
+/// then a template that begins with its own words over one that begins with a placeholder
+/// (which may have caught the words of another template: "{name} is still where …" takes
+/// "would refuse now: db-master is still where …" as readily as "would refuse now: {why}").
+#[derive(Debug, Clone)]
+struct Reading {
+    text: String,
+    split_guesses: usize,
+    slot_first: bool,
 }
 
-impl<'t> Split<'t> {
-    fn of(text: &'t str, (separator, joiner): (&str, &'static str), depth: usize) -> Option<Self> {
+impl Reading {
+    fn exact(text: &str) -> Reading {
+        Reading {
+            text: text.to_string(),
+            split_guesses: 0,
+            slot_first: false,
+        }
+    }
+
+    fn rank(&self) -> (usize, usize, bool) {
+        let english = self.text.chars().filter(char::is_ascii_alphabetic).count();
+        (english, self.split_guesses, self.slot_first)
+    }
+}
+
+/// One text being said: what each part of it came to, so a part that several readings of
+/// the text share is said once.
+#[derive(Default)]
+struct Saying {
+    memo: HashMap<(String, usize), Option<Reading>>,
+}
+
+impl Saying {
+    fn translate(&mut self, text: &str, depth: usize) -> Option<Reading> {
+        let key = (text.to_string(), depth);
+        if let Some(done) = self.memo.get(&key) {
+            return done.clone();
+        }
+        let ja = self.reading(text, depth);
+        self.memo.insert(key, ja.clone());
+        ja
+    }
+
+    /// The best reading of `text`: a text may fit several templates ("step 1 done: {note}"
+    /// and "{name}: state {state}, …" both take "step 1 done: db-master: state running, …"),
+    /// and the longest template is not always the right one.
+    fn reading(&mut self, text: &str, depth: usize) -> Option<Reading> {
+        if depth == 0 || text.trim().is_empty() {
+            return None;
+        }
+        if let Some(word) = super::UI.get(text).and_then(|v| v.as_str()) {
+            return Some(Reading::exact(word));
+        }
+        if let Some(ja) = SAID.fixed.get(text) {
+            return Some(Reading::exact(ja));
+        }
+        let mut best: Option<Reading> = None;
+        let mut consider = |r: Reading| {
+            if best.as_ref().is_none_or(|b| r.rank() < b.rank()) {
+                best = Some(r);
+            }
+        };
+        // A list whose every item is said here, said item by item.
+        let lists: Vec<Split> = SEPARATORS[..2]
+            .iter()
+            .filter_map(|s| self.split(text, *s, depth))
+            .collect();
+        for list in lists.iter().filter(|l| l.said.iter().all(Option::is_some)) {
+            consider(list.joined(0));
+        }
+        for t in SAID.templates.iter() {
+            if !text.contains(t.anchor.as_str()) {
+                continue;
+            }
+            let mut caught = Vec::new();
+            if catch(&t.en, text, &mut caught) {
+                let r = self.fill(t, &caught, depth);
+                consider(r);
+            }
+        }
+        if best.is_some() {
+            return best;
+        }
+        // Said of its parts: a list, or "what: why" where no template says the whole.
+        let said_in_part = |s: &Split| s.said.iter().any(Option::is_some);
+        if let Some(list) = lists.iter().find(|l| said_in_part(l)) {
+            return Some(list.joined(1));
+        }
+        self.split(text, SEPARATORS[2], depth)
+            .filter(said_in_part)
+            .map(|s| s.joined(1))
+    }
+
+    /// `text` split at a separator, each item said where it can be; `None` when it holds no
+    /// separator outside brackets.
+    fn split<'t>(
+        &mut self,
+        text: &'t str,
+        (separator, joiner): (&str, &'static str),
+        depth: usize,
+    ) -> Option<Split<'t>> {
         let items = split_outside_brackets(text, separator);
         if items.len() < 2 {
             return None;
         }
-        let said = items.iter().map(|i| translate(i, depth - 1)).collect();
+        let said = items.iter().map(|i| self.translate(i, depth - 1)).collect();
         Some(Split {
             items,
             said,
@@ -135,68 +251,50 @@ impl<'t> Split<'t> {
         })
     }
 
-    /// The items joined, the ones said in Japanese and the others as they are.
-    fn joined(&self) -> String {
-        let items: Vec<&str> = (self.items.iter().zip(&self.said))
-            .map(|(en, ja)| ja.as_deref().unwrap_or(en))
-            .collect();
-        items.join(self.joiner)
-    }
-}
-
-fn translate(text: &str, depth: usize) -> Option<String> {
-    if depth == 0 || text.trim().is_empty() {
-        return None;
-    }
-    if let Some(word) = super::UI.get(text).and_then(|v| v.as_str()) {
-        return Some(word.to_string());
-    }
-    if let Some(ja) = SAID.fixed.get(text) {
-        return Some(ja.clone());
-    }
-    // A list whose every item is said here is said item by item: a template's last placeholder
-    // would otherwise take the items after the first as one text ("instance {state}").
-    let lists: Vec<Split> = SEPARATORS[..2]
-        .iter()
-        .filter_map(|s| Split::of(text, *s, depth))
-        .collect();
-    if let Some(list) = lists.iter().find(|l| l.said.iter().all(Option::is_some)) {
-        return Some(list.joined());
-    }
-    for t in SAID.templates.iter() {
-        if !text.contains(t.anchor.as_str()) {
-            continue;
-        }
-        let mut caught = Vec::new();
-        if catch(&t.en, text, &mut caught) {
-            return Some(fill(t, &caught, depth));
-        }
-    }
-    // Said of its parts: a list, or "what: why" where no template says the whole.
-    let said_in_part = |s: &Split| s.said.iter().any(Option::is_some);
-    if let Some(list) = lists.iter().find(|l| said_in_part(l)) {
-        return Some(list.joined());
-    }
-    Split::of(text, SEPARATORS[2], depth)
-        .filter(said_in_part)
-        .map(|s| s.joined())
-}
-
-fn fill(t: &Template, caught: &[(&str, &str)], depth: usize) -> String {
-    let mut out = String::new();
-    for p in &t.ja {
-        match p {
-            Part::Text(s) => out.push_str(s),
-            Part::Slot(name) => {
-                let value = caught.iter().find(|(n, _)| n == name).map_or("", |c| c.1);
-                match translate(value, depth - 1) {
-                    Some(ja) => out.push_str(&ja),
-                    None => out.push_str(value),
+    fn fill(&mut self, t: &Template, caught: &[(&str, &str)], depth: usize) -> Reading {
+        let mut out = Reading {
+            slot_first: matches!(t.en.first(), Some(Part::Slot(_))),
+            ..Reading::exact("")
+        };
+        for p in &t.ja {
+            match p {
+                Part::Text(s) => out.text.push_str(s),
+                Part::Slot(name) => {
+                    let value = caught.iter().find(|(n, _)| n == name).map_or("", |c| c.1);
+                    match self.translate(value, depth - 1) {
+                        Some(ja) => {
+                            out.text.push_str(&ja.text);
+                            out.split_guesses += ja.split_guesses;
+                        }
+                        None => out.text.push_str(value),
+                    }
                 }
             }
         }
+        out
     }
-    out
+}
+
+/// A text split at a separator, each item said where it can be.
+struct Split<'t> {
+    items: Vec<&'t str>,
+    said: Vec<Option<Reading>>,
+    joiner: &'static str,
+}
+
+impl Split<'_> {
+    /// The items joined, the ones said in Japanese and the others as they are; `guesses`
+    /// counts the split itself when no template vouches for it.
+    fn joined(&self, guesses: usize) -> Reading {
+        let items: Vec<&str> = (self.items.iter().zip(&self.said))
+            .map(|(en, ja)| ja.as_ref().map_or(*en, |r| r.text.as_str()))
+            .collect();
+        let inner: usize = self.said.iter().flatten().map(|r| r.split_guesses).sum();
+        Reading {
+            split_guesses: guesses + inner,
+            ..Reading::exact(&items.join(self.joiner))
+        }
+    }
 }
 
 /// Whether `text` is `parts`, each placeholder catching at least one character. Only the last

@@ -130,7 +130,7 @@ fn master_answering(ctx: &RunContext, snap: &FleetSnapshot, since: DateTime<Utc>
         i.state.as_str().to_string(),
         say!("checks {}/2", i.health.checks.passed()),
         if hb.is_finite() && !after_boot {
-            say!("heartbeat {hb:.0} s, from before the boot {since_boot:.0} s ago")
+            say!("heartbeat {hb:.0} s (from before the boot {since_boot:.0} s ago)")
         } else {
             say!("heartbeat {hb:.0} s")
         },
@@ -145,10 +145,14 @@ fn master_answering(ctx: &RunContext, snap: &FleetSnapshot, since: DateTime<Utc>
 
 fn volume_available(snap: &FleetSnapshot, vol: &str) -> WaitCheck {
     match snap.free_volumes.iter().find(|v| v.id == vol) {
-        Some(v) => check(
-            v.state == VolumeState::Available,
-            format!("{vol} {:?}", v.state).to_lowercase(),
-        ),
+        Some(v) => match v.state {
+            VolumeState::Available => check(true, say!("{vol} available")),
+            VolumeState::Creating => check(false, say!("{vol} still being created")),
+            VolumeState::Attaching | VolumeState::InUse => {
+                check(false, say!("{vol} attached again"))
+            }
+            VolumeState::Detaching => check(false, say!("{vol} still detaching")),
+        },
         None => check(false, say!("{vol} still attached")),
     }
 }

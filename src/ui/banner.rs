@@ -43,12 +43,16 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         };
         match drill {
             // What the drill has coming says more than "no incidents" on a fleet built for them.
-            Some(line) => vec![Line::from(vec![
-                Span::styled(" ✓ OK  ", theme.ok()),
-                Span::styled(fit(&line, width.saturating_sub(7)), theme.key()),
-            ])],
+            Some(line) => {
+                let ok = format!(" {}  ", tr(l, "✓ OK"));
+                let room = width.saturating_sub(crate::text::width(&ok));
+                vec![Line::from(vec![
+                    Span::styled(ok, theme.ok()),
+                    Span::styled(fit(&line, room), theme.key()),
+                ])]
+            }
             None => vec![Line::styled(
-                format!(" ✓ OK  {}", tr(l, "no incidents detected")),
+                format!(" {}  {}", tr(l, "✓ OK"), tr(l, "no incidents detected")),
                 theme.ok(),
             )],
         }

@@ -9,7 +9,7 @@ use ratatui::widgets::Paragraph;
 use super::theme::Theme;
 use crate::app::App;
 use crate::app::viewport::RUN_DETAIL_LINES;
-use crate::i18n::{tr, trf};
+use crate::i18n::{said, tr, trf};
 use crate::text::fit;
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
@@ -54,7 +54,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
     }
     super::timeline::render(app, frame, row(2 + panel, body - panel), theme);
     let footer = match &app.notice {
-        Some(n) => Line::styled(fit(&format!(" {n}"), width), theme.warn()),
+        Some(n) => Line::styled(fit(&format!(" {}", said(l, n)), width), theme.warn()),
         None => Line::from(vec![
             Span::styled(format!(" {}", tr(l, "read-only")), theme.dim()),
             Span::styled("  ? ", theme.key()),

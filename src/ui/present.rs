@@ -45,7 +45,7 @@ pub fn banner(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
             Line::styled(format!(" … {}", tr(l, "waiting for data")), theme.dim())
         }
         None => Line::styled(
-            format!(" ✓ OK  {}", tr(l, "no incidents detected")),
+            format!(" {}  {}", tr(l, "✓ OK"), tr(l, "no incidents detected")),
             big(theme.ok()),
         ),
     };

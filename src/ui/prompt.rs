@@ -45,7 +45,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
                 tr(l, "Abort the run?"),
                 vec![
                     Line::raw(tr(l, "Nothing is undone: the fleet stays as it is now.")),
-                    Line::raw(state),
+                    Line::raw(said(l, &state).into_owned()),
                     keys(
                         theme,
                         &[("x/Enter", tr(l, "abort")), ("Esc", tr(l, "keep going"))],

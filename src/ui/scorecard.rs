@@ -40,7 +40,14 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
         lines.push(Line::from(vec![
             Span::styled(format!("  −{:<3}", d.points), theme.warn()),
             Span::raw(fit(
-                &format!("{}: {}", tr(l, d.charge.label()), said(l, &d.detail)),
+                &trf(
+                    l,
+                    "{charge}: {detail}",
+                    &[
+                        ("charge", &tr(l, d.charge.label())),
+                        ("detail", &said(l, &d.detail)),
+                    ],
+                ),
                 inner - 7,
             )),
         ]));

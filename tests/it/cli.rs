@@ -140,7 +140,7 @@ fn status_and_help_in_japanese_keep_the_monitoring_line() {
         .output()
         .unwrap();
     let help = stdout_of(&out);
-    assert!(help.contains("使い方: dake run"), "{help}");
+    assert!(help.contains("使い方：dake run"), "{help}");
     assert!(help.contains("破壊的なステップも実行する"), "{help}");
     assert!(!help.contains("Take destructive steps"), "{help}");
 }

@@ -203,33 +203,7 @@ impl SimFleet {
         {
             return Ok(id.clone());
         }
-        if image_id != &self.image_id {
-            return Err(format!(
-                "InvalidAMIID.NotFound: The image id '[{image_id}]' does not exist (this fleet boots {})",
-                self.image_id
-            ));
-        }
-        let zidx = self
-            .subnets
-            .iter()
-            .position(|(_, s)| s == subnet_id)
-            .ok_or_else(|| {
-                format!("InvalidSubnetID.NotFound: The subnet ID '{subnet_id}' does not exist")
-            })?;
-        let subnet_az = &self.subnets[zidx].0;
-        if subnet_az != az {
-            return Err(format!(
-                "InvalidParameterValue: subnet {subnet_id} is in {subnet_az}, not {az}"
-            ));
-        }
-        if let Some(sg) = security_groups.iter().find(|g| **g != self.security_group) {
-            return Err(format!(
-                "InvalidGroup.NotFound: The security group '{sg}' does not exist in this VPC"
-            ));
-        }
-        if instance_type.is_empty() {
-            return Err("InvalidParameterValue: an instance type is required".into());
-        }
+        let zidx = self.check_launch(image_id, subnet_id, az, security_groups, instance_type)?;
         let id = self.rng.ec2_id("i");
         let mut volumes = vec![Volume {
             id: self.rng.ec2_id("vol"),
@@ -294,6 +268,45 @@ impl SimFleet {
         }
         self.schedule(BOOT_SECS + self.boot_delay_secs, Change::Booted(id.clone()));
         Ok(id)
+    }
+
+    /// What EC2 checks of a launch before it launches anything; the subnet's zone index.
+    fn check_launch(
+        &self,
+        image_id: &str,
+        subnet_id: &str,
+        az: &str,
+        security_groups: &[String],
+        instance_type: &str,
+    ) -> Result<usize, String> {
+        if image_id != self.image_id {
+            return Err(format!(
+                "InvalidAMIID.NotFound: The image id '[{image_id}]' does not exist (this fleet boots {})",
+                self.image_id
+            ));
+        }
+        let zidx = self
+            .subnets
+            .iter()
+            .position(|(_, s)| s == subnet_id)
+            .ok_or_else(|| {
+                format!("InvalidSubnetID.NotFound: The subnet ID '{subnet_id}' does not exist")
+            })?;
+        let subnet_az = &self.subnets[zidx].0;
+        if subnet_az != az {
+            return Err(format!(
+                "InvalidParameterValue: subnet {subnet_id} is in {subnet_az}, not {az}"
+            ));
+        }
+        if let Some(sg) = security_groups.iter().find(|g| **g != self.security_group) {
+            return Err(format!(
+                "InvalidGroup.NotFound: The security group '{sg}' does not exist in this VPC"
+            ));
+        }
+        if instance_type.is_empty() {
+            return Err("InvalidParameterValue: an instance type is required".into());
+        }
+        Ok(zidx)
     }
 
     fn terminate(&mut self, id: &str) -> Result<(), String> {
