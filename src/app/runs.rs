@@ -36,6 +36,9 @@ pub enum Outgoing {
     SaveDrill(Box<crate::drill::Scorecard>),
 }
 
+/// What Enter says while a step is in flight; gone once the step is.
+const STILL_RUNNING: &str = said!("the current step is still running");
+
 impl App {
     /// The fleet's clock now: the newest snapshot's clock advanced by the wall time since.
     pub fn fleet_now(&self) -> DateTime<Utc> {
@@ -68,6 +71,10 @@ impl App {
         let before = run.is_over();
         let fx = run.advance(event, now);
         let ended = !before && run.is_over();
+        let busy = matches!(run.phase, Phase::Calling { .. } | Phase::Waiting { .. });
+        if !busy && self.notice.as_deref() == Some(STILL_RUNNING) {
+            self.notice = None;
+        }
         self.show(&fx);
         if !fx.is_empty() {
             self.outbox.push(Outgoing::Effects(fx));
@@ -280,7 +287,7 @@ impl App {
                 self.drill_judge();
             }
             (RunAction::Step, Phase::Calling { .. } | Phase::Waiting { .. }) => {
-                self.notice = Some(said!("the current step is still running").into());
+                self.notice = Some(STILL_RUNNING.into());
             }
             (RunAction::Step, Phase::Failed { error }) => {
                 self.notice = Some(say!(

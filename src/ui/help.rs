@@ -6,7 +6,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::theme::Theme;
-use crate::app::keymap::{ARM_KEY, HINT_KEY, KEYMAP, RUN_KEYMAP};
+use crate::app::Arming;
+use crate::app::keymap::{ARM_KEY, Action, HINT_KEY, KEYMAP, RUN_KEYMAP};
 use crate::i18n::{asset, tr, trf};
 use crate::text::{fit, width};
 
@@ -21,6 +22,19 @@ pub fn render(app: &crate::app::App, frame: &mut Frame, area: Rect, theme: &Them
             Span::raw(fit(&text, HELP_TEXT_WIDTH - 9)),
         ])
     };
+    // A follower takes only these two keys: the others would only say it is read-only.
+    if app.arming == Arming::Following {
+        let mut lines: Vec<Line> = (KEYMAP.iter())
+            .filter(|b| matches!(b.action, Action::Quit | Action::Help))
+            .map(|b| line(b.label.to_string(), tr(l, b.help).to_string()))
+            .collect();
+        let read_only = tr(l, crate::app::follow_read_only());
+        lines.push(Line::styled(
+            format!(" {}", fit(read_only, HELP_TEXT_WIDTH - 1)),
+            theme.dim(),
+        ));
+        return boxed(frame, area, lines, theme, l);
+    }
     let mut lines: Vec<Line> = KEYMAP
         .iter()
         .map(|b| line(b.label.to_string(), tr(l, b.help).to_string()))
@@ -69,6 +83,11 @@ pub fn render(app: &crate::app::App, frame: &mut Frame, area: Rect, theme: &Them
         ),
         theme.dim(),
     ));
+    boxed(frame, area, lines, theme, l);
+}
+
+/// The overlay's box, centred, around `lines`.
+fn boxed(frame: &mut Frame, area: Rect, lines: Vec<Line>, theme: &Theme, l: crate::i18n::Lang) {
     let r = super::centered(area, HELP_TEXT_WIDTH as u16 + 2, lines.len() as u16 + 2);
     super::clear(frame, r);
     let block = Block::new().borders(Borders::ALL).title(Span::styled(
@@ -76,4 +95,42 @@ pub fn render(app: &crate::app::App, frame: &mut Frame, area: Rect, theme: &Them
         theme.title(),
     ));
     frame.render_widget(Paragraph::new(lines).block(block), r);
+}
+
+#[cfg(test)]
+mod tests {
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    use crate::app::{App, Arming};
+    use crate::config::Config;
+    use crate::test_support::epoch;
+
+    fn help_screen(arming: Arming) -> String {
+        let mut app = App::new(Config::builtin(), "sim", arming, epoch());
+        app.show_help = true;
+        let mut term = Terminal::new(TestBackend::new(80, 24)).unwrap();
+        term.draw(|f| super::render(&app, f, f.area(), &crate::ui::theme::Theme::new(false)))
+            .unwrap();
+        let buf = term.backend().buffer();
+        (0..24)
+            .map(|y| (0..80).map(|x| buf[(x, y)].symbol()).collect::<String>() + "\n")
+            .collect()
+    }
+
+    #[test]
+    fn a_follower_is_shown_only_the_keys_it_takes() {
+        let console = help_screen(Arming::ReadOnly);
+        assert!(console.contains("during a run:"), "{console}");
+        assert!(console.contains("select the next instance"), "{console}");
+        let follower = help_screen(Arming::Following);
+        assert!(follower.contains("quit"), "{follower}");
+        assert!(
+            follower.contains("read-only: this console follows a run"),
+            "{follower}"
+        );
+        for absent in ["select the next instance", "during a run", "hint"] {
+            assert!(!follower.contains(absent), "{absent}: {follower}");
+        }
+    }
 }

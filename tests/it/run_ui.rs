@@ -254,6 +254,15 @@ fn web_replace_one_key_per_step_with_snapshots() {
         matches!((gauge, notice), (Some(g), Some(n)) if n > g),
         "{screen}"
     );
+    // Once the step is over, so is the notice that it is still running.
+    while matches!(d.phase(), Phase::Waiting { .. } | Phase::Calling { .. }) {
+        d.tick();
+    }
+    let screen = d.screen();
+    assert!(
+        !screen.contains("the current step is still running"),
+        "{screen}"
+    );
     // Walk on to the first destructive step and stop at its confirmation.
     while !matches!(d.phase(), Phase::Confirming { .. }) {
         match d.phase() {
