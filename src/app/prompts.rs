@@ -7,6 +7,7 @@ use super::runs::Outgoing;
 use super::state::{App, Arming, EntryKind};
 use crate::runbook::event::Event;
 use crate::runbook::journal::RunSummary;
+use crate::runbook::model::find;
 use crate::runbook::overrides::{FENCED_WORD, Override};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -122,7 +123,11 @@ impl App {
                         };
                         self.start_run(&playbook, &target_id, quarantine, overrides);
                     }
-                    KeyCode::Tab => *q = !*q,
+                    KeyCode::Tab
+                        if find(&self.playbooks, &playbook).is_some_and(|p| p.disposes()) =>
+                    {
+                        *q = !*q
+                    }
                     _ if flapping.is_some() && type_word(t, &word, code) == Typed::Edited => {}
                     _ => return false,
                 }

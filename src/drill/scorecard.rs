@@ -183,12 +183,17 @@ impl Scorecard {
             let at = d.at_secs.map_or(String::new(), |s| {
                 format!("{} ", trf(l, "at {age}", &[("age", &age(s))]))
             });
-            md.push_str(&format!(
-                "- {at}**{}** −{}: {}\n",
-                tr(l, d.charge.label()),
-                d.points,
-                said(l, &d.detail)
-            ));
+            let line = trf(
+                l,
+                "- {at}**{charge}** −{points}: {detail}",
+                &[
+                    ("at", &at),
+                    ("charge", &tr(l, d.charge.label())),
+                    ("points", &d.points),
+                    ("detail", &said(l, &d.detail)),
+                ],
+            );
+            md.push_str(&format!("{line}\n"));
         }
         md.push_str(&format!(
             "\n{}\n",

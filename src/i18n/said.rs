@@ -195,9 +195,9 @@ impl Saying {
             return Some(Reading::exact(ja));
         }
         let mut best: Option<Reading> = None;
-        let mut consider = |r: Reading| {
+        let consider = |best: &mut Option<Reading>, r: Reading| {
             if best.as_ref().is_none_or(|b| r.rank() < b.rank()) {
-                best = Some(r);
+                *best = Some(r);
             }
         };
         // A list whose every item is said here, said item by item.
@@ -206,7 +206,7 @@ impl Saying {
             .filter_map(|s| self.split(text, *s, depth))
             .collect();
         for list in lists.iter().filter(|l| l.said.iter().all(Option::is_some)) {
-            consider(list.joined(0));
+            consider(&mut best, list.joined(0));
         }
         for t in SAID.templates.iter() {
             if !text.contains(t.anchor.as_str()) {
@@ -215,20 +215,46 @@ impl Saying {
             let mut caught = Vec::new();
             if catch(&t.en, text, &mut caught) {
                 let r = self.fill(t, &caught, depth);
-                consider(r);
+                consider(&mut best, r);
             }
         }
         if best.is_some() {
             return best;
         }
-        // Said of its parts: a list, or "what: why" where no template says the whole.
+        // Said of its parts where no template says the whole: a list, or "what: why" (whose
+        // why may hold a colon of its own: "db-2: errant transactions 0-2-9: no master …").
         let said_in_part = |s: &Split| s.said.iter().any(Option::is_some);
-        if let Some(list) = lists.iter().find(|l| said_in_part(l)) {
-            return Some(list.joined(1));
+        let heads: Vec<Split> = SEPARATORS
+            .iter()
+            .filter_map(|s| self.split_once(text, *s, depth))
+            .collect();
+        let colons = self.split(text, SEPARATORS[2], depth);
+        for parts in lists.iter().chain(&colons).chain(&heads) {
+            if said_in_part(parts) {
+                consider(&mut best, parts.joined(1));
+            }
         }
-        self.split(text, SEPARATORS[2], depth)
-            .filter(said_in_part)
-            .map(|s| s.joined(1))
+        best
+    }
+
+    /// `text` split at its first separator outside brackets, each side said where it can be.
+    fn split_once<'t>(
+        &mut self,
+        text: &'t str,
+        (separator, joiner): (&str, &'static str),
+        depth: usize,
+    ) -> Option<Split<'t>> {
+        let head = split_outside_brackets(text, separator).first()?.len();
+        let tail = text
+            .get(head + separator.len()..)
+            .filter(|t| !t.is_empty())?;
+        let items = vec![&text[..head], tail];
+        let said = items.iter().map(|i| self.translate(i, depth - 1)).collect();
+        Some(Split {
+            items,
+            said,
+            joiner,
+        })
     }
 
     /// `text` split at a separator, each item said where it can be; `None` when it holds no

@@ -178,7 +178,14 @@ fn english() -> BTreeSet<String> {
         all.insert(s.label().into());
     }
     // A preflight's verdicts, and how a headless run ended.
-    for word in ["allowed", "not-checkable", "refused", "error", "failed"] {
+    for word in [
+        "allowed",
+        "not-checkable",
+        "refused",
+        "error",
+        "failed",
+        "ok",
+    ] {
         all.insert(word.into());
     }
     // The fleet table's headings.
@@ -426,6 +433,14 @@ fn a_text_several_templates_fit_is_read_the_way_that_says_most() {
         (
             "step 2 done: chose db-replica-1; db-replica-1 best (holds 40 transactions, 0.3s behind); db-replica-2 rejected: lacks 7 transactions another replica received",
             "ステップ 2 完了：db-replica-1 を選択；db-replica-1 最適（40 トランザクション保持、0.3 秒遅れ）；db-replica-2 除外：他のレプリカが受け取った 7 トランザクションが欠けている",
+        ),
+        (
+            "every replica is rejected (db-replica-1: errant transactions 0-2-4012094: no master of the lineage wrote them; db-replica-2: SQL thread stopped: Duplicate entry)",
+            "すべてのレプリカが除外（db-replica-1：エラントトランザクション 0-2-4012094：系譜上のどのマスターも書いていない；db-replica-2：SQL スレッド停止：Duplicate entry）",
+        ),
+        (
+            "db-master does not answer over MySQL (no answer within 8s): stopped through EC2 (not terminated: its data stays) and tagged quarantined, so it cannot come back writable → stopped",
+            "db-master は MySQL 経由で応答しない（8 秒以内に応答なし）：EC2 で停止（終了ではないのでデータは残る）して隔離のタグをつけた。書き込み可で戻ってくることはない → 停止",
         ),
     ];
     for (en, ja) in cases {

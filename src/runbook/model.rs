@@ -255,6 +255,14 @@ impl Playbook {
         Ok(pb)
     }
 
+    /// Whether a step disposes of the bad instance, terminated or quarantined as the operator
+    /// chose (db-promote retires the old master its own way, so there is nothing to choose).
+    pub fn disposes(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| s.action == ActionKind::DisposeInstance)
+    }
+
     pub fn step_index(&self, name: &str) -> Option<usize> {
         self.steps.iter().position(|s| s.name == name)
     }

@@ -286,7 +286,7 @@ impl Run {
             } else {
                 // What the step found when it was planned stays beside what the wait saw.
                 let note = match self.steps[self.cursor].note.take() {
-                    Some(finding) => format!("{finding}: {}", check.detail),
+                    Some(finding) => say!("{finding} → {}", check.detail),
                     None => check.detail,
                 };
                 self.finish_step(fx, StepStatus::Done, Some(note), now);

@@ -166,7 +166,9 @@ fn start_lines<'a>(app: &App, theme: &Theme, s: Start<'_>) -> Vec<Line<'a>> {
             "{n} steps, one key each; destructive steps ask again",
             &[("n", &pb.map_or(0, |p| p.steps.len()))],
         )),
-        Line::from(vec![
+    ];
+    if pb.is_some_and(|p| p.disposes()) {
+        out.push(Line::from(vec![
             Span::styled("[Tab]", theme.key()),
             Span::raw(format!(
                 " {}",
@@ -176,8 +178,8 @@ fn start_lines<'a>(app: &App, theme: &Theme, s: Start<'_>) -> Vec<Line<'a>> {
                     &[("how", &dispose)]
                 )
             )),
-        ]),
-    ];
+        ]));
+    }
     if let Some(prev) = s.flapping {
         out.push(Line::styled(
             format!(

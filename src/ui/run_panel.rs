@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Gauge, Paragraph};
 
 use super::theme::Theme;
-use crate::app::App;
+use crate::app::{App, Arming};
 use crate::domain::call::ProviderCall;
 use crate::i18n::{Lang, asset, said, tr, trf};
 use crate::runbook::confirm::CONFIRM_SUFFIX_LEN;
@@ -278,10 +278,13 @@ fn detail_lines<'a>(app: &App, run: &Run, theme: &Theme, width: usize) -> Vec<Li
                 fit(&format!(" ✓ {}", said(l, outcome)), width),
                 theme.ok(),
             ));
-            out.push(Line::raw(format!(
-                " {}",
+            // A follower cannot close the panel: it shows the run it follows.
+            let close = if app.arming == Arming::Following {
+                tr(l, "the postmortem:")
+            } else {
                 tr(l, "c closes this panel; the postmortem:")
-            )));
+            };
+            out.push(Line::raw(format!(" {close}")));
             out.push(Line::styled(
                 fit(&format!("   dake report {}", run.ctx.run_id), width),
                 theme.key(),
@@ -298,7 +301,9 @@ fn detail_lines<'a>(app: &App, run: &Run, theme: &Theme, width: usize) -> Vec<Li
                 ),
                 theme.warn(),
             ));
-            out.push(Line::raw(format!(" {}", tr(l, "c closes this panel"))));
+            if app.arming != Arming::Following {
+                out.push(Line::raw(format!(" {}", tr(l, "c closes this panel"))));
+            }
         }
     }
     if let Some(n) = &app.notice {
