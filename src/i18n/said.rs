@@ -248,13 +248,7 @@ impl Saying {
         let tail = text
             .get(head + separator.len()..)
             .filter(|t| !t.is_empty())?;
-        let items = vec![&text[..head], tail];
-        let said = items.iter().map(|i| self.translate(i, depth - 1)).collect();
-        Some(Split {
-            items,
-            said,
-            joiner,
-        })
+        Some(self.said_items(vec![&text[..head], tail], joiner, depth))
     }
 
     /// `text` split at a separator, each item said where it can be; `None` when it holds no
@@ -269,12 +263,21 @@ impl Saying {
         if items.len() < 2 {
             return None;
         }
+        Some(self.said_items(items, joiner, depth))
+    }
+
+    fn said_items<'t>(
+        &mut self,
+        items: Vec<&'t str>,
+        joiner: &'static str,
+        depth: usize,
+    ) -> Split<'t> {
         let said = items.iter().map(|i| self.translate(i, depth - 1)).collect();
-        Some(Split {
+        Split {
             items,
             said,
             joiner,
-        })
+        }
     }
 
     fn fill(&mut self, t: &Template, caught: &[(&str, &str)], depth: usize) -> Reading {
