@@ -303,7 +303,7 @@ fn replication_lines(out: &mut String, r: &StatusReport, l: Lang) {
         .as_deref()
         .map_or("—".to_string(), |id| {
             match r.instances.iter().find(|i| i.id == id) {
-                Some(i) => format!("{} ({id})", i.name),
+                Some(i) => trf(l, "{name} ({id})", &[("name", &i.name), ("id", &id)]),
                 None => trf(l, "{id} (not in the fleet)", &[("id", &id)]),
             }
         });
