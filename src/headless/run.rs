@@ -239,6 +239,15 @@ impl Headless {
         Ok(refusals)
     }
 
+    /// What step `at` found, once it finished without a wait (a wait says it when it ends).
+    fn say_finished(&self, run: &Run, at: usize) {
+        if run.cursor == at + 1
+            && let Some(note) = run.steps.get(at).and_then(|s| s.note.as_deref())
+        {
+            self.say(&format!("   {note}"));
+        }
+    }
+
     /// Steps the run until it is over or cannot go on, then waits until every journal record
     /// is on disk. Returns (outcome, message).
     pub async fn drive(&mut self, run: &mut Run) -> Result<(&'static str, String), String> {
@@ -295,14 +304,7 @@ impl Headless {
                     if let Some(r) = refusals.first() {
                         return Ok(("refused", say!("step {n} ({}) refused: {r}", step.name)));
                     }
-                    if let Some(note) = run
-                        .steps
-                        .get(run.cursor.saturating_sub(1))
-                        .and_then(|s| s.note.clone())
-                        && run.cursor == n
-                    {
-                        self.say(&format!("   {note}"));
-                    }
+                    self.say_finished(run, n - 1);
                 }
                 Phase::Confirming { plan, .. } => {
                     // Only reached with --yes: the operator confirmed every step up front.
@@ -313,11 +315,13 @@ impl Headless {
                             fx.extend(run.advance(Event::TypeChar(c), now));
                         }
                     }
+                    let at = run.cursor;
                     fx.extend(run.advance(Event::Confirm { snap: &snap }, now));
                     let refusals = self.carry(run, fx).await?;
                     if let Some(r) = refusals.first() {
                         return Ok(("refused", r.clone()));
                     }
+                    self.say_finished(run, at);
                 }
                 Phase::Calling { .. } => {
                     let fx = run.resume(now);

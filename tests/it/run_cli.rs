@@ -435,3 +435,36 @@ fn a_run_in_japanese_prints_japanese_and_journals_english() {
     );
     assert!(stdout.contains("6. dispose [破壊的"), "{stdout}");
 }
+
+/// A step that finishes without a wait says what it found too (db-promote's retirement of the
+/// old master, confirmed up front with --yes).
+#[test]
+fn a_step_without_a_wait_says_what_it_did() {
+    let sb = Sandbox::new();
+    let out = sb.run(&[
+        "run",
+        "db-promote",
+        "--target",
+        "db-master",
+        "--inject",
+        "master-down",
+        "--speed",
+        "500",
+        "--yes",
+    ]);
+    assert_eq!(code(&out), 0, "{}", explain(&out));
+    let stdout = stdout_of(&out);
+    let lines: Vec<&str> = stdout.lines().collect();
+    let retire = lines
+        .iter()
+        .position(|l| l.starts_with("8/10 retire-old-master"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let said = lines[retire + 1..]
+        .iter()
+        .take_while(|l| l.starts_with("   "))
+        .find(|l| !l.trim_start().starts_with('→'));
+    assert!(
+        said.is_some_and(|l| l.contains("db-master retired")),
+        "{stdout}"
+    );
+}
