@@ -102,15 +102,26 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, theme: &Theme) {
 fn step_line<'a>(l: Lang, run: &Run, i: usize, width: usize, theme: &Theme) -> Line<'a> {
     let (spec, state) = (&run.playbook.steps[i], &run.steps[i]);
     let current = i == run.cursor && !run.is_over();
+    // A step the run was aborted in is not running any more: its calls were made, its wait
+    // was given up.
+    let stopped = matches!(run.phase, Phase::Aborted { .. }) && state.status == StepStatus::Active;
     let status = tr(
         l,
         if current && state.status == StepStatus::Pending {
             "next"
+        } else if stopped {
+            "aborted"
         } else {
             state.status.label()
         },
     );
+    let mark = if stopped {
+        "✗"
+    } else {
+        status_mark(state.status)
+    };
     let style = match state.status {
+        _ if stopped => theme.warn(),
         StepStatus::Done => theme.ok(),
         StepStatus::Failed => theme.bad(),
         StepStatus::TimedOut => theme.warn(),
@@ -129,8 +140,7 @@ fn step_line<'a>(l: Lang, run: &Run, i: usize, width: usize, theme: &Theme) -> L
         (None, false) => "".into(),
     };
     let head = format!(
-        " {} {:>2} {flag}{:<19} {} ",
-        status_mark(state.status),
+        " {mark} {:>2} {flag}{:<19} {} ",
         i + 1,
         fit(&spec.name, 19),
         pad(&fit(status, 9), 9)

@@ -657,3 +657,29 @@ fn playbook_step(d: &Drill, name: &str) -> usize {
         .step_index(name)
         .unwrap()
 }
+
+/// A run aborted while a step waits: the step says it was aborted, not that it still runs.
+#[test]
+fn a_step_aborted_in_its_wait_says_so() {
+    let mut d = Drill::new(IncidentKind::SlowWeb);
+    d.until_detected();
+    d.key(KeyCode::Char('R'));
+    d.key(KeyCode::Enter);
+    // compare, then restart-app, whose wait for the latency to recover is where it stops.
+    d.key(KeyCode::Enter);
+    d.key(KeyCode::Enter);
+    while matches!(d.phase(), Phase::Calling { .. }) {
+        d.tick();
+    }
+    assert!(matches!(d.phase(), Phase::Waiting { .. }));
+    d.key(KeyCode::Char('x'));
+    d.key(KeyCode::Char('x'));
+    assert!(matches!(d.phase(), Phase::Aborted { .. }));
+    let screen = d.screen();
+    let step = screen
+        .lines()
+        .find(|l| l.contains("restart-app"))
+        .unwrap_or_else(|| panic!("{screen}"));
+    assert!(step.contains("✗") && step.contains("aborted"), "{screen}");
+    assert!(!step.contains("running"), "{screen}");
+}
