@@ -144,7 +144,7 @@ fn start_lines<'a>(app: &App, theme: &Theme, s: Start<'_>) -> Vec<Line<'a>> {
         .and_then(|snap| snap.find(s.target_id));
     let title = pb.map_or(s.playbook.to_string(), |p| {
         let title = asset(l, &["playbook", &p.id, "title"], &p.title);
-        format!("{title} ({})", p.id)
+        trf(l, "{name} ({id})", &[("name", &title), ("id", &p.id)])
     });
     let dispose = if s.quarantine {
         tr(l, "QUARANTINE (stop and tag)")
