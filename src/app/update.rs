@@ -13,7 +13,7 @@ use crate::domain::FleetSnapshot;
 use crate::replicas::rank_replicas;
 use crate::runbook::executor::Answer;
 use crate::runbook::journal::RunSummary;
-use crate::runbook::model::{for_incident, suggestion_of};
+use crate::runbook::model::{for_incident, incident_line};
 use crate::runbook::record::Record;
 
 #[derive(Debug)]
@@ -171,13 +171,8 @@ fn on_snapshot(app: &mut App, snap: FleetSnapshot, fetched_at: DateTime<Utc>) {
             .iter()
             .any(|p| p.kind == inc.kind && p.instance_id == inc.instance_id)
         {
-            let ids: Vec<&str> = (for_incident(&app.playbooks, inc.kind).iter())
-                .map(|p| p.id.as_str())
-                .collect();
-            let text = match ids.as_slice() {
-                [one, other] => say!("{} → {one} or {other}", inc.summary),
-                _ => say!("{} → {}", inc.summary, suggestion_of(ids)),
-            };
+            let playbooks = for_incident(&app.playbooks, inc.kind);
+            let text = incident_line(&inc.summary, playbooks.iter().map(|p| p.id.as_str()));
             app.push_timeline(at, EntryKind::Detected, text.clone());
             new_detections.push(text);
         }

@@ -138,7 +138,7 @@ fn with_values(a: Arg, l: Lang) -> Arg {
     let names: Vec<&str> = values.iter().map(|v| v.get_name()).collect();
     let short_values = (!values.is_empty())
         .then(|| format!("[{}{}]", tr(l, "possible values: "), names.join("、")));
-    let short: Vec<String> = [Some(text.clone()), default.clone(), short_values]
+    let short: Vec<String> = [Some(text.clone()), default.clone(), short_values.clone()]
         .into_iter()
         .flatten()
         .filter(|s| !s.is_empty())
@@ -153,12 +153,8 @@ fn with_values(a: Arg, l: Lang) -> Arg {
                 long.push_str(&format!("：{}", help(l, &h.to_string())));
             }
         }
-    } else if !values.is_empty() {
-        long.push_str(&format!(
-            "\n\n[{}{}]",
-            tr(l, "possible values: "),
-            names.join("、")
-        ));
+    } else if let Some(v) = short_values {
+        long.push_str(&format!("\n\n{v}"));
     }
     if let Some(d) = default {
         long.push_str(&format!("\n\n{d}"));

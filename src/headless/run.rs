@@ -8,7 +8,7 @@ use serde::Serialize;
 use tokio::sync::mpsc::{Receiver, Sender};
 
 use crate::domain::{FleetSnapshot, Instance};
-use crate::i18n::{Lang, asset, said, said_line, tr};
+use crate::i18n::{Lang, asset, said, tr};
 use crate::provider::Provider;
 use crate::runbook::confirm::confirm_suffix;
 use crate::runbook::engine::{Phase, Run};
@@ -172,10 +172,15 @@ impl Headless {
         }
     }
 
-    /// Prints a progress line, said in the language of the progress lines.
+    /// The language of the progress lines; English when there are none.
+    fn lang(&self) -> Lang {
+        self.progress.unwrap_or_default()
+    }
+
+    /// Prints a progress line, already in the language of the progress lines.
     fn say(&self, line: &str) {
-        if let Some(l) = self.progress {
-            println!("{}", said_line(l, line));
+        if self.progress.is_some() {
+            println!("{line}");
         }
     }
 
@@ -205,7 +210,8 @@ impl Headless {
                 match e {
                     Effect::Call { call, .. } => self.say(&format!("   → {call}")),
                     Effect::Resolve { call, .. } => {
-                        self.say(&format!("   {}", say!("→ resolving after resume: {call}")))
+                        let line = say!("→ resolving after resume: {call}");
+                        self.say(&format!("   {}", said(self.lang(), &line)))
                     }
                     _ => {}
                 }
@@ -221,7 +227,7 @@ impl Headless {
                 let event = match answer {
                     Answer::CallDone { index, outcome } => Event::CallDone { index, outcome },
                     Answer::CallFailed { index, error } => {
-                        self.say(&format!("   ✗ {error}"));
+                        self.say(&format!("   ✗ {}", said(self.lang(), &error)));
                         Event::CallFailed { index, error }
                     }
                     Answer::Refused(reason) => {
@@ -244,7 +250,7 @@ impl Headless {
         if run.cursor == at + 1
             && let Some(note) = run.steps.get(at).and_then(|s| s.note.as_deref())
         {
-            self.say(&format!("   {note}"));
+            self.say(&format!("   {}", said(self.lang(), note)));
         }
     }
 
@@ -282,7 +288,7 @@ impl Headless {
                         return Ok(("finished", said!("no steps left").into()));
                     };
                     let n = run.cursor + 1;
-                    let l = self.progress.unwrap_or_default();
+                    let l = self.lang();
                     let why = asset(
                         l,
                         &["playbook", &run.playbook.id, "step", &step.name],
@@ -341,7 +347,7 @@ impl Headless {
                     if run.cursor != before
                         && let Some(note) = run.steps[before].note.clone()
                     {
-                        let l = self.progress.unwrap_or_default();
+                        let l = self.lang();
                         let status = tr(l, run.steps[before].status.label());
                         self.say(&format!("   {status} {}", said(l, &note)));
                     }

@@ -9,7 +9,7 @@ use crate::detect::{Incident, Severity, detect_once, worst_severity};
 use crate::domain::{FleetSnapshot, Role};
 use crate::i18n::{Lang, said, tr, trf};
 use crate::replicas::{Candidate, rank_replicas};
-use crate::runbook::model::{NO_PLAYBOOK, Playbook, for_incident, suggestion_of};
+use crate::runbook::model::{Playbook, for_incident, incident_line};
 use crate::text::{pad, pad_left};
 
 /// Parts of a refresh detection decides on: without them nothing can be called OK.
@@ -230,17 +230,10 @@ pub fn status_text(r: &StatusReport, l: Lang) -> String {
         let _ = writeln!(out, "  {line}");
     }
     for i in &r.incidents {
-        let playbooks = match l {
-            Lang::En => suggestion_of(i.suggested_playbooks.iter().map(String::as_str)),
-            _ if i.suggested_playbooks.is_empty() => tr(l, NO_PLAYBOOK).to_string(),
-            _ => i.suggested_playbooks.join(tr(l, " or ")),
-        };
-        let _ = writeln!(
-            out,
-            "  {} {} → {playbooks}",
-            tr(l, i.incident.severity.label()),
-            said(l, &i.incident.summary),
-        );
+        let playbooks = i.suggested_playbooks.iter().map(String::as_str);
+        let line = incident_line(&i.incident.summary, playbooks);
+        let severity = tr(l, i.incident.severity.label());
+        let _ = writeln!(out, "  {severity} {}", said(l, &line));
     }
     instance_table(&mut out, r, l);
     replication_lines(&mut out, r, l);

@@ -51,7 +51,7 @@ pub(super) fn parts(template: &str) -> Vec<Part> {
     out
 }
 
-pub(super) fn literal_len(parts: &[Part]) -> usize {
+fn literal_len(parts: &[Part]) -> usize {
     parts
         .iter()
         .map(|p| match p {
@@ -62,13 +62,14 @@ pub(super) fn literal_len(parts: &[Part]) -> usize {
 }
 
 /// The catalog's `[said]` and `[foreign]` texts: the fixed ones by their English, and the
-/// templates, the most literal text first so the most specific one wins.
-pub(super) struct Said {
+/// templates, the most literal text first so that of two equally good readings the more
+/// specific template's is kept.
+struct Said {
     fixed: HashMap<String, String>,
-    pub(super) templates: Vec<Template>,
+    templates: Vec<Template>,
 }
 
-pub(super) static SAID: LazyLock<Said> = LazyLock::new(|| {
+static SAID: LazyLock<Said> = LazyLock::new(|| {
     let mut fixed = HashMap::new();
     let mut templates = Vec::new();
     let tables = ["said", "foreign"]

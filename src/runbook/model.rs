@@ -306,13 +306,15 @@ pub fn for_incident(playbooks: &[Playbook], incident: IncidentKind) -> Vec<&Play
 /// Said where a playbook would be suggested when no playbook answers the incident.
 pub const NO_PLAYBOOK: &str = "no playbook";
 
-/// "db-promote or db-ebs-move": the playbooks for `incident`, for a line of text.
-pub fn suggestion(playbooks: &[Playbook], incident: IncidentKind) -> String {
-    suggestion_of(
-        for_incident(playbooks, incident)
-            .iter()
-            .map(|p| p.id.as_str()),
-    )
+/// What detection found and the playbooks that answer it, as the timeline and `dake status`
+/// say it: "master DB down: … → db-promote or db-ebs-move". Two playbooks, the usual case,
+/// have a template of their own, so the "or" reads in Japanese too.
+pub fn incident_line<'a>(summary: &str, ids: impl IntoIterator<Item = &'a str>) -> String {
+    let ids: Vec<&str> = ids.into_iter().collect();
+    match ids.as_slice() {
+        [one, other] => say!("{summary} → {one} or {other}"),
+        _ => say!("{summary} → {}", suggestion_of(ids)),
+    }
 }
 
 /// "db-promote or db-ebs-move" from the playbooks' ids, or that there is none.
@@ -426,6 +428,10 @@ mod tests {
             .map(|p| p.id.as_str())
             .collect();
         assert_eq!(order, ["db-promote", "db-ebs-move", "db-own"]);
-        assert_eq!(suggestion(&all[..1], IncidentKind::MasterDown), NO_PLAYBOOK);
+        let none = for_incident(&all[..1], IncidentKind::MasterDown);
+        assert_eq!(
+            suggestion_of(none.iter().map(|p| p.id.as_str())),
+            NO_PLAYBOOK
+        );
     }
 }

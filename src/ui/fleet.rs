@@ -142,9 +142,12 @@ fn spark_scales<'a>(
 /// Columns a sort column's cells take, the zone and state wider on a wide screen.
 fn width(col: SortColumn, wide: bool, l: Lang) -> u16 {
     match col {
-        // "マスター" and "レプリカ" are eight columns wide.
-        SortColumn::Role if l == Lang::Ja => 8,
-        SortColumn::Role => 7,
+        // As wide as the widest role in the language on screen ("replica", "マスター").
+        SortColumn::Role => Role::ALL
+            .iter()
+            .map(|r| crate::text::width(tr(l, r.short())) as u16)
+            .max()
+            .unwrap_or(7),
         SortColumn::Name => 12,
         SortColumn::Id => 19,
         SortColumn::Zone if wide => 15,
